@@ -1,0 +1,105 @@
+# kindling - build, run, test, lint.
+#
+#   make          build build/kindling
+#   make run      install missing build packages (as root), build, serve on 127.0.0.1:8080
+#   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed"
+#   make lint     clang-format check, clang-tidy, cppcheck
+#   make bench    benchmarks against nginx and discovery.etcd.io (see bench/)
+#   make clean
+
+CC       ?= cc
+PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle
+# Debian packages: to build, to run the tests, to lint.
+BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
+              libcurl4-gnutls-dev libsqlite3-dev nettle-dev
+TEST_DEBS  := curl jq sqlite3 procps iproute2 etcd-server etcd-client etcd-discovery \
+              ignition systemd python3 python3-jsonschema
+LINT_DEBS  := clang-format clang-tidy cppcheck
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-format-nonliteral
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDLIBS   = $(PKG_LIBS) -lpthread
+SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+SRCS     := $(filter-out server/main.c,$(wildcard server/*.c))
+MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+
+# Two trees: build/ (release) and build/asan/ (sanitizers, what the tests run).
+OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o
+ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all asan run deps test-deps test test-unit test-e2e lint format bench clean print-test-debs
+all: build/kindling
+
+build/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
+	@mkdir -p $(@D)
+	@sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+build/obj/%.o: server/%.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) -DKINDLING_VERSION='"$(VERSION)"' -c -o $@ $<
+build/obj/migrations.o: build/gen/migrations.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) -Iserver -c -o $@ $<
+build/kindling: build/obj/main.o $(OBJS)
+	@echo LD $@; $(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/obj/%.o: server/%.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) $(SAN) -DKINDLING_VERSION='"$(VERSION)"' -c -o $@ $<
+build/asan/obj/migrations.o: build/gen/migrations.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) $(SAN) -Iserver -c -o $@ $<
+build/asan/kindling: build/asan/obj/main.o $(ASAN_OBJS)
+	@echo LD $@; $(CC) $(SAN) -o $@ $^ $(LDLIBS)
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
+	@mkdir -p $(@D)
+	@echo LD $@; $(CC) $(ALL_CFLAGS) $(SAN) -Iserver -o $@ $< $(ASAN_OBJS) $(LDLIBS)
+asan: build/asan/kindling $(UNIT_BINS)
+
+# Installs what is missing when run as root; otherwise says what to install.
+deps:
+	@sh tools/need-debs.sh $(BUILD_DEBS)
+test-deps: deps
+	@sh tools/need-debs.sh $(TEST_DEBS)
+print-test-debs:
+	@echo $(BUILD_DEBS) $(TEST_DEBS) $(LINT_DEBS)
+
+run: deps
+	@$(MAKE) --no-print-directory build/kindling
+	./build/kindling --listen 127.0.0.1:8080 --db db/kindling.db --templates templates
+
+test: test-deps
+	@$(MAKE) --no-print-directory build/kindling asan
+	@sh tests/run.sh
+
+test-unit: asan
+	@sh tests/run.sh unit
+test-e2e: asan
+	@sh tests/run.sh e2e
+
+FORMAT_FILES = $(wildcard server/*.[ch] tests/unit/*.[ch])
+lint: build/kindling
+	@sh tools/need-debs.sh $(LINT_DEBS)
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+	clang-tidy --quiet $(SRCS) server/main.c -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) 2>&1 | \
+		(! grep -E 'warning:|error:')
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -D__GNUC__ --suppress=missingIncludeSystem server/
+format:
+	clang-format -i $(FORMAT_FILES)
+
+bench: build/kindling
+	@sh bench/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+/* api.h - the route handlers and what they share. */
+#ifndef KINDLING_API_H
+#define KINDLING_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "http.h"
+#include "profile.h"
+#include "store.h"
+
+/* What every handler reaches through req_app(). Set up by main, read-only
+ * while serving (the modules it points to are thread-safe). */
+struct app {
+	const struct config *cfg;
+	struct store *store;
+	struct profile_set *profiles;
+	char public_url[512]; /* no trailing slash; "" only while starting on port 0 */
+};
+
+/* The one route table. */
+extern const struct route api_routes[];
+extern const size_t api_nroutes;
+
+/* api_clusters.c */
+void api_clusters_list(struct req *r);
+void api_clusters_create(struct req *r);
+void api_cluster_get(struct req *r);
+void api_cluster_patch(struct req *r);
+void api_cluster_delete(struct req *r);
+
+/* api_ops.c */
+void api_healthz(struct req *r);
+void api_metrics(struct req *r);
+void api_profiles(struct req *r);
+
+/*
+ * Parses the request body as a JSON object. On failure replies (400 with
+ * jansson's byte offset, or for a non-object) and returns NULL; otherwise a
+ * new reference.
+ */
+json_t *api_body_object(struct req *r);
+
+/* Appends {"field", "message"} to errors. */
+void api_field_error(json_t *errors, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds (25 bytes). */
+void api_time(int64_t ms, char out[32]);
+
+#endif

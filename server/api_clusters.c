@@ -1,0 +1,457 @@
+/* api_clusters.c - /clusters: create, list, read, change and delete clusters. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "rand.h"
+#include "render.h"
+
+#define NAME_MAX_LEN 63
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+
+/* True for a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
+static bool valid_name(const char *s, size_t n)
+{
+	if (n < 1 || n > NAME_MAX_LEN || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Builds an absolute URL under the public URL for one cluster. */
+static json_t *cluster_url(const struct app *a, const char *name, const char *suffix)
+{
+	return json_sprintf("%s/clusters/%s%s", a->public_url, name, suffix);
+}
+
+/* The JSON form of a cluster (new reference). Generated secrets are listed
+ * by name only. */
+static json_t *cluster_json(const struct app *a, const struct cluster *c)
+{
+	char created[32], updated[32], fetched[32];
+	api_time(c->created_at, created);
+	api_time(c->updated_at, updated);
+	json_t *secret_names = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(c->secrets, k, v)
+	{
+		json_array_append_new(secret_names, json_string(k));
+	}
+	json_t *fetches = json_pack("{s:I}", "count", (json_int_t)c->fetch_count);
+	if (c->last_fetch_at) {
+		api_time(c->last_fetch_at, fetched);
+		json_object_set_new(fetches, "last_at", json_string(fetched));
+	} else {
+		json_object_set_new(fetches, "last_at", json_null());
+	}
+	return json_pack("{s:s, s:s, s:i, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, "
+			 "s:{s:i, s:i}, s:o}",
+			 "name", c->name, "id", c->id, "size", c->size, "profiles", c->profiles,
+			 "vars", c->vars, "secrets", secret_names, "ignition_version",
+			 c->ignition_version, "discovery", c->discovery_mode, "discovery_url",
+			 c->discovery_url, "ignition_url", cluster_url(a, c->name, "/ignition"),
+			 "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
+			 (json_int_t)c->generation, "created_at", created, "updated_at", updated,
+			 "members", "registered", c->members, "size", c->size, "fetches", fetches);
+}
+
+/* Replies with the error a store call returned. */
+static void reply_store_error(struct req *r, enum kerr e, const char *name)
+{
+	switch (e) {
+	case K_ENOTFOUND:
+		reply_error(r, e, "there is no cluster named \"%s\"", name);
+		break;
+	case K_EEXIST:
+		reply_error(r, e, "a cluster named \"%s\" exists already", name);
+		break;
+	case K_ELIMIT:
+		reply_error(r, e, "kindling holds its maximum of %d clusters (--max-clusters)",
+			    ((const struct app *)req_app(r))->cfg->max_clusters);
+		break;
+	default:
+		reply_error(r, e, "the database failed: %s; see the server log", kerr_str(e));
+	}
+}
+
+/* Checks the fields of a create body; fills c's scalar fields. */
+static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
+{
+	static const char *const known[] = {"name",    "size",		  "profiles",
+					    "vars",    "ignition_version", "discovery"};
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v)
+	{
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok = ok || !strcmp(key, known[i]);
+		if (!ok)
+			api_field_error(errors, key, "unknown field; known fields are name, size, "
+						     "profiles, vars, ignition_version, discovery");
+	}
+
+	v = json_object_get(body, "name");
+	if (!v)
+		api_field_error(errors, "name", "is required");
+	else if (!json_is_string(v))
+		api_field_error(errors, "name", "must be a string");
+	else if (!valid_name(json_string_value(v), json_string_length(v)))
+		api_field_error(errors, "name",
+				"must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
+				"starting and ending with a letter or digit");
+	else
+		snprintf(c->name, sizeof(c->name), "%s", json_string_value(v));
+
+	v = json_object_get(body, "size");
+	if (!v)
+		api_field_error(errors, "size", "is required");
+	else if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 99)
+		api_field_error(errors, "size", "must be a whole number from 1 to 99");
+	else
+		c->size = (int)json_integer_value(v);
+
+	v = json_object_get(body, "ignition_version");
+	const char *version = a->cfg->ignition_version;
+	if (v && (!json_is_string(v) || !render_version_known(json_string_value(v)))) {
+		struct buf list;
+		buf_init(&list, 256);
+		for (const char *const *p = render_versions; *p; p++)
+			buf_addf(&list, "%s%s", p == render_versions ? "" : ", ", *p);
+		api_field_error(errors, "ignition_version", "must be one of %s", buf_str(&list));
+		buf_free(&list);
+	} else if (v) {
+		version = json_string_value(v);
+	}
+	snprintf(c->ignition_version, sizeof(c->ignition_version), "%s", version);
+
+	v = json_object_get(body, "discovery");
+	const char *mode = a->cfg->discovery_upstream ? "upstream" : "builtin";
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") &&
+					 strcmp(json_string_value(v), "upstream"))))
+		api_field_error(errors, "discovery", "must be \"builtin\" or \"upstream\"");
+	else if (v)
+		mode = json_string_value(v);
+	if (!strcmp(mode, "upstream") && !a->cfg->discovery_upstream)
+		api_field_error(errors, "discovery",
+				"\"upstream\" needs kindling started with --discovery-upstream");
+	snprintf(c->discovery_mode, sizeof(c->discovery_mode), "%s", mode);
+}
+
+/* Checks profiles and vars (present or defaulted) with the profile set. */
+static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, json_t *errors)
+{
+	if (!json_is_array(profiles)) {
+		api_field_error(errors, "profiles", "must be an array of profile names");
+		return;
+	}
+	if (!json_is_object(vars)) {
+		api_field_error(errors, "vars", "must be an object of strings");
+		return;
+	}
+	profile_check(a->profiles, profiles, vars, errors);
+}
+
+void api_clusters_create(struct req *r)
+{
+	const struct app *a = req_app(r);
+	struct cluster c = {0};
+	json_t *errors = json_array();
+	json_t *body = api_body_object(r);
+	if (!body)
+		goto out;
+	check_create(a, body, &c, errors);
+	json_t *profiles = json_object_get(body, "profiles");
+	json_t *vars = json_object_get(body, "vars");
+	c.profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
+	c.vars = vars ? json_incref(vars) : json_object();
+	check_profiles(a, c.profiles, c.vars, errors);
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		errors = NULL;
+		goto out;
+	}
+	enum kerr e = profile_generate_secrets(a->profiles, c.profiles, c.vars, &c.secrets);
+	if (e == K_OK)
+		e = rand_uuid(c.id);
+	if (e == K_OK)
+		e = rand_hex(c.fetch_token, 32);
+	if (e == K_OK && !strcmp(c.discovery_mode, "builtin"))
+		e = rand_hex(c.discovery_token, 16);
+	if (e != K_OK) {
+		reply_error(r, e, "cannot generate secrets: %s", kerr_str(e));
+		goto out;
+	}
+	if (c.discovery_token[0]) {
+		c.discovery_url = NULL;
+		if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url, c.discovery_token) < 0)
+			c.discovery_url = NULL;
+	} else {
+		c.discovery_url = strdup("");
+	}
+	if (!c.discovery_url) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		goto out;
+	}
+	c.created_at = c.updated_at = store_now_ms();
+	e = store_cluster_create(a->store, &c, a->cfg->max_clusters);
+	if (e != K_OK) {
+		reply_store_error(r, e, c.name);
+		goto out;
+	}
+	struct cluster stored;
+	e = store_cluster_get(a->store, c.name, &stored);
+	if (e != K_OK) {
+		reply_store_error(r, e, c.name);
+		goto out;
+	}
+	char location[128];
+	snprintf(location, sizeof(location), "/clusters/%s", c.name);
+	reply_header(r, "Location", location);
+	reply_json(r, 201, cluster_json(a, &stored));
+	cluster_clear(&stored);
+out:
+	cluster_clear(&c);
+	json_decref(body);
+	json_decref(errors);
+}
+
+void api_cluster_get(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	struct cluster c;
+	enum kerr e = store_cluster_get(a->store, name, &c);
+	if (e != K_OK) {
+		reply_store_error(r, e, name);
+		return;
+	}
+	reply_json(r, 200, cluster_json(a, &c));
+	cluster_clear(&c);
+}
+
+/* Parses a whole number in [min, max]; false when s is not one. */
+static bool parse_int(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || !*s)
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+struct list_ctx {
+	const struct app *a;
+	json_t *items;
+	enum store_sort sort;
+	char last[128]; /* cursor of the last item */
+};
+
+static void list_one(const struct cluster *c, void *arg)
+{
+	struct list_ctx *lc = arg;
+	json_array_append_new(lc->items, cluster_json(lc->a, c));
+	if (lc->sort == SORT_CREATED || lc->sort == SORT_CREATED_DESC)
+		snprintf(lc->last, sizeof(lc->last), "%" PRId64 ".%s", c->created_at, c->name);
+	else
+		snprintf(lc->last, sizeof(lc->last), "%s", c->name);
+}
+
+/* Parses ?sort=, ?limit=, ?cursor= and ?q= into q; appends field errors. */
+static void parse_list_query(struct req *r, struct store_list_query *q, json_t *errors)
+{
+	static const struct {
+		const char *name;
+		enum store_sort sort;
+	} sorts[] = {{"name", SORT_NAME},
+		     {"-name", SORT_NAME_DESC},
+		     {"created", SORT_CREATED},
+		     {"-created", SORT_CREATED_DESC}};
+	const char *s = req_query(r, "sort");
+	q->sort = SORT_NAME;
+	if (s) {
+		size_t i = 0;
+		while (i < 4 && strcmp(s, sorts[i].name))
+			i++;
+		if (i == 4)
+			api_field_error(errors, "sort", "must be name, -name, created or -created");
+		else
+			q->sort = sorts[i].sort;
+	}
+	long long limit = LIST_DEFAULT;
+	s = req_query(r, "limit");
+	if (s && !parse_int(s, 1, LIST_MAX, &limit))
+		api_field_error(errors, "limit", "must be a whole number from 1 to %d", LIST_MAX);
+	q->limit = (int)limit;
+	q->q = req_query(r, "q");
+	if (q->q && strlen(q->q) > NAME_MAX_LEN)
+		api_field_error(errors, "q", "must be at most %d characters", NAME_MAX_LEN);
+	s = req_query(r, "cursor");
+	if (s) {
+		bool by_time = q->sort == SORT_CREATED || q->sort == SORT_CREATED_DESC;
+		const char *name = s;
+		if (by_time) {
+			const char *dot = strchr(s, '.');
+			char num[24];
+			long long t;
+			if (dot && (size_t)(dot - s) < sizeof(num)) {
+				memcpy(num, s, (size_t)(dot - s));
+				num[dot - s] = '\0';
+			}
+			if (!dot || (size_t)(dot - s) >= sizeof(num) ||
+			    !parse_int(num, 0, INT64_MAX, &t)) {
+				name = NULL;
+			} else {
+				q->cursor_time = t;
+				name = dot + 1;
+			}
+		}
+		if (!name || !valid_name(name, strlen(name)))
+			api_field_error(errors, "cursor",
+					"is not a cursor of this sort order; use next_cursor "
+					"from the previous page with the same sort");
+		q->has_cursor = true;
+		q->cursor_name = name;
+	}
+}
+
+void api_clusters_list(struct req *r)
+{
+	const struct app *a = req_app(r);
+	struct store_list_query q = {0};
+	json_t *errors = json_array();
+	parse_list_query(r, &q, errors);
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		return;
+	}
+	json_decref(errors);
+	struct list_ctx lc = {.a = a, .items = json_array(), .sort = q.sort};
+	bool more = false;
+	int64_t total = 0;
+	enum kerr e = store_cluster_list(a->store, &q, list_one, &lc, &more, &total);
+	if (e != K_OK) {
+		json_decref(lc.items);
+		reply_store_error(r, e, "");
+		return;
+	}
+	json_t *j = json_pack("{s:o, s:I}", "clusters", lc.items, "total", (json_int_t)total);
+	if (more) {
+		json_object_set_new(j, "next_cursor", json_string(lc.last));
+		json_t *link = json_sprintf("</clusters?limit=%d&cursor=%s%s%s>; rel=\"next\"",
+					    q.limit, lc.last,
+					    req_query(r, "sort") ? "&sort=" : "",
+					    req_query(r, "sort") ? req_query(r, "sort") : "");
+		if (link && !q.q)
+			reply_header(r, "Link", json_string_value(link));
+		json_decref(link);
+	} else {
+		json_object_set_new(j, "next_cursor", json_null());
+	}
+	reply_json(r, 200, j);
+}
+
+/* Applies an RFC 7396 merge patch of vars onto a copy of old (new reference). */
+static json_t *merge_vars(const json_t *old, json_t *patch)
+{
+	json_t *vars = json_deep_copy(old);
+	const char *k;
+	json_t *v;
+	json_object_foreach(patch, k, v)
+	{
+		if (json_is_null(v))
+			json_object_del(vars, k);
+		else
+			json_object_set(vars, k, v);
+	}
+	return vars;
+}
+
+void api_cluster_patch(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	struct cluster c = {0}, updated = {0};
+	json_t *vars = NULL, *errors = json_array();
+	json_t *body = api_body_object(r);
+	if (!body)
+		goto out;
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v)
+	{
+		if (!strcmp(key, "vars"))
+			continue;
+		if (!strcmp(key, "size"))
+			api_field_error(errors, key, "cannot be changed: the discovery size is "
+						     "fixed when the cluster is created");
+		else if (!strcmp(key, "name") || !strcmp(key, "profiles") ||
+			 !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
+			 !strcmp(key, "id"))
+			api_field_error(errors, key, "cannot be changed; only vars can");
+		else
+			api_field_error(errors, key, "unknown field; only vars can be changed");
+	}
+	json_t *patch = json_object_get(body, "vars");
+	if (!patch)
+		api_field_error(errors, "vars", "is required (an object; null removes a variable)");
+	else if (!json_is_object(patch))
+		api_field_error(errors, "vars", "must be an object of strings (null removes one)");
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		errors = NULL;
+		goto out;
+	}
+	enum kerr e = store_cluster_get(a->store, name, &c);
+	if (e != K_OK) {
+		reply_store_error(r, e, name);
+		goto out;
+	}
+	vars = merge_vars(c.vars, patch);
+	if (!vars) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		goto out;
+	}
+	check_profiles(a, c.profiles, vars, errors);
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		errors = NULL;
+		goto out;
+	}
+	e = store_cluster_set_vars(a->store, name, vars, &updated);
+	if (e != K_OK) {
+		reply_store_error(r, e, name);
+		goto out;
+	}
+	reply_json(r, 200, cluster_json(a, &updated));
+out:
+	cluster_clear(&updated);
+	cluster_clear(&c);
+	json_decref(vars);
+	json_decref(body);
+	json_decref(errors);
+}
+
+void api_cluster_delete(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	char token[33];
+	enum kerr e = store_cluster_delete(a->store, name, token);
+	if (e != K_OK) {
+		reply_store_error(r, e, name);
+		return;
+	}
+	reply_static(r, 204, NULL, "", 0);
+}

@@ -1,0 +1,53 @@
+/* api_ops.c - /healthz, /metrics and /profiles. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "api.h"
+
+void api_healthz(struct req *r)
+{
+	const struct app *a = req_app(r);
+	int64_t n = 0;
+	enum kerr e = store_cluster_count(a->store, &n);
+	if (e != K_OK) {
+		reply_error(r, K_EUNAVAIL, "the database does not answer: %s", kerr_str(e));
+		return;
+	}
+	reply_json(r, 200, json_pack("{s:s, s:I}", "status", "ok", "clusters", (json_int_t)n));
+}
+
+void api_metrics(struct req *r)
+{
+	const struct app *a = req_app(r);
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	http_write_metrics(req_server(r), &out);
+	int64_t n = 0;
+	if (store_cluster_count(a->store, &n) == K_OK)
+		buf_addf(&out, "# HELP kindling_clusters Clusters in the database.\n"
+			       "# TYPE kindling_clusters gauge\n"
+			       "kindling_clusters %" PRId64 "\n",
+			 n);
+	buf_addf(&out, "# HELP kindling_build_info The running version.\n"
+		       "# TYPE kindling_build_info gauge\n"
+		       "kindling_build_info{version=\"%s\"} 1\n",
+		 KINDLING_VERSION);
+	size_t len;
+	char *body = buf_steal(&out, &len);
+	if (!body) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		return;
+	}
+	reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+void api_profiles(struct req *r)
+{
+	const struct app *a = req_app(r);
+	json_t *j = profile_set_describe(a->profiles);
+	if (!j) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		return;
+	}
+	reply_json(r, 200, j);
+}

@@ -1,0 +1,51 @@
+/* buf.h - a growable byte buffer with a hard maximum size (after curl's dynbuf). */
+#ifndef KINDLING_BUF_H
+#define KINDLING_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/*
+ * A buf always holds a NUL-terminated string once anything was added; the
+ * terminator is not counted in len. Growing past max fails with K_ETOOBIG
+ * and leaves the buffer as it was. The struct is public so a buf can live on
+ * the stack; touch the fields only through these functions.
+ */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+/* Prepares an empty buffer that may grow to max bytes. Cannot fail. */
+void buf_init(struct buf *b, size_t max);
+
+/* Appends n bytes. Returns K_OK, K_ETOOBIG or K_ENOMEM (buffer unchanged). */
+enum kerr buf_add(struct buf *b, const void *p, size_t n);
+
+/* Appends a C string. Same contract as buf_add. */
+enum kerr buf_addstr(struct buf *b, const char *s);
+
+/* Appends printf-formatted text. Same contract as buf_add. */
+enum kerr buf_addf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+enum kerr buf_vaddf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/* The contents as a C string: "" when empty, never NULL. Borrowed. */
+const char *buf_str(const struct buf *b);
+
+/* Empties the buffer but keeps its memory. */
+void buf_reset(struct buf *b);
+
+/* Hands the memory to the caller (free() it; "" malloc'd when empty, NULL on
+ * ENOMEM) and leaves b empty. */
+char *buf_steal(struct buf *b, size_t *out_len);
+
+/* Releases the memory; b is empty and reusable afterwards. Accepts NULL. */
+void buf_free(struct buf *b);
+
+#endif

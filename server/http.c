@@ -1,0 +1,773 @@
+/* http.c - libmicrohttpd glue: route matching, request context, replies, metrics, logging. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define MAX_PARAMS 4
+#define MAX_HEADERS 12
+#define PATH_MAX_LEN 2048
+
+/* The one mapping from errors to HTTP statuses, with problem type slugs. */
+static const struct {
+	int status;
+	const char *slug;
+} kerr_http[K_ERR_COUNT] = {
+	[K_OK] = {200, "ok"},
+	[K_ENOMEM] = {503, "out-of-memory"},
+	[K_EBADREQ] = {400, "bad-request"},
+	[K_EINVAL] = {422, "invalid-input"},
+	[K_ENOTFOUND] = {404, "not-found"},
+	[K_EEXIST] = {409, "already-exists"},
+	[K_ETOOBIG] = {413, "too-large"},
+	[K_EMEDIA] = {415, "unsupported-media-type"},
+	[K_ENOTACCEPT] = {406, "not-acceptable"},
+	[K_EAUTH] = {401, "unauthorized"},
+	[K_EFORBIDDEN] = {403, "forbidden"},
+	[K_EMETHOD] = {405, "method-not-allowed"},
+	[K_ELIMIT] = {409, "limit-reached"},
+	[K_EUPSTREAM] = {502, "upstream-failed"},
+	[K_EUNAVAIL] = {503, "unavailable"},
+	[K_EIO] = {500, "storage-failure"},
+};
+
+int http_status(enum kerr e)
+{
+	return (unsigned)e < K_ERR_COUNT ? kerr_http[e].status : 500;
+}
+
+/* Statuses counted separately in /metrics; anything else counts as "other". */
+static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406,
+				     409, 412, 413, 415, 422, 500, 502, 503};
+#define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
+/* Latency histogram bounds, seconds. */
+static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NBUCKETS (sizeof(latency_le) / sizeof(latency_le[0]) + 1)
+
+struct route_stats {
+	atomic_ullong by_status[NSTATUS];
+};
+
+struct http_server {
+	struct MHD_Daemon *d;
+	int listen_fd;
+	int port;
+	bool loopback;
+	const struct route *routes;
+	size_t nroutes;
+	struct route_stats *stats; /* per route, plus one for unmatched */
+	atomic_ullong buckets[NBUCKETS];
+	atomic_ullong latency_us_sum;
+	atomic_int inflight;
+	void *app;
+	struct http_options o;
+};
+
+struct param {
+	const char *name; /* points into the route pattern */
+	size_t name_len;
+	const char *value; /* points into req.pathbuf */
+};
+
+struct req {
+	struct http_server *h;
+	struct MHD_Connection *mc;
+	const struct route *route; /* NULL: no route matched */
+	const char *method;
+	const char *path; /* MHD's decoded path */
+	char pathbuf[PATH_MAX_LEN];
+	struct param params[MAX_PARAMS];
+	int nparams;
+	struct buf body;
+	char *hdr_name[MAX_HEADERS], *hdr_value[MAX_HEADERS];
+	int nhdrs;
+	char client[64];
+	struct timespec start;
+	int status; /* 0 until replied */
+	size_t resp_len;
+	bool suspended;
+	bool too_big; /* the body overflowed: drain it, then answer 413 */
+	handler_fn on_resume;
+};
+
+static double elapsed_s(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Matches path against pattern, filling params. */
+static bool match(const char *pat, const char *path, struct req *r)
+{
+	size_t used = 0;
+	r->nparams = 0;
+	while (*pat) {
+		if (*pat != '{') {
+			if (*pat++ != *path++)
+				return false;
+			continue;
+		}
+		const char *close = strchr(pat, '}');
+		if (!close || r->nparams == MAX_PARAMS)
+			return false;
+		bool rest = close[-1] == '*';
+		size_t n = rest ? strlen(path) : strcspn(path, "/");
+		if ((!rest && n == 0) || used + n + 1 > sizeof(r->pathbuf))
+			return false;
+		struct param *p = &r->params[r->nparams++];
+		p->name = pat + 1;
+		p->name_len = (size_t)(close - pat - 1 - (rest ? 1 : 0));
+		memcpy(r->pathbuf + used, path, n);
+		r->pathbuf[used + n] = '\0';
+		p->value = r->pathbuf + used;
+		used += n + 1;
+		path += n;
+		pat = close + 1;
+	}
+	return *path == '\0';
+}
+
+static bool method_is(const struct route *rt, const char *method)
+{
+	return !strcmp(rt->method, method) || (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"));
+}
+
+/* Finds the route; on a path match with another method, fills allow. */
+static const struct route *find_route(struct req *r, struct buf *allow)
+{
+	for (size_t i = 0; i < r->h->nroutes; i++) {
+		const struct route *rt = &r->h->routes[i];
+		if (!match(rt->pattern, r->path, r))
+			continue;
+		if (method_is(rt, r->method))
+			return rt;
+		if (!strstr(buf_str(allow), rt->method)) {
+			buf_addf(allow, "%s%s", allow->len ? ", " : "", rt->method);
+			if (!strcmp(rt->method, "GET"))
+				buf_addstr(allow, ", HEAD");
+		}
+	}
+	r->nparams = 0;
+	return NULL;
+}
+
+void *req_app(const struct req *r)
+{
+	return r->h->app;
+}
+
+struct http_server *req_server(const struct req *r)
+{
+	return r->h;
+}
+
+const char *req_method(const struct req *r)
+{
+	return r->method;
+}
+
+const char *req_path(const struct req *r)
+{
+	return r->path;
+}
+
+bool req_is_head(const struct req *r)
+{
+	return !strcmp(r->method, "HEAD");
+}
+
+const char *req_param(const struct req *r, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; i < r->nparams; i++)
+		if (r->params[i].name_len == n && !strncmp(r->params[i].name, name, n))
+			return r->params[i].value;
+	return "";
+}
+
+const char *req_query(const struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *req_header(const struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, name);
+}
+
+const char *req_body(const struct req *r, size_t *out_len)
+{
+	*out_len = r->body.len;
+	return buf_str(&r->body);
+}
+
+const char *req_client(struct req *r)
+{
+	if (r->client[0])
+		return r->client;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	snprintf(r->client, sizeof(r->client), "-");
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+				  r->client, sizeof(r->client));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+				  r->client, sizeof(r->client));
+	}
+	return r->client;
+}
+
+enum kerr reply_header(struct req *r, const char *name, const char *value)
+{
+	if (r->nhdrs == MAX_HEADERS)
+		return K_ETOOBIG;
+	char *n = strdup(name), *v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return K_ENOMEM;
+	}
+	r->hdr_name[r->nhdrs] = n;
+	r->hdr_value[r->nhdrs++] = v;
+	return K_OK;
+}
+
+/* Queues resp with the collected headers; the one place replies leave. */
+static void queue(struct req *r, int status, const char *content_type, struct MHD_Response *resp,
+		  size_t len)
+{
+	if (!resp) {
+		log_warnx("cannot create a response for %s %s", r->method, r->path);
+		return;
+	}
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	for (int i = 0; i < r->nhdrs; i++)
+		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (MHD_queue_response(r->mc, (unsigned)status, resp) != MHD_YES)
+		log_warnx("cannot queue a %d response for %s %s", status, r->method, r->path);
+	MHD_destroy_response(resp);
+	r->status = status;
+	r->resp_len = len;
+}
+
+void reply_bytes(struct req *r, int status, const char *content_type, char *body, size_t len)
+{
+	queue(r, status, content_type,
+	      MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE), len);
+}
+
+void reply_static(struct req *r, int status, const char *content_type, const char *body,
+		  size_t len)
+{
+	queue(r, status, content_type,
+	      MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT),
+	      len);
+}
+
+/* Serializes j (stolen) for a reply; falls back to a fixed text on ENOMEM. */
+static void reply_json_typed(struct req *r, int status, const char *type, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	if (!s) {
+		static const char oom[] = "{\"title\": \"Service Unavailable\", \"status\": 503}\n";
+		reply_static(r, 503, "application/problem+json", oom, sizeof(oom) - 1);
+		return;
+	}
+	size_t n = strlen(s);
+	char *t = realloc(s, n + 2);
+	if (t) {
+		t[n++] = '\n';
+		t[n] = '\0';
+		s = t;
+	}
+	reply_bytes(r, status, type, s, n);
+}
+
+void reply_json(struct req *r, int status, json_t *body)
+{
+	reply_json_typed(r, status, "application/json", body);
+}
+
+/* Sends problem+json for e, with errors (stolen) when non-NULL. */
+static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
+{
+	int status = http_status(e);
+	const char *title = MHD_get_reason_phrase_for((unsigned)status);
+	char type[96];
+	snprintf(type, sizeof(type), "urn:kindling:problem:%s",
+		 (unsigned)e < K_ERR_COUNT ? kerr_http[e].slug : "error");
+	json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
+			      "detail", detail ? detail : title);
+	if (j && errors)
+		json_object_set_new(j, "errors", errors);
+	else
+		json_decref(errors);
+	reply_json_typed(r, status, "application/problem+json", j);
+}
+
+void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	problem(r, e, detail, NULL);
+}
+
+void reply_invalid(struct req *r, json_t *errors)
+{
+	size_t n = json_array_size(errors);
+	char detail[256];
+	json_t *first = json_array_get(errors, 0);
+	snprintf(detail, sizeof(detail), "%zu invalid field%s: %s: %s", n, n == 1 ? "" : "s",
+		 json_string_value(json_object_get(first, "field")),
+		 json_string_value(json_object_get(first, "message")));
+	problem(r, K_EINVAL, detail, errors);
+}
+
+void req_suspend(struct req *r, handler_fn on_resume)
+{
+	r->on_resume = on_resume;
+	r->suspended = true;
+	MHD_suspend_connection(r->mc);
+}
+
+void req_resume(struct req *r)
+{
+	MHD_resume_connection(r->mc);
+}
+
+/* Constant-time comparison of a presented secret with the expected one. */
+static bool secret_equal(const char *given, const char *want)
+{
+	size_t gl = strlen(given), wl = strlen(want);
+	unsigned char diff = (unsigned char)(gl != wl);
+	for (size_t i = 0; i < wl; i++)
+		diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
+	return diff == 0;
+}
+
+/* Checks the admin token: Bearer, or Basic with the token as password. */
+static bool operator_ok(struct req *r)
+{
+	const char *token = r->h->o.admin_token;
+	if (!token)
+		return true;
+	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!auth)
+		return false;
+	if (!strncasecmp(auth, "Bearer ", 7))
+		return secret_equal(auth + 7, token);
+	char *pass = NULL;
+	char *user = MHD_basic_auth_get_username_password(r->mc, &pass);
+	bool ok = pass && secret_equal(pass, token);
+	MHD_free(user);
+	MHD_free(pass);
+	return ok;
+}
+
+/* True when the Content-Type names JSON (application/json or +json). */
+static bool is_json_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, "; \t");
+	return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
+	       (n > 17 && !strncasecmp(ct, "application/", 12) &&
+		!strncasecmp(ct + n - 5, "+json", 5));
+}
+
+static size_t body_limit(const struct req *r)
+{
+	return r->route && r->route->body_max ? r->route->body_max : r->h->o.body_max;
+}
+
+static void dispatch(struct req *r, const char *allow)
+{
+	if (!r->route) {
+		if (allow[0]) {
+			reply_header(r, "Allow", allow);
+			reply_error(r, K_EMETHOD, "%s is not allowed on %s; allowed: %s", r->method,
+				    r->path, allow);
+		} else {
+			reply_error(r, K_ENOTFOUND, "no resource at %s", r->path);
+		}
+		return;
+	}
+	if (r->route->auth == AUTH_OPERATOR && !operator_ok(r)) {
+		reply_header(r, "WWW-Authenticate", "Bearer realm=\"kindling\"");
+		if (r->route->flags & ROUTE_BROWSER)
+			reply_header(r, "WWW-Authenticate", "Basic realm=\"kindling\", charset=\"UTF-8\"");
+		reply_error(r, K_EAUTH, "this route needs the admin token: "
+					"Authorization: Bearer <token>");
+		return;
+	}
+	if ((r->route->flags & ROUTE_JSON_BODY) &&
+	    !is_json_type(req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+		reply_error(r, K_EMEDIA, "the body must be application/json, not %s",
+			    ct ? ct : "(no Content-Type)");
+		return;
+	}
+	r->route->fn(r);
+	if (!r->status && !r->suspended)
+		reply_error(r, K_EIO, "the handler sent no reply");
+}
+
+/* Creates the context on the first call; answers 413 at once when the
+ * declared length is over the limit. */
+static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, const char *url,
+			   const char *method)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->h = h;
+	r->mc = mc;
+	r->method = method;
+	r->path = url;
+	atomic_fetch_add(&h->inflight, 1);
+	struct buf allow;
+	buf_init(&allow, 128);
+	r->route = find_route(r, &allow);
+	buf_free(&allow);
+	buf_init(&r->body, body_limit(r));
+	return r;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **ctx)
+{
+	(void)version;
+	struct http_server *h = cls;
+	struct req *r = *ctx;
+	if (!r) {
+		r = req_new(h, mc, url, method);
+		if (!r)
+			return MHD_NO;
+		*ctx = r;
+		const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > body_limit(r))
+			reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes",
+				    body_limit(r));
+		return MHD_YES;
+	}
+	if (r->suspended) {
+		r->suspended = false;
+		handler_fn fn = r->on_resume;
+		r->on_resume = NULL;
+		fn(r);
+		if (!r->status && !r->suspended)
+			reply_error(r, K_EIO, "the long poll ended with no reply");
+		return MHD_YES;
+	}
+	if (r->status) { /* replied early: drop the rest of the body */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Past the limit the rest is read and dropped: queueing a reply in
+		 * the middle of a chunked upload stalls libmicrohttpd 0.9.75. */
+		if (!r->too_big && buf_add(&r->body, upload, *upload_size) != K_OK) {
+			r->too_big = true;
+			buf_free(&r->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big) {
+		reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes", body_limit(r));
+		return MHD_YES;
+	}
+	struct buf allow;
+	buf_init(&allow, 128);
+	if (!r->route)
+		find_route(r, &allow);
+	dispatch(r, buf_str(&allow));
+	buf_free(&allow);
+	return MHD_YES;
+}
+
+static size_t status_slot(int status)
+{
+	for (size_t i = 0; i < NSTATUS - 1; i++)
+		if (counted_status[i] == status)
+			return i;
+	return NSTATUS - 1;
+}
+
+/* Logs one line per request, counts it, frees the context. */
+static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)mc;
+	struct http_server *h = cls;
+	struct req *r = *ctx;
+	if (!r)
+		return;
+	double s = elapsed_s(&r->start);
+	size_t route_i = r->route ? (size_t)(r->route - h->routes) : h->nroutes;
+	atomic_fetch_add(&h->stats[route_i].by_status[status_slot(r->status)], 1);
+	size_t b = 0;
+	while (b < NBUCKETS - 1 && s > latency_le[b])
+		b++;
+	atomic_fetch_add(&h->buckets[b], 1);
+	atomic_fetch_add(&h->latency_us_sum, (unsigned long long)(s * 1e6));
+	const char *path = r->route && (r->route->flags & ROUTE_SECRET_PATH) ? r->route->pattern
+									     : r->path;
+	char status[16];
+	snprintf(status, sizeof(status), "%d", r->status);
+	log_info("%s %s %s %zuB %.1fms %s%s", r->method, path, r->status ? status : "-",
+		 r->resp_len, s * 1000, req_client(r),
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+	for (int i = 0; i < r->nhdrs; i++) {
+		free(r->hdr_name[i]);
+		free(r->hdr_value[i]);
+	}
+	buf_free(&r->body);
+	free(r);
+	*ctx = NULL;
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
+/* Decodes %XX in place but keeps %00 as text, so no NUL enters a path. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	char *w = s;
+	for (const char *p = s; *p; p++) {
+		unsigned v;
+		if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1 &&
+		    strchr("0123456789abcdefABCDEF", p[1]) && strchr("0123456789abcdefABCDEF", p[2]) &&
+		    v != 0) {
+			*w++ = (char)v;
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warnx("http: %s", line);
+}
+
+/* Splits "host:port" / "[v6]:port" / ":port" and binds a listening socket. */
+static int bind_listen(const char *listen_addr, struct http_server *h, struct buf *errmsg)
+{
+	char host[256], port[16];
+	const char *colon = strrchr(listen_addr, ':');
+	if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(port)) {
+		buf_addf(errmsg, "--listen \"%s\": expected host:port", listen_addr);
+		return -1;
+	}
+	size_t hl = (size_t)(colon - listen_addr);
+	if (hl >= 2 && listen_addr[0] == '[' && listen_addr[hl - 1] == ']') {
+		listen_addr++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		buf_addf(errmsg, "--listen: host too long");
+		return -1;
+	}
+	memcpy(host, listen_addr, hl);
+	host[hl] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE}, *ai = NULL;
+	int rc = getaddrinfo(hl ? host : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		buf_addf(errmsg, "--listen \"%s\": %s", listen_addr, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+		buf_addf(errmsg, "cannot listen on %s: %s", listen_addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ai->ai_addr;
+		h->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+		h->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	h->listen_fd = fd;
+	return 0;
+}
+
+enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
+		     void *app, struct http_server **out, struct buf *errmsg)
+{
+	struct http_server *h = calloc(1, sizeof(*h));
+	if (!h)
+		return K_ENOMEM;
+	h->stats = calloc(nroutes + 1, sizeof(*h->stats));
+	if (!h->stats) {
+		free(h);
+		return K_ENOMEM;
+	}
+	h->routes = routes;
+	h->nroutes = nroutes;
+	h->app = app;
+	h->o = *o;
+	h->listen_fd = -1;
+	if (bind_listen(o->listen, h, errmsg) < 0) {
+		free(h->stats);
+		free(h);
+		return K_EIO;
+	}
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	if (o->tls_cert_pem)
+		flags |= MHD_USE_TLS;
+	/* The logger must come first; the TLS items come last, and without TLS
+	 * the first of them is MHD_OPTION_END, which ends the array there. */
+	struct MHD_OptionItem opts[] = {
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+		{MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL},
+		{MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+		{MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+		{o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+		 (void *)(uintptr_t)o->tls_cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key_pem},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+	if (!h->d) {
+		buf_addf(errmsg, "cannot start the HTTP server on %s (see the lines above)",
+			 o->listen);
+		close(h->listen_fd);
+		free(h->stats);
+		free(h);
+		return K_EIO;
+	}
+	*out = h;
+	return K_OK;
+}
+
+int http_port(const struct http_server *h)
+{
+	return h->port;
+}
+
+bool http_is_loopback(const struct http_server *h)
+{
+	return h->loopback;
+}
+
+void http_stop(struct http_server **hp, int drain_timeout_s)
+{
+	if (!hp || !*hp)
+		return;
+	struct http_server *h = *hp;
+	MHD_quiesce_daemon(h->d);
+	if (h->o.drain)
+		h->o.drain(h->app);
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (atomic_load(&h->inflight) > 0 && elapsed_s(&start) < drain_timeout_s) {
+		struct timespec ms = {0, 10 * 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+	if (atomic_load(&h->inflight) > 0)
+		log_warnx("stopping with %d requests still in flight", atomic_load(&h->inflight));
+	MHD_stop_daemon(h->d);
+	close(h->listen_fd);
+	free(h->stats);
+	free(h);
+	*hp = NULL;
+}
+
+void http_write_metrics(const struct http_server *h, struct buf *out)
+{
+	buf_addstr(out, "# HELP kindling_http_requests_total HTTP requests by route and status.\n"
+			"# TYPE kindling_http_requests_total counter\n");
+	for (size_t i = 0; i <= h->nroutes; i++) {
+		const char *route = i < h->nroutes ? h->routes[i].pattern : "unmatched";
+		const char *method = i < h->nroutes ? h->routes[i].method : "";
+		for (size_t s = 0; s < NSTATUS; s++) {
+			unsigned long long n = atomic_load(&h->stats[i].by_status[s]);
+			if (!n)
+				continue;
+			char code[16];
+			if (s < NSTATUS - 1)
+				snprintf(code, sizeof(code), "%d", counted_status[s]);
+			else
+				snprintf(code, sizeof(code), "other");
+			buf_addf(out,
+				 "kindling_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
+				 "%llu\n",
+				 method, route, code, n);
+		}
+	}
+	buf_addstr(out, "# HELP kindling_http_request_duration_seconds Time to answer a request.\n"
+			"# TYPE kindling_http_request_duration_seconds histogram\n");
+	unsigned long long cum = 0;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		cum += atomic_load(&h->buckets[b]);
+		if (b < NBUCKETS - 1)
+			buf_addf(out, "kindling_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+				 latency_le[b], cum);
+		else
+			buf_addf(out, "kindling_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+				 cum);
+	}
+	buf_addf(out, "kindling_http_request_duration_seconds_sum %.6f\n",
+		 (double)atomic_load(&h->latency_us_sum) / 1e6);
+	buf_addf(out, "kindling_http_request_duration_seconds_count %llu\n", cum);
+	buf_addf(out, "# HELP kindling_http_requests_in_flight Requests being answered or held.\n"
+		      "# TYPE kindling_http_requests_in_flight gauge\n"
+		      "kindling_http_requests_in_flight %d\n",
+		 atomic_load(&h->inflight));
+}

@@ -1,0 +1,113 @@
+/* http.h - libmicrohttpd glue: routes, the request context, replies, the error -> status mapping. */
+#ifndef KINDLING_HTTP_H
+#define KINDLING_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* One request in flight; owned by http.c, valid until its reply is sent. */
+struct req;
+/* A running server. */
+struct http_server;
+
+typedef void (*handler_fn)(struct req *r);
+
+enum route_auth {
+	AUTH_NONE,     /* open, or the handler checks a capability itself */
+	AUTH_OPERATOR, /* the admin token, when one is configured */
+};
+
+enum route_flags {
+	ROUTE_JSON_BODY = 1u << 0,   /* a body must be application/json (415 otherwise) */
+	ROUTE_SECRET_PATH = 1u << 1, /* the path holds a secret: log the pattern instead */
+	ROUTE_BROWSER = 1u << 2,     /* may answer HTML: challenge browsers with Basic auth */
+};
+
+/* A row of the route table. Patterns are literal segments and {name}
+ * captures of one non-empty segment; a final {name*} captures the rest. */
+struct route {
+	const char *method;
+	const char *pattern;
+	handler_fn fn;
+	enum route_auth auth;
+	unsigned flags;
+	size_t body_max; /* 0: the server default */
+};
+
+struct http_options {
+	const char *listen; /* host:port */
+	int threads;
+	int conn_timeout_s;
+	int max_conns;
+	int max_conns_per_ip;
+	size_t body_max;
+	const char *admin_token; /* NULL: operator routes are open */
+	const char *tls_cert_pem, *tls_key_pem;
+	void (*drain)(void *app); /* called once on stop, before waiting for requests */
+};
+
+/*
+ * Binds the listen address and starts serving routes[0..nroutes-1] (the table
+ * must outlive the server) with app passed to handlers. Returns K_OK and
+ * *out, or K_EIO with a message in errmsg.
+ */
+enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
+		     void *app, struct http_server **out, struct buf *errmsg);
+
+/* The bound port (useful with port 0). */
+int http_port(const struct http_server *h);
+
+/* True when the listen address is loopback only. */
+bool http_is_loopback(const struct http_server *h);
+
+/* Stops accepting, lets requests in flight finish (up to drain_timeout_s),
+ * stops the server and NULLs *h. Accepts NULL. */
+void http_stop(struct http_server **h, int drain_timeout_s);
+
+/* Appends the Prometheus text of the request counters and latencies. */
+void http_write_metrics(const struct http_server *h, struct buf *out);
+
+/* The status the one mapping gives an error. */
+int http_status(enum kerr e);
+
+/* Request accessors. Returned strings are borrowed, valid during the request. */
+void *req_app(const struct req *r);
+struct http_server *req_server(const struct req *r);
+const char *req_method(const struct req *r);
+const char *req_path(const struct req *r);
+const char *req_param(const struct req *r, const char *name); /* "" when absent */
+const char *req_query(const struct req *r, const char *key);  /* NULL when absent */
+const char *req_header(const struct req *r, const char *name); /* NULL when absent */
+const char *req_body(const struct req *r, size_t *out_len);
+const char *req_client(struct req *r); /* the peer's address as text */
+bool req_is_head(const struct req *r);
+
+/*
+ * Replies. A handler sends exactly one. Headers added with reply_header go
+ * out with it. reply_bytes takes ownership of a malloc'd body; reply_json
+ * steals the reference.
+ */
+enum kerr reply_header(struct req *r, const char *name, const char *value);
+void reply_bytes(struct req *r, int status, const char *content_type, char *body, size_t len);
+void reply_static(struct req *r, int status, const char *content_type, const char *body,
+		  size_t len);
+void reply_json(struct req *r, int status, json_t *body);
+/* problem+json with the mapped status; detail is printf-formatted. */
+void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* 422 problem+json with errors ([{field, message}], stolen). */
+void reply_invalid(struct req *r, json_t *errors);
+
+/*
+ * Long polls. req_suspend parks the request without a thread; another thread
+ * later calls req_resume, and then on_resume runs on a worker thread and
+ * must reply. req_resume is safe from any thread, once per suspend.
+ */
+void req_suspend(struct req *r, handler_fn on_resume);
+void req_resume(struct req *r);
+
+#endif

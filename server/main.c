@@ -1,0 +1,127 @@
+/* main.c - flags and environment -> config, signals, start and stop. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+
+/* Raises the open-files limit to its hard maximum: every connection is a file. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Writes the base URL handed to nodes: --public-url, or derived from the
+ * listen address and port. */
+static void set_public_url(const struct config *cfg, int port, char *out, size_t outlen)
+{
+	if (cfg->public_url) {
+		snprintf(out, outlen, "%s", cfg->public_url);
+		return;
+	}
+	char host[256];
+	const char *colon = strrchr(cfg->listen, ':');
+	size_t n = colon ? (size_t)(colon - cfg->listen) : 0;
+	snprintf(host, sizeof(host), "%.*s", (int)n, cfg->listen);
+	if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) {
+		log_warnx("listening on all addresses without --public-url: the URLs handed to "
+			  "nodes say 127.0.0.1, which nodes cannot reach; set --public-url");
+		snprintf(host, sizeof(host), "127.0.0.1");
+	}
+	snprintf(out, outlen, "%s://%s:%d", cfg->tls_cert ? "https" : "http", host, port);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct buf err;
+	struct app app = {0};
+	struct http_server *http = NULL;
+	int status = 1, exit_now;
+
+	buf_init(&err, 4096);
+	umask(077); /* the database, its folder and everything else kindling makes is private */
+	if (config_parse(&cfg, argc, argv, &err, &exit_now) != K_OK) {
+		fprintf(stderr, "kindling: %s\n", buf_str(&err));
+		goto out;
+	}
+	if (exit_now >= 0) {
+		status = exit_now;
+		goto out;
+	}
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	/* Block the stop signals in every thread; main waits for them below. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+	app.cfg = &cfg;
+	if (profile_set_load((const char *const *)cfg.templates, cfg.ntemplates, &app.profiles,
+			     &err) != K_OK) {
+		log_warnx("profiles: %s", buf_str(&err));
+		goto out;
+	}
+	if (store_open(cfg.db_path, cfg.threads + 1, &app.store, &err) != K_OK) {
+		log_warnx("database: %s", buf_str(&err));
+		goto out;
+	}
+	const char *colon = strrchr(cfg.listen, ':');
+	int port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
+	if (port > 0)
+		set_public_url(&cfg, port, app.public_url, sizeof(app.public_url));
+	struct http_options ho = {
+		.listen = cfg.listen,
+		.threads = cfg.threads,
+		.conn_timeout_s = cfg.conn_timeout_s,
+		.max_conns = cfg.max_conns,
+		.max_conns_per_ip = cfg.max_conns_per_ip,
+		.body_max = (size_t)cfg.body_max,
+		.admin_token = cfg.admin_token,
+	};
+	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
+		log_warnx("%s", buf_str(&err));
+		goto out;
+	}
+	if (!http_is_loopback(http) && !cfg.admin_token && !cfg.insecure_no_auth) {
+		log_warnx("refusing to listen on %s without an admin token: anyone who can reach it "
+			  "could read every cluster's secrets. Give --admin-token-file FILE, or "
+			  "--insecure-no-auth if you really mean it",
+			  cfg.listen);
+		goto out;
+	}
+	if (!cfg.admin_token)
+		log_warnx("no admin token: operator routes are open to anyone who can connect%s",
+			  http_is_loopback(http) ? " (loopback only)" : " (--insecure-no-auth)");
+	if (port <= 0)
+		set_public_url(&cfg, http_port(http), app.public_url, sizeof(app.public_url));
+	log_info("kindling %s listening on %s (port %d), public URL %s, database %s, %d threads",
+		 KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
+		 cfg.threads);
+
+	int sig = 0;
+	sigwait(&stop, &sig);
+	log_info("%s: draining and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	status = 0;
+out:
+	http_stop(&http, cfg.drain_timeout_s);
+	store_close(&app.store);
+	profile_set_free(&app.profiles);
+	config_free(&cfg);
+	buf_free(&err);
+	if (status == 0 && exit_now < 0)
+		log_info("stopped");
+	return status;
+}

@@ -1,0 +1,654 @@
+/* store.c - kindling's durable state in SQLite; the only file that includes sqlite3.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "migrations.h"
+
+/* Every statement kindling runs, prepared once per connection on first use. */
+enum q {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_PING,
+	Q_COUNT_CLUSTERS,
+	Q_CLUSTER_INSERT,
+	Q_TOKEN_INSERT,
+	Q_CLUSTER_GET,
+	Q_LIST_NAME,
+	Q_LIST_NAME_DESC,
+	Q_LIST_CREATED,
+	Q_LIST_CREATED_DESC,
+	Q_LIST_TOTAL,
+	Q_SET_VARS,
+	Q_ROTATE,
+	Q_TOKEN_OF,
+	Q_DELETE,
+	Q_COUNT
+};
+
+#define CLUSTER_COLS                                                                               \
+	"c.id, c.name, c.size, c.profiles, c.vars, c.secrets, c.ignition_version, "               \
+	"c.discovery_mode, c.discovery_url, coalesce(t.token, ''), c.fetch_token, "               \
+	"coalesce(c.prev_fetch_token, ''), coalesce(c.prev_token_until, 0), c.generation, "       \
+	"c.fetch_count, coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "               \
+	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token) "
+#define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
+#define LIST_FILTER " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
+
+static const char *const sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PING] = "SELECT count(*) FROM sqlite_schema",
+	[Q_COUNT_CLUSTERS] = "SELECT count(*) FROM clusters",
+	[Q_CLUSTER_INSERT] =
+		"INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
+		"discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
+	[Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
+			   "created_at) VALUES (?1, ?2, ?3, 1, ?4)",
+	[Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = ?1",
+	[Q_LIST_NAME] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+			"c.name > ?3 ORDER BY c.name LIMIT ?4",
+	[Q_LIST_NAME_DESC] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+			     "c.name < ?3 ORDER BY c.name DESC LIMIT ?4",
+	[Q_LIST_CREATED] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+			   "(c.created_at, c.name) > (?2, ?3) ORDER BY c.created_at, c.name LIMIT ?4",
+	[Q_LIST_CREATED_DESC] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+				"(c.created_at, c.name) < (?2, ?3) "
+				"ORDER BY c.created_at DESC, c.name DESC LIMIT ?4",
+	[Q_LIST_TOTAL] = "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
+	[Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
+		       "updated_at = ?3 WHERE name = ?1",
+	[Q_ROTATE] = "UPDATE clusters SET prev_fetch_token = fetch_token, prev_token_until = ?3, "
+		     "fetch_token = ?2, updated_at = ?4 WHERE name = ?1",
+	[Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
+		       "ON t.cluster_id = c.id WHERE c.name = ?1",
+	[Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
+};
+
+struct conn {
+	pthread_mutex_t mu;
+	sqlite3 *db;
+	sqlite3_stmt *st[Q_COUNT];
+};
+
+struct store {
+	int n;
+	struct conn *conns;
+	atomic_uint next;
+	atomic_llong clusters; /* rows in clusters, kept to enforce max_clusters cheaply */
+};
+
+int64_t store_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cluster_clear(struct cluster *c)
+{
+	if (!c)
+		return;
+	json_decref(c->profiles);
+	json_decref(c->vars);
+	json_decref(c->secrets);
+	free(c->discovery_url);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Takes a connection, preferring an idle one. Never fails. */
+static struct conn *acquire(struct store *s)
+{
+	unsigned start = atomic_fetch_add(&s->next, 1);
+	for (int i = 0; i < s->n; i++) {
+		struct conn *c = &s->conns[(start + (unsigned)i) % (unsigned)s->n];
+		if (pthread_mutex_trylock(&c->mu) == 0)
+			return c;
+	}
+	struct conn *c = &s->conns[start % (unsigned)s->n];
+	pthread_mutex_lock(&c->mu);
+	return c;
+}
+
+static void release(struct conn *c)
+{
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The prepared statement for q on c, or NULL (prepare failed: a bug). */
+static sqlite3_stmt *stmt(struct conn *c, enum q q)
+{
+	if (!c->st[q] &&
+	    sqlite3_prepare_v3(c->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL) !=
+		    SQLITE_OK) {
+		fprintf(stderr, "store: cannot prepare \"%s\": %s\n", sql[q], sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	return c->st[q];
+}
+
+/* Resets a statement after use, on every path. */
+static void done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+/* Runs a statement that returns no rows. SQLITE_DONE or the error code. */
+static int exec_q(struct conn *c, enum q q)
+{
+	sqlite3_stmt *st = stmt(c, q);
+	if (!st)
+		return SQLITE_ERROR;
+	int rc = sqlite3_step(st);
+	done(st);
+	return rc;
+}
+
+static enum kerr begin(struct conn *c)
+{
+	return exec_q(c, Q_BEGIN) == SQLITE_DONE ? K_OK : K_EIO;
+}
+
+/* Commits when e is K_OK, else rolls back; returns the final result. */
+static enum kerr finish(struct conn *c, enum kerr e)
+{
+	if (e == K_OK && exec_q(c, Q_COMMIT) == SQLITE_DONE)
+		return K_OK;
+	exec_q(c, Q_ROLLBACK);
+	return e == K_OK ? K_EIO : e;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static enum kerr bind_json(sqlite3_stmt *st, int i, const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!s)
+		return K_ENOMEM;
+	sqlite3_bind_text(st, i, s, -1, free);
+	return K_OK;
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+static json_t *col_json(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t ? json_loads(t, 0, NULL) : NULL;
+}
+
+/* Reads a row selected with CLUSTER_COLS into *c. */
+static enum kerr read_cluster(sqlite3_stmt *st, struct cluster *c)
+{
+	memset(c, 0, sizeof(*c));
+	col_copy(st, 0, c->id, sizeof(c->id));
+	col_copy(st, 1, c->name, sizeof(c->name));
+	c->size = sqlite3_column_int(st, 2);
+	c->profiles = col_json(st, 3);
+	c->vars = col_json(st, 4);
+	c->secrets = col_json(st, 5);
+	col_copy(st, 6, c->ignition_version, sizeof(c->ignition_version));
+	col_copy(st, 7, c->discovery_mode, sizeof(c->discovery_mode));
+	const unsigned char *url = sqlite3_column_text(st, 8);
+	c->discovery_url = strdup(url ? (const char *)url : "");
+	col_copy(st, 9, c->discovery_token, sizeof(c->discovery_token));
+	col_copy(st, 10, c->fetch_token, sizeof(c->fetch_token));
+	col_copy(st, 11, c->prev_fetch_token, sizeof(c->prev_fetch_token));
+	c->prev_token_until = sqlite3_column_int64(st, 12);
+	c->generation = sqlite3_column_int64(st, 13);
+	c->fetch_count = sqlite3_column_int64(st, 14);
+	c->last_fetch_at = sqlite3_column_int64(st, 15);
+	c->created_at = sqlite3_column_int64(st, 16);
+	c->updated_at = sqlite3_column_int64(st, 17);
+	c->members = sqlite3_column_int(st, 18);
+	if (!c->profiles || !c->vars || !c->secrets || !c->discovery_url) {
+		cluster_clear(c);
+		return K_EIO;
+	}
+	return K_OK;
+}
+
+/* Opens one connection with kindling's settings. */
+static int open_conn(const char *path, struct conn *c, struct buf *errmsg)
+{
+	static const char pragmas[] = "PRAGMA journal_mode = WAL;"
+				      "PRAGMA synchronous = FULL;"
+				      "PRAGMA foreign_keys = ON;"
+				      "PRAGMA busy_timeout = 10000;";
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+	int rc = sqlite3_open_v2(path, &c->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		buf_addf(errmsg, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return -1;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	return 0;
+}
+
+static void close_conn(struct conn *c)
+{
+	for (int q = 0; q < Q_COUNT; q++)
+		sqlite3_finalize(c->st[q]);
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+}
+
+/* Applies migrations past user_version inside one transaction. */
+static int migrate(sqlite3 *db, const char *path, struct buf *errmsg)
+{
+	char *err = NULL;
+	int version = -1;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version < 0)
+		goto fail;
+	if (version > migrations_count) {
+		buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)", path,
+			 version, migrations_count);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	for (int i = version; i < migrations_count; i++) {
+		if (sqlite3_exec(db, migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
+			buf_addf(errmsg, "%s: migration %s: %s", path, migrations[i].name,
+				 err ? err : sqlite3_errmsg(db));
+			sqlite3_free(err);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	char set[64];
+	snprintf(set, sizeof(set), "PRAGMA user_version = %d; COMMIT", migrations_count);
+	if (sqlite3_exec(db, set, NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	buf_addf(errmsg, "%s: %s", path, err ? err : sqlite3_errmsg(db));
+	sqlite3_free(err);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* Creates the folder of path (not its parents) with mode 0700 when missing. */
+static int make_folder(const char *path, struct buf *errmsg)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	buf_addf(errmsg, "cannot create folder %s: %s", dir, strerror(errno));
+	return -1;
+}
+
+enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg)
+{
+	if (make_folder(path, errmsg) < 0)
+		return K_EIO;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return K_ENOMEM;
+	s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
+	if (!s->conns) {
+		free(s);
+		return K_ENOMEM;
+	}
+	for (int i = 0; i < pool_size; i++) {
+		if (open_conn(path, &s->conns[i], errmsg) < 0) {
+			s->n = i + 1;
+			store_close(&s);
+			return K_EIO;
+		}
+		s->n = i + 1;
+		if (i == 0 && migrate(s->conns[0].db, path, errmsg) < 0) {
+			store_close(&s);
+			return K_EIO;
+		}
+	}
+	int64_t n = 0;
+	if (store_cluster_count(s, &n) != K_OK) {
+		buf_addf(errmsg, "%s: cannot count clusters", path);
+		store_close(&s);
+		return K_EIO;
+	}
+	atomic_store(&s->clusters, n);
+	*out = s;
+	return K_OK;
+}
+
+void store_close(struct store **sp)
+{
+	if (!sp || !*sp)
+		return;
+	struct store *s = *sp;
+	for (int i = s->n - 1; i >= 0; i--)
+		close_conn(&s->conns[i]);
+	free(s->conns);
+	free(s);
+	*sp = NULL;
+}
+
+/* Runs a one-integer query. */
+static enum kerr query_int(struct store *s, enum q q, int64_t *out)
+{
+	struct conn *c = acquire(s);
+	sqlite3_stmt *st = stmt(c, q);
+	enum kerr e = K_EIO;
+	if (st && sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		e = K_OK;
+	}
+	done(st);
+	release(c);
+	return e;
+}
+
+enum kerr store_ping(struct store *s)
+{
+	int64_t n;
+	return query_int(s, Q_PING, &n);
+}
+
+enum kerr store_cluster_count(struct store *s, int64_t *out)
+{
+	return query_int(s, Q_COUNT_CLUSTERS, out);
+}
+
+/* Reserves a place for one more cluster. */
+static bool reserve_cluster(struct store *s, int max)
+{
+	long long n = atomic_load(&s->clusters);
+	do {
+		if (n >= max)
+			return false;
+	} while (!atomic_compare_exchange_weak(&s->clusters, &n, n + 1));
+	return true;
+}
+
+enum kerr store_cluster_create(struct store *s, const struct cluster *cl, int max_clusters)
+{
+	if (!reserve_cluster(s, max_clusters))
+		return K_ELIMIT;
+	struct conn *c = acquire(s);
+	sqlite3_stmt *st = NULL;
+	enum kerr e = begin(c);
+	if (e != K_OK)
+		goto out;
+	st = stmt(c, Q_CLUSTER_INSERT);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, cl->id);
+	bind_text(st, 2, cl->name);
+	sqlite3_bind_int(st, 3, cl->size);
+	if ((e = bind_json(st, 4, cl->profiles)) != K_OK || (e = bind_json(st, 5, cl->vars)) != K_OK ||
+	    (e = bind_json(st, 6, cl->secrets)) != K_OK)
+		goto out;
+	bind_text(st, 7, cl->ignition_version);
+	bind_text(st, 8, cl->discovery_mode);
+	bind_text(st, 9, cl->discovery_url);
+	bind_text(st, 10, cl->fetch_token);
+	sqlite3_bind_int64(st, 11, cl->created_at);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		e = K_EEXIST;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		e = K_EIO;
+		goto out;
+	}
+	done(st);
+	st = NULL;
+	if (cl->discovery_token[0]) {
+		st = stmt(c, Q_TOKEN_INSERT);
+		if (!st) {
+			e = K_EIO;
+			goto out;
+		}
+		bind_text(st, 1, cl->discovery_token);
+		sqlite3_bind_int(st, 2, cl->size);
+		bind_text(st, 3, cl->id);
+		sqlite3_bind_int64(st, 4, cl->created_at);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			e = K_EIO;
+	}
+out:
+	done(st);
+	e = finish(c, e);
+	release(c);
+	if (e != K_OK)
+		atomic_fetch_sub(&s->clusters, 1);
+	return e;
+}
+
+/* Runs a statement bound with ?1 = name that selects one CLUSTER_COLS row. */
+static enum kerr get_locked(struct conn *c, const char *name, struct cluster *out)
+{
+	sqlite3_stmt *st = stmt(c, Q_CLUSTER_GET);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	enum kerr e = rc == SQLITE_ROW ? read_cluster(st, out) : rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+	done(st);
+	return e;
+}
+
+enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out)
+{
+	struct conn *c = acquire(s);
+	enum kerr e = get_locked(c, name, out);
+	release(c);
+	return e;
+}
+
+enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
+			     void (*fn)(const struct cluster *c, void *arg), void *arg,
+			     bool *out_more, int64_t *out_total)
+{
+	static const enum q by_sort[] = {
+		[SORT_NAME] = Q_LIST_NAME,
+		[SORT_NAME_DESC] = Q_LIST_NAME_DESC,
+		[SORT_CREATED] = Q_LIST_CREATED,
+		[SORT_CREATED_DESC] = Q_LIST_CREATED_DESC,
+	};
+	bool desc = q->sort == SORT_NAME_DESC || q->sort == SORT_CREATED_DESC;
+	/* Without a cursor, start before the first row in the chosen order:
+	 * names are [a-z0-9-], all below "~" and above "". */
+	const char *after_name = q->has_cursor ? q->cursor_name : desc ? "~" : "";
+	int64_t after_time = q->has_cursor ? q->cursor_time : desc ? INT64_MAX : INT64_MIN;
+	struct conn *c = acquire(s);
+	enum kerr e = K_OK;
+	sqlite3_stmt *st = stmt(c, by_sort[q->sort]);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, q->q && q->q[0] ? q->q : NULL);
+	sqlite3_bind_int64(st, 2, after_time);
+	bind_text(st, 3, after_name);
+	sqlite3_bind_int(st, 4, q->limit + 1);
+	int n = 0, rc;
+	*out_more = false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n++ == q->limit) {
+			*out_more = true;
+			break;
+		}
+		struct cluster cl;
+		if ((e = read_cluster(st, &cl)) != K_OK)
+			goto out;
+		fn(&cl, arg);
+		cluster_clear(&cl);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		e = K_EIO;
+		goto out;
+	}
+	done(st);
+	st = stmt(c, Q_LIST_TOTAL);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, q->q && q->q[0] ? q->q : NULL);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out_total = sqlite3_column_int64(st, 0);
+	else
+		e = K_EIO;
+out:
+	done(st);
+	release(c);
+	return e;
+}
+
+/* Runs an UPDATE keyed by name (?1), then rereads the row into *out. The
+ * statement's other parameters are bound by the caller's bind function. */
+static enum kerr update_and_get(struct store *s, enum q q, const char *name,
+				enum kerr (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
+				struct cluster *out)
+{
+	struct conn *c = acquire(s);
+	enum kerr e = begin(c);
+	sqlite3_stmt *st = NULL;
+	if (e != K_OK)
+		goto out;
+	st = stmt(c, q);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, name);
+	if ((e = bind(st, arg)) != K_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		e = K_EIO;
+		goto out;
+	}
+	if (sqlite3_changes(c->db) == 0) {
+		e = K_ENOTFOUND;
+		goto out;
+	}
+	done(st);
+	st = NULL;
+	e = get_locked(c, name, out);
+out:
+	done(st);
+	e = finish(c, e);
+	if (e != K_OK)
+		cluster_clear(out);
+	release(c);
+	return e;
+}
+
+static enum kerr bind_vars(sqlite3_stmt *st, const void *arg)
+{
+	sqlite3_bind_int64(st, 3, store_now_ms());
+	return bind_json(st, 2, arg);
+}
+
+enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
+				 struct cluster *out)
+{
+	memset(out, 0, sizeof(*out));
+	return update_and_get(s, Q_SET_VARS, name, bind_vars, vars, out);
+}
+
+struct rotate_args {
+	const char *token;
+	int64_t grace_until;
+};
+
+static enum kerr bind_rotate(sqlite3_stmt *st, const void *arg)
+{
+	const struct rotate_args *a = arg;
+	bind_text(st, 2, a->token);
+	sqlite3_bind_int64(st, 3, a->grace_until);
+	sqlite3_bind_int64(st, 4, store_now_ms());
+	return K_OK;
+}
+
+enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
+				     int64_t grace_until, struct cluster *out)
+{
+	struct rotate_args a = {token, grace_until};
+	memset(out, 0, sizeof(*out));
+	return update_and_get(s, Q_ROTATE, name, bind_rotate, &a, out);
+}
+
+enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33])
+{
+	struct conn *c = acquire(s);
+	sqlite3_stmt *st = NULL;
+	out_token[0] = '\0';
+	enum kerr e = begin(c);
+	if (e != K_OK)
+		goto out;
+	st = stmt(c, Q_TOKEN_OF);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		e = rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+		goto out;
+	}
+	col_copy(st, 0, out_token, 33);
+	done(st);
+	st = stmt(c, Q_DELETE);
+	if (!st) {
+		e = K_EIO;
+		goto out;
+	}
+	bind_text(st, 1, name);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		e = K_EIO;
+out:
+	done(st);
+	e = finish(c, e);
+	release(c);
+	if (e == K_OK)
+		atomic_fetch_sub(&s->clusters, 1);
+	return e;
+}

@@ -1,0 +1,108 @@
+/* store.h - kindling's durable state in SQLite: clusters, discovery, fetches. */
+#ifndef KINDLING_STORE_H
+#define KINDLING_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+/* An open database; thread-safe (an internal pool of connections). */
+struct store;
+
+/* One cluster row. Owned json_t and strings are released by cluster_clear. */
+struct cluster {
+	char id[37];
+	char name[64];
+	int size;
+	json_t *profiles; /* array of strings */
+	json_t *vars;     /* object of strings */
+	json_t *secrets;  /* object of strings */
+	char ignition_version[24];
+	char discovery_mode[12]; /* "builtin" or "upstream" */
+	char *discovery_url;
+	char discovery_token[33]; /* built-in mode; "" otherwise */
+	char fetch_token[65];
+	char prev_fetch_token[65]; /* "" when none */
+	int64_t prev_token_until;  /* ms */
+	int64_t generation;
+	int64_t fetch_count;
+	int64_t last_fetch_at; /* ms, 0 = never */
+	int64_t created_at, updated_at;
+	int members; /* registered in built-in discovery */
+};
+
+/* Releases what a cluster owns and zeroes it. Accepts NULL. */
+void cluster_clear(struct cluster *c);
+
+/* Milliseconds since the epoch. */
+int64_t store_now_ms(void);
+
+/*
+ * Opens (creating it and its folder, 0700) the database at path, sets WAL,
+ * synchronous=FULL, foreign keys and a busy timeout, and applies the
+ * embedded migrations past PRAGMA user_version in one transaction. On error
+ * returns K_EIO with a message in errmsg and *out untouched.
+ */
+enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg);
+
+/* Closes every connection and NULLs *s. Accepts NULL. */
+void store_close(struct store **s);
+
+/* Runs a trivial query. K_OK or K_EIO. */
+enum kerr store_ping(struct store *s);
+
+/*
+ * Inserts c (and, when discovery_token is non-empty, its discovery directory
+ * of c->size) in one durable transaction. K_EEXIST when the name is taken,
+ * K_ELIMIT when max_clusters exist already, K_EIO.
+ */
+enum kerr store_cluster_create(struct store *s, const struct cluster *c, int max_clusters);
+
+/* Fills *out (clear it with cluster_clear). K_OK, K_ENOTFOUND, K_EIO. */
+enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out);
+
+/* How clusters are listed; all borrowed. */
+enum store_sort { SORT_NAME, SORT_NAME_DESC, SORT_CREATED, SORT_CREATED_DESC };
+struct store_list_query {
+	const char *q;          /* substring of the name, or NULL */
+	enum store_sort sort;
+	bool has_cursor;        /* list what comes after (cursor_time, cursor_name) */
+	int64_t cursor_time;    /* created_at sorts only */
+	const char *cursor_name;
+	int limit;
+};
+
+/*
+ * Calls fn for each cluster of the page in order (the cluster is valid only
+ * during the call); *out_more tells whether more follow; *out_total counts
+ * all clusters matching q. K_OK or K_EIO (fn may have been called).
+ */
+enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
+			     void (*fn)(const struct cluster *c, void *arg), void *arg,
+			     bool *out_more, int64_t *out_total);
+
+/*
+ * Replaces the vars of a cluster, bumps generation and updated_at, then
+ * refills *out with the new row. K_OK, K_ENOTFOUND, K_EIO.
+ */
+enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
+				 struct cluster *out);
+
+/*
+ * Makes token the fetch token; the current one stays valid until
+ * grace_until (ms). Refills *out. K_OK, K_ENOTFOUND, K_EIO.
+ */
+enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
+				     int64_t grace_until, struct cluster *out);
+
+/* Deletes a cluster with its discovery directory and fetch log. K_OK, K_ENOTFOUND, K_EIO.
+ * *out_token (33 bytes) receives its discovery token, "" when none. */
+enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33]);
+
+/* Counts clusters. K_OK or K_EIO. */
+enum kerr store_cluster_count(struct store *s, int64_t *out);
+
+#endif

@@ -1,0 +1,593 @@
+/* test_profile.c - loading profile folders and checking a cluster's choice of profiles and vars. */
+#include "../../server/profile.h"
+#include "test.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char srcdir[4096] = ".";
+
+/* Finds the source tree: $KINDLING_SRCDIR, the current directory, or up from argv[0]. */
+static void find_srcdir(const char *argv0)
+{
+	const char *env = getenv("KINDLING_SRCDIR");
+	char probe[4200];
+
+	if (env) {
+		snprintf(srcdir, sizeof(srcdir), "%s", env);
+		return;
+	}
+	if (access("templates/etcd/profile.json", R_OK) == 0)
+		return;
+	snprintf(srcdir, sizeof(srcdir), "%s", argv0);
+	for (int up = 0; up < 6; up++) {
+		char *slash = strrchr(srcdir, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		snprintf(probe, sizeof(probe), "%s/templates/etcd/profile.json", srcdir);
+		if (access(probe, R_OK) == 0)
+			return;
+	}
+	snprintf(srcdir, sizeof(srcdir), ".");
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes root/rel (creating directories), contents s. */
+static void put(const char *root, const char *rel, const char *s)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	for (char *p = path + strlen(root) + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "  cannot write %s: %s\n", path, strerror(errno));
+		return;
+	}
+	fputs(s, f);
+	fclose(f);
+}
+
+static char *tmpdir(void)
+{
+	static char t[64];
+	snprintf(t, sizeof(t), "/tmp/kindling-profile-XXXXXX");
+	return mkdtemp(t);
+}
+
+static const char *good_json =
+        "{\"description\": \"d\", \"variables\": {\"v\": {\"default\": \"x\"}}}";
+
+/* A valid profile "p" under root: the base every bad case changes one thing of. */
+static void put_good(const char *root)
+{
+	put(root, "p/profile.json", good_json);
+	put(root, "p/systemd/a.service", "[Service]\nExecStart=/bin/true ${v}\n");
+	put(root, "p/files/etc/a.conf", "a=${v}\n");
+}
+
+static enum kerr load1(const char *root, struct profile_set **ps, struct buf *msg)
+{
+	const char *dirs[] = {root};
+	return profile_set_load(dirs, 1, ps, msg);
+}
+
+static void loads_the_shipped_profiles(void)
+{
+	char dir[4200];
+	const char *dirs[] = {dir};
+	struct profile_set *ps = NULL;
+	struct buf msg;
+
+	snprintf(dir, sizeof(dir), "%s/templates", srcdir);
+	buf_init(&msg, 4096);
+	CHECK_INT(profile_set_load(dirs, 1, &ps, &msg), K_OK);
+	CHECK_STR(buf_str(&msg), "");
+	CHECK(profile_exists(ps, "etcd"));
+	CHECK(profile_exists(ps, "rabbitmq"));
+	CHECK(!profile_exists(ps, "nope"));
+
+	json_t *d = profile_set_describe(ps);
+	char *s = json_dumps(d, JSON_COMPACT);
+	json_t *p0 = json_array_get(json_object_get(d, "profiles"), 0);
+	json_t *p1 = json_array_get(json_object_get(d, "profiles"), 1);
+	CHECK_STR(json_string_value(json_object_get(p0, "name")), "etcd");
+	CHECK_STR(json_string_value(json_object_get(p1, "name")), "rabbitmq");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(p0, "units"), 0)),
+	          "etcd-member.service");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(p1, "files"), 0)),
+	          "/etc/rabbitmq/enabled_plugins");
+	CHECK_INT(json_array_size(json_object_get(p1, "files")), 3);
+	CHECK_INT(json_array_size(json_object_get(p1, "variables")), 5);
+	json_t *v0 = json_array_get(json_object_get(p1, "variables"), 0);
+	CHECK_STR(json_string_value(json_object_get(v0, "name")), "rabbitmq_admin_password");
+	CHECK_STR(json_string_value(json_object_get(v0, "generate")), "secret");
+	CHECK(json_is_null(json_object_get(v0, "default")));
+	CHECK(json_is_false(json_object_get(v0, "required")));
+	CHECK(strstr(s, "\"default\":\"docker.io/library/rabbitmq:3.10-management\"") != NULL);
+	free(s);
+	json_decref(d);
+
+	const struct profile *p = profile_get(ps, "rabbitmq");
+	CHECK_INT(profile_item_count(p), 4);
+	const struct profile_item *it = profile_item_at(p, 0);
+	CHECK_INT(it->kind, PROFILE_UNIT);
+	CHECK_STR(it->unit, "rabbitmq.service");
+	it = profile_item_at(p, 3);
+	CHECK_STR(it->path, "/var/lib/rabbitmq/.erlang.cookie");
+	CHECK_INT(it->mode, 0400);
+	CHECK_STR(it->user, "999");
+	CHECK_STR(it->group, "999");
+	CHECK_INT(profile_item_at(p, 1)->mode, 0644);
+	CHECK(profile_item_at(p, 1)->user == NULL);
+
+	p = profile_get(ps, "etcd");
+	CHECK_INT(profile_unit_count(p), 1);
+	CHECK_STR(profile_unit_at(p, 0)->name, "etcd-member.service");
+	CHECK_INT(profile_unit_at(p, 0)->enabled, 1);
+	CHECK(!profile_unit_at(p, 0)->has_contents);
+	CHECK_INT(profile_item_at(p, 0)->kind, PROFILE_DROPIN);
+	CHECK_STR(profile_item_at(p, 0)->dropin, "20-clct-etcd-member.conf");
+
+	profile_set_free(&ps);
+	CHECK(ps == NULL);
+	profile_set_free(&ps);
+	profile_set_free(NULL);
+	buf_free(&msg);
+}
+
+static void later_dirs_replace_and_noise_is_skipped(void)
+{
+	char *a = tmpdir(), b[64];
+	struct profile_set *ps = NULL;
+	struct buf msg;
+
+	snprintf(b, sizeof(b), "%s", a);
+	a = tmpdir();
+	buf_init(&msg, 4096);
+	put_good(a);
+	put(a, "README.md", "not a profile\n");
+	put(a, ".git/config", "x");
+	put(b, "p/profile.json", "{\"description\": \"second\"}");
+	put(b, "p/systemd/b.service", "[Service]\nExecStart=/bin/true\n");
+	const char *dirs[] = {a, b};
+	CHECK_INT(profile_set_load(dirs, 2, &ps, &msg), K_OK);
+	CHECK_STR(buf_str(&msg), "");
+	const struct profile *p = profile_get(ps, "p");
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_INT(profile_item_count(p), 1);
+		CHECK_STR(profile_item_at(p, 0)->unit, "b.service");
+		CHECK_INT(profile_unit_at(p, 0)->enabled, -1);
+		CHECK(profile_unit_at(p, 0)->has_contents);
+	}
+	profile_set_free(&ps);
+	rm_rf(a);
+	rm_rf(b);
+	buf_free(&msg);
+}
+
+/* One bad profile: what to change in the good one, and what the message must contain. */
+struct bad {
+	const char *file;     /* written relative to root (NULL: none) */
+	const char *contents; /* or one of the special actions below */
+	const char *want1;
+	const char *want2; /* a second fragment, or NULL */
+};
+
+#define SYMLINK_TO "@symlink:"
+#define FIFO       "@fifo"
+#define BIG        "@big"
+#define MANY       "@many"
+#define REMOVE     "@remove"
+#define MANY_VARS  "@manyvars"
+
+static void apply(const char *root, const struct bad *b)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, b->file);
+	if (strncmp(b->contents, SYMLINK_TO, strlen(SYMLINK_TO)) == 0) {
+		put(root, b->file, "");
+		unlink(path);
+		if (symlink(b->contents + strlen(SYMLINK_TO), path) < 0)
+			fprintf(stderr, "  symlink %s: %s\n", path, strerror(errno));
+	} else if (strcmp(b->contents, FIFO) == 0) {
+		put(root, b->file, "");
+		unlink(path);
+		mkfifo(path, 0644);
+	} else if (strcmp(b->contents, REMOVE) == 0) {
+		unlink(path);
+	} else if (strcmp(b->contents, BIG) == 0) {
+		char *s = malloc(PROFILE_TPL_MAX + 2);
+		memset(s, 'x', PROFILE_TPL_MAX + 1);
+		s[PROFILE_TPL_MAX + 1] = '\0';
+		put(root, b->file, s);
+		free(s);
+	} else if (strcmp(b->contents, MANY) == 0) {
+		for (int i = 0; i < PROFILE_ITEMS_MAX; i++) {
+			char rel[64];
+			snprintf(rel, sizeof(rel), "p/files/many/f%03d", i);
+			put(root, rel, "x");
+		}
+	} else if (strcmp(b->contents, MANY_VARS) == 0) {
+		char s[8192];
+		size_t n = (size_t)snprintf(s, sizeof(s), "{\"variables\": {");
+		for (int i = 0; i <= PROFILE_VARS_MAX; i++)
+			n += (size_t)snprintf(s + n, sizeof(s) - n, "%s\"v%d\": {}", i ? "," : "",
+			                      i);
+		snprintf(s + n, sizeof(s) - n, "}}");
+		put(root, b->file, s);
+	} else {
+		put(root, b->file, b->contents);
+	}
+}
+
+static void rejects_bad_profiles(void)
+{
+	static const struct bad cases[] = {
+	        {"p/README", "hi", "/p/README: unexpected file", NULL},
+	        {"p/templates/x", "hi", "/p/templates: unexpected directory", NULL},
+	        {"p/systemd/foo.conf", "[Unit]\n", "/p/systemd/foo.conf: not a unit name", NULL},
+	        {"p/systemd/foo", "[Unit]\n", "/p/systemd/foo: not a unit name", NULL},
+	        {"p/systemd/.service", "[Unit]\n", "/p/systemd/.service: not a unit name", NULL},
+	        {"p/systemd/a b.service", "[Unit]\n", "/p/systemd/a b.service: not a unit name",
+	         NULL},
+	        {"p/systemd/a.service.d/10-x.txt", "[Unit]\n",
+	         "/p/systemd/a.service.d/10-x.txt: a drop-in's name must end in .conf", NULL},
+	        {"p/systemd/a.service.d/sub/x.conf", "[Unit]\n",
+	         "/p/systemd/a.service.d/sub: a drop-in directory holds only files", NULL},
+	        {"p/systemd/extra/x.conf", "[Unit]\n",
+	         "/p/systemd/extra: a directory under systemd/", NULL},
+	        {"p/systemd/b.service", "[Unit]\n\x01\xff\n",
+	         "/p/systemd/b.service: a unit must be", NULL},
+	        {"p/files/etc/link", SYMLINK_TO "/etc/passwd", "/p/files/etc/link: symbolic links",
+	         NULL},
+	        {"p/files/etc/up", SYMLINK_TO "../../../..", "/p/files/etc/up: symbolic links",
+	         NULL},
+	        {"p/systemd/l.service", SYMLINK_TO "a.service", "/p/systemd/l.service: symbolic",
+	         NULL},
+	        {"p/profile.json", SYMLINK_TO "/dev/null", "/p/profile.json: symbolic links", NULL},
+	        {"p/files/etc/fifo", FIFO, "/p/files/etc/fifo: not a regular file", NULL},
+	        {"p/profile.json", "{\n  \"description\": \"d\",\n  oops\n}",
+	         "/p/profile.json:3: ", NULL},
+	        {"p/profile.json", "{\"description\": \"a\",\n\"description\": \"b\"}",
+	         "/p/profile.json:2: ", "duplicate"},
+	        {"p/profile.json", "[]", "/p/profile.json: must be a JSON object", NULL},
+	        {"p/profile.json", "{\"descripton\": \"typo\"}", "/p/profile.json: unknown key",
+	         "\"descripton\""},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"defualt\": \"x\"}}}",
+	         "/p/profile.json: unknown key \"defualt\" in variables.v", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {}}, \"units\": {\"b.service\": {}}}",
+	         "/p/profile.json: units: \"b.service\" is not in the profile", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {}}, \"units\": {\"a.service\": "
+	         "{\"enable\": true}}}",
+	         "/p/profile.json: unknown key \"enable\" in units.a.service", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {}}, \"files\": {\"/etc/b.conf\": {}}}",
+	         "/p/profile.json: files: \"/etc/b.conf\" is not in the profile", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {}}, \"files\": {\"/etc/a.conf\": "
+	         "{\"mode\": \"0999\"}}}",
+	         "/p/profile.json: files./etc/a.conf.mode must be an octal string", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {}}, \"files\": {\"/etc/a.conf\": "
+	         "{\"mode\": 420}}}",
+	         "/p/profile.json: files./etc/a.conf.mode", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {}}, \"files\": {\"/etc/a.conf\": "
+	         "{\"owner\": \"ro ot\"}}}",
+	         "/p/profile.json: files./etc/a.conf.owner", NULL},
+	        {"p/profile.json", "{\"variables\": {\"Bad\": {}}}",
+	         "/p/profile.json: variables: invalid name \"Bad\"", NULL},
+	        {"p/profile.json", "{\"variables\": {\"cluster_name\": {}}}",
+	         "/p/profile.json: variables.cluster_name: a built-in", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"default\": \"x\", \"generate\": "
+	         "\"secret\"}}}",
+	         "/p/profile.json: variables.v: a generated secret", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"generate\": \"password\"}}}",
+	         "/p/profile.json: variables.v.generate", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"required\": \"yes\"}}}",
+	         "/p/profile.json: variables.v.required", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"default\": \"a\\u0001\"}}}",
+	         "/p/profile.json: variables.v.default contains a control character", NULL},
+	        {"p/profile.json", MANY_VARS, "/p/profile.json: more than 64 variables", NULL},
+	        {"p/profile.json", REMOVE, "/p/profile.json: missing", NULL},
+	        {"p/files/etc/b.conf", "line 1\nline 2 ${nope}\n",
+	         "/p/files/etc/b.conf:2: unknown variable ${nope}", NULL},
+	        {"p/systemd/a.service.d/10-x.conf", "[Service]\nEnvironment=IP=${COREOS_IP}\n",
+	         "/p/systemd/a.service.d/10-x.conf:2: invalid variable reference", "$${"},
+	        {"p/systemd/b.service", "[Service]\n\n\nExecStart=/bin/echo ${v\n",
+	         "/p/systemd/b.service:4: unterminated", NULL},
+	        {"p/files/big", BIG, "/p/files/big: larger than 262144 bytes", NULL},
+	        {"p/files/x", MANY, "/p: more than 256 templates", NULL},
+	        {"Bad_Name/profile.json", "{}", "/Bad_Name: invalid profile name", NULL},
+	        {"-x/profile.json", "{}", "/-x: invalid profile name", NULL},
+	};
+	struct buf msg;
+
+	buf_init(&msg, 8192);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *root = tmpdir();
+		struct profile_set *ps = NULL;
+		put_good(root);
+		apply(root, &cases[i]);
+		buf_reset(&msg);
+		enum kerr e = load1(root, &ps, &msg);
+		bool ok = e == K_EINVAL && ps == NULL && strstr(buf_str(&msg), cases[i].want1) &&
+		          strstr(buf_str(&msg), root) &&
+		          (!cases[i].want2 || strstr(buf_str(&msg), cases[i].want2));
+		if (!ok) {
+			fprintf(stderr, "  case %zu (%s): rc %d, message \"%s\", want \"%s\"\n", i,
+			        cases[i].file, e, buf_str(&msg), cases[i].want1);
+			CHECK(0);
+		}
+		profile_set_free(&ps);
+		rm_rf(root);
+	}
+
+	/* A symlinked profile folder and a missing templates dir. */
+	char *root = tmpdir();
+	struct profile_set *ps = NULL;
+	char link[128];
+	put_good(root);
+	snprintf(link, sizeof(link), "%s/q", root);
+	CHECK(symlink("p", link) == 0);
+	buf_reset(&msg);
+	CHECK_INT(load1(root, &ps, &msg), K_EINVAL);
+	CHECK(strstr(buf_str(&msg), "/q: symbolic links") != NULL);
+	rm_rf(root);
+	buf_reset(&msg);
+	CHECK_INT(load1("/nonexistent/templates", &ps, &msg), K_EINVAL);
+	CHECK(strstr(buf_str(&msg), "/nonexistent/templates: No such file") != NULL);
+	CHECK(ps == NULL);
+
+	/* The good base itself loads (so every case above failed for its own reason). */
+	root = tmpdir();
+	put_good(root);
+	buf_reset(&msg);
+	CHECK_INT(load1(root, &ps, &msg), K_OK);
+	CHECK_STR(buf_str(&msg), "");
+	profile_set_free(&ps);
+	rm_rf(root);
+	buf_free(&msg);
+}
+
+/* ---- profile_check ---- */
+
+static struct profile_set *check_set;
+
+/* Runs profile_check on JSON texts; returns the errors as compact JSON (static). */
+static const char *check(const char *profiles, const char *vars, enum kerr *out_e)
+{
+	static char res[8192];
+	json_t *p = json_loads(profiles, JSON_DECODE_ANY, NULL);
+	json_t *v = vars ? json_loads(vars, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+	json_t *errors = json_array();
+	*out_e = profile_check(check_set, p, v, errors);
+	char *s = json_dumps(errors, JSON_COMPACT);
+	snprintf(res, sizeof(res), "%s", s);
+	free(s);
+	json_decref(p);
+	json_decref(v);
+	json_decref(errors);
+	return res;
+}
+
+static void expect_check(const char *profiles, const char *vars, const char *want)
+{
+	enum kerr e;
+	const char *got = check(profiles, vars, &e);
+	if (want == NULL) {
+		if (e != K_OK || strcmp(got, "[]") != 0) {
+			fprintf(stderr, "  check(%s, %s) = %d %s, want ok\n", profiles,
+			        vars ? vars : "NULL", e, got);
+			CHECK(0);
+		}
+		return;
+	}
+	if (e != K_EINVAL || !strstr(got, want)) {
+		fprintf(stderr, "  check(%s, %.80s) = %d %s, want %s\n", profiles,
+		        vars ? vars : "NULL", e, got, want);
+		CHECK(0);
+	}
+}
+
+static void checks_choices(void)
+{
+	char *root = tmpdir(), dir[4200];
+	const char *dirs[] = {dir, root};
+	struct buf msg;
+
+	snprintf(dir, sizeof(dir), "%s/templates", srcdir);
+	put(root, "req/profile.json", "{\"variables\": {\"token\": {\"required\": true}}}");
+	put(root, "req/files/etc/token", "${token}");
+	put(root, "clash/profile.json",
+	    "{\"units\": {\"rabbitmq.service\": {\"enabled\": false}}}");
+	put(root, "clash/systemd/rabbitmq.service.d/10-x.conf", "[Service]\nNice=5\n");
+	put(root, "clash2/profile.json", "{}");
+	put(root, "clash2/files/etc/rabbitmq/enabled_plugins", "[].\n");
+	put(root, "mask/profile.json", "{\"units\": {\"etcd-member.service\": {\"mask\": true}}}");
+	put(root, "mask/systemd/etcd-member.service.d/x.conf", "[Unit]\n");
+	char wide[1024];
+	for (int i = 0; i < 70; i++)
+		memcpy(wide + 5 * i, "${v}\n", 5);
+	wide[350] = '\0';
+	put(root, "wide/profile.json", "{\"variables\": {\"v\": {}}}");
+	put(root, "wide/files/etc/wide", wide);
+	buf_init(&msg, 4096);
+	CHECK_INT(profile_set_load(dirs, 2, &check_set, &msg), K_OK);
+	CHECK_STR(buf_str(&msg), "");
+
+	expect_check("[\"etcd\"]", NULL, NULL);
+	expect_check("[\"etcd\", \"rabbitmq\"]", "{}", NULL);
+	expect_check("[]", NULL, NULL);
+	expect_check("[\"etcd\",\"rabbitmq\"]",
+	             "{\"rabbitmq_image\": \"quay.io/x/rabbitmq:3.12\", \"rabbitmq_admin_user\": "
+	             "\"ops\", \"rabbitmq_erlang_cookie\": \"mine\"}",
+	             NULL);
+	/* a newline is fine in a variable that only files use */
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\nb\\tc\"}", NULL);
+
+	expect_check("\"etcd\"", NULL,
+	             "{\"field\":\"profiles\",\"message\":\"must be an array of profile names\"}");
+	expect_check("[\"etcd\", \"nope\"]", NULL,
+	             "{\"field\":\"profiles[1]\",\"message\":\"unknown profile \\\"nope\\\"\"}");
+	expect_check("[\"etcd\", 3]", NULL, "\"field\":\"profiles[1]\",\"message\":\"must be");
+	expect_check("[\"etcd\", \"etcd\"]", NULL,
+	             "{\"field\":\"profiles[1]\",\"message\":\"profile \\\"etcd\\\" is listed "
+	             "twice\"}");
+	expect_check("[\"rabbitmq\", \"clash2\"]", NULL,
+	             "{\"field\":\"profiles[1]\",\"message\":\"file /etc/rabbitmq/enabled_plugins "
+	             "is also defined by profile \\\"rabbitmq\\\"\"}");
+	expect_check("[\"rabbitmq\", \"clash\"]", NULL,
+	             "\"field\":\"profiles[1]\",\"message\":\"unit rabbitmq.service is set up "
+	             "differently");
+	expect_check("[\"etcd\", \"mask\"]", NULL,
+	             "\"field\":\"profiles[1]\",\"message\":\"unit etcd-member.service");
+	expect_check("[\"etcd\"]", "[]", "{\"field\":\"vars\",\"message\":\"must be an object");
+	expect_check("[\"etcd\"]", "{\"x\": \"1\"}",
+	             "{\"field\":\"vars.x\",\"message\":\"is not declared by the chosen "
+	             "profiles\"}");
+	expect_check("[\"etcd\"]", "{\"rabbitmq_image\": \"x\"}",
+	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"is not declared");
+	expect_check("[\"rabbitmq\"]", "{\"cluster_name\": \"x\"}",
+	             "{\"field\":\"vars.cluster_name\",\"message\":\"is a built-in variable");
+	expect_check("[\"rabbitmq\"]", "{\"discovery_url\": \"x\"}",
+	             "{\"field\":\"vars.discovery_url\",\"message\":\"is a built-in");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": 5}",
+	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"must be a string\"}");
+	expect_check("[\"rabbitmq\"]", "{\"Bad\": \"x\"}",
+	             "{\"field\":\"vars.Bad\",\"message\":\"is not a variable name");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0007\"}",
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control "
+	             "character");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0000b\"}",
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\r\"}",
+	             "\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\nExecStartPre=/bin/evil\"}",
+	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"contains a newline but is "
+	             "used in systemd unit rabbitmq.service (profile \\\"rabbitmq\\\")\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\\\\"}",
+	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"ends with a backslash");
+	expect_check("[\"req\"]", NULL,
+	             "{\"field\":\"vars.token\",\"message\":\"is required by profile "
+	             "\\\"req\\\"\"}");
+	expect_check("[\"req\"]", "{\"token\": \"t\"}", NULL);
+
+	/* value size and count limits */
+	size_t big = PROFILE_VALUE_MAX + 1;
+	char *s = malloc(big + 64);
+	int n = snprintf(s, big + 64, "{\"rabbitmq_admin_user\": \"");
+	memset(s + n, 'a', big);
+	snprintf(s + n + big, 64, "\"}");
+	expect_check("[\"rabbitmq\"]", s,
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"is longer than");
+	s[n + big - 1] = '"';
+	s[n + big] = '}';
+	s[n + big + 1] = '\0';
+	expect_check("[\"rabbitmq\"]", s, NULL); /* exactly 64 KiB */
+	/* 70 references to a 64 KiB value: over PROFILE_RENDER_MAX once rendered */
+	snprintf(s, 64, "{\"v\": \"");
+	memset(s + 7, 'a', PROFILE_VALUE_MAX);
+	snprintf(s + 7 + PROFILE_VALUE_MAX, 64, "\"}");
+	expect_check("[\"wide\"]", s,
+	             "{\"field\":\"vars\",\"message\":\"the rendered templates would exceed");
+	expect_check("[\"wide\"]", "{\"v\": \"short\"}", NULL);
+	free(s);
+	char many[4096];
+	size_t m = (size_t)snprintf(many, sizeof(many), "{");
+	for (int i = 0; i <= PROFILE_VARS_MAX; i++)
+		m += (size_t)snprintf(many + m, sizeof(many) - m, "%s\"v%d\":\"x\"", i ? "," : "",
+		                      i);
+	snprintf(many + m, sizeof(many) - m, "}");
+	expect_check("[\"rabbitmq\"]", many,
+	             "{\"field\":\"vars\",\"message\":\"at most 64 variables\"}");
+
+	/* several problems at once: all reported */
+	enum kerr e;
+	const char *got = check("[\"nope\", \"req\"]", "{\"cluster_id\": \"1\"}", &e);
+	CHECK_INT(e, K_EINVAL);
+	CHECK(strstr(got, "profiles[0]") && strstr(got, "vars.cluster_id") &&
+	      strstr(got, "vars.token"));
+
+	profile_set_free(&check_set);
+	rm_rf(root);
+	buf_free(&msg);
+}
+
+static void generates_secrets_and_resolves_values(void)
+{
+	char dir[4200];
+	const char *dirs[] = {dir};
+	struct profile_set *ps = NULL;
+	json_t *secrets = NULL, *secrets2 = NULL;
+	json_t *profiles = json_pack("[s,s]", "etcd", "rabbitmq");
+	json_t *vars = json_pack("{s:s}", "rabbitmq_erlang_cookie", "mine");
+	const char *v;
+
+	snprintf(dir, sizeof(dir), "%s/templates", srcdir);
+	CHECK_INT(profile_set_load(dirs, 1, &ps, NULL), K_OK);
+	CHECK_INT(profile_generate_secrets(ps, profiles, NULL, &secrets), K_OK);
+	CHECK_INT(json_object_size(secrets), 2);
+	const char *pw = json_string_value(json_object_get(secrets, "rabbitmq_admin_password"));
+	const char *ck = json_string_value(json_object_get(secrets, "rabbitmq_erlang_cookie"));
+	CHECK(pw && ck && strlen(pw) == 32 && strlen(ck) == 32 && strcmp(pw, ck) != 0);
+	for (int i = 0; pw && i < 32; i++)
+		CHECK(isalnum((unsigned char)pw[i]));
+	CHECK_INT(profile_generate_secrets(ps, profiles, vars, &secrets2), K_OK);
+	CHECK_INT(json_object_size(secrets2), 1);
+	CHECK(json_object_get(secrets2, "rabbitmq_admin_password") != NULL);
+
+	const struct profile *p = profile_get(ps, "rabbitmq");
+	CHECK_INT(profile_var_value(p, "rabbitmq_erlang_cookie", vars, secrets, &v), K_OK);
+	CHECK_STR(v, "mine");
+	CHECK_INT(profile_var_value(p, "rabbitmq_admin_password", vars, secrets, &v), K_OK);
+	CHECK_STR(v, pw);
+	CHECK_INT(profile_var_value(p, "rabbitmq_admin_user", vars, secrets, &v), K_OK);
+	CHECK_STR(v, "admin");
+	CHECK_INT(profile_var_value(p, "rabbitmq_admin_password", vars, NULL, &v), K_EINVAL);
+	CHECK_INT(profile_var_value(p, "nope", vars, secrets, &v), K_EINVAL);
+	CHECK(profile_builtin("public_url") && !profile_builtin("rabbitmq_image"));
+
+	json_decref(secrets);
+	json_decref(secrets2);
+	json_decref(profiles);
+	json_decref(vars);
+	profile_set_free(&ps);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	find_srcdir(argv[0]);
+	RUN(loads_the_shipped_profiles);
+	RUN(later_dirs_replace_and_noise_is_skipped);
+	RUN(rejects_bad_profiles);
+	RUN(checks_choices);
+	RUN(generates_secrets_and_resolves_values);
+	return TEST_EXIT();
+}
