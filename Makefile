@@ -89,7 +89,7 @@ FORMAT_FILES = $(wildcard server/*.[ch] tests/unit/*.[ch])
 lint: build/kindling
 	@sh tools/need-debs.sh $(LINT_DEBS)
 	clang-format --dry-run --Werror $(FORMAT_FILES)
-	clang-tidy --quiet $(SRCS) server/main.c -- -std=c11 -D_GNU_SOURCE $(PKG_CFLAGS) 2>&1 | \
+	clang-tidy --quiet $(SRCS) server/main.c -- -std=c11 -D_GNU_SOURCE -DKINDLING_VERSION='"lint"' $(PKG_CFLAGS) 2>&1 | \
 		(! grep -E 'warning:|error:')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -D__GNUC__ --suppress=missingIncludeSystem server/

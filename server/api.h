@@ -44,7 +44,7 @@ json_t *api_body_object(struct req *r);
 
 /* Appends {"field", "message"} to errors. */
 void api_field_error(json_t *errors, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds (25 bytes). */
 void api_time(int64_t ms, char out[32]);

@@ -11,7 +11,7 @@
 
 #define NAME_MAX_LEN 63
 #define LIST_DEFAULT 100
-#define LIST_MAX 1000
+#define LIST_MAX     1000
 
 /* True for a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
 static bool valid_name(const char *s, size_t n)
@@ -40,8 +40,7 @@ static json_t *cluster_json(const struct app *a, const struct cluster *c)
 	json_t *secret_names = json_array();
 	const char *k;
 	json_t *v;
-	json_object_foreach(c->secrets, k, v)
-	{
+	json_object_foreach (c->secrets, k, v) {
 		json_array_append_new(secret_names, json_string(k));
 	}
 	json_t *fetches = json_pack("{s:I}", "count", (json_int_t)c->fetch_count);
@@ -52,14 +51,14 @@ static json_t *cluster_json(const struct app *a, const struct cluster *c)
 		json_object_set_new(fetches, "last_at", json_null());
 	}
 	return json_pack("{s:s, s:s, s:i, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, "
-			 "s:{s:i, s:i}, s:o}",
-			 "name", c->name, "id", c->id, "size", c->size, "profiles", c->profiles,
-			 "vars", c->vars, "secrets", secret_names, "ignition_version",
-			 c->ignition_version, "discovery", c->discovery_mode, "discovery_url",
-			 c->discovery_url, "ignition_url", cluster_url(a, c->name, "/ignition"),
-			 "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
-			 (json_int_t)c->generation, "created_at", created, "updated_at", updated,
-			 "members", "registered", c->members, "size", c->size, "fetches", fetches);
+	                 "s:{s:i, s:i}, s:o}",
+	                 "name", c->name, "id", c->id, "size", c->size, "profiles", c->profiles,
+	                 "vars", c->vars, "secrets", secret_names, "ignition_version",
+	                 c->ignition_version, "discovery", c->discovery_mode, "discovery_url",
+	                 c->discovery_url, "ignition_url", cluster_url(a, c->name, "/ignition"),
+	                 "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
+	                 (json_int_t)c->generation, "created_at", created, "updated_at", updated,
+	                 "members", "registered", c->members, "size", c->size, "fetches", fetches);
 }
 
 /* Replies with the error a store call returned. */
@@ -74,7 +73,7 @@ static void reply_store_error(struct req *r, enum kerr e, const char *name)
 		break;
 	case K_ELIMIT:
 		reply_error(r, e, "kindling holds its maximum of %d clusters (--max-clusters)",
-			    ((const struct app *)req_app(r))->cfg->max_clusters);
+		            ((const struct app *)req_app(r))->cfg->max_clusters);
 		break;
 	default:
 		reply_error(r, e, "the database failed: %s; see the server log", kerr_str(e));
@@ -84,18 +83,18 @@ static void reply_store_error(struct req *r, enum kerr e, const char *name)
 /* Checks the fields of a create body; fills c's scalar fields. */
 static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
 {
-	static const char *const known[] = {"name",    "size",		  "profiles",
-					    "vars",    "ignition_version", "discovery"};
+	static const char *const known[] = {
+	        "name", "size", "profiles", "vars", "ignition_version", "discovery"};
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v)
-	{
+	json_object_foreach (body, key, v) {
 		bool ok = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			ok = ok || !strcmp(key, known[i]);
 		if (!ok)
-			api_field_error(errors, key, "unknown field; known fields are name, size, "
-						     "profiles, vars, ignition_version, discovery");
+			api_field_error(errors, key,
+			                "unknown field; known fields are name, size, "
+			                "profiles, vars, ignition_version, discovery");
 	}
 
 	v = json_object_get(body, "name");
@@ -105,8 +104,8 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		api_field_error(errors, "name", "must be a string");
 	else if (!valid_name(json_string_value(v), json_string_length(v)))
 		api_field_error(errors, "name",
-				"must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
-				"starting and ending with a letter or digit");
+		                "must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
+		                "starting and ending with a letter or digit");
 	else
 		snprintf(c->name, sizeof(c->name), "%s", json_string_value(v));
 
@@ -134,14 +133,14 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 
 	v = json_object_get(body, "discovery");
 	const char *mode = a->cfg->discovery_upstream ? "upstream" : "builtin";
-	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") &&
-					 strcmp(json_string_value(v), "upstream"))))
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") != 0 &&
+	                                 strcmp(json_string_value(v), "upstream") != 0)))
 		api_field_error(errors, "discovery", "must be \"builtin\" or \"upstream\"");
 	else if (v)
 		mode = json_string_value(v);
 	if (!strcmp(mode, "upstream") && !a->cfg->discovery_upstream)
 		api_field_error(errors, "discovery",
-				"\"upstream\" needs kindling started with --discovery-upstream");
+		                "\"upstream\" needs kindling started with --discovery-upstream");
 	snprintf(c->discovery_mode, sizeof(c->discovery_mode), "%s", mode);
 }
 
@@ -191,7 +190,8 @@ void api_clusters_create(struct req *r)
 	}
 	if (c.discovery_token[0]) {
 		c.discovery_url = NULL;
-		if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url, c.discovery_token) < 0)
+		if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url,
+		             c.discovery_token) < 0)
 			c.discovery_url = NULL;
 	} else {
 		c.discovery_url = strdup("");
@@ -275,14 +275,14 @@ static void parse_list_query(struct req *r, struct store_list_query *q, json_t *
 		const char *name;
 		enum store_sort sort;
 	} sorts[] = {{"name", SORT_NAME},
-		     {"-name", SORT_NAME_DESC},
-		     {"created", SORT_CREATED},
-		     {"-created", SORT_CREATED_DESC}};
+	             {"-name", SORT_NAME_DESC},
+	             {"created", SORT_CREATED},
+	             {"-created", SORT_CREATED_DESC}};
 	const char *s = req_query(r, "sort");
 	q->sort = SORT_NAME;
 	if (s) {
 		size_t i = 0;
-		while (i < 4 && strcmp(s, sorts[i].name))
+		while (i < 4 && strcmp(s, sorts[i].name) != 0)
 			i++;
 		if (i == 4)
 			api_field_error(errors, "sort", "must be name, -name, created or -created");
@@ -319,8 +319,8 @@ static void parse_list_query(struct req *r, struct store_list_query *q, json_t *
 		}
 		if (!name || !valid_name(name, strlen(name)))
 			api_field_error(errors, "cursor",
-					"is not a cursor of this sort order; use next_cursor "
-					"from the previous page with the same sort");
+			                "is not a cursor of this sort order; use next_cursor "
+			                "from the previous page with the same sort");
 		q->has_cursor = true;
 		q->cursor_name = name;
 	}
@@ -350,9 +350,8 @@ void api_clusters_list(struct req *r)
 	if (more) {
 		json_object_set_new(j, "next_cursor", json_string(lc.last));
 		json_t *link = json_sprintf("</clusters?limit=%d&cursor=%s%s%s>; rel=\"next\"",
-					    q.limit, lc.last,
-					    req_query(r, "sort") ? "&sort=" : "",
-					    req_query(r, "sort") ? req_query(r, "sort") : "");
+		                            q.limit, lc.last, req_query(r, "sort") ? "&sort=" : "",
+		                            req_query(r, "sort") ? req_query(r, "sort") : "");
 		if (link && !q.q)
 			reply_header(r, "Link", json_string_value(link));
 		json_decref(link);
@@ -368,8 +367,7 @@ static json_t *merge_vars(const json_t *old, json_t *patch)
 	json_t *vars = json_deep_copy(old);
 	const char *k;
 	json_t *v;
-	json_object_foreach(patch, k, v)
-	{
+	json_object_foreach (patch, k, v) {
 		if (json_is_null(v))
 			json_object_del(vars, k);
 		else
@@ -389,16 +387,16 @@ void api_cluster_patch(struct req *r)
 		goto out;
 	const char *key;
 	json_t *v;
-	json_object_foreach(body, key, v)
-	{
+	json_object_foreach (body, key, v) {
 		if (!strcmp(key, "vars"))
 			continue;
 		if (!strcmp(key, "size"))
-			api_field_error(errors, key, "cannot be changed: the discovery size is "
-						     "fixed when the cluster is created");
+			api_field_error(errors, key,
+			                "cannot be changed: the discovery size is "
+			                "fixed when the cluster is created");
 		else if (!strcmp(key, "name") || !strcmp(key, "profiles") ||
-			 !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
-			 !strcmp(key, "id"))
+		         !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
+		         !strcmp(key, "id"))
 			api_field_error(errors, key, "cannot be changed; only vars can");
 		else
 			api_field_error(errors, key, "unknown field; only vars can be changed");

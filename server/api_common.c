@@ -17,7 +17,7 @@ json_t *api_body_object(struct req *r)
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
 	if (!j) {
 		reply_error(r, K_EBADREQ, "invalid JSON at byte %d (line %d, column %d): %s",
-			    err.position, err.line, err.column, err.text);
+		            err.position, err.line, err.column, err.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {

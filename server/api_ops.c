@@ -24,14 +24,16 @@ void api_metrics(struct req *r)
 	http_write_metrics(req_server(r), &out);
 	int64_t n = 0;
 	if (store_cluster_count(a->store, &n) == K_OK)
-		buf_addf(&out, "# HELP kindling_clusters Clusters in the database.\n"
-			       "# TYPE kindling_clusters gauge\n"
-			       "kindling_clusters %" PRId64 "\n",
-			 n);
-	buf_addf(&out, "# HELP kindling_build_info The running version.\n"
-		       "# TYPE kindling_build_info gauge\n"
-		       "kindling_build_info{version=\"%s\"} 1\n",
-		 KINDLING_VERSION);
+		buf_addf(&out,
+		         "# HELP kindling_clusters Clusters in the database.\n"
+		         "# TYPE kindling_clusters gauge\n"
+		         "kindling_clusters %" PRId64 "\n",
+		         n);
+	buf_addf(&out,
+	         "# HELP kindling_build_info The running version.\n"
+	         "# TYPE kindling_build_info gauge\n"
+	         "kindling_build_info{version=\"%s\"} 1\n",
+	         KINDLING_VERSION);
 	size_t len;
 	char *body = buf_steal(&out, &len);
 	if (!body) {

@@ -30,10 +30,9 @@ enum kerr buf_add(struct buf *b, const void *p, size_t n);
 enum kerr buf_addstr(struct buf *b, const char *s);
 
 /* Appends printf-formatted text. Same contract as buf_add. */
-enum kerr buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+enum kerr buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 enum kerr buf_vaddf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+        __attribute__((format(printf, 2, 0)));
 
 /* The contents as a C string: "" when empty, never NULL. Borrowed. */
 const char *buf_str(const struct buf *b);

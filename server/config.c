@@ -23,51 +23,52 @@ struct opt {
 #define F(field) offsetof(struct config, field)
 
 static const struct opt opts[] = {
-	{"listen", OPT_STR, F(listen), "127.0.0.1:8080", 0, 0,
-	 "address:port to listen on ([::1]:8080 for IPv6; port 0 picks a free one)"},
-	{"db", OPT_STR, F(db_path), "db/kindling.db", 0, 0, "SQLite database file"},
-	{"templates", OPT_LIST, F(templates), "templates", 0, 0,
-	 "profile folder; repeat to add folders (later ones override same-named profiles)"},
-	{"public-url", OPT_STR, F(public_url), NULL, 0, 0,
-	 "base URL nodes and etcd members use to reach kindling (default http://LISTEN)"},
-	{"admin-token-file", OPT_STR, F(admin_token_file), NULL, 0, 0,
-	 "file holding the operator token (Bearer, or Basic password)"},
-	{"insecure-no-auth", OPT_BOOL, F(insecure_no_auth), "false", 0, 0,
-	 "allow a non-loopback listen address without an admin token"},
-	{"tls-cert", OPT_STR, F(tls_cert), NULL, 0, 0, "PEM certificate chain: serve HTTPS"},
-	{"tls-key", OPT_STR, F(tls_key), NULL, 0, 0, "PEM private key for --tls-cert"},
-	{"tls-ca", OPT_STR, F(tls_ca), NULL, 0, 0,
-	 "PEM CA put into every pointer config so nodes trust --tls-cert"},
-	{"discovery-upstream", OPT_STR, F(discovery_upstream), NULL, 0, 0,
-	 "allocate discovery URLs from this discovery.etcd.io-style service"},
-	{"upstream-timeout-ms", OPT_INT, F(upstream_timeout_ms), "5000", 100, 120000,
-	 "total time for one upstream allocation, all retries included"},
-	{"upstream-retries", OPT_INT, F(upstream_retries), "2", 0, 10,
-	 "retries after an upstream 5xx or connection error"},
-	{"threads", OPT_INT, F(threads), "0", 0, 64, "HTTP worker threads (0: one per CPU)"},
-	{"long-poll-timeout", OPT_INT, F(long_poll_timeout_s), "60", 1, 3600,
-	 "seconds a discovery watch is held before an empty 200"},
-	{"body-max", OPT_INT, F(body_max), "1048576", 1024, 64 << 20, "largest request body, bytes"},
-	{"conn-timeout", OPT_INT, F(conn_timeout_s), "30", 1, 3600,
-	 "seconds an idle or slow connection is kept"},
-	{"max-conns", OPT_INT, F(max_conns), "16384", 16, 1 << 20, "open connections in all"},
-	{"max-conns-per-ip", OPT_INT, F(max_conns_per_ip), "0", 0, 1 << 20,
-	 "open connections per client address (0: no limit)"},
-	{"max-clusters", OPT_INT, F(max_clusters), "1000000", 1, INT_MAX, "clusters in all"},
-	{"max-long-polls", OPT_INT, F(max_long_polls), "15000", 1, 1 << 20,
-	 "discovery watches held at once"},
-	{"token-grace", OPT_INT, F(token_grace_s), "3600", 0, 30 * 86400,
-	 "seconds a rotated fetch token stays valid"},
-	{"http-total", OPT_INT, F(http_total_s), "600", 0, 86400,
-	 "timeouts.httpTotal written into pointer configs (0: retry forever)"},
-	{"fetch-log-size", OPT_INT, F(fetch_log_size), "50", 0, 10000,
-	 "recent config fetches remembered per cluster"},
-	{"drain-timeout", OPT_INT, F(drain_timeout_s), "10", 0, 600,
-	 "seconds SIGTERM waits for requests in flight"},
-	{"ignition-version", OPT_STR, F(ignition_version), "3.3.0", 0, 0,
-	 "default Ignition spec version of new clusters"},
-	{"help", OPT_HELP, 0, NULL, 0, 0, "print this help and exit"},
-	{"version", OPT_VERSION, 0, NULL, 0, 0, "print the version and exit"},
+        {"listen", OPT_STR, F(listen), "127.0.0.1:8080", 0, 0,
+         "address:port to listen on ([::1]:8080 for IPv6; port 0 picks a free one)"},
+        {"db", OPT_STR, F(db_path), "db/kindling.db", 0, 0, "SQLite database file"},
+        {"templates", OPT_LIST, F(templates), "templates", 0, 0,
+         "profile folder; repeat to add folders (later ones override same-named profiles)"},
+        {"public-url", OPT_STR, F(public_url), NULL, 0, 0,
+         "base URL nodes and etcd members use to reach kindling (default http://LISTEN)"},
+        {"admin-token-file", OPT_STR, F(admin_token_file), NULL, 0, 0,
+         "file holding the operator token (Bearer, or Basic password)"},
+        {"insecure-no-auth", OPT_BOOL, F(insecure_no_auth), "false", 0, 0,
+         "allow a non-loopback listen address without an admin token"},
+        {"tls-cert", OPT_STR, F(tls_cert), NULL, 0, 0, "PEM certificate chain: serve HTTPS"},
+        {"tls-key", OPT_STR, F(tls_key), NULL, 0, 0, "PEM private key for --tls-cert"},
+        {"tls-ca", OPT_STR, F(tls_ca), NULL, 0, 0,
+         "PEM CA put into every pointer config so nodes trust --tls-cert"},
+        {"discovery-upstream", OPT_STR, F(discovery_upstream), NULL, 0, 0,
+         "allocate discovery URLs from this discovery.etcd.io-style service"},
+        {"upstream-timeout-ms", OPT_INT, F(upstream_timeout_ms), "5000", 100, 120000,
+         "total time for one upstream allocation, all retries included"},
+        {"upstream-retries", OPT_INT, F(upstream_retries), "2", 0, 10,
+         "retries after an upstream 5xx or connection error"},
+        {"threads", OPT_INT, F(threads), "0", 0, 64, "HTTP worker threads (0: one per CPU)"},
+        {"long-poll-timeout", OPT_INT, F(long_poll_timeout_s), "60", 1, 3600,
+         "seconds a discovery watch is held before an empty 200"},
+        {"body-max", OPT_INT, F(body_max), "1048576", 1024, 64 << 20,
+         "largest request body, bytes"},
+        {"conn-timeout", OPT_INT, F(conn_timeout_s), "30", 1, 3600,
+         "seconds an idle or slow connection is kept"},
+        {"max-conns", OPT_INT, F(max_conns), "16384", 16, 1 << 20, "open connections in all"},
+        {"max-conns-per-ip", OPT_INT, F(max_conns_per_ip), "0", 0, 1 << 20,
+         "open connections per client address (0: no limit)"},
+        {"max-clusters", OPT_INT, F(max_clusters), "1000000", 1, INT_MAX, "clusters in all"},
+        {"max-long-polls", OPT_INT, F(max_long_polls), "15000", 1, 1 << 20,
+         "discovery watches held at once"},
+        {"token-grace", OPT_INT, F(token_grace_s), "3600", 0, 30 * 86400,
+         "seconds a rotated fetch token stays valid"},
+        {"http-total", OPT_INT, F(http_total_s), "600", 0, 86400,
+         "timeouts.httpTotal written into pointer configs (0: retry forever)"},
+        {"fetch-log-size", OPT_INT, F(fetch_log_size), "50", 0, 10000,
+         "recent config fetches remembered per cluster"},
+        {"drain-timeout", OPT_INT, F(drain_timeout_s), "10", 0, 600,
+         "seconds SIGTERM waits for requests in flight"},
+        {"ignition-version", OPT_STR, F(ignition_version), "3.3.0", 0, 0,
+         "default Ignition spec version of new clusters"},
+        {"help", OPT_HELP, 0, NULL, 0, 0, "print this help and exit"},
+        {"version", OPT_VERSION, 0, NULL, 0, 0, "print the version and exit"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -78,7 +79,7 @@ static void *field(struct config *cfg, const struct opt *o)
 }
 
 static enum kerr set(struct config *cfg, const struct opt *o, const char *val, const char *from,
-		     struct buf *errmsg)
+                     struct buf *errmsg)
 {
 	switch (o->type) {
 	case OPT_STR: {
@@ -104,7 +105,7 @@ static enum kerr set(struct config *cfg, const struct opt *o, const char *val, c
 		long v = strtol(val, &end, 10);
 		if (errno || end == val || *end || v < o->min || v > o->max) {
 			buf_addf(errmsg, "%s: \"%s\" is not a whole number from %d to %d", from,
-				 val, o->min, o->max);
+			         val, o->min, o->max);
 			return K_EINVAL;
 		}
 		*(int *)field(cfg, o) = (int)v;
@@ -141,7 +142,9 @@ static void usage(void)
 	       "(--public-url as KINDLING_PUBLIC_URL; lists separated by ':').\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct opt *o = &opts[i];
-		const char *arg = o->type == OPT_INT ? " N" : o->type == OPT_STR || o->type == OPT_LIST ? " VALUE" : "";
+		const char *arg = o->type == OPT_INT                          ? " N"
+		                  : o->type == OPT_STR || o->type == OPT_LIST ? " VALUE"
+		                                                              : "";
 		printf("  --%s%s\n      %s", o->name, arg, o->help);
 		if (o->dflt && o->type != OPT_BOOL)
 			printf(" [%s]", o->dflt);
@@ -153,7 +156,8 @@ static enum kerr read_token(struct config *cfg, struct buf *errmsg)
 {
 	FILE *f = fopen(cfg->admin_token_file, "r");
 	if (!f) {
-		buf_addf(errmsg, "--admin-token-file %s: %s", cfg->admin_token_file, strerror(errno));
+		buf_addf(errmsg, "--admin-token-file %s: %s", cfg->admin_token_file,
+		         strerror(errno));
 		return K_EINVAL;
 	}
 	char line[512];
@@ -163,16 +167,17 @@ static enum kerr read_token(struct config *cfg, struct buf *errmsg)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
 		line[--n] = '\0';
 	if (n < 16 || n == sizeof(line) - 1 || strpbrk(line, " \t\r\n:")) {
-		buf_addf(errmsg, "--admin-token-file %s: the token must be one line of 16 to 510 "
-			 "characters without spaces or ':'", cfg->admin_token_file);
+		buf_addf(errmsg,
+		         "--admin-token-file %s: the token must be one line of 16 to 510 "
+		         "characters without spaces or ':'",
+		         cfg->admin_token_file);
 		return K_EINVAL;
 	}
 	cfg->admin_token = strdup(line);
 	return cfg->admin_token ? K_OK : K_ENOMEM;
 }
 
-enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *errmsg,
-		       int *out_exit)
+enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *errmsg, int *out_exit)
 {
 	enum kerr e = K_OK;
 	memset(cfg, 0, sizeof(*cfg));
@@ -212,7 +217,8 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 		size_t nlen = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 		const struct opt *o = NULL;
 		for (size_t i = 0; i < NOPTS; i++)
-			if (strlen(opts[i].name) == nlen && !strncmp(opts[i].name, arg + 2, nlen))
+			if (strlen(opts[i].name) == nlen &&
+			    memcmp(opts[i].name, arg + 2, nlen) == 0)
 				o = &opts[i];
 		if (!o) {
 			buf_addf(errmsg, "unknown flag \"%.*s\" (see --help)", (int)nlen + 2, arg);
@@ -249,7 +255,8 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 		if ((e = set(cfg, o, val, from, errmsg)) != K_OK)
 			return e;
 	}
-	if (cfg->ntemplates == 0 && (e = set(cfg, &opts[2], opts[2].dflt, "default", errmsg)) != K_OK)
+	if (cfg->ntemplates == 0 &&
+	    (e = set(cfg, &opts[2], opts[2].dflt, "default", errmsg)) != K_OK)
 		return e;
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -265,9 +272,10 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 		size_t n = strlen(cfg->public_url);
 		while (n > 0 && cfg->public_url[n - 1] == '/')
 			cfg->public_url[--n] = '\0';
-		if (strncmp(cfg->public_url, "http://", 7) && strncmp(cfg->public_url, "https://", 8)) {
+		if (strncmp(cfg->public_url, "http://", 7) != 0 &&
+		    strncmp(cfg->public_url, "https://", 8) != 0) {
 			buf_addf(errmsg, "--public-url \"%s\" must start with http:// or https://",
-				 cfg->public_url);
+			         cfg->public_url);
 			return K_EINVAL;
 		}
 	}

@@ -12,31 +12,31 @@
 
 /* Filled by config_parse, read-only afterwards. Strings are owned by it. */
 struct config {
-	char *listen;              /* host:port, "[v6]:port"; port 0 picks one */
+	char *listen; /* host:port, "[v6]:port"; port 0 picks one */
 	char *db_path;
 	char *templates[CONFIG_MAX_TEMPLATE_DIRS];
 	size_t ntemplates;
-	char *public_url;          /* NULL: derived from the listen address */
+	char *public_url; /* NULL: derived from the listen address */
 	char *admin_token_file;
-	char *admin_token;         /* read from admin_token_file, or NULL */
+	char *admin_token; /* read from admin_token_file, or NULL */
 	bool insecure_no_auth;
 	char *tls_cert, *tls_key, *tls_ca; /* file names */
-	char *discovery_upstream;  /* base URL of a discovery.etcd.io-style service */
+	char *discovery_upstream;          /* base URL of a discovery.etcd.io-style service */
 	int upstream_timeout_ms;
 	int upstream_retries;
 	int threads;
 	int long_poll_timeout_s;
-	int body_max;              /* bytes of a request body */
-	int conn_timeout_s;        /* idle connection timeout */
+	int body_max;       /* bytes of a request body */
+	int conn_timeout_s; /* idle connection timeout */
 	int max_conns;
 	int max_conns_per_ip;
 	int max_clusters;
 	int max_long_polls;
-	int token_grace_s;         /* how long a rotated fetch token stays valid */
-	int http_total_s;          /* timeouts.httpTotal in pointer configs */
-	int fetch_log_size;        /* recent fetches kept per cluster */
+	int token_grace_s;  /* how long a rotated fetch token stays valid */
+	int http_total_s;   /* timeouts.httpTotal in pointer configs */
+	int fetch_log_size; /* recent fetches kept per cluster */
 	int drain_timeout_s;
-	char *ignition_version;    /* default spec version of new clusters */
+	char *ignition_version; /* default spec version of new clusters */
 };
 
 /*
@@ -45,7 +45,7 @@ struct config {
  * and sets *out_exit (0 for --help/--version after printing, -1 otherwise).
  */
 enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *errmsg,
-		       int *out_exit);
+                       int *out_exit);
 
 /* Frees what config_parse allocated. Accepts NULL. */
 void config_free(struct config *cfg);

@@ -8,21 +8,21 @@
  */
 enum kerr {
 	K_OK = 0,
-	K_ENOMEM,      /* allocation failed */
-	K_EBADREQ,     /* malformed request (syntax): 400 */
-	K_EINVAL,      /* well-formed but invalid fields: 422 */
-	K_ENOTFOUND,   /* no such resource: 404 */
-	K_EEXIST,      /* already exists: 409 */
-	K_ETOOBIG,     /* input over a configured limit: 413 */
-	K_EMEDIA,      /* unsupported content type: 415 */
-	K_ENOTACCEPT,  /* no acceptable representation: 406 */
-	K_EAUTH,       /* missing or wrong credentials: 401 */
-	K_EFORBIDDEN,  /* credentials valid but not for this: 403 */
-	K_EMETHOD,     /* method not allowed: 405 */
-	K_ELIMIT,      /* a count limit was reached: 429 */
-	K_EUPSTREAM,   /* an upstream service failed: 502 */
-	K_EUNAVAIL,    /* temporarily unavailable, retry: 503 */
-	K_EIO,         /* storage or system failure: 500 */
+	K_ENOMEM,     /* allocation failed */
+	K_EBADREQ,    /* malformed request (syntax): 400 */
+	K_EINVAL,     /* well-formed but invalid fields: 422 */
+	K_ENOTFOUND,  /* no such resource: 404 */
+	K_EEXIST,     /* already exists: 409 */
+	K_ETOOBIG,    /* input over a configured limit: 413 */
+	K_EMEDIA,     /* unsupported content type: 415 */
+	K_ENOTACCEPT, /* no acceptable representation: 406 */
+	K_EAUTH,      /* missing or wrong credentials: 401 */
+	K_EFORBIDDEN, /* credentials valid but not for this: 403 */
+	K_EMETHOD,    /* method not allowed: 405 */
+	K_ELIMIT,     /* a count limit was reached: 429 */
+	K_EUPSTREAM,  /* an upstream service failed: 502 */
+	K_EUNAVAIL,   /* temporarily unavailable, retry: 503 */
+	K_EIO,        /* storage or system failure: 500 */
 	K_ERR_COUNT
 };
 

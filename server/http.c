@@ -17,8 +17,8 @@
 
 #include "log.h"
 
-#define MAX_PARAMS 4
-#define MAX_HEADERS 12
+#define MAX_PARAMS   4
+#define MAX_HEADERS  12
 #define PATH_MAX_LEN 2048
 
 /* The one mapping from errors to HTTP statuses, with problem type slugs. */
@@ -26,22 +26,22 @@ static const struct {
 	int status;
 	const char *slug;
 } kerr_http[K_ERR_COUNT] = {
-	[K_OK] = {200, "ok"},
-	[K_ENOMEM] = {503, "out-of-memory"},
-	[K_EBADREQ] = {400, "bad-request"},
-	[K_EINVAL] = {422, "invalid-input"},
-	[K_ENOTFOUND] = {404, "not-found"},
-	[K_EEXIST] = {409, "already-exists"},
-	[K_ETOOBIG] = {413, "too-large"},
-	[K_EMEDIA] = {415, "unsupported-media-type"},
-	[K_ENOTACCEPT] = {406, "not-acceptable"},
-	[K_EAUTH] = {401, "unauthorized"},
-	[K_EFORBIDDEN] = {403, "forbidden"},
-	[K_EMETHOD] = {405, "method-not-allowed"},
-	[K_ELIMIT] = {409, "limit-reached"},
-	[K_EUPSTREAM] = {502, "upstream-failed"},
-	[K_EUNAVAIL] = {503, "unavailable"},
-	[K_EIO] = {500, "storage-failure"},
+        [K_OK] = {200, "ok"},
+        [K_ENOMEM] = {503, "out-of-memory"},
+        [K_EBADREQ] = {400, "bad-request"},
+        [K_EINVAL] = {422, "invalid-input"},
+        [K_ENOTFOUND] = {404, "not-found"},
+        [K_EEXIST] = {409, "already-exists"},
+        [K_ETOOBIG] = {413, "too-large"},
+        [K_EMEDIA] = {415, "unsupported-media-type"},
+        [K_ENOTACCEPT] = {406, "not-acceptable"},
+        [K_EAUTH] = {401, "unauthorized"},
+        [K_EFORBIDDEN] = {403, "forbidden"},
+        [K_EMETHOD] = {405, "method-not-allowed"},
+        [K_ELIMIT] = {409, "limit-reached"},
+        [K_EUPSTREAM] = {502, "upstream-failed"},
+        [K_EUNAVAIL] = {503, "unavailable"},
+        [K_EIO] = {500, "storage-failure"},
 };
 
 int http_status(enum kerr e)
@@ -50,12 +50,12 @@ int http_status(enum kerr e)
 }
 
 /* Statuses counted separately in /metrics; anything else counts as "other". */
-static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406,
-				     409, 412, 413, 415, 422, 500, 502, 503};
+static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
+                                     406, 409, 412, 413, 415, 422, 500, 502, 503};
 #define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 /* Latency histogram bounds, seconds. */
 static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+                                    0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define NBUCKETS (sizeof(latency_le) / sizeof(latency_le[0]) + 1)
 
 struct route_stats {
@@ -144,7 +144,8 @@ static bool match(const char *pat, const char *path, struct req *r)
 
 static bool method_is(const struct route *rt, const char *method)
 {
-	return !strcmp(rt->method, method) || (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"));
+	return !strcmp(rt->method, method) ||
+	       (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"));
 }
 
 /* Finds the route; on a path match with another method, fills allow. */
@@ -221,17 +222,18 @@ const char *req_client(struct req *r)
 	if (r->client[0])
 		return r->client;
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	        MHD_get_connection_info(r->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	snprintf(r->client, sizeof(r->client), "-");
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-				  r->client, sizeof(r->client));
+			inet_ntop(AF_INET,
+			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          r->client, sizeof(r->client));
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
-				  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-				  r->client, sizeof(r->client));
+			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          r->client, sizeof(r->client));
 	}
 	return r->client;
 }
@@ -253,7 +255,7 @@ enum kerr reply_header(struct req *r, const char *name, const char *value)
 
 /* Queues resp with the collected headers; the one place replies leave. */
 static void queue(struct req *r, int status, const char *content_type, struct MHD_Response *resp,
-		  size_t len)
+                  size_t len)
 {
 	if (!resp) {
 		log_warnx("cannot create a response for %s %s", r->method, r->path);
@@ -277,8 +279,7 @@ void reply_bytes(struct req *r, int status, const char *content_type, char *body
 	      MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE), len);
 }
 
-void reply_static(struct req *r, int status, const char *content_type, const char *body,
-		  size_t len)
+void reply_static(struct req *r, int status, const char *content_type, const char *body, size_t len)
 {
 	queue(r, status, content_type,
 	      MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT),
@@ -317,9 +318,9 @@ static void problem(struct req *r, enum kerr e, const char *detail, json_t *erro
 	const char *title = MHD_get_reason_phrase_for((unsigned)status);
 	char type[96];
 	snprintf(type, sizeof(type), "urn:kindling:problem:%s",
-		 (unsigned)e < K_ERR_COUNT ? kerr_http[e].slug : "error");
-	json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
-			      "detail", detail ? detail : title);
+	         (unsigned)e < K_ERR_COUNT ? kerr_http[e].slug : "error");
+	json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
+	                      status, "detail", detail ? detail : title);
 	if (j && errors)
 		json_object_set_new(j, "errors", errors);
 	else
@@ -343,8 +344,8 @@ void reply_invalid(struct req *r, json_t *errors)
 	char detail[256];
 	json_t *first = json_array_get(errors, 0);
 	snprintf(detail, sizeof(detail), "%zu invalid field%s: %s: %s", n, n == 1 ? "" : "s",
-		 json_string_value(json_object_get(first, "field")),
-		 json_string_value(json_object_get(first, "message")));
+	         json_string_value(json_object_get(first, "field")),
+	         json_string_value(json_object_get(first, "message")));
 	problem(r, K_EINVAL, detail, errors);
 }
 
@@ -397,7 +398,7 @@ static bool is_json_type(const char *ct)
 	size_t n = strcspn(ct, "; \t");
 	return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
 	       (n > 17 && !strncasecmp(ct, "application/", 12) &&
-		!strncasecmp(ct + n - 5, "+json", 5));
+	        !strncasecmp(ct + n - 5, "+json", 5));
 }
 
 static size_t body_limit(const struct req *r)
@@ -411,7 +412,7 @@ static void dispatch(struct req *r, const char *allow)
 		if (allow[0]) {
 			reply_header(r, "Allow", allow);
 			reply_error(r, K_EMETHOD, "%s is not allowed on %s; allowed: %s", r->method,
-				    r->path, allow);
+			            r->path, allow);
 		} else {
 			reply_error(r, K_ENOTFOUND, "no resource at %s", r->path);
 		}
@@ -420,16 +421,18 @@ static void dispatch(struct req *r, const char *allow)
 	if (r->route->auth == AUTH_OPERATOR && !operator_ok(r)) {
 		reply_header(r, "WWW-Authenticate", "Bearer realm=\"kindling\"");
 		if (r->route->flags & ROUTE_BROWSER)
-			reply_header(r, "WWW-Authenticate", "Basic realm=\"kindling\", charset=\"UTF-8\"");
-		reply_error(r, K_EAUTH, "this route needs the admin token: "
-					"Authorization: Bearer <token>");
+			reply_header(r, "WWW-Authenticate",
+			             "Basic realm=\"kindling\", charset=\"UTF-8\"");
+		reply_error(r, K_EAUTH,
+		            "this route needs the admin token: "
+		            "Authorization: Bearer <token>");
 		return;
 	}
 	if ((r->route->flags & ROUTE_JSON_BODY) &&
 	    !is_json_type(req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
 		reply_error(r, K_EMEDIA, "the body must be application/json, not %s",
-			    ct ? ct : "(no Content-Type)");
+		            ct ? ct : "(no Content-Type)");
 		return;
 	}
 	r->route->fn(r);
@@ -440,7 +443,7 @@ static void dispatch(struct req *r, const char *allow)
 /* Creates the context on the first call; answers 413 at once when the
  * declared length is over the limit. */
 static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, const char *url,
-			   const char *method)
+                           const char *method)
 {
 	struct req *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -460,8 +463,8 @@ static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, con
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
-				 const char *method, const char *version, const char *upload,
-				 size_t *upload_size, void **ctx)
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **ctx)
 {
 	(void)version;
 	struct http_server *h = cls;
@@ -474,7 +477,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 		const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > body_limit(r))
 			reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes",
-				    body_limit(r));
+			            body_limit(r));
 		return MHD_YES;
 	}
 	if (r->suspended) {
@@ -523,7 +526,7 @@ static size_t status_slot(int status)
 
 /* Logs one line per request, counts it, frees the context. */
 static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	(void)mc;
 	struct http_server *h = cls;
@@ -538,13 +541,13 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		b++;
 	atomic_fetch_add(&h->buckets[b], 1);
 	atomic_fetch_add(&h->latency_us_sum, (unsigned long long)(s * 1e6));
-	const char *path = r->route && (r->route->flags & ROUTE_SECRET_PATH) ? r->route->pattern
-									     : r->path;
+	const char *path =
+	        r->route && (r->route->flags & ROUTE_SECRET_PATH) ? r->route->pattern : r->path;
 	char status[16];
 	snprintf(status, sizeof(status), "%d", r->status);
 	log_info("%s %s %s %zuB %.1fms %s%s", r->method, path, r->status ? status : "-",
-		 r->resp_len, s * 1000, req_client(r),
-		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+	         r->resp_len, s * 1000, req_client(r),
+	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
 	for (int i = 0; i < r->nhdrs; i++) {
 		free(r->hdr_name[i]);
 		free(r->hdr_value[i]);
@@ -555,6 +558,17 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	atomic_fetch_sub(&h->inflight, 1);
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Decodes %XX in place but keeps %00 as text, so no NUL enters a path. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -562,10 +576,10 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	char *w = s;
 	for (const char *p = s; *p; p++) {
-		unsigned v;
-		if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &v) == 1 &&
-		    strchr("0123456789abcdefABCDEF", p[1]) && strchr("0123456789abcdefABCDEF", p[2]) &&
-		    v != 0) {
+		int hi = *p == '%' ? hexval(p[1]) : -1;
+		int lo = hi >= 0 ? hexval(p[2]) : -1;
+		int v = lo >= 0 ? hi * 16 + lo : 0;
+		if (v != 0) {
 			*w++ = (char)v;
 			p += 2;
 		} else {
@@ -606,8 +620,10 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	memcpy(host, listen_addr, hl);
 	host[hl] = '\0';
 	snprintf(port, sizeof(port), "%s", colon + 1);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE}, *ai = NULL;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE},
+	                *ai = NULL;
 	int rc = getaddrinfo(hl ? host : NULL, port, &hints, &ai);
 	if (rc != 0) {
 		buf_addf(errmsg, "--listen \"%s\": %s", listen_addr, gai_strerror(rc));
@@ -633,15 +649,16 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	freeaddrinfo(ai);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	h->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-					   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	h->listen_fd = fd;
 	return 0;
 }
 
 enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
-		     void *app, struct http_server **out, struct buf *errmsg)
+                     void *app, struct http_server **out, struct buf *errmsg)
 {
 	struct http_server *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -662,31 +679,31 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 		return K_EIO;
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+	                 MHD_USE_ERROR_LOG;
 	if (o->tls_cert_pem)
 		flags |= MHD_USE_TLS;
 	/* The logger must come first; the TLS items come last, and without TLS
 	 * the first of them is MHD_OPTION_END, which ends the array there. */
 	struct MHD_OptionItem opts[] = {
-		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-		{MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL},
-		{MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
-		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
-		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
-		{MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
-		{o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
-		 (void *)(uintptr_t)o->tls_cert_pem},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key_pem},
-		{MHD_OPTION_END, 0, NULL},
+	        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+	        {MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL},
+	        {MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0, NULL},
+	        {MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
+	        {MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
+	        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
+	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
+	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
+	         (void *)(uintptr_t)o->tls_cert_pem},
+	        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key_pem},
+	        {MHD_OPTION_END, 0, NULL},
 	};
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, opts,
-				MHD_OPTION_END);
+	                        MHD_OPTION_END);
 	if (!h->d) {
 		buf_addf(errmsg, "cannot start the HTTP server on %s (see the lines above)",
-			 o->listen);
+		         o->listen);
 		close(h->listen_fd);
 		free(h->stats);
 		free(h);
@@ -732,7 +749,7 @@ void http_stop(struct http_server **hp, int drain_timeout_s)
 void http_write_metrics(const struct http_server *h, struct buf *out)
 {
 	buf_addstr(out, "# HELP kindling_http_requests_total HTTP requests by route and status.\n"
-			"# TYPE kindling_http_requests_total counter\n");
+	                "# TYPE kindling_http_requests_total counter\n");
 	for (size_t i = 0; i <= h->nroutes; i++) {
 		const char *route = i < h->nroutes ? h->routes[i].pattern : "unmatched";
 		const char *method = i < h->nroutes ? h->routes[i].method : "";
@@ -746,28 +763,33 @@ void http_write_metrics(const struct http_server *h, struct buf *out)
 			else
 				snprintf(code, sizeof(code), "other");
 			buf_addf(out,
-				 "kindling_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
-				 "%llu\n",
-				 method, route, code, n);
+			         "kindling_http_requests_total{method=\"%s\",route=\"%s\",status="
+			         "\"%s\"} "
+			         "%llu\n",
+			         method, route, code, n);
 		}
 	}
 	buf_addstr(out, "# HELP kindling_http_request_duration_seconds Time to answer a request.\n"
-			"# TYPE kindling_http_request_duration_seconds histogram\n");
+	                "# TYPE kindling_http_request_duration_seconds histogram\n");
 	unsigned long long cum = 0;
 	for (size_t b = 0; b < NBUCKETS; b++) {
 		cum += atomic_load(&h->buckets[b]);
 		if (b < NBUCKETS - 1)
-			buf_addf(out, "kindling_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-				 latency_le[b], cum);
+			buf_addf(out,
+			         "kindling_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			         latency_le[b], cum);
 		else
-			buf_addf(out, "kindling_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-				 cum);
+			buf_addf(
+			        out,
+			        "kindling_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			        cum);
 	}
 	buf_addf(out, "kindling_http_request_duration_seconds_sum %.6f\n",
-		 (double)atomic_load(&h->latency_us_sum) / 1e6);
+	         (double)atomic_load(&h->latency_us_sum) / 1e6);
 	buf_addf(out, "kindling_http_request_duration_seconds_count %llu\n", cum);
-	buf_addf(out, "# HELP kindling_http_requests_in_flight Requests being answered or held.\n"
-		      "# TYPE kindling_http_requests_in_flight gauge\n"
-		      "kindling_http_requests_in_flight %d\n",
-		 atomic_load(&h->inflight));
+	buf_addf(out,
+	         "# HELP kindling_http_requests_in_flight Requests being answered or held.\n"
+	         "# TYPE kindling_http_requests_in_flight gauge\n"
+	         "kindling_http_requests_in_flight %d\n",
+	         atomic_load(&h->inflight));
 }

@@ -1,4 +1,5 @@
-/* http.h - libmicrohttpd glue: routes, the request context, replies, the error -> status mapping. */
+/* http.h - libmicrohttpd glue: routes, the request context, replies, the error -> status mapping.
+ */
 #ifndef KINDLING_HTTP_H
 #define KINDLING_HTTP_H
 
@@ -56,7 +57,7 @@ struct http_options {
  * *out, or K_EIO with a message in errmsg.
  */
 enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
-		     void *app, struct http_server **out, struct buf *errmsg);
+                     void *app, struct http_server **out, struct buf *errmsg);
 
 /* The bound port (useful with port 0). */
 int http_port(const struct http_server *h);
@@ -79,8 +80,8 @@ void *req_app(const struct req *r);
 struct http_server *req_server(const struct req *r);
 const char *req_method(const struct req *r);
 const char *req_path(const struct req *r);
-const char *req_param(const struct req *r, const char *name); /* "" when absent */
-const char *req_query(const struct req *r, const char *key);  /* NULL when absent */
+const char *req_param(const struct req *r, const char *name);  /* "" when absent */
+const char *req_query(const struct req *r, const char *key);   /* NULL when absent */
 const char *req_header(const struct req *r, const char *name); /* NULL when absent */
 const char *req_body(const struct req *r, size_t *out_len);
 const char *req_client(struct req *r); /* the peer's address as text */
@@ -94,11 +95,11 @@ bool req_is_head(const struct req *r);
 enum kerr reply_header(struct req *r, const char *name, const char *value);
 void reply_bytes(struct req *r, int status, const char *content_type, char *body, size_t len);
 void reply_static(struct req *r, int status, const char *content_type, const char *body,
-		  size_t len);
+                  size_t len);
 void reply_json(struct req *r, int status, json_t *body);
 /* problem+json with the mapped status; detail is printf-formatted. */
 void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* 422 problem+json with errors ([{field, message}], stolen). */
 void reply_invalid(struct req *r, json_t *errors);
 

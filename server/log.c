@@ -17,8 +17,8 @@ static void vlog(const char *level, const char *fmt, va_list ap, int errnum)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s ",
-		      ts.tv_nsec / 1000000, level);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
+	              level);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m > 0)
 		n = n + m < (int)sizeof(line) ? n + m : (int)sizeof(line) - 1;

@@ -35,7 +35,7 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 	snprintf(host, sizeof(host), "%.*s", (int)n, cfg->listen);
 	if (!host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) {
 		log_warnx("listening on all addresses without --public-url: the URLs handed to "
-			  "nodes say 127.0.0.1, which nodes cannot reach; set --public-url");
+		          "nodes say 127.0.0.1, which nodes cannot reach; set --public-url");
 		snprintf(host, sizeof(host), "127.0.0.1");
 	}
 	snprintf(out, outlen, "%s://%s:%d", cfg->tls_cert ? "https" : "http", host, port);
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 
 	app.cfg = &cfg;
 	if (profile_set_load((const char *const *)cfg.templates, cfg.ntemplates, &app.profiles,
-			     &err) != K_OK) {
+	                     &err) != K_OK) {
 		log_warnx("profiles: %s", buf_str(&err));
 		goto out;
 	}
@@ -83,33 +83,34 @@ int main(int argc, char **argv)
 	if (port > 0)
 		set_public_url(&cfg, port, app.public_url, sizeof(app.public_url));
 	struct http_options ho = {
-		.listen = cfg.listen,
-		.threads = cfg.threads,
-		.conn_timeout_s = cfg.conn_timeout_s,
-		.max_conns = cfg.max_conns,
-		.max_conns_per_ip = cfg.max_conns_per_ip,
-		.body_max = (size_t)cfg.body_max,
-		.admin_token = cfg.admin_token,
+	        .listen = cfg.listen,
+	        .threads = cfg.threads,
+	        .conn_timeout_s = cfg.conn_timeout_s,
+	        .max_conns = cfg.max_conns,
+	        .max_conns_per_ip = cfg.max_conns_per_ip,
+	        .body_max = (size_t)cfg.body_max,
+	        .admin_token = cfg.admin_token,
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
 		log_warnx("%s", buf_str(&err));
 		goto out;
 	}
 	if (!http_is_loopback(http) && !cfg.admin_token && !cfg.insecure_no_auth) {
-		log_warnx("refusing to listen on %s without an admin token: anyone who can reach it "
-			  "could read every cluster's secrets. Give --admin-token-file FILE, or "
-			  "--insecure-no-auth if you really mean it",
-			  cfg.listen);
+		log_warnx(
+		        "refusing to listen on %s without an admin token: anyone who can reach it "
+		        "could read every cluster's secrets. Give --admin-token-file FILE, or "
+		        "--insecure-no-auth if you really mean it",
+		        cfg.listen);
 		goto out;
 	}
 	if (!cfg.admin_token)
 		log_warnx("no admin token: operator routes are open to anyone who can connect%s",
-			  http_is_loopback(http) ? " (loopback only)" : " (--insecure-no-auth)");
+		          http_is_loopback(http) ? " (loopback only)" : " (--insecure-no-auth)");
 	if (port <= 0)
 		set_public_url(&cfg, http_port(http), app.public_url, sizeof(app.public_url));
 	log_info("kindling %s listening on %s (port %d), public URL %s, database %s, %d threads",
-		 KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
-		 cfg.threads);
+	         KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
+	         cfg.threads);
 
 	int sig = 0;
 	sigwait(&stop, &sig);

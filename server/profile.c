@@ -1140,7 +1140,10 @@ static enum kerr set_put(struct profile_set *ps, struct profile *p)
 			return K_OK;
 		}
 	}
-	arr = realloc(ps->p, (ps->n + 1) * sizeof(*arr));
+	arr = realloc(
+	        ps->p,
+	        (ps->n + 1) *
+	                sizeof(*arr)); /* NOLINT(bugprone-sizeof-expression): array of pointers */
 	if (!arr)
 		return K_ENOMEM;
 	ps->p = arr;
@@ -1227,7 +1230,7 @@ enum kerr profile_set_load(const char *const *dirs, size_t ndirs, struct profile
 		if (e != K_OK)
 			goto out;
 	}
-	if (ps->n)
+	if (ps->n) /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		qsort(ps->p, ps->n, sizeof(*ps->p), cmp_profile);
 	*out = ps;
 	ps = NULL;

@@ -21,7 +21,7 @@ struct profile_set;
  * line appended to errmsg (and *out untouched).
  */
 enum kerr profile_set_load(const char *const *dirs, size_t ndirs, struct profile_set **out,
-			   struct buf *errmsg);
+                           struct buf *errmsg);
 
 /* Frees the set and NULLs *ps. Accepts NULL and *ps == NULL. */
 void profile_set_free(struct profile_set **ps);
@@ -43,8 +43,8 @@ bool profile_exists(const struct profile_set *ps, const char *name);
  * two profiles setting one unit's enabled/mask differently, and the expanded
  * templates stay under PROFILE_RENDER_MAX.
  */
-enum kerr profile_check(const struct profile_set *ps, const json_t *profiles,
-			const json_t *vars, json_t *errors);
+enum kerr profile_check(const struct profile_set *ps, const json_t *profiles, const json_t *vars,
+                        json_t *errors);
 
 /*
  * For a valid choice: *out = new object with a fresh random value for every
@@ -52,7 +52,7 @@ enum kerr profile_check(const struct profile_set *ps, const json_t *profiles,
  * Returns K_OK, K_ENOMEM or K_EIO.
  */
 enum kerr profile_generate_secrets(const struct profile_set *ps, const json_t *profiles,
-				   const json_t *vars, json_t **out);
+                                   const json_t *vars, json_t **out);
 
 /* Limits on profiles and on a cluster's variables. */
 #define PROFILE_TPL_MAX    (256 * 1024) /* bytes of one template or profile.json */
@@ -112,6 +112,6 @@ const struct profile_unit *profile_unit_at(const struct profile *p, size_t i);
  * declared, or is required or generated and has no value.
  */
 enum kerr profile_var_value(const struct profile *p, const char *name, const json_t *vars,
-			    const json_t *secrets, const char **out);
+                            const json_t *secrets, const char **out);
 
 #endif

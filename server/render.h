@@ -24,7 +24,7 @@ bool render_version_known(const char *v);
  * Ignition versions (and no wildcard that allows the default).
  */
 enum kerr render_negotiate(const char *query, const char *accept, const char *dflt,
-			   const char **out_version);
+                           const char **out_version);
 
 /* What rendering needs to know about a cluster. All borrowed. */
 struct render_cluster {
@@ -47,7 +47,7 @@ struct render_cluster {
  * templates exceed PROFILE_RENDER_MAX; K_ENOMEM.
  */
 enum kerr render_config(const struct profile_set *ps, const struct render_cluster *c,
-			const char *version, char **out, size_t *out_len);
+                        const char *version, char **out, size_t *out_len);
 
 /* What a pointer config says. All borrowed; hash, ca_pem may be NULL. */
 struct render_pointer {

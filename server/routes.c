@@ -2,14 +2,14 @@
 #include "api.h"
 
 const struct route api_routes[] = {
-	{"GET", "/clusters", api_clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
-	{"POST", "/clusters", api_clusters_create, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
-	{"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
-	{"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
-	{"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, 0, 0},
-	{"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
-	{"GET", "/healthz", api_healthz, AUTH_NONE, 0, 0},
-	{"GET", "/metrics", api_metrics, AUTH_NONE, 0, 0},
+        {"GET", "/clusters", api_clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
+        {"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
+        {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, 0, 0},
+        {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
+        {"GET", "/healthz", api_healthz, AUTH_NONE, 0, 0},
+        {"GET", "/metrics", api_metrics, AUTH_NONE, 0, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

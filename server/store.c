@@ -36,44 +36,46 @@ enum q {
 };
 
 #define CLUSTER_COLS                                                                               \
-	"c.id, c.name, c.size, c.profiles, c.vars, c.secrets, c.ignition_version, "               \
-	"c.discovery_mode, c.discovery_url, coalesce(t.token, ''), c.fetch_token, "               \
-	"coalesce(c.prev_fetch_token, ''), coalesce(c.prev_token_until, 0), c.generation, "       \
-	"c.fetch_count, coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "               \
+	"c.id, c.name, c.size, c.profiles, c.vars, c.secrets, c.ignition_version, "                \
+	"c.discovery_mode, c.discovery_url, coalesce(t.token, ''), c.fetch_token, "                \
+	"coalesce(c.prev_fetch_token, ''), coalesce(c.prev_token_until, 0), c.generation, "        \
+	"c.fetch_count, coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                \
 	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token) "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
-#define LIST_FILTER " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
+#define LIST_FILTER  " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
 
 static const char *const sql[Q_COUNT] = {
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
-	[Q_PING] = "SELECT count(*) FROM sqlite_schema",
-	[Q_COUNT_CLUSTERS] = "SELECT count(*) FROM clusters",
-	[Q_CLUSTER_INSERT] =
-		"INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
-		"discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
-	[Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
-			   "created_at) VALUES (?1, ?2, ?3, 1, ?4)",
-	[Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = ?1",
-	[Q_LIST_NAME] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
-			"c.name > ?3 ORDER BY c.name LIMIT ?4",
-	[Q_LIST_NAME_DESC] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
-			     "c.name < ?3 ORDER BY c.name DESC LIMIT ?4",
-	[Q_LIST_CREATED] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
-			   "(c.created_at, c.name) > (?2, ?3) ORDER BY c.created_at, c.name LIMIT ?4",
-	[Q_LIST_CREATED_DESC] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
-				"(c.created_at, c.name) < (?2, ?3) "
-				"ORDER BY c.created_at DESC, c.name DESC LIMIT ?4",
-	[Q_LIST_TOTAL] = "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
-	[Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
-		       "updated_at = ?3 WHERE name = ?1",
-	[Q_ROTATE] = "UPDATE clusters SET prev_fetch_token = fetch_token, prev_token_until = ?3, "
-		     "fetch_token = ?2, updated_at = ?4 WHERE name = ?1",
-	[Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
-		       "ON t.cluster_id = c.id WHERE c.name = ?1",
-	[Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
+        [Q_BEGIN] = "BEGIN IMMEDIATE",
+        [Q_COMMIT] = "COMMIT",
+        [Q_ROLLBACK] = "ROLLBACK",
+        [Q_PING] = "SELECT count(*) FROM sqlite_schema",
+        [Q_COUNT_CLUSTERS] = "SELECT count(*) FROM clusters",
+        [Q_CLUSTER_INSERT] =
+                "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
+                "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
+        [Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
+                           "created_at) VALUES (?1, ?2, ?3, 1, ?4)",
+        [Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = ?1",
+        [Q_LIST_NAME] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+                        "c.name > ?3 ORDER BY c.name LIMIT ?4",
+        [Q_LIST_NAME_DESC] = "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+                             "c.name < ?3 ORDER BY c.name DESC LIMIT ?4",
+        [Q_LIST_CREATED] =
+                "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER
+                "(c.created_at, c.name) > (?2, ?3) ORDER BY c.created_at, c.name LIMIT ?4",
+        [Q_LIST_CREATED_DESC] =
+                "SELECT " CLUSTER_COLS CLUSTER_FROM LIST_FILTER "(c.created_at, c.name) < (?2, ?3) "
+                "ORDER BY c.created_at DESC, c.name DESC LIMIT ?4",
+        [Q_LIST_TOTAL] =
+                "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
+        [Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
+                       "updated_at = ?3 WHERE name = ?1",
+        [Q_ROTATE] = "UPDATE clusters SET prev_fetch_token = fetch_token, prev_token_until = ?3, "
+                     "fetch_token = ?2, updated_at = ?4 WHERE name = ?1",
+        [Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
+                       "ON t.cluster_id = c.id WHERE c.name = ?1",
+        [Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
 };
 
 struct conn {
@@ -129,10 +131,10 @@ static void release(struct conn *c)
 /* The prepared statement for q on c, or NULL (prepare failed: a bug). */
 static sqlite3_stmt *stmt(struct conn *c, enum q q)
 {
-	if (!c->st[q] &&
-	    sqlite3_prepare_v3(c->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL) !=
-		    SQLITE_OK) {
-		fprintf(stderr, "store: cannot prepare \"%s\": %s\n", sql[q], sqlite3_errmsg(c->db));
+	if (!c->st[q] && sqlite3_prepare_v3(c->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->st[q],
+	                                    NULL) != SQLITE_OK) {
+		fprintf(stderr, "store: cannot prepare \"%s\": %s\n", sql[q],
+		        sqlite3_errmsg(c->db));
 		return NULL;
 	}
 	return c->st[q];
@@ -236,18 +238,19 @@ static enum kerr read_cluster(sqlite3_stmt *st, struct cluster *c)
 static int open_conn(const char *path, struct conn *c, struct buf *errmsg)
 {
 	static const char pragmas[] = "PRAGMA journal_mode = WAL;"
-				      "PRAGMA synchronous = FULL;"
-				      "PRAGMA foreign_keys = ON;"
-				      "PRAGMA busy_timeout = 10000;";
+	                              "PRAGMA synchronous = FULL;"
+	                              "PRAGMA foreign_keys = ON;"
+	                              "PRAGMA busy_timeout = 10000;";
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->mu, NULL);
 	int rc = sqlite3_open_v2(path, &c->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                         NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		buf_addf(errmsg, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		buf_addf(errmsg, "%s: %s", path,
+		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		return -1;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
@@ -277,15 +280,15 @@ static int migrate(sqlite3 *db, const char *path, struct buf *errmsg)
 	if (version < 0)
 		goto fail;
 	if (version > migrations_count) {
-		buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)", path,
-			 version, migrations_count);
+		buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)",
+		         path, version, migrations_count);
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
 	for (int i = version; i < migrations_count; i++) {
 		if (sqlite3_exec(db, migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
 			buf_addf(errmsg, "%s: migration %s: %s", path, migrations[i].name,
-				 err ? err : sqlite3_errmsg(db));
+			         err ? err : sqlite3_errmsg(db));
 			sqlite3_free(err);
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
@@ -419,8 +422,8 @@ enum kerr store_cluster_create(struct store *s, const struct cluster *cl, int ma
 	bind_text(st, 1, cl->id);
 	bind_text(st, 2, cl->name);
 	sqlite3_bind_int(st, 3, cl->size);
-	if ((e = bind_json(st, 4, cl->profiles)) != K_OK || (e = bind_json(st, 5, cl->vars)) != K_OK ||
-	    (e = bind_json(st, 6, cl->secrets)) != K_OK)
+	if ((e = bind_json(st, 4, cl->profiles)) != K_OK ||
+	    (e = bind_json(st, 5, cl->vars)) != K_OK || (e = bind_json(st, 6, cl->secrets)) != K_OK)
 		goto out;
 	bind_text(st, 7, cl->ignition_version);
 	bind_text(st, 8, cl->discovery_mode);
@@ -468,7 +471,9 @@ static enum kerr get_locked(struct conn *c, const char *name, struct cluster *ou
 		return K_EIO;
 	bind_text(st, 1, name);
 	int rc = sqlite3_step(st);
-	enum kerr e = rc == SQLITE_ROW ? read_cluster(st, out) : rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+	enum kerr e = rc == SQLITE_ROW    ? read_cluster(st, out)
+	              : rc == SQLITE_DONE ? K_ENOTFOUND
+	                                  : K_EIO;
 	done(st);
 	return e;
 }
@@ -482,14 +487,14 @@ enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *o
 }
 
 enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
-			     void (*fn)(const struct cluster *c, void *arg), void *arg,
-			     bool *out_more, int64_t *out_total)
+                             void (*fn)(const struct cluster *c, void *arg), void *arg,
+                             bool *out_more, int64_t *out_total)
 {
 	static const enum q by_sort[] = {
-		[SORT_NAME] = Q_LIST_NAME,
-		[SORT_NAME_DESC] = Q_LIST_NAME_DESC,
-		[SORT_CREATED] = Q_LIST_CREATED,
-		[SORT_CREATED_DESC] = Q_LIST_CREATED_DESC,
+	        [SORT_NAME] = Q_LIST_NAME,
+	        [SORT_NAME_DESC] = Q_LIST_NAME_DESC,
+	        [SORT_CREATED] = Q_LIST_CREATED,
+	        [SORT_CREATED_DESC] = Q_LIST_CREATED_DESC,
 	};
 	bool desc = q->sort == SORT_NAME_DESC || q->sort == SORT_CREATED_DESC;
 	/* Without a cursor, start before the first row in the chosen order:
@@ -544,8 +549,8 @@ out:
 /* Runs an UPDATE keyed by name (?1), then rereads the row into *out. The
  * statement's other parameters are bound by the caller's bind function. */
 static enum kerr update_and_get(struct store *s, enum q q, const char *name,
-				enum kerr (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
-				struct cluster *out)
+                                enum kerr (*bind)(sqlite3_stmt *st, const void *arg),
+                                const void *arg, struct cluster *out)
 {
 	struct conn *c = acquire(s);
 	enum kerr e = begin(c);
@@ -587,7 +592,7 @@ static enum kerr bind_vars(sqlite3_stmt *st, const void *arg)
 }
 
 enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-				 struct cluster *out)
+                                 struct cluster *out)
 {
 	memset(out, 0, sizeof(*out));
 	return update_and_get(s, Q_SET_VARS, name, bind_vars, vars, out);
@@ -608,7 +613,7 @@ static enum kerr bind_rotate(sqlite3_stmt *st, const void *arg)
 }
 
 enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
-				     int64_t grace_until, struct cluster *out)
+                                     int64_t grace_until, struct cluster *out)
 {
 	struct rotate_args a = {token, grace_until};
 	memset(out, 0, sizeof(*out));

@@ -67,10 +67,10 @@ enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *o
 /* How clusters are listed; all borrowed. */
 enum store_sort { SORT_NAME, SORT_NAME_DESC, SORT_CREATED, SORT_CREATED_DESC };
 struct store_list_query {
-	const char *q;          /* substring of the name, or NULL */
+	const char *q; /* substring of the name, or NULL */
 	enum store_sort sort;
-	bool has_cursor;        /* list what comes after (cursor_time, cursor_name) */
-	int64_t cursor_time;    /* created_at sorts only */
+	bool has_cursor;     /* list what comes after (cursor_time, cursor_name) */
+	int64_t cursor_time; /* created_at sorts only */
 	const char *cursor_name;
 	int limit;
 };
@@ -81,22 +81,22 @@ struct store_list_query {
  * all clusters matching q. K_OK or K_EIO (fn may have been called).
  */
 enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
-			     void (*fn)(const struct cluster *c, void *arg), void *arg,
-			     bool *out_more, int64_t *out_total);
+                             void (*fn)(const struct cluster *c, void *arg), void *arg,
+                             bool *out_more, int64_t *out_total);
 
 /*
  * Replaces the vars of a cluster, bumps generation and updated_at, then
  * refills *out with the new row. K_OK, K_ENOTFOUND, K_EIO.
  */
 enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-				 struct cluster *out);
+                                 struct cluster *out);
 
 /*
  * Makes token the fetch token; the current one stays valid until
  * grace_until (ms). Refills *out. K_OK, K_ENOTFOUND, K_EIO.
  */
 enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
-				     int64_t grace_until, struct cluster *out);
+                                     int64_t grace_until, struct cluster *out);
 
 /* Deletes a cluster with its discovery directory and fetch log. K_OK, K_ENOTFOUND, K_EIO.
  * *out_token (33 bytes) receives its discovery token, "" when none. */

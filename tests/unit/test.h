@@ -10,49 +10,47 @@ static int test_failed_checks;
 static int test_passed, test_failed;
 
 /* Records a failed check with its location; the test goes on. */
-#define CHECK(cond)                                                                \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			test_failed_checks++;                                      \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__,  \
-				__LINE__, #cond);                                  \
-		}                                                                  \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			test_failed_checks++;                                                      \
+			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                            \
-	do {                                                                       \
-		const char *a_ = (a), *b_ = (b);                                   \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                           \
-			test_failed_checks++;                                      \
-			fprintf(stderr, "  %s:%d: %s == \"%s\", want \"%s\"\n",     \
-				__FILE__, __LINE__, #a, a_ ? a_ : "(null)",        \
-				b_ ? b_ : "(null)");                               \
-		}                                                                  \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                           \
+			test_failed_checks++;                                                      \
+			fprintf(stderr, "  %s:%d: %s == \"%s\", want \"%s\"\n", __FILE__,          \
+			        __LINE__, #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)");             \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_INT(a, b)                                                            \
-	do {                                                                       \
-		long long a_ = (long long)(a), b_ = (long long)(b);                \
-		if (a_ != b_) {                                                    \
-			test_failed_checks++;                                      \
-			fprintf(stderr, "  %s:%d: %s == %lld, want %lld\n",        \
-				__FILE__, __LINE__, #a, a_, b_);                   \
-		}                                                                  \
+#define CHECK_INT(a, b)                                                                            \
+	do {                                                                                       \
+		long long a_ = (long long)(a), b_ = (long long)(b);                                \
+		if (a_ != b_) {                                                                    \
+			test_failed_checks++;                                                      \
+			fprintf(stderr, "  %s:%d: %s == %lld, want %lld\n", __FILE__, __LINE__,    \
+			        #a, a_, b_);                                                       \
+		}                                                                                  \
 	} while (0)
 
 /* Runs one test function and prints "PASS name" or "FAIL name". */
-#define RUN(fn)                                                                    \
-	do {                                                                       \
-		test_failed_checks = 0;                                            \
-		fn();                                                              \
-		if (test_failed_checks) {                                          \
-			test_failed++;                                             \
-			printf("FAIL %s: %s\n", __FILE__, #fn);                     \
-		} else {                                                           \
-			test_passed++;                                             \
-			printf("PASS %s: %s\n", __FILE__, #fn);                     \
-		}                                                                  \
-		fflush(stdout);                                                    \
+#define RUN(fn)                                                                                    \
+	do {                                                                                       \
+		test_failed_checks = 0;                                                            \
+		fn();                                                                              \
+		if (test_failed_checks) {                                                          \
+			test_failed++;                                                             \
+			printf("FAIL %s: %s\n", __FILE__, #fn);                                    \
+		} else {                                                                           \
+			test_passed++;                                                             \
+			printf("PASS %s: %s\n", __FILE__, #fn);                                    \
+		}                                                                                  \
+		fflush(stdout);                                                                    \
 	} while (0)
 
 /* The exit status of a test program: 0 when every test passed. */
