@@ -17,6 +17,9 @@ struct app {
 	struct store *store;
 	struct profile_set *profiles;
 	char public_url[512]; /* no trailing slash; "" only while starting on port 0 */
+	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
+	struct confcache *cache;
+	struct fetchlog *fetchlog;
 };
 
 /* The one route table. */
@@ -29,6 +32,22 @@ void api_clusters_create(struct req *r);
 void api_cluster_get(struct req *r);
 void api_cluster_patch(struct req *r);
 void api_cluster_delete(struct req *r);
+
+/* api_ignition.c */
+void api_cluster_ignition(struct req *r);
+void api_cluster_userdata(struct req *r);
+void api_cluster_token(struct req *r);
+
+/* The rendered-config cache of api_ignition.c. One owner: main. */
+struct confcache;
+enum kerr confcache_new(struct confcache **out);
+void confcache_free(struct confcache **cc);
+/* Drops a cluster's cached configs: call after every change to it. */
+void api_invalidate(const struct app *a, const char *name);
+/* The cluster's pointer config as JSON (new reference; null on failure). */
+json_t *api_pointer_json(const struct app *a, const struct cluster *c);
+/* The JSON form of a cluster (new reference); detail adds the pointer config. */
+json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool detail);
 
 /* api_ops.c */
 void api_healthz(struct req *r);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "fetchlog.h"
 #include "rand.h"
 #include "render.h"
 
@@ -30,9 +31,8 @@ static json_t *cluster_url(const struct app *a, const char *name, const char *su
 	return json_sprintf("%s/clusters/%s%s", a->public_url, name, suffix);
 }
 
-/* The JSON form of a cluster (new reference). Generated secrets are listed
- * by name only. */
-static json_t *cluster_json(const struct app *a, const struct cluster *c)
+/* Generated secrets are listed by name only. */
+json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool detail)
 {
 	char created[32], updated[32], fetched[32];
 	api_time(c->created_at, created);
@@ -50,15 +50,19 @@ static json_t *cluster_json(const struct app *a, const struct cluster *c)
 	} else {
 		json_object_set_new(fetches, "last_at", json_null());
 	}
-	return json_pack("{s:s, s:s, s:i, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, "
-	                 "s:{s:i, s:i}, s:o}",
-	                 "name", c->name, "id", c->id, "size", c->size, "profiles", c->profiles,
-	                 "vars", c->vars, "secrets", secret_names, "ignition_version",
-	                 c->ignition_version, "discovery", c->discovery_mode, "discovery_url",
-	                 c->discovery_url, "ignition_url", cluster_url(a, c->name, "/ignition"),
-	                 "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
-	                 (json_int_t)c->generation, "created_at", created, "updated_at", updated,
-	                 "members", "registered", c->members, "size", c->size, "fetches", fetches);
+	json_t *j =
+	        json_pack("{s:s, s:s, s:i, s:O, s:O, s:o, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, "
+	                  "s:{s:i, s:i}, s:o}",
+	                  "name", c->name, "id", c->id, "size", c->size, "profiles", c->profiles,
+	                  "vars", c->vars, "secrets", secret_names, "ignition_version",
+	                  c->ignition_version, "discovery", c->discovery_mode, "discovery_url",
+	                  c->discovery_url, "ignition_url", cluster_url(a, c->name, "/ignition"),
+	                  "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
+	                  (json_int_t)c->generation, "created_at", created, "updated_at", updated,
+	                  "members", "registered", c->members, "size", c->size, "fetches", fetches);
+	if (j && detail)
+		json_object_set_new(j, "pointer", api_pointer_json(a, c));
+	return j;
 }
 
 /* Replies with the error a store call returned. */
@@ -215,7 +219,7 @@ void api_clusters_create(struct req *r)
 	char location[128];
 	snprintf(location, sizeof(location), "/clusters/%s", c.name);
 	reply_header(r, "Location", location);
-	reply_json(r, 201, cluster_json(a, &stored));
+	reply_json(r, 201, api_cluster_json(a, &stored, true));
 	cluster_clear(&stored);
 out:
 	cluster_clear(&c);
@@ -228,12 +232,14 @@ void api_cluster_get(struct req *r)
 	const struct app *a = req_app(r);
 	const char *name = req_param(r, "name");
 	struct cluster c;
+	if (a->fetchlog)
+		fetchlog_flush(a->fetchlog);
 	enum kerr e = store_cluster_get(a->store, name, &c);
 	if (e != K_OK) {
 		reply_store_error(r, e, name);
 		return;
 	}
-	reply_json(r, 200, cluster_json(a, &c));
+	reply_json(r, 200, api_cluster_json(a, &c, true));
 	cluster_clear(&c);
 }
 
@@ -261,7 +267,7 @@ struct list_ctx {
 static void list_one(const struct cluster *c, void *arg)
 {
 	struct list_ctx *lc = arg;
-	json_array_append_new(lc->items, cluster_json(lc->a, c));
+	json_array_append_new(lc->items, api_cluster_json(lc->a, c, false));
 	if (lc->sort == SORT_CREATED || lc->sort == SORT_CREATED_DESC)
 		snprintf(lc->last, sizeof(lc->last), "%" PRId64 ".%s", c->created_at, c->name);
 	else
@@ -338,6 +344,8 @@ void api_clusters_list(struct req *r)
 	}
 	json_decref(errors);
 	struct list_ctx lc = {.a = a, .items = json_array(), .sort = q.sort};
+	if (a->fetchlog)
+		fetchlog_flush(a->fetchlog);
 	bool more = false;
 	int64_t total = 0;
 	enum kerr e = store_cluster_list(a->store, &q, list_one, &lc, &more, &total);
@@ -428,11 +436,12 @@ void api_cluster_patch(struct req *r)
 		goto out;
 	}
 	e = store_cluster_set_vars(a->store, name, vars, &updated);
+	api_invalidate(a, name);
 	if (e != K_OK) {
 		reply_store_error(r, e, name);
 		goto out;
 	}
-	reply_json(r, 200, cluster_json(a, &updated));
+	reply_json(r, 200, api_cluster_json(a, &updated, true));
 out:
 	cluster_clear(&updated);
 	cluster_clear(&c);
@@ -447,6 +456,7 @@ void api_cluster_delete(struct req *r)
 	const char *name = req_param(r, "name");
 	char token[33];
 	enum kerr e = store_cluster_delete(a->store, name, token);
+	api_invalidate(a, name);
 	if (e != K_OK) {
 		reply_store_error(r, e, name);
 		return;

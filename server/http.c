@@ -273,6 +273,50 @@ static void queue(struct req *r, int status, const char *content_type, struct MH
 	r->resp_len = len;
 }
 
+struct http_shared {
+	struct MHD_Response *resp;
+	size_t len;
+};
+
+struct http_shared *http_shared_new(const char *content_type, char *body, size_t len,
+                                    const char *const *extra)
+{
+	struct http_shared *s = malloc(sizeof(*s));
+	if (!s) {
+		free(body);
+		return NULL;
+	}
+	s->len = len;
+	s->resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!s->resp) {
+		free(body);
+		free(s);
+		return NULL;
+	}
+	MHD_add_response_header(s->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(s->resp, "X-Content-Type-Options", "nosniff");
+	for (size_t i = 0; extra && extra[i] && extra[i + 1]; i += 2)
+		MHD_add_response_header(s->resp, extra[i], extra[i + 1]);
+	return s;
+}
+
+void http_shared_free(struct http_shared **sp)
+{
+	if (!sp || !*sp)
+		return;
+	MHD_destroy_response((*sp)->resp);
+	free(*sp);
+	*sp = NULL;
+}
+
+void reply_shared(struct req *r, int status, struct http_shared *s)
+{
+	if (MHD_queue_response(r->mc, (unsigned)status, s->resp) != MHD_YES)
+		log_warnx("cannot queue a %d response for %s %s", status, r->method, r->path);
+	r->status = status;
+	r->resp_len = s->len;
+}
+
 void reply_bytes(struct req *r, int status, const char *content_type, char *body, size_t len)
 {
 	queue(r, status, content_type,

@@ -104,6 +104,20 @@ void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
 void reply_invalid(struct req *r, json_t *errors);
 
 /*
+ * A reply built once and sent many times, from any thread: for hot paths.
+ * http_shared_new takes the malloc'd body; headers are given up front
+ * (extra[] is NULL-terminated name, value pairs, may be NULL). Returns NULL
+ * on ENOMEM (body freed). http_shared_free drops the creator's reference;
+ * replies in flight keep theirs. Accepts NULL.
+ */
+struct http_shared;
+struct http_shared *http_shared_new(const char *content_type, char *body, size_t len,
+                                    const char *const *extra);
+void http_shared_free(struct http_shared **s);
+/* Sends a shared reply; headers added with reply_header are ignored. */
+void reply_shared(struct req *r, int status, struct http_shared *s);
+
+/*
  * Long polls. req_suspend parks the request without a thread; another thread
  * later calls req_resume, and then on_resume runs on a worker thread and
  * must reply. req_resume is safe from any thread, once per suspend.

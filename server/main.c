@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "fetchlog.h"
 #include "http.h"
 #include "log.h"
 
@@ -41,12 +42,37 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 	snprintf(out, outlen, "%s://%s:%d", cfg->tls_cert ? "https" : "http", host, port);
 }
 
+/* Reads a whole small file (a PEM) into a malloc'd string, or NULL. */
+static char *read_file(const char *path, struct buf *err)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		buf_addf(err, "%s: cannot open", path);
+		return NULL;
+	}
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	char chunk[4096];
+	size_t n;
+	enum kerr e = K_OK;
+	while (e == K_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		e = buf_add(&b, chunk, n);
+	fclose(f);
+	if (e != K_OK || b.len == 0) {
+		buf_addf(err, "%s: empty, unreadable or over 1 MiB", path);
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct buf err;
 	struct app app = {0};
 	struct http_server *http = NULL;
+	char *ca_pem = NULL;
 	int status = 1, exit_now;
 
 	buf_init(&err, 4096);
@@ -74,8 +100,21 @@ int main(int argc, char **argv)
 		log_warnx("profiles: %s", buf_str(&err));
 		goto out;
 	}
-	if (store_open(cfg.db_path, cfg.threads + 1, &app.store, &err) != K_OK) {
+	if (cfg.tls_ca) {
+		ca_pem = read_file(cfg.tls_ca, &err);
+		if (!ca_pem) {
+			log_warnx("--tls-ca: %s", buf_str(&err));
+			goto out;
+		}
+		app.ca_pem = ca_pem;
+	}
+	if (store_open(cfg.db_path, cfg.threads + 2, &app.store, &err) != K_OK) {
 		log_warnx("database: %s", buf_str(&err));
+		goto out;
+	}
+	if (confcache_new(&app.cache) != K_OK ||
+	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK) {
+		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
 	const char *colon = strrchr(cfg.listen, ':');
@@ -118,7 +157,10 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
+	fetchlog_stop(&app.fetchlog);
+	confcache_free(&app.cache);
 	store_close(&app.store);
+	free(ca_pem);
 	profile_set_free(&app.profiles);
 	config_free(&cfg);
 	buf_free(&err);

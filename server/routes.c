@@ -7,6 +7,10 @@ const struct route api_routes[] = {
         {"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
         {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, 0, 0},
+        {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
+        /* a node route: the handler checks the cluster's fetch token */
+        {"GET", "/clusters/{name}/ignition", api_cluster_ignition, AUTH_NONE, 0, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
         {"GET", "/healthz", api_healthz, AUTH_NONE, 0, 0},
         {"GET", "/metrics", api_metrics, AUTH_NONE, 0, 0},

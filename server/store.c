@@ -32,6 +32,10 @@ enum q {
 	Q_ROTATE,
 	Q_TOKEN_OF,
 	Q_DELETE,
+	Q_FETCH_INSERT,
+	Q_FETCH_COUNT,
+	Q_FETCH_TRIM,
+	Q_FETCH_LIST,
 	Q_COUNT
 };
 
@@ -76,6 +80,17 @@ static const char *const sql[Q_COUNT] = {
         [Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
                        "ON t.cluster_id = c.id WHERE c.name = ?1",
         [Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
+        [Q_FETCH_INSERT] =
+                "INSERT INTO fetches (cluster_id, at, client, user_agent, version, status) "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS "
+                "(SELECT 1 FROM clusters WHERE id = ?1)",
+        [Q_FETCH_COUNT] = "UPDATE clusters SET fetch_count = fetch_count + 1, last_fetch_at = ?2 "
+                          "WHERE id = ?1",
+        [Q_FETCH_TRIM] = "DELETE FROM fetches WHERE cluster_id = ?1 AND id <= "
+                         "(SELECT id FROM fetches WHERE cluster_id = ?1 ORDER BY id DESC "
+                         "LIMIT 1 OFFSET ?2)",
+        [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status FROM fetches "
+                         "WHERE cluster_id = ?1 ORDER BY id DESC LIMIT ?2",
 };
 
 struct conn {
@@ -655,5 +670,82 @@ out:
 	release(c);
 	if (e == K_OK)
 		atomic_fetch_sub(&s->clusters, 1);
+	return e;
+}
+
+/* Runs one statement with bound parameters to completion. */
+static enum kerr step_done(sqlite3_stmt *st)
+{
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	done(st);
+	return rc == SQLITE_DONE ? K_OK : K_EIO;
+}
+
+enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, size_t n, int keep)
+{
+	struct conn *c = acquire(s);
+	enum kerr e = begin(c);
+	for (size_t i = 0; i < n && e == K_OK; i++) {
+		const struct store_fetch *f = &rows[i];
+		sqlite3_stmt *st = stmt(c, Q_FETCH_INSERT);
+		if (!st) {
+			e = K_EIO;
+			break;
+		}
+		bind_text(st, 1, f->cluster_id);
+		sqlite3_bind_int64(st, 2, f->at);
+		bind_text(st, 3, f->client);
+		bind_text(st, 4, f->user_agent);
+		bind_text(st, 5, f->version);
+		sqlite3_bind_int(st, 6, f->status);
+		e = step_done(st);
+		if (e == K_OK && f->status == 200) {
+			st = stmt(c, Q_FETCH_COUNT);
+			if (st) {
+				bind_text(st, 1, f->cluster_id);
+				sqlite3_bind_int64(st, 2, f->at);
+			}
+			e = step_done(st);
+		}
+		if (e == K_OK) {
+			st = stmt(c, Q_FETCH_TRIM);
+			if (st) {
+				bind_text(st, 1, f->cluster_id);
+				sqlite3_bind_int(st, 2, keep);
+			}
+			e = step_done(st);
+		}
+	}
+	e = finish(c, e);
+	release(c);
+	return e;
+}
+
+enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
+                             void (*fn)(const struct store_fetch *f, void *arg), void *arg)
+{
+	struct conn *c = acquire(s);
+	sqlite3_stmt *st = stmt(c, Q_FETCH_LIST);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		sqlite3_bind_int(st, 2, limit);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct store_fetch f = {
+			        .cluster_id = cluster_id,
+			        .at = sqlite3_column_int64(st, 0),
+			        .client = (const char *)sqlite3_column_text(st, 1),
+			        .user_agent = (const char *)sqlite3_column_text(st, 2),
+			        .version = (const char *)sqlite3_column_text(st, 3),
+			        .status = sqlite3_column_int(st, 4),
+			};
+			fn(&f, arg);
+		}
+		if (rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	release(c);
 	return e;
 }

@@ -102,6 +102,29 @@ enum kerr store_cluster_rotate_token(struct store *s, const char *name, const ch
  * *out_token (33 bytes) receives its discovery token, "" when none. */
 enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33]);
 
+/* One config fetch by a node. Strings borrowed. */
+struct store_fetch {
+	const char *cluster_id;
+	int64_t at; /* ms */
+	const char *client;
+	const char *user_agent;
+	const char *version;
+	int status;
+};
+
+/*
+ * Records fetches in one transaction: appends them to each cluster's log
+ * (keeping the newest keep rows per cluster), and counts the 200s in
+ * fetch_count / last_fetch_at. Rows of deleted clusters are skipped.
+ * K_OK or K_EIO (nothing recorded).
+ */
+enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, size_t n, int keep);
+
+/* Calls fn for the newest fetches of a cluster, newest first (strings valid
+ * during the call only). K_OK or K_EIO. */
+enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
+                             void (*fn)(const struct store_fetch *f, void *arg), void *arg);
+
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);
 

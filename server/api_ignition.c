@@ -1,0 +1,487 @@
+/* api_ignition.c - the node fetch path (/ignition) and its in-memory cache,
+ * pointer configs (/userdata), and fetch-token rotation. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "digest.h"
+#include "fetchlog.h"
+#include "rand.h"
+#include "render.h"
+
+#define IGNITION_TYPE "application/vnd.coreos.ignition+json"
+#define BUCKETS       4096
+#define CACHE_MAX     4096 /* clusters kept; past it a whole bucket is dropped */
+#define VERSIONS_MAX  16
+
+/* One version of a cluster's config, rendered once. */
+struct rendered {
+	struct http_shared *resp; /* NULL until first asked for */
+	char etag[64];
+	char hash[DIGEST_SHA512_HEX];
+};
+
+struct entry {
+	struct entry *next;
+	struct cluster c;
+	struct rendered v[VERSIONS_MAX];
+};
+
+/*
+ * Entries are looked up under the read lock (the hot path: token check and
+ * queueing a shared reply), and inserted, rendered and dropped under the
+ * write lock. Every change to a cluster drops its entry and bumps epoch, so
+ * a load that raced with a change is served once but never cached.
+ */
+struct confcache {
+	pthread_rwlock_t lock;
+	struct entry *b[BUCKETS];
+	size_t n;
+	atomic_ullong epoch;
+};
+
+static size_t hash_name(const char *s)
+{
+	size_t h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h % BUCKETS;
+}
+
+static void entry_free(struct entry *e)
+{
+	for (size_t i = 0; i < VERSIONS_MAX; i++)
+		http_shared_free(&e->v[i].resp);
+	cluster_clear(&e->c);
+	free(e);
+}
+
+enum kerr confcache_new(struct confcache **out)
+{
+	struct confcache *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return K_ENOMEM;
+	pthread_rwlock_init(&cc->lock, NULL);
+	*out = cc;
+	return K_OK;
+}
+
+void confcache_free(struct confcache **ccp)
+{
+	if (!ccp || !*ccp)
+		return;
+	struct confcache *cc = *ccp;
+	for (size_t i = 0; i < BUCKETS; i++) {
+		while (cc->b[i]) {
+			struct entry *e = cc->b[i];
+			cc->b[i] = e->next;
+			entry_free(e);
+		}
+	}
+	pthread_rwlock_destroy(&cc->lock);
+	free(cc);
+	*ccp = NULL;
+}
+
+static struct entry *find(struct confcache *cc, const char *name)
+{
+	for (struct entry *e = cc->b[hash_name(name)]; e; e = e->next)
+		if (!strcmp(e->c.name, name))
+			return e;
+	return NULL;
+}
+
+/* Drops a bucket's entries; write lock held. */
+static void drop_bucket(struct confcache *cc, size_t b)
+{
+	while (cc->b[b]) {
+		struct entry *e = cc->b[b];
+		cc->b[b] = e->next;
+		entry_free(e);
+		cc->n--;
+	}
+}
+
+void api_invalidate(const struct app *a, const char *name)
+{
+	struct confcache *cc = a->cache;
+	pthread_rwlock_wrlock(&cc->lock);
+	atomic_fetch_add(&cc->epoch, 1);
+	for (struct entry **p = &cc->b[hash_name(name)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->c.name, name)) {
+			struct entry *e = *p;
+			*p = e->next;
+			entry_free(e);
+			cc->n--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&cc->lock);
+}
+
+/* Index of a version in render_versions, or -1. */
+static int version_index(const char *v)
+{
+	for (int i = 0; i < VERSIONS_MAX && render_versions[i]; i++)
+		if (!strcmp(render_versions[i], v))
+			return i;
+	return -1;
+}
+
+/* Renders version vi of e's config into a shared reply; write lock held. */
+static enum kerr render_into(const struct app *a, struct entry *e, int vi)
+{
+	const struct cluster *c = &e->c;
+	struct render_cluster rc = {
+	        .name = c->name,
+	        .id = c->id,
+	        .size = c->size,
+	        .discovery_url = c->discovery_url,
+	        .public_url = a->public_url,
+	        .profiles = c->profiles,
+	        .vars = c->vars,
+	        .secrets = c->secrets,
+	};
+	char *body = NULL;
+	size_t len = 0;
+	enum kerr err = render_config(a->profiles, &rc, render_versions[vi], &body, &len);
+	if (err != K_OK)
+		return err;
+	struct rendered *rd = &e->v[vi];
+	digest_sha512_hex(body, len, rd->hash);
+	char hash16[17];
+	memcpy(hash16, rd->hash, 16);
+	hash16[16] = '\0';
+	snprintf(rd->etag, sizeof(rd->etag), "\"%lld-%s-%s\"", (long long)c->generation,
+	         render_versions[vi], hash16);
+	const char *const extra[] = {"ETag", rd->etag, "Cache-Control", "no-store", NULL};
+	rd->resp = http_shared_new(IGNITION_TYPE, body, len, extra);
+	return rd->resp ? K_OK : K_ENOMEM;
+}
+
+/*
+ * Finds name's entry, loading it from the store on a miss and rendering
+ * version vi (when vi >= 0) if missing. On K_OK the cache lock is held
+ * (release with unlock()) and *out is valid until then; *out_temp tells the
+ * entry is not in the table and must be freed after unlock. K_ENOTFOUND,
+ * K_EIO, K_EINVAL (render failed), K_ENOMEM.
+ */
+static enum kerr acquire(const struct app *a, const char *name, int vi, struct entry **out,
+                         bool *out_temp)
+{
+	struct confcache *cc = a->cache;
+	*out_temp = false;
+	pthread_rwlock_rdlock(&cc->lock);
+	struct entry *e = find(cc, name);
+	if (e && (vi < 0 || e->v[vi].resp)) {
+		*out = e;
+		return K_OK;
+	}
+	pthread_rwlock_unlock(&cc->lock);
+
+	struct cluster c = {0};
+	bool loaded = false;
+	unsigned long long epoch = atomic_load(&cc->epoch);
+	if (!e) {
+		enum kerr err = store_cluster_get(a->store, name, &c);
+		if (err != K_OK)
+			return err;
+		loaded = true;
+	}
+	pthread_rwlock_wrlock(&cc->lock);
+	e = find(cc, name);
+	if (!e && !loaded) { /* dropped while unlocked: load again */
+		pthread_rwlock_unlock(&cc->lock);
+		return acquire(a, name, vi, out, out_temp);
+	}
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			pthread_rwlock_unlock(&cc->lock);
+			cluster_clear(&c);
+			return K_ENOMEM;
+		}
+		e->c = c;
+		if (atomic_load(&cc->epoch) == epoch) {
+			size_t b = hash_name(name);
+			if (cc->n >= CACHE_MAX)
+				drop_bucket(cc, b);
+			e->next = cc->b[b];
+			cc->b[b] = e;
+			cc->n++;
+		} else {
+			*out_temp = true;
+		}
+	} else if (loaded) {
+		cluster_clear(&c);
+	}
+	if (vi >= 0 && !e->v[vi].resp) {
+		enum kerr err = render_into(a, e, vi);
+		if (err != K_OK) {
+			pthread_rwlock_unlock(&cc->lock);
+			if (*out_temp)
+				entry_free(e);
+			return err;
+		}
+	}
+	*out = e;
+	return K_OK;
+}
+
+static void unlock(const struct app *a, struct entry *e, bool temp)
+{
+	pthread_rwlock_unlock(&a->cache->lock);
+	if (temp)
+		entry_free(e);
+}
+
+/* Constant-time comparison of a presented token with a stored one. */
+static bool token_equal(const char *given, const char *want)
+{
+	size_t gl = strlen(given), wl = strlen(want);
+	unsigned char diff = (unsigned char)(gl != wl || wl == 0);
+	for (size_t i = 0; i < wl; i++)
+		diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
+	return diff == 0;
+}
+
+/* The fetch token a node presented: Authorization: Bearer, or ?token=. */
+static const char *presented_token(struct req *r)
+{
+	const char *auth = req_header(r, "Authorization");
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		return auth + 7;
+	return req_query(r, "token");
+}
+
+/* 0 when the token opens the cluster, else the error to answer. */
+static enum kerr check_token(const struct cluster *c, const char *token)
+{
+	if (!token)
+		return K_EAUTH;
+	if (token_equal(token, c->fetch_token))
+		return K_OK;
+	if (c->prev_fetch_token[0] && store_now_ms() < c->prev_token_until &&
+	    token_equal(token, c->prev_fetch_token))
+		return K_OK;
+	return K_EFORBIDDEN;
+}
+
+/* Replies 406 naming the supported versions. */
+static void reply_not_acceptable(struct req *r)
+{
+	struct buf list;
+	buf_init(&list, 256);
+	for (const char *const *p = render_versions; *p; p++)
+		buf_addf(&list, "%s%s", p == render_versions ? "" : ", ", *p);
+	reply_error(r, K_ENOTACCEPT,
+	            "no supported Ignition spec version matches ?version= or the Accept header; "
+	            "supported: %s",
+	            buf_str(&list));
+	buf_free(&list);
+}
+
+/* Serves a rendered version (token already checked; lock held). Returns the status. */
+static int serve(struct req *r, const struct rendered *rd)
+{
+	const char *inm = req_header(r, "If-None-Match");
+	if (inm && (!strcmp(inm, rd->etag) || !strcmp(inm, "*"))) {
+		reply_header(r, "ETag", rd->etag);
+		reply_static(r, 304, NULL, "", 0);
+		return 304;
+	}
+	reply_shared(r, 200, rd->resp);
+	return 200;
+}
+
+void api_cluster_ignition(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	const char *token = presented_token(r);
+	struct entry *e;
+	bool temp;
+	char id[37] = "", version[24] = "";
+	int status = 0;
+	enum kerr err = acquire(a, name, -1, &e, &temp);
+	if (err == K_ENOTFOUND) {
+		reply_error(r, err, "there is no cluster named \"%s\"", name);
+		return;
+	}
+	if (err != K_OK) {
+		reply_error(r, K_EUNAVAIL, "cannot read the cluster: %s; try again", kerr_str(err));
+		return;
+	}
+	snprintf(id, sizeof(id), "%s", e->c.id);
+	const char *chosen = NULL;
+	err = check_token(&e->c, token);
+	if (err == K_OK)
+		err = render_negotiate(req_query(r, "version"), req_header(r, "Accept"),
+		                       e->c.ignition_version, &chosen);
+	int vi = err == K_OK ? version_index(chosen) : -1;
+	if (err == K_OK && vi < 0)
+		err = K_ENOTACCEPT;
+	if (err == K_OK && e->v[vi].resp) {
+		snprintf(version, sizeof(version), "%s", chosen);
+		status = serve(r, &e->v[vi]);
+		unlock(a, e, temp);
+		goto out;
+	}
+	unlock(a, e, temp);
+	if (err == K_EAUTH) {
+		reply_header(r, "WWW-Authenticate", "Bearer realm=\"kindling\"");
+		reply_error(r, err,
+		            "the config needs the cluster's fetch token: "
+		            "Authorization: Bearer <token> (it is in the pointer config)");
+	} else if (err == K_EFORBIDDEN) {
+		reply_error(r, err, "the fetch token is not valid for cluster \"%s\"", name);
+	} else if (err == K_ENOTACCEPT) {
+		reply_not_acceptable(r);
+	}
+	if (err != K_OK)
+		goto out;
+	/* First fetch of this version: render it under the write lock. */
+	err = acquire(a, name, vi, &e, &temp);
+	if (err == K_OK) {
+		err = check_token(&e->c, token); /* it may have rotated meanwhile */
+		if (err == K_OK) {
+			snprintf(version, sizeof(version), "%s", chosen);
+			status = serve(r, &e->v[vi]);
+		} else {
+			reply_error(r, err, "the fetch token is not valid for cluster \"%s\"",
+			            name);
+		}
+		unlock(a, e, temp);
+	} else if (err == K_ENOTFOUND) {
+		reply_error(r, err, "there is no cluster named \"%s\"", name);
+	} else {
+		reply_error(r, err == K_EINVAL ? K_EIO : K_EUNAVAIL,
+		            "cannot render the config: %s; try again", kerr_str(err));
+	}
+out:
+	if (id[0] && a->fetchlog)
+		fetchlog_add(a->fetchlog, id, req_client(r), req_header(r, "User-Agent"), version,
+		             err == K_OK ? status : http_status(err));
+}
+
+/* Writes the pointer config for a cluster into *out (malloc'd). */
+static enum kerr pointer_for(const struct app *a, const struct cluster *c, const char *version,
+                             const char *hash, char **out, size_t *out_len)
+{
+	char source[1024];
+	snprintf(source, sizeof(source), "%s/clusters/%s/ignition%s%s", a->public_url, c->name,
+	         hash ? "?version=" : "", hash ? version : "");
+	char sha[DIGEST_SHA512_HEX + 8];
+	if (hash)
+		snprintf(sha, sizeof(sha), "sha512-%s", hash);
+	struct render_pointer p = {
+	        .version = version,
+	        .source_url = source,
+	        .token = c->fetch_token,
+	        .hash = hash ? sha : NULL,
+	        .ca_pem = a->ca_pem,
+	        .http_total_s = a->cfg->http_total_s,
+	};
+	return render_pointer(&p, out, out_len);
+}
+
+json_t *api_pointer_json(const struct app *a, const struct cluster *c)
+{
+	char *s = NULL;
+	size_t n;
+	if (pointer_for(a, c, c->ignition_version, NULL, &s, &n) != K_OK)
+		return json_null();
+	json_t *j = json_loadb(s, n, 0, NULL);
+	free(s);
+	return j ? j : json_null();
+}
+
+void api_cluster_userdata(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	const char *qv = req_query(r, "version");
+	const char *hash = req_query(r, "hash");
+	const char *format = req_query(r, "format");
+	bool want_hash = hash && (!strcmp(hash, "1") || !strcmp(hash, "true"));
+	json_t *errors = json_array();
+	if (qv && version_index(qv) < 0)
+		api_field_error(errors, "version", "is not a supported Ignition spec version");
+	if (hash && !want_hash && strcmp(hash, "0") != 0 && strcmp(hash, "false") != 0)
+		api_field_error(errors, "hash", "must be 1 or 0");
+	if (format && strcmp(format, "json") != 0 && strcmp(format, "base64") != 0)
+		api_field_error(errors, "format", "must be json or base64");
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		return;
+	}
+	json_decref(errors);
+	struct entry *e;
+	bool temp;
+	enum kerr err = acquire(a, name, -1, &e, &temp);
+	if (err == K_OK && want_hash) {
+		int vi = version_index(qv ? qv : e->c.ignition_version);
+		unlock(a, e, temp);
+		err = acquire(a, name, vi, &e, &temp);
+	}
+	if (err != K_OK) {
+		if (err == K_ENOTFOUND)
+			reply_error(r, err, "there is no cluster named \"%s\"", name);
+		else
+			reply_error(r, err, "cannot build the pointer config: %s", kerr_str(err));
+		return;
+	}
+	const char *version = qv ? qv : e->c.ignition_version;
+	char *body = NULL;
+	size_t len = 0;
+	err = pointer_for(a, &e->c, version, want_hash ? e->v[version_index(version)].hash : NULL,
+	                  &body, &len);
+	unlock(a, e, temp);
+	if (err != K_OK) {
+		reply_error(r, err, "cannot build the pointer config: %s", kerr_str(err));
+		return;
+	}
+	if (format && !strcmp(format, "base64")) {
+		size_t n;
+		char *b64 = digest_base64(body, len, &n);
+		free(body);
+		if (!b64) {
+			reply_error(r, K_ENOMEM, "out of memory");
+			return;
+		}
+		reply_bytes(r, 200, "text/plain; charset=utf-8", b64, n);
+		return;
+	}
+	reply_header(r, "Cache-Control", "no-store");
+	reply_bytes(r, 200, IGNITION_TYPE, body, len);
+}
+
+void api_cluster_token(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	char token[65];
+	struct cluster c;
+	enum kerr err = rand_hex(token, 32);
+	int64_t until = store_now_ms() + (int64_t)a->cfg->token_grace_s * 1000;
+	if (err == K_OK)
+		err = store_cluster_rotate_token(a->store, name, token, until, &c);
+	api_invalidate(a, name);
+	if (err == K_ENOTFOUND) {
+		reply_error(r, err, "there is no cluster named \"%s\"", name);
+		return;
+	}
+	if (err != K_OK) {
+		reply_error(r, err, "cannot rotate the token: %s", kerr_str(err));
+		return;
+	}
+	char t[32];
+	api_time(until, t);
+	json_t *j = api_cluster_json(a, &c, true);
+	json_object_set_new(j, "previous_token_valid_until", json_string(t));
+	reply_json(r, 200, j);
+	cluster_clear(&c);
+}
