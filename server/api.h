@@ -20,6 +20,7 @@ struct app {
 	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
 	struct confcache *cache;
 	struct fetchlog *fetchlog;
+	struct discovery *discovery;
 };
 
 /* The one route table. */
@@ -48,6 +49,12 @@ void api_invalidate(const struct app *a, const char *name);
 json_t *api_pointer_json(const struct app *a, const struct cluster *c);
 /* The JSON form of a cluster (new reference); detail adds the pointer config. */
 json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool detail);
+
+/* api_discovery.c */
+void api_discovery_dir(struct req *r);
+void api_discovery_key(struct req *r);
+void api_discovery_put(struct req *r);
+void api_discovery_new(struct req *r);
 
 /* api_ops.c */
 void api_healthz(struct req *r);

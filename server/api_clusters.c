@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "discovery.h"
 #include "fetchlog.h"
 #include "rand.h"
 #include "render.h"
@@ -29,6 +30,41 @@ static bool valid_name(const char *s, size_t n)
 static json_t *cluster_url(const struct app *a, const char *name, const char *suffix)
 {
 	return json_sprintf("%s/clusters/%s%s", a->public_url, name, suffix);
+}
+
+/* The registered members of a cluster's built-in discovery (new reference):
+ * [{id, name, peer_urls, registered_at}] parsed from "name=url,name=url". */
+static json_t *members_json(const struct app *a, const struct cluster *c)
+{
+	json_t *list = json_array();
+	struct store_dir d;
+	if (!c->discovery_token[0] || store_dir_get(a->store, c->discovery_token, &d) != K_OK)
+		return list;
+	for (size_t i = 0; i < d.n; i++) {
+		const struct store_member *m = &d.members[i];
+		const char *eq = strchr(m->value, '=');
+		json_t *urls = json_array();
+		char t[32];
+		api_time(m->created_at, t);
+		/* value: name=url[,name=url...] (one name, one URL per peer address) */
+		const char *p = m->value;
+		while (p && *p) {
+			const char *e = strchr(p, '=');
+			const char *comma = strchr(p, ',');
+			if (!e || (comma && comma < e))
+				break;
+			size_t n = comma ? (size_t)(comma - e - 1) : strlen(e + 1);
+			json_array_append_new(urls, json_stringn(e + 1, n));
+			p = comma ? comma + 1 : NULL;
+		}
+		json_array_append_new(
+		        list,
+		        json_pack("{s:s, s:s%, s:o, s:I, s:s}", "id", m->id, "name", m->value,
+		                  eq ? (size_t)(eq - m->value) : strlen(m->value), "peer_urls",
+		                  urls, "index", (json_int_t)m->created_index, "registered_at", t));
+	}
+	store_dir_clear(&d);
+	return list;
 }
 
 /* Generated secrets are listed by name only. */
@@ -60,8 +96,10 @@ json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool deta
 	                  "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
 	                  (json_int_t)c->generation, "created_at", created, "updated_at", updated,
 	                  "members", "registered", c->members, "size", c->size, "fetches", fetches);
-	if (j && detail)
+	if (j && detail) {
 		json_object_set_new(j, "pointer", api_pointer_json(a, c));
+		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));
+	}
 	return j;
 }
 
@@ -461,5 +499,7 @@ void api_cluster_delete(struct req *r)
 		reply_store_error(r, e, name);
 		return;
 	}
+	if (token[0])
+		discovery_forget(a->discovery, token);
 	reply_static(r, 204, NULL, "", 0);
 }

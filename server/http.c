@@ -102,6 +102,8 @@ struct req {
 	bool suspended;
 	bool too_big; /* the body overflowed: drain it, then answer 413 */
 	handler_fn on_resume;
+	void *data;
+	void (*free_data)(void *);
 };
 
 static double elapsed_s(const struct timespec *start)
@@ -400,6 +402,17 @@ void req_suspend(struct req *r, handler_fn on_resume)
 	MHD_suspend_connection(r->mc);
 }
 
+void req_set_data(struct req *r, void *data, void (*free_fn)(void *))
+{
+	r->data = data;
+	r->free_data = free_fn;
+}
+
+void *req_data(const struct req *r)
+{
+	return r->data;
+}
+
 void req_resume(struct req *r)
 {
 	MHD_resume_connection(r->mc);
@@ -596,6 +609,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		free(r->hdr_name[i]);
 		free(r->hdr_value[i]);
 	}
+	if (r->free_data)
+		r->free_data(r->data);
 	buf_free(&r->body);
 	free(r);
 	*ctx = NULL;

@@ -123,6 +123,9 @@ void reply_shared(struct req *r, int status, struct http_shared *s);
  * must reply. req_resume is safe from any thread, once per suspend.
  */
 void req_suspend(struct req *r, handler_fn on_resume);
+/* Handler state that lives until the request ends (freed with free_fn). */
+void req_set_data(struct req *r, void *data, void (*free_fn)(void *));
+void *req_data(const struct req *r);
 void req_resume(struct req *r);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "discovery.h"
 #include "fetchlog.h"
 #include "http.h"
 #include "log.h"
@@ -40,6 +41,13 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 		snprintf(host, sizeof(host), "127.0.0.1");
 	}
 	snprintf(out, outlen, "%s://%s:%d", cfg->tls_cert ? "https" : "http", host, port);
+}
+
+/* The drain hook: long polls end now, so SIGTERM does not wait for them. */
+static void drain(void *arg)
+{
+	struct app *app = arg;
+	discovery_release_all(app->discovery);
 }
 
 /* Reads a whole small file (a PEM) into a malloc'd string, or NULL. */
@@ -112,8 +120,11 @@ int main(int argc, char **argv)
 		log_warnx("database: %s", buf_str(&err));
 		goto out;
 	}
+	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
+	                                 .max_waiters = cfg.max_long_polls};
 	if (confcache_new(&app.cache) != K_OK ||
-	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK) {
+	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
+	    discovery_new(app.store, &dopt, &app.discovery) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -129,6 +140,7 @@ int main(int argc, char **argv)
 	        .max_conns_per_ip = cfg.max_conns_per_ip,
 	        .body_max = (size_t)cfg.body_max,
 	        .admin_token = cfg.admin_token,
+	        .drain = drain,
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
 		log_warnx("%s", buf_str(&err));
@@ -157,6 +169,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
+	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	store_close(&app.store);

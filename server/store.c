@@ -36,6 +36,13 @@ enum q {
 	Q_FETCH_COUNT,
 	Q_FETCH_TRIM,
 	Q_FETCH_LIST,
+	Q_DIR_CREATE,
+	Q_DIR_GET,
+	Q_DIR_MEMBERS,
+	Q_MEMBER_EXISTS,
+	Q_MEMBER_COUNT,
+	Q_MEMBER_INSERT,
+	Q_DIR_BUMP,
 	Q_COUNT
 };
 
@@ -91,6 +98,18 @@ static const char *const sql[Q_COUNT] = {
                          "LIMIT 1 OFFSET ?2)",
         [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status FROM fetches "
                          "WHERE cluster_id = ?1 ORDER BY id DESC LIMIT ?2",
+        [Q_DIR_CREATE] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
+                         "created_at) VALUES (?1, ?2, NULL, 1, ?3)",
+        [Q_DIR_GET] = "SELECT size, last_index, coalesce(cluster_id, '') FROM discovery_tokens "
+                      "WHERE token = ?1",
+        [Q_DIR_MEMBERS] = "SELECT member_id, value, created_index, created_at FROM "
+                          "discovery_members WHERE token = ?1 ORDER BY created_index",
+        [Q_MEMBER_EXISTS] = "SELECT 1 FROM discovery_members WHERE token = ?1 AND member_id = ?2",
+        [Q_MEMBER_COUNT] = "SELECT count(*) FROM discovery_members WHERE token = ?1",
+        [Q_MEMBER_INSERT] =
+                "INSERT INTO discovery_members (token, member_id, value, created_index, "
+                "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        [Q_DIR_BUMP] = "UPDATE discovery_tokens SET last_index = ?2 WHERE token = ?1",
 };
 
 struct conn {
@@ -746,6 +765,162 @@ enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
 			e = K_EIO;
 	}
 	done(st);
+	release(c);
+	return e;
+}
+
+void store_dir_clear(struct store_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->members[i].value);
+	free(d->members);
+	memset(d, 0, sizeof(*d));
+}
+
+enum kerr store_dir_create(struct store *s, const char *token, int size)
+{
+	struct conn *c = acquire(s);
+	sqlite3_stmt *st = stmt(c, Q_DIR_CREATE);
+	enum kerr e = K_EIO;
+	if (st) {
+		bind_text(st, 1, token);
+		sqlite3_bind_int(st, 2, size);
+		sqlite3_bind_int64(st, 3, store_now_ms());
+		int rc = sqlite3_step(st);
+		e = rc == SQLITE_DONE                    ? K_OK
+		    : rc == SQLITE_CONSTRAINT_PRIMARYKEY ? K_EEXIST
+		                                         : K_EIO;
+	}
+	done(st);
+	release(c);
+	return e;
+}
+
+/* Reads the token's row and members into *d; connection held. */
+static enum kerr dir_get_locked(struct conn *c, const char *token, struct store_dir *d)
+{
+	memset(d, 0, sizeof(*d));
+	sqlite3_stmt *st = stmt(c, Q_DIR_GET);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, token);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		done(st);
+		return rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+	}
+	d->size = sqlite3_column_int(st, 0);
+	d->last_index = sqlite3_column_int64(st, 1);
+	col_copy(st, 2, d->cluster_id, sizeof(d->cluster_id));
+	done(st);
+	st = stmt(c, Q_DIR_MEMBERS);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, token);
+	enum kerr e = K_OK;
+	size_t cap = 0;
+	while (e == K_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (d->n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct store_member *m = realloc(d->members, ncap * sizeof(*m));
+			if (!m) {
+				e = K_ENOMEM;
+				break;
+			}
+			d->members = m;
+			cap = ncap;
+		}
+		struct store_member *m = &d->members[d->n];
+		col_copy(st, 0, m->id, sizeof(m->id));
+		const unsigned char *v = sqlite3_column_text(st, 1);
+		m->value = strdup(v ? (const char *)v : "");
+		m->created_index = sqlite3_column_int64(st, 2);
+		m->created_at = sqlite3_column_int64(st, 3);
+		if (!m->value)
+			e = K_ENOMEM;
+		else
+			d->n++;
+	}
+	if (e == K_OK && rc != SQLITE_DONE)
+		e = K_EIO;
+	done(st);
+	if (e != K_OK)
+		store_dir_clear(d);
+	return e;
+}
+
+enum kerr store_dir_get(struct store *s, const char *token, struct store_dir *out)
+{
+	struct conn *c = acquire(s);
+	enum kerr e = dir_get_locked(c, token, out);
+	release(c);
+	return e;
+}
+
+/* Runs a one-integer query bound with token (and id when non-NULL); -1 when
+ * no row, -2 on error. */
+static int64_t int_query(struct conn *c, enum q q, const char *token, const char *id, int col)
+{
+	sqlite3_stmt *st = stmt(c, q);
+	if (!st)
+		return -2;
+	bind_text(st, 1, token);
+	if (id)
+		bind_text(st, 2, id);
+	int rc = sqlite3_step(st);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, col) : rc == SQLITE_DONE ? -1 : -2;
+	done(st);
+	return v;
+}
+
+/* Applies one registration inside the open transaction. */
+static enum kerr put_one(struct conn *c, struct store_put *p)
+{
+	int64_t last = int_query(c, Q_DIR_GET, p->token, NULL, 1);
+	if (last < 0) {
+		p->result = K_ENOTFOUND;
+		return last == -1 ? K_OK : K_EIO;
+	}
+	p->index = last;
+	int64_t exists = int_query(c, Q_MEMBER_EXISTS, p->token, p->id, 0);
+	int64_t count = int_query(c, Q_MEMBER_COUNT, p->token, NULL, 0);
+	if (exists == -2 || count < 0)
+		return K_EIO;
+	if (exists == 1 || count >= p->max_members) {
+		p->result = exists == 1 ? K_EEXIST : K_ELIMIT;
+		return K_OK;
+	}
+	p->index = last + 1;
+	sqlite3_stmt *st = stmt(c, Q_MEMBER_INSERT);
+	if (st) {
+		bind_text(st, 1, p->token);
+		bind_text(st, 2, p->id);
+		bind_text(st, 3, p->value);
+		sqlite3_bind_int64(st, 4, p->index);
+		sqlite3_bind_int64(st, 5, p->at);
+	}
+	if (step_done(st) != K_OK)
+		return K_EIO;
+	st = stmt(c, Q_DIR_BUMP);
+	if (st) {
+		bind_text(st, 1, p->token);
+		sqlite3_bind_int64(st, 2, p->index);
+	}
+	if (step_done(st) != K_OK)
+		return K_EIO;
+	p->result = K_OK;
+	return K_OK;
+}
+
+enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n)
+{
+	struct conn *c = acquire(s);
+	enum kerr e = begin(c);
+	for (size_t i = 0; i < n && e == K_OK; i++)
+		e = put_one(c, &puts[i]);
+	e = finish(c, e);
 	release(c);
 	return e;
 }

@@ -125,6 +125,50 @@ enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, 
 enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
                              void (*fn)(const struct store_fetch *f, void *arg), void *arg);
 
+/* A registered etcd member of a discovery directory. */
+struct store_member {
+	char id[33]; /* lowercase hex, the key's basename */
+	char *value; /* "name=peer-url,..." (owned) */
+	int64_t created_index;
+	int64_t created_at; /* ms */
+};
+
+/* A discovery directory with its members in created_index order. */
+struct store_dir {
+	int size;
+	int64_t last_index;
+	char cluster_id[37]; /* "" for a token from GET /new */
+	struct store_member *members;
+	size_t n;
+};
+
+/* Releases a dir's members and zeroes it. Accepts NULL. */
+void store_dir_clear(struct store_dir *d);
+
+/* Creates a discovery directory not tied to a cluster (GET /new). K_OK, K_EEXIST, K_EIO. */
+enum kerr store_dir_create(struct store *s, const char *token, int size);
+
+/* Loads a directory. K_OK, K_ENOTFOUND, K_EIO. */
+enum kerr store_dir_get(struct store *s, const char *token, struct store_dir *out);
+
+/* One registration of a group commit, and what became of it. */
+struct store_put {
+	const char *token;
+	const char *id;
+	const char *value;
+	int max_members;
+	enum kerr result; /* K_OK, K_ENOTFOUND (no such token), K_EEXIST, K_ELIMIT */
+	int64_t index;    /* K_OK: the new created_index; K_EEXIST: the token's last index */
+	int64_t at;       /* ms */
+};
+
+/*
+ * Applies registrations in order in ONE durable transaction (one fsync for
+ * all): each gets the token's next index, or its own result when refused.
+ * Returns K_OK (see each result) or K_EIO (nothing applied).
+ */
+enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n);
+
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);
 

@@ -1,0 +1,261 @@
+/* api_discovery.c - /discovery/{token}: the etcd v2 discovery subset, and GET /new. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "discovery.h"
+#include "rand.h"
+
+#define VALUE_MAX 1024
+
+/* The etcd wire protocol's statuses for discovery outcomes. */
+static const int disc_http[] = {
+        [DISC_OK] = 200,     [DISC_CREATED] = 201, [DISC_EMPTY] = 200, [DISC_NOT_FOUND] = 404,
+        [DISC_EXISTS] = 412, [DISC_FULL] = 403,    [DISC_BUSY] = 503,
+};
+
+/* State of a request that waits for the discovery module. */
+struct pending_reply {
+	struct req *r;
+	struct disc_reply reply;
+};
+
+static void pending_free(void *p)
+{
+	struct pending_reply *pr = p;
+	disc_reply_clear(&pr->reply);
+	free(pr);
+}
+
+/* Sends a discovery reply the way etcd does. Takes the body. */
+static void send_reply(struct req *r, struct disc_reply *rep)
+{
+	char index[32];
+	snprintf(index, sizeof(index), "%" PRId64, rep->index);
+	if (rep->status == DISC_BUSY) {
+		disc_reply_clear(rep);
+		reply_error(r, K_EUNAVAIL, "discovery is busy or storage failed; retry");
+		return;
+	}
+	reply_header(r, "X-Etcd-Index", index);
+	if (rep->status == DISC_EMPTY || !rep->body) {
+		reply_static(r, 200, NULL, "", 0);
+		return;
+	}
+	reply_bytes(r, disc_http[rep->status], "application/json", rep->body, rep->len);
+	rep->body = NULL;
+}
+
+static void on_resume(struct req *r)
+{
+	struct pending_reply *pr = req_data(r);
+	send_reply(r, &pr->reply);
+}
+
+/* Called by the discovery module, on any thread, exactly once. */
+static void on_done(void *arg, struct disc_reply *rep)
+{
+	struct pending_reply *pr = arg;
+	pr->reply = *rep;
+	req_resume(pr->r);
+}
+
+/* Parks the request until the discovery module answers; returns the state
+ * to pass to it, or NULL after replying 503. */
+static struct pending_reply *park(struct req *r)
+{
+	struct pending_reply *pr = calloc(1, sizeof(*pr));
+	if (!pr) {
+		reply_error(r, K_EUNAVAIL, "out of memory; retry");
+		return NULL;
+	}
+	pr->r = r;
+	req_set_data(r, pr, pending_free);
+	req_suspend(r, on_resume);
+	return pr;
+}
+
+static bool is_hex(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Checks the token; replies etcd's 404 for one that cannot exist. */
+static bool token_ok(struct req *r, const char *token)
+{
+	if (is_hex(token, 32, 32))
+		return true;
+	struct disc_reply rep = {0};
+	json_t *j = json_pack("{s:i, s:s, s:o, s:i}", "errorCode", 100, "message", "Key not found",
+	                      "cause", json_sprintf("/_etcd/registry/%s", token), "index", 0);
+	rep.status = DISC_NOT_FOUND;
+	rep.body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	rep.len = rep.body ? strlen(rep.body) : 0;
+	json_decref(j);
+	send_reply(r, &rep);
+	return false;
+}
+
+/* GET /discovery/{token}[/{key*}]: a read, or a watch with wait=true. */
+static void get_or_watch(struct req *r, const char *key)
+{
+	const struct app *a = req_app(r);
+	const char *token = req_param(r, "token");
+	if (!token_ok(r, token))
+		return;
+	const char *wait = req_query(r, "wait");
+	if (!wait || strcmp(wait, "true") != 0) {
+		struct disc_reply rep;
+		discovery_get(a->discovery, token, key, &rep);
+		send_reply(r, &rep);
+		return;
+	}
+	const char *wi = req_query(r, "waitIndex");
+	int64_t wait_index = 0;
+	if (wi && *wi) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(wi, &end, 10);
+		if (errno || *end || v < 0) {
+			reply_error(r, K_EBADREQ,
+			            "waitIndex \"%.32s\" is not a whole number from 0", wi);
+			return;
+		}
+		wait_index = v;
+	}
+	const char *rec = req_query(r, "recursive");
+	bool recursive = rec && !strcmp(rec, "true");
+	if (key && recursive) {
+		reply_error(r, K_EBADREQ, "recursive watches are supported on the directory only");
+		return;
+	}
+	struct pending_reply *pr = park(r);
+	if (pr)
+		discovery_watch(a->discovery, token, key, wait_index, on_done, pr);
+}
+
+void api_discovery_dir(struct req *r)
+{
+	get_or_watch(r, NULL);
+}
+
+void api_discovery_key(struct req *r)
+{
+	const char *key = req_param(r, "key");
+	if (strcmp(key, "_config/size") != 0 && !is_hex(key, 1, 32)) {
+		reply_error(r, K_ENOTFOUND,
+		            "no discovery key \"%.64s\": keys are _config/size and "
+		            "lowercase hex member ids",
+		            key);
+		return;
+	}
+	get_or_watch(r, key);
+}
+
+/* Decodes application/x-www-form-urlencoded "value=..." into out. */
+static bool form_value(const char *body, size_t len, char *out, size_t outlen)
+{
+	const char *p = body, *end = body + len;
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *stop = amp ? amp : end;
+		if (stop - p >= 6 && !memcmp(p, "value=", 6)) {
+			size_t n = 0;
+			for (const char *s = p + 6; s < stop; s++) {
+				int c = (unsigned char)*s;
+				if (c == '+') {
+					c = ' ';
+				} else if (c == '%' && stop - s >= 3) {
+					char hex[3] = {s[1], s[2], 0};
+					char *e;
+					long v = strtol(hex, &e, 16);
+					if (*e || v <= 0)
+						return false;
+					c = (int)v;
+					s += 2;
+				} else if (c == '%') {
+					return false;
+				}
+				if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
+					return false;
+				out[n++] = (char)c;
+			}
+			out[n] = '\0';
+			return n > 0;
+		}
+		p = stop + 1;
+	}
+	return false;
+}
+
+void api_discovery_put(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *token = req_param(r, "token");
+	const char *id = req_param(r, "key");
+	if (!token_ok(r, token))
+		return;
+	if (!is_hex(id, 1, 16)) {
+		reply_error(r, K_EBADREQ,
+		            "a member id is 1 to 16 lowercase hex digits, not \"%.64s\"", id);
+		return;
+	}
+	const char *prev = req_query(r, "prevExist");
+	if (!prev || strcmp(prev, "false") != 0) {
+		reply_error(r, K_EBADREQ, "registrations must be PUT with ?prevExist=false");
+		return;
+	}
+	size_t len;
+	const char *body = req_body(r, &len);
+	char value[VALUE_MAX + 1];
+	if (!form_value(body, len, value, sizeof(value))) {
+		reply_error(r, K_EBADREQ,
+		            "the body must be a form with value=<name>=<peer-url>,... "
+		            "(printable, at most %d bytes)",
+		            VALUE_MAX);
+		return;
+	}
+	struct pending_reply *pr = park(r);
+	if (pr)
+		discovery_put(a->discovery, token, id, value, on_done, pr);
+}
+
+void api_discovery_new(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *s = req_query(r, "size");
+	long size = 3;
+	if (s) {
+		char *end;
+		errno = 0;
+		size = strtol(s, &end, 10);
+		if (errno || *end || !*s || size < 1 || size > 99) {
+			reply_error(r, K_EBADREQ,
+			            "size \"%.32s\" must be a whole number from 1 to 99", s);
+			return;
+		}
+	}
+	char token[33];
+	enum kerr e = rand_hex(token, 16);
+	if (e == K_OK)
+		e = store_dir_create(a->store, token, (int)size);
+	if (e != K_OK) {
+		reply_error(r, e, "cannot allocate a discovery URL: %s", kerr_str(e));
+		return;
+	}
+	char *url = NULL;
+	if (asprintf(&url, "%s/discovery/%s", a->public_url, token) < 0) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		return;
+	}
+	reply_bytes(r, 200, "text/plain; charset=utf-8", url, strlen(url));
+}

@@ -1,0 +1,633 @@
+/* discovery.c - etcd v2 discovery semantics on top of the store. */
+#include "discovery.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define BUCKETS   1024
+#define DIRS_MAX  8192 /* cached directories; those without watches are dropped past it */
+#define BATCH_MAX 256  /* registrations per group commit */
+#define REGISTRY  "/_etcd/registry/"
+
+struct waiter {
+	struct waiter *next;
+	bool recursive;
+	char key[33];
+	int64_t wait_index;
+	int64_t x_index; /* X-Etcd-Index when the watch began */
+	int64_t deadline;
+	disc_done_fn done;
+	void *arg;
+};
+
+struct dir {
+	struct dir *next;
+	char token[33];
+	struct store_dir d;
+	struct waiter *waiters;
+};
+
+struct pending {
+	struct pending *next;
+	char token[33];
+	char id[33];
+	char *value;
+	disc_done_fn done;
+	void *arg;
+};
+
+/* A reply to deliver after the lock is released. */
+struct delivery {
+	struct delivery *next;
+	disc_done_fn done;
+	void *arg;
+	struct disc_reply reply;
+};
+
+struct discovery {
+	struct store *store;
+	struct discovery_options o;
+	pthread_mutex_t mu; /* everything below */
+	struct dir *b[BUCKETS];
+	size_t ndirs;
+	size_t nwaiters;
+	struct pending *head, **tail;
+	pthread_cond_t work; /* writer: pending registrations or stop */
+	pthread_cond_t tick; /* reaper: stop */
+	bool stopping;
+	bool draining;
+	pthread_t writer, reaper;
+};
+
+static int64_t now_ms(void)
+{
+	return store_now_ms();
+}
+
+void disc_reply_clear(struct disc_reply *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	r->body = NULL;
+	r->len = 0;
+}
+
+static size_t bucket(const char *token)
+{
+	size_t h = 5381;
+	while (*token)
+		h = h * 33 + (unsigned char)*token++;
+	return h % BUCKETS;
+}
+
+/* Serializes j (stolen) into r. */
+static void set_body(struct disc_reply *r, enum disc_status st, int64_t index, json_t *j)
+{
+	r->status = st;
+	r->index = index;
+	r->body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	r->len = r->body ? strlen(r->body) : 0;
+	json_decref(j);
+	if (!r->body && st != DISC_EMPTY) {
+		r->status = DISC_BUSY;
+		r->len = 0;
+	}
+}
+
+/* An etcd error body: {"errorCode", "message", "cause", "index"}. */
+static void set_error(struct disc_reply *r, enum disc_status st, const char *token, const char *key,
+                      int64_t index)
+{
+	int code = st == DISC_EXISTS ? 105 : st == DISC_FULL ? 403 : 100;
+	const char *msg = st == DISC_EXISTS ? "Key already exists"
+	                  : st == DISC_FULL ? "Too many registrations in this discovery directory"
+	                                    : "Key not found";
+	json_t *cause = key ? json_sprintf(REGISTRY "%s/%s", token, key)
+	                    : json_sprintf(REGISTRY "%s", token);
+	set_body(r, st, index,
+	         json_pack("{s:i, s:s, s:o, s:I}", "errorCode", code, "message", msg, "cause",
+	                   cause, "index", (json_int_t)index));
+}
+
+static json_t *member_node(const char *token, const struct store_member *m)
+{
+	return json_pack("{s:o, s:s, s:I, s:I}", "key",
+	                 json_sprintf(REGISTRY "%s/%s", token, m->id), "value", m->value,
+	                 "modifiedIndex", (json_int_t)m->created_index, "createdIndex",
+	                 (json_int_t)m->created_index);
+}
+
+/* The create event of member m. */
+static void set_event(struct disc_reply *r, const char *token, const struct store_member *m,
+                      int64_t x_index)
+{
+	set_body(r, DISC_OK, x_index,
+	         json_pack("{s:s, s:o}", "action", "create", "node", member_node(token, m)));
+}
+
+static struct dir *find_dir(struct discovery *d, const char *token)
+{
+	for (struct dir *x = d->b[bucket(token)]; x; x = x->next)
+		if (!strcmp(x->token, token))
+			return x;
+	return NULL;
+}
+
+static void dir_free(struct dir *x)
+{
+	store_dir_clear(&x->d);
+	free(x);
+}
+
+/* Drops the cached directories of a bucket that nobody watches; mu held. */
+static void shed(struct discovery *d, size_t b)
+{
+	for (struct dir **p = &d->b[b]; *p;) {
+		if (!(*p)->waiters) {
+			struct dir *x = *p;
+			*p = x->next;
+			dir_free(x);
+			d->ndirs--;
+		} else {
+			p = &(*p)->next;
+		}
+	}
+}
+
+/*
+ * The cached directory of token, loaded from the store when missing; mu held
+ * throughout (a load is one indexed read), so a registration committed
+ * meanwhile is either in the loaded copy or applied after it. NULL with
+ * *out_err = K_ENOTFOUND / K_EIO / K_ENOMEM.
+ */
+static struct dir *get_dir(struct discovery *d, const char *token, enum kerr *out_err)
+{
+	struct dir *x = find_dir(d, token);
+	*out_err = K_OK;
+	if (x)
+		return x;
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		*out_err = K_ENOMEM;
+		return NULL;
+	}
+	*out_err = store_dir_get(d->store, token, &x->d);
+	if (*out_err != K_OK) {
+		free(x);
+		return NULL;
+	}
+	snprintf(x->token, sizeof(x->token), "%s", token);
+	size_t b = bucket(token);
+	if (d->ndirs >= DIRS_MAX)
+		shed(d, b);
+	x->next = d->b[b];
+	d->b[b] = x;
+	d->ndirs++;
+	return x;
+}
+
+static const struct store_member *find_member(const struct dir *x, const char *id)
+{
+	for (size_t i = 0; i < x->d.n; i++)
+		if (!strcmp(x->d.members[i].id, id))
+			return &x->d.members[i];
+	return NULL;
+}
+
+/* The first event a watch is owed from history, or NULL. */
+static const struct store_member *owed(const struct dir *x, bool recursive, const char *key,
+                                       int64_t wait_index)
+{
+	for (size_t i = 0; i < x->d.n; i++) {
+		const struct store_member *m = &x->d.members[i];
+		if (m->created_index >= wait_index && (recursive || !strcmp(m->id, key)))
+			return m;
+	}
+	return NULL;
+}
+
+/* Queues a reply for delivery once mu is released. */
+static void deliver_later(struct delivery **list, disc_done_fn done, void *arg,
+                          struct disc_reply *r)
+{
+	struct delivery *dv = malloc(sizeof(*dv));
+	if (!dv) {
+		/* cannot queue: deliver an empty reply now rather than lose the request */
+		disc_reply_clear(r);
+		struct disc_reply empty = {DISC_BUSY, r->index, NULL, 0};
+		done(arg, &empty);
+		return;
+	}
+	dv->done = done;
+	dv->arg = arg;
+	dv->reply = *r;
+	dv->next = *list;
+	*list = dv;
+}
+
+static void deliver(struct delivery *list)
+{
+	while (list) {
+		struct delivery *dv = list;
+		list = dv->next;
+		dv->done(dv->arg, &dv->reply);
+		free(dv);
+	}
+}
+
+/* Ends every watch of x with status st; mu held. */
+static void end_watches(struct discovery *d, struct dir *x, enum disc_status st,
+                        struct delivery **out)
+{
+	while (x->waiters) {
+		struct waiter *w = x->waiters;
+		x->waiters = w->next;
+		struct disc_reply r = {0};
+		if (st == DISC_NOT_FOUND)
+			set_error(&r, st, x->token, NULL, w->x_index);
+		else
+			r = (struct disc_reply){st, w->x_index, NULL, 0};
+		deliver_later(out, w->done, w->arg, &r);
+		free(w);
+		d->nwaiters--;
+	}
+}
+
+void discovery_get(struct discovery *d, const char *token, const char *key, struct disc_reply *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&d->mu);
+	enum kerr err;
+	struct dir *x = get_dir(d, token, &err);
+	if (!x) {
+		pthread_mutex_unlock(&d->mu);
+		if (err == K_ENOTFOUND)
+			set_error(out, DISC_NOT_FOUND, token, NULL, 0);
+		else
+			out->status = DISC_BUSY;
+		return;
+	}
+	int64_t index = x->d.last_index;
+	if (!key) {
+		json_t *node = json_pack("{s:o, s:b}", "key", json_sprintf(REGISTRY "%s", token),
+		                         "dir", 1);
+		if (x->d.n) {
+			json_t *nodes = json_array();
+			for (size_t i = 0; i < x->d.n; i++)
+				json_array_append_new(nodes, member_node(token, &x->d.members[i]));
+			json_object_set_new(node, "nodes", nodes);
+		}
+		json_object_set_new(node, "modifiedIndex", json_integer(1));
+		json_object_set_new(node, "createdIndex", json_integer(1));
+		set_body(out, DISC_OK, index,
+		         json_pack("{s:s, s:o}", "action", "get", "node", node));
+	} else if (!strcmp(key, "_config/size")) {
+		set_body(out, DISC_OK, index,
+		         json_pack("{s:s, s:{s:o, s:o, s:i, s:i}}", "action", "get", "node", "key",
+		                   json_sprintf(REGISTRY "%s/_config/size", token), "value",
+		                   json_sprintf("%d", x->d.size), "modifiedIndex", 1,
+		                   "createdIndex", 1));
+	} else {
+		const struct store_member *m = find_member(x, key);
+		if (m)
+			set_body(out, DISC_OK, index,
+			         json_pack("{s:s, s:o}", "action", "get", "node",
+			                   member_node(token, m)));
+		else
+			set_error(out, DISC_NOT_FOUND, token, key, index);
+	}
+	pthread_mutex_unlock(&d->mu);
+}
+
+void discovery_watch(struct discovery *d, const char *token, const char *key, int64_t wait_index,
+                     disc_done_fn done, void *arg)
+{
+	struct disc_reply r = {0};
+	pthread_mutex_lock(&d->mu);
+	enum kerr err;
+	struct dir *x = get_dir(d, token, &err);
+	if (!x) {
+		pthread_mutex_unlock(&d->mu);
+		if (err == K_ENOTFOUND)
+			set_error(&r, DISC_NOT_FOUND, token, NULL, 0);
+		else
+			r.status = DISC_BUSY;
+		done(arg, &r);
+		return;
+	}
+	int64_t index = x->d.last_index;
+	if (wait_index <= 0)
+		wait_index = index + 1; /* "from now", never from the start of history */
+	const struct store_member *m = owed(x, key == NULL, key, wait_index);
+	if (m) {
+		set_event(&r, token, m, index);
+		pthread_mutex_unlock(&d->mu);
+		done(arg, &r);
+		return;
+	}
+	if (d->draining || d->nwaiters >= (size_t)d->o.max_waiters) {
+		r.status = d->draining ? DISC_EMPTY : DISC_BUSY;
+		r.index = index;
+		pthread_mutex_unlock(&d->mu);
+		done(arg, &r);
+		return;
+	}
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		pthread_mutex_unlock(&d->mu);
+		r.status = DISC_BUSY;
+		done(arg, &r);
+		return;
+	}
+	w->recursive = key == NULL;
+	snprintf(w->key, sizeof(w->key), "%s", key ? key : "");
+	w->wait_index = wait_index;
+	w->x_index = index;
+	w->deadline = now_ms() + (int64_t)d->o.long_poll_timeout_s * 1000;
+	w->done = done;
+	w->arg = arg;
+	w->next = x->waiters;
+	x->waiters = w;
+	d->nwaiters++;
+	pthread_mutex_unlock(&d->mu);
+}
+
+void discovery_put(struct discovery *d, const char *token, const char *id, const char *value,
+                   disc_done_fn done, void *arg)
+{
+	struct disc_reply r = {0};
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p)
+		p->value = strdup(value);
+	if (!p || !p->value) {
+		if (p)
+			free(p);
+		r.status = DISC_BUSY;
+		done(arg, &r);
+		return;
+	}
+	snprintf(p->token, sizeof(p->token), "%s", token);
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	p->done = done;
+	p->arg = arg;
+	pthread_mutex_lock(&d->mu);
+	*d->tail = p;
+	d->tail = &p->next;
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Applies a committed registration to the cache and wakes its watches; mu held. */
+static void apply(struct discovery *d, const struct store_put *put, struct delivery **out)
+{
+	struct dir *x = find_dir(d, put->token);
+	if (!x || find_member(x, put->id))
+		return; /* not cached (nobody watches), or the load already saw it */
+	struct store_member *ms = realloc(x->d.members, (x->d.n + 1) * sizeof(*ms));
+	char *value = strdup(put->value);
+	if (!ms || !value) {
+		free(value);
+		if (ms)
+			x->d.members = ms;
+		/* cannot keep it: forget the cached copy, watches end empty and re-ask */
+		end_watches(d, x, DISC_EMPTY, out);
+		return;
+	}
+	x->d.members = ms;
+	struct store_member *m = &ms[x->d.n++];
+	snprintf(m->id, sizeof(m->id), "%s", put->id);
+	m->value = value;
+	m->created_index = put->index;
+	m->created_at = put->at;
+	if (put->index > x->d.last_index)
+		x->d.last_index = put->index;
+	for (struct waiter **wp = &x->waiters; *wp;) {
+		struct waiter *w = *wp;
+		if (put->index >= w->wait_index && (w->recursive || !strcmp(w->key, put->id))) {
+			struct disc_reply r = {0};
+			set_event(&r, x->token, m, w->x_index);
+			deliver_later(out, w->done, w->arg, &r);
+			*wp = w->next;
+			free(w);
+			d->nwaiters--;
+		} else {
+			wp = &w->next;
+		}
+	}
+}
+
+/* The writer: takes every pending registration, commits them together, then
+ * answers them and wakes the watches in index order. */
+static void *writer(void *arg)
+{
+	struct discovery *d = arg;
+	struct store_put puts[BATCH_MAX];
+	struct pending *batch[BATCH_MAX];
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (!d->head && !d->stopping)
+			pthread_cond_wait(&d->work, &d->mu);
+		if (!d->head && d->stopping)
+			break;
+		size_t n = 0;
+		int64_t at = now_ms();
+		while (d->head && n < BATCH_MAX) {
+			struct pending *p = d->head;
+			d->head = p->next;
+			batch[n] = p;
+			enum kerr err;
+			struct dir *x = get_dir(d, p->token, &err);
+			int size = x ? x->d.size : 1;
+			puts[n] = (struct store_put){.token = p->token,
+			                             .id = p->id,
+			                             .value = p->value,
+			                             .max_members = 3 * size + 10,
+			                             .result = K_EIO,
+			                             .at = at};
+			n++;
+		}
+		if (!d->head)
+			d->tail = &d->head;
+		pthread_mutex_unlock(&d->mu);
+		enum kerr err = store_put_members(d->store, puts, n);
+		if (err != K_OK)
+			log_warnx("discovery: cannot commit %zu registrations: %s", n,
+			          kerr_str(err));
+		struct delivery *out = NULL;
+		pthread_mutex_lock(&d->mu);
+		for (size_t i = 0; i < n; i++) {
+			struct pending *p = batch[i];
+			struct disc_reply r = {0};
+			enum kerr res = err == K_OK ? puts[i].result : K_EIO;
+			if (res == K_OK) {
+				apply(d, &puts[i], &out);
+				struct store_member m = {.value = p->value,
+				                         .created_index = puts[i].index};
+				snprintf(m.id, sizeof(m.id), "%s", p->id);
+				set_event(&r, p->token, &m, puts[i].index);
+				r.status = r.status == DISC_OK ? DISC_CREATED : r.status;
+			} else if (res == K_EEXIST) {
+				set_error(&r, DISC_EXISTS, p->token, p->id, puts[i].index);
+			} else if (res == K_ENOTFOUND) {
+				set_error(&r, DISC_NOT_FOUND, p->token, NULL, 0);
+			} else if (res == K_ELIMIT) {
+				set_error(&r, DISC_FULL, p->token, p->id, puts[i].index);
+			} else {
+				r.status = DISC_BUSY;
+			}
+			deliver_later(&out, p->done, p->arg, &r);
+		}
+		pthread_mutex_unlock(&d->mu);
+		deliver(out);
+		for (size_t i = 0; i < n; i++) {
+			free(batch[i]->value);
+			free(batch[i]);
+		}
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* The reaper: ends watches past their deadline with an empty 200. */
+static void *reaper(void *arg)
+{
+	struct discovery *d = arg;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->tick, &d->mu, &until);
+		if (!d->nwaiters)
+			continue;
+		int64_t now = now_ms();
+		struct delivery *out = NULL;
+		for (size_t b = 0; b < BUCKETS; b++) {
+			for (struct dir *x = d->b[b]; x; x = x->next) {
+				for (struct waiter **wp = &x->waiters; *wp;) {
+					struct waiter *w = *wp;
+					if (w->deadline > now) {
+						wp = &w->next;
+						continue;
+					}
+					struct disc_reply r = {DISC_EMPTY, w->x_index, NULL, 0};
+					deliver_later(&out, w->done, w->arg, &r);
+					*wp = w->next;
+					free(w);
+					d->nwaiters--;
+				}
+			}
+		}
+		pthread_mutex_unlock(&d->mu);
+		deliver(out);
+		pthread_mutex_lock(&d->mu);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+enum kerr discovery_new(struct store *s, const struct discovery_options *o, struct discovery **out)
+{
+	struct discovery *d = calloc(1, sizeof(*d));
+	if (!d)
+		return K_ENOMEM;
+	d->store = s;
+	d->o = *o;
+	d->tail = &d->head;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->work, NULL);
+	pthread_cond_init(&d->tick, NULL);
+	if (pthread_create(&d->writer, NULL, writer, d) != 0) {
+		free(d);
+		return K_EIO;
+	}
+	if (pthread_create(&d->reaper, NULL, reaper, d) != 0) {
+		pthread_mutex_lock(&d->mu);
+		d->stopping = true;
+		pthread_cond_signal(&d->work);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->writer, NULL);
+		free(d);
+		return K_EIO;
+	}
+	*out = d;
+	return K_OK;
+}
+
+void discovery_release_all(struct discovery *d)
+{
+	struct delivery *out = NULL;
+	pthread_mutex_lock(&d->mu);
+	d->draining = true;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct dir *x = d->b[b]; x; x = x->next)
+			end_watches(d, x, DISC_EMPTY, &out);
+	pthread_mutex_unlock(&d->mu);
+	deliver(out);
+}
+
+void discovery_forget(struct discovery *d, const char *token)
+{
+	struct delivery *out = NULL;
+	pthread_mutex_lock(&d->mu);
+	for (struct dir **p = &d->b[bucket(token)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->token, token)) {
+			struct dir *x = *p;
+			end_watches(d, x, DISC_NOT_FOUND, &out);
+			*p = x->next;
+			dir_free(x);
+			d->ndirs--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+	deliver(out);
+}
+
+size_t discovery_waiters(struct discovery *d)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t n = d->nwaiters;
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+void discovery_free(struct discovery **dp)
+{
+	if (!dp || !*dp)
+		return;
+	struct discovery *d = *dp;
+	discovery_release_all(d);
+	pthread_mutex_lock(&d->mu);
+	d->stopping = true;
+	pthread_cond_signal(&d->work);
+	pthread_cond_signal(&d->tick);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->writer, NULL);
+	pthread_join(d->reaper, NULL);
+	for (size_t b = 0; b < BUCKETS; b++) {
+		while (d->b[b]) {
+			struct dir *x = d->b[b];
+			d->b[b] = x->next;
+			dir_free(x);
+		}
+	}
+	pthread_cond_destroy(&d->tick);
+	pthread_cond_destroy(&d->work);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+	*dp = NULL;
+}

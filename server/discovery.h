@@ -1,0 +1,81 @@
+/* discovery.h - etcd v2 discovery semantics: directories, registrations, watches. */
+#ifndef KINDLING_DISCOVERY_H
+#define KINDLING_DISCOVERY_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "store.h"
+
+/* Directories cached in memory, a writer thread that group-commits
+ * registrations, and watches parked without a thread. Thread-safe. */
+struct discovery;
+
+struct discovery_options {
+	int long_poll_timeout_s; /* a watch with no event ends with an empty 200 */
+	int max_waiters;         /* watches held at once; past it DISC_BUSY */
+};
+
+/* The etcd-level outcome of a request; api_discovery.c maps it to HTTP. */
+enum disc_status {
+	DISC_OK,        /* 200, body */
+	DISC_CREATED,   /* 201, body */
+	DISC_EMPTY,     /* 200 with no body: a watch ended without an event; members re-ask */
+	DISC_NOT_FOUND, /* 404, errorCode 100 */
+	DISC_EXISTS,    /* 412, errorCode 105 */
+	DISC_FULL,      /* 403, registrations over the bound of this directory */
+	DISC_BUSY,      /* 503: too many watches or storage failure; members retry */
+};
+
+/* A reply. body is malloc'd JSON (NULL for DISC_EMPTY); index is X-Etcd-Index. */
+struct disc_reply {
+	enum disc_status status;
+	int64_t index;
+	char *body;
+	size_t len;
+};
+
+/* Frees the body. Accepts NULL. */
+void disc_reply_clear(struct disc_reply *r);
+
+/* Receives a reply exactly once; the reply's body passes to the callee. May
+ * run on the caller's thread (answered at once) or on another thread. */
+typedef void (*disc_done_fn)(void *arg, struct disc_reply *reply);
+
+/* Starts the writer and timeout threads. K_OK, K_ENOMEM, K_EIO. */
+enum kerr discovery_new(struct store *s, const struct discovery_options *o, struct discovery **out);
+
+/* Ends every watch with DISC_EMPTY and answers new ones that way at once
+ * (for a drain before shutdown). Registrations still complete. */
+void discovery_release_all(struct discovery *d);
+
+/* A directory was deleted: its watches end with DISC_NOT_FOUND and its
+ * cached copy is dropped. */
+void discovery_forget(struct discovery *d, const char *token);
+
+/* Stops the threads (pending registrations are completed first), frees and
+ * NULLs *d. Call after the HTTP server stopped. Accepts NULL. */
+void discovery_free(struct discovery **d);
+
+/* GET without wait: key NULL is the directory, "_config/size" the size, or a
+ * member id. Fills *out. */
+void discovery_get(struct discovery *d, const char *token, const char *key, struct disc_reply *out);
+
+/* PUT <token>/<id>?prevExist=false with value: done gets DISC_CREATED once
+ * the registration is on disk, or DISC_EXISTS / DISC_NOT_FOUND / DISC_FULL /
+ * DISC_BUSY. */
+void discovery_put(struct discovery *d, const char *token, const char *id, const char *value,
+                   disc_done_fn done, void *arg);
+
+/* A watch: key NULL watches the directory recursively, else one member id.
+ * wait_index 0 means from now. done gets the first matching event with
+ * index >= wait_index (from history at once when it already happened),
+ * DISC_EMPTY on timeout, DISC_NOT_FOUND, or DISC_BUSY. */
+void discovery_watch(struct discovery *d, const char *token, const char *key, int64_t wait_index,
+                     disc_done_fn done, void *arg);
+
+/* Watches held now. */
+size_t discovery_waiters(struct discovery *d);
+
+#endif
