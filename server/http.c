@@ -750,7 +750,7 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 	        {MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
 	        {MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
 	        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
-	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 16 * 1024), NULL},
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
 	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
 	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,

@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	struct app app = {0};
 	struct http_server *http = NULL;
-	char *ca_pem = NULL;
+	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
 
 	buf_init(&err, 4096);
@@ -107,6 +107,14 @@ int main(int argc, char **argv)
 	                     &err) != K_OK) {
 		log_warnx("profiles: %s", buf_str(&err));
 		goto out;
+	}
+	if (cfg.tls_cert) {
+		cert_pem = read_file(cfg.tls_cert, &err);
+		key_pem = cert_pem ? read_file(cfg.tls_key, &err) : NULL;
+		if (!key_pem) {
+			log_warnx("--tls-cert/--tls-key: %s", buf_str(&err));
+			goto out;
+		}
 	}
 	if (cfg.tls_ca) {
 		ca_pem = read_file(cfg.tls_ca, &err);
@@ -139,6 +147,9 @@ int main(int argc, char **argv)
 	        .max_conns = cfg.max_conns,
 	        .max_conns_per_ip = cfg.max_conns_per_ip,
 	        .body_max = (size_t)cfg.body_max,
+	        .header_max = (size_t)cfg.header_max,
+	        .tls_cert_pem = cert_pem,
+	        .tls_key_pem = key_pem,
 	        .admin_token = cfg.admin_token,
 	        .drain = drain,
 	};
@@ -174,6 +185,10 @@ out:
 	confcache_free(&app.cache);
 	store_close(&app.store);
 	free(ca_pem);
+	free(cert_pem);
+	if (key_pem)
+		explicit_bzero(key_pem, strlen(key_pem));
+	free(key_pem);
 	profile_set_free(&app.profiles);
 	config_free(&cfg);
 	buf_free(&err);

@@ -98,9 +98,11 @@ api() {
 		--max-time 30 "$@" "$BASE$path")
 }
 
-# post_json PATH JSON - POST with Content-Type: application/json.
+# post_json PATH JSON [CURL-ARG...] - POST with Content-Type: application/json.
 post_json() {
-	api POST "$1" -H 'Content-Type: application/json' --data-binary "$2"
+	local path=$1 json=$2
+	shift 2
+	api POST "$path" -H 'Content-Type: application/json' --data-binary "$json" "$@"
 }
 
 # jqb FILTER - runs jq on the last body, raw output.
