@@ -10,6 +10,7 @@
 #include "fetchlog.h"
 #include "rand.h"
 #include "render.h"
+#include "upstream.h"
 
 #define NAME_MAX_LEN 63
 #define LIST_DEFAULT 100
@@ -200,6 +201,34 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 	profile_check(a->profiles, profiles, vars, errors);
 }
 
+/*
+ * Allocates c's discovery URL from --discovery-upstream. Checks the name
+ * first, so a duplicate does not spend an upstream token. On failure replies
+ * (409, or 502 naming the upstream error) and returns the error.
+ */
+static enum kerr upstream_url(struct req *r, struct cluster *c)
+{
+	const struct app *a = req_app(r);
+	struct cluster existing;
+	enum kerr e = store_cluster_get(a->store, c->name, &existing);
+	if (e == K_OK) {
+		cluster_clear(&existing);
+		reply_store_error(r, K_EEXIST, c->name);
+		return K_EEXIST;
+	}
+	struct upstream_options o = {.base_url = a->cfg->discovery_upstream,
+	                             .timeout_ms = a->cfg->upstream_timeout_ms,
+	                             .retries = a->cfg->upstream_retries};
+	struct buf why;
+	buf_init(&why, 1024);
+	e = upstream_new(&o, c->size, &c->discovery_url, &why);
+	if (e != K_OK)
+		reply_error(r, e == K_ENOMEM ? e : K_EUPSTREAM,
+		            "the discovery upstream failed, nothing was stored: %s", buf_str(&why));
+	buf_free(&why);
+	return e;
+}
+
 void api_clusters_create(struct req *r)
 {
 	const struct app *a = req_app(r);
@@ -235,8 +264,8 @@ void api_clusters_create(struct req *r)
 		if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url,
 		             c.discovery_token) < 0)
 			c.discovery_url = NULL;
-	} else {
-		c.discovery_url = strdup("");
+	} else if (upstream_url(r, &c) != K_OK) {
+		goto out;
 	}
 	if (!c.discovery_url) {
 		reply_error(r, K_ENOMEM, "out of memory");

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "discovery.h"
 #include "fetchlog.h"
+#include "upstream.h"
 #include "http.h"
 #include "log.h"
 
@@ -101,8 +102,8 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-
 	app.cfg = &cfg;
+	upstream_global_init();
 	if (profile_set_load((const char *const *)cfg.templates, cfg.ntemplates, &app.profiles,
 	                     &err) != K_OK) {
 		log_warnx("profiles: %s", buf_str(&err));
@@ -190,6 +191,7 @@ out:
 		explicit_bzero(key_pem, strlen(key_pem));
 	free(key_pem);
 	profile_set_free(&app.profiles);
+	upstream_global_cleanup();
 	config_free(&cfg);
 	buf_free(&err);
 	if (status == 0 && exit_now < 0)

@@ -1,0 +1,314 @@
+/* upstream.c - GET base/new?size=N from a discovery.etcd.io-style service with libcurl. */
+#include "upstream.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#ifndef KINDLING_VERSION
+#define KINDLING_VERSION "dev"
+#endif
+
+#define FIRST_BACKOFF_MS 100
+#define SNIPPET_MAX      80 /* bytes of an error answer quoted in errmsg */
+
+/* CURLE_OK once upstream_global_init succeeded; written once before threads. */
+static CURLcode global_rc = CURLE_OK;
+static int global_done;
+
+void upstream_global_init(void)
+{
+	if (global_done)
+		return;
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	global_done = 1;
+}
+
+void upstream_global_cleanup(void)
+{
+	if (!global_done)
+		return;
+	if (global_rc == CURLE_OK)
+		curl_global_cleanup();
+	global_done = 0;
+	global_rc = CURLE_OK;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+	                      .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The answer of one try, bounded to UPSTREAM_MAX_ANSWER bytes. */
+struct answer {
+	struct buf body;
+	int too_big;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+	struct answer *a = userdata;
+	size_t len = size * n;
+	if (buf_add(&a->body, p, len) != K_OK) {
+		a->too_big = 1;
+		return 0; /* ends the transfer with CURLE_WRITE_ERROR */
+	}
+	return len;
+}
+
+/* What one try came to. */
+enum outcome {
+	TRY_OK,    /* a 2xx answer is in the body */
+	TRY_RETRY, /* 5xx or a connection error: worth another try */
+	TRY_FAIL,  /* anything else: give up at once */
+};
+
+/* Appends ": <first line of s, printable ASCII only, shortened>" to m, or
+ * nothing when s holds nothing printable. */
+static void add_snippet(struct buf *m, const char *s)
+{
+	char out[SNIPPET_MAX + 4] = {0};
+	size_t n = 0;
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	for (; *s && *s != '\n' && *s != '\r' && n < SNIPPET_MAX; s++)
+		out[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	if (n == 0)
+		return;
+	if (*s && *s != '\n' && *s != '\r') {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	buf_addf(m, ": %s", out);
+}
+
+/* Runs one GET with at most budget_ms. Appends the reason of a failure to why (without the
+ * request URL or the count of tries; nothing when the budget ran out) and
+ * what an error answer said to detail. */
+static enum outcome try_once(CURL *h, struct answer *a, int64_t budget_ms, struct buf *why,
+                             struct buf *detail)
+{
+	char cerr[CURL_ERROR_SIZE];
+	cerr[0] = '\0';
+	buf_reset(&a->body);
+	a->too_big = 0;
+	long status = 0;
+	if (budget_ms < 1)
+		budget_ms = 1;
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)budget_ms);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status <= 299)
+			return TRY_OK;
+		buf_addf(why, "HTTP %ld", status);
+		if (status >= 300 && status <= 399) {
+			buf_addstr(why, ": redirects are not followed");
+			return TRY_FAIL;
+		}
+		add_snippet(detail, buf_str(&a->body));
+		return status >= 500 && status <= 599 ? TRY_RETRY : TRY_FAIL;
+	}
+	if (rc == CURLE_WRITE_ERROR && a->too_big) {
+		buf_addf(why, "the answer is longer than %d bytes", UPSTREAM_MAX_ANSWER);
+		return TRY_FAIL;
+	}
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return TRY_FAIL; /* the caller names the budget */
+	case CURLE_COULDNT_CONNECT: {
+		long os_errno = 0;
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno == ECONNREFUSED)
+			buf_addstr(why, "connection refused");
+		else
+			buf_addf(why, "could not connect (%s)",
+			         cerr[0] ? cerr : curl_easy_strerror(rc));
+		return TRY_RETRY;
+	}
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		buf_addf(why, "could not resolve (%s)", cerr[0] ? cerr : curl_easy_strerror(rc));
+		return TRY_RETRY;
+	case CURLE_GOT_NOTHING:
+		buf_addstr(why, "the server closed the connection without an answer");
+		return TRY_RETRY;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+		buf_addf(why, "connection broken (%s)", cerr[0] ? cerr : curl_easy_strerror(rc));
+		return TRY_RETRY;
+	default:
+		buf_addstr(why, cerr[0] ? cerr : curl_easy_strerror(rc));
+		return TRY_FAIL;
+	}
+}
+
+/* Trims the answer in place; returns its length when it is one printable
+ * http(s) URL of at most UPSTREAM_MAX_URL bytes, -1 when it is no URL and
+ * -2 when it is too long. */
+static long check_answer(struct buf *body, const char **out_start)
+{
+	const char *s = buf_str(body);
+	size_t n = body->len;
+	while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+		s++;
+		n--;
+	}
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		n--;
+	size_t scheme = 0;
+	if (n > 7 && !strncmp(s, "http://", 7))
+		scheme = 7;
+	else if (n > 8 && !strncmp(s, "https://", 8))
+		scheme = 8;
+	if (scheme == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return -1; /* control, space, NUL, a second line or non-ASCII */
+	if (s[scheme] == '/')
+		return -1; /* no host */
+	if (n > UPSTREAM_MAX_URL)
+		return -2;
+	*out_start = s;
+	return (long)n;
+}
+
+enum kerr upstream_new(const struct upstream_options *o, int size, char **out_url,
+                       struct buf *errmsg)
+{
+	assert(o && out_url && errmsg);
+	enum kerr ret = K_EUPSTREAM;
+	int64_t deadline = now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 1);
+	struct buf url, why, detail;
+	struct answer a;
+	CURL *h = NULL;
+	buf_init(&url, 2048);
+	buf_init(&why, 512);
+	buf_init(&detail, 256);
+	buf_init(&a.body, UPSTREAM_MAX_ANSWER);
+	a.too_big = 0;
+
+	if (size < 1) {
+		buf_addf(errmsg, "discovery size %d is not a positive number", size);
+		ret = K_EINVAL;
+		goto out;
+	}
+	const char *base = o->base_url ? o->base_url : "";
+	size_t blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	if (buf_add(&url, base, blen) != K_OK || buf_addf(&url, "/new?size=%d", size) != K_OK) {
+		buf_addstr(errmsg, "the discovery upstream URL is too long");
+		goto out;
+	}
+	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+		buf_addf(errmsg, "%s: the discovery upstream must be an http:// or https:// URL",
+		         buf_str(&url));
+		goto out;
+	}
+	if (global_done && global_rc != CURLE_OK) {
+		buf_addf(errmsg, "%s: libcurl could not be initialised (%s)", buf_str(&url),
+		         curl_easy_strerror(global_rc));
+		goto out;
+	}
+	h = curl_easy_init();
+	if (!h) {
+		ret = K_ENOMEM;
+		buf_addf(errmsg, "%s: out of memory", buf_str(&url));
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, buf_str(&url));
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "kindling/" KINDLING_VERSION);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+
+	int tries = 0;
+	for (;;) {
+		tries++;
+		buf_reset(&why);
+		buf_reset(&detail);
+		enum outcome r = try_once(h, &a, deadline - now_ms(), &why, &detail);
+		if (r == TRY_OK) {
+			const char *start = NULL;
+			long n = check_answer(&a.body, &start);
+			if (n == -2) {
+				buf_addf(errmsg, "%s: the answer is a URL longer than %d bytes",
+				         buf_str(&url), UPSTREAM_MAX_URL);
+				goto out;
+			}
+			if (n < 0) {
+				buf_addf(errmsg, "%s: the answer is not an http(s) URL",
+				         buf_str(&url));
+				goto out;
+			}
+			char *u = strndup(start, (size_t)n);
+			if (!u) {
+				ret = K_ENOMEM;
+				buf_addf(errmsg, "%s: out of memory", buf_str(&url));
+				goto out;
+			}
+			*out_url = u;
+			ret = K_OK;
+			goto out;
+		}
+		if (why.len == 0) { /* the time budget ran out in this try */
+			buf_addf(errmsg, "%s: timed out after %d ms", buf_str(&url), o->timeout_ms);
+			if (tries > 1)
+				buf_addf(errmsg, " (%d tries)", tries);
+			goto out;
+		}
+		if (r == TRY_RETRY && tries <= o->retries) {
+			int shift = tries - 1 < 20 ? tries - 1 : 20;
+			int64_t pause = (int64_t)FIRST_BACKOFF_MS << shift;
+			if (deadline - now_ms() > pause) {
+				sleep_ms(pause);
+				continue;
+			}
+		}
+		buf_addf(errmsg, "%s: %s", buf_str(&url), buf_str(&why));
+		if (tries > 1)
+			buf_addf(errmsg, " after %d tries", tries);
+		buf_addstr(errmsg, buf_str(&detail));
+		goto out;
+	}
+out:
+	curl_easy_cleanup(h);
+	buf_free(&a.body);
+	buf_free(&detail);
+	buf_free(&why);
+	buf_free(&url);
+	return ret;
+}

@@ -1,0 +1,54 @@
+/* upstream.h - allocating discovery URLs from a discovery.etcd.io-style service. */
+#ifndef KINDLING_UPSTREAM_H
+#define KINDLING_UPSTREAM_H
+
+#include "buf.h"
+#include "err.h"
+
+/* Longest discovery URL upstream_new accepts from a service, in bytes. */
+#define UPSTREAM_MAX_URL 512
+/* Largest answer upstream_new reads; a longer one is an error. */
+#define UPSTREAM_MAX_ANSWER 4096
+
+/*
+ * Where and how patiently to ask. base_url is the service's root
+ * ("https://discovery.etcd.io"; a trailing '/' is ignored), http or https
+ * only. timeout_ms bounds the whole call, every try and every pause between
+ * tries included. retries is how many more tries follow a 5xx answer or a
+ * connection error (refused, reset, closed without an answer); the pauses
+ * between tries double from 100 ms and never outlast the budget. A 4xx, a
+ * redirect, a malformed answer or a timeout ends the call at once.
+ */
+struct upstream_options {
+	const char *base_url;
+	int timeout_ms; /* total, all tries */
+	int retries;    /* after 5xx or connection errors */
+};
+
+/*
+ * Allocates a discovery URL for a cluster of size members: GET
+ * base_url/new?size=N, redirects not followed. On K_OK *out_url is the
+ * answer with surrounding white space trimmed, malloc'd (the caller frees
+ * it); it is one line of printable ASCII starting with http:// or https://,
+ * at most UPSTREAM_MAX_URL bytes. On failure returns K_EUPSTREAM (K_ENOMEM
+ * when memory ran out, K_EINVAL when size < 1) with a one-line reason
+ * appended to errmsg that names the request URL but never the answer (which
+ * would be a secret), e.g. "http://x/new?size=3: HTTP 500 after 3 tries",
+ * "...: connection refused", "...: timed out after 5000 ms", "...: the
+ * answer is not an http(s) URL"; *out_url is untouched. o, out_url and
+ * errmsg must not be NULL. Thread-safe once upstream_global_init has run;
+ * blocks the calling thread for at most about timeout_ms.
+ */
+enum kerr upstream_new(const struct upstream_options *o, int size, char **out_url,
+                       struct buf *errmsg);
+
+/* Sets up libcurl; call once at start-up, before any thread calls
+ * upstream_new. If libcurl cannot be set up, every upstream_new fails with
+ * K_EUPSTREAM saying so. */
+void upstream_global_init(void);
+
+/* Releases what upstream_global_init set up; call once at exit, after the
+ * last upstream_new has returned. */
+void upstream_global_cleanup(void);
+
+#endif

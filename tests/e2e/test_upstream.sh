@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# test_upstream.sh - kindling with --discovery-upstream in front of the real
+# discovery.etcd.io (Debian etcd-discovery, backed by etcd with the v2 API):
+# a create stores the URL the upstream handed out and real etcd members
+# bootstrap through it; an upstream that is down, broken or silent makes the
+# create fail with 502 in bounded time and stores nothing.
+# shellcheck disable=SC2016,SC2034 # checkc evaluates single-quoted expressions later
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/lib_etcd.sh
+source "$(dirname "$0")/lib_etcd.sh"
+need_tools etcd etcdctl discovery.etcd.io curl jq ss python3
+
+HEX32='[0-9a-f]{32}'
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+checkc() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+
+# problem_502 - the last answer is a 502 application/problem+json with a detail.
+problem_502() {
+	[ "$STATUS" = 502 ] && [ "$(header Content-Type)" = application/problem+json ] &&
+		[ "$(jqb .status)" = 502 ] && [ -n "$(jqb .detail)" ]
+}
+
+# cluster_count - how many clusters kindling lists.
+cluster_count() { curl -s --max-time 5 "$BASE/clusters" | jq -r .total; }
+
+if ! upstream_start; then
+	fail "the real discovery.etcd.io starts"
+	exit 1
+fi
+kindling_start --discovery-upstream "$UPSTREAM_URL" --upstream-timeout-ms 3000 \
+	--upstream-retries 2 || exit 1
+
+# ---- a create takes its URL from the upstream -------------------------------
+post_json /clusters '{"name":"up3","size":3}'
+expect "create with an upstream answers 201" 201
+DURL=$(jqb .discovery_url)
+checkc "discovery_url is what the upstream handed out ($DURL)" '[[ $DURL =~ ^$UPSTREAM_URL/$HEX32$ ]]'
+check "the cluster says discovery upstream" [ "$(jqb .discovery)" = upstream ]
+api GET /clusters/up3
+check "the upstream URL is stored" [ "$(jqb .discovery_url)" = "$DURL" ]
+checkc "the upstream knows the token with size 3" \
+	'[ "$(curl -s --max-time 5 "$DURL/_config/size" | jq -r .node.value)" = 3 ]'
+
+t0=$SECONDS
+etcd_cluster u 3 "$DURL"
+check "3 etcd members bootstrap through the upstream URL" etcd_wait_healthy "$CLUSTER_ENDPOINTS" 40
+check "etcd lists u1,u2,u3 started" [ "$(etcd_member_names "${ETCD_CLIENT[u1]}")" = u1,u2,u3 ]
+check "the cluster takes a write" etcd_put_get "$CLUSTER_ENDPOINTS"
+checkc "the upstream lists the 3 registrations" \
+	'[ "$(curl -s --max-time 5 "$DURL" | jq ".node.nodes | length")" = 3 ]'
+echo "# 3 members formed in $((SECONDS - t0)) s"
+etcd_cluster_stop u 3
+
+post_json /clusters '{"name":"local","size":1,"discovery":"builtin"}'
+expect "builtin discovery can still be asked for" 201
+checkc "... and is served by kindling" '[[ $(jqb .discovery_url) =~ ^$BASE/discovery/$HEX32$ ]]'
+
+post_json /clusters '{"name":"up5","size":5,"discovery":"upstream"}'
+expect "discovery upstream can be asked for by name" 201
+checkc "... and the upstream has size 5" \
+	'[ "$(curl -s --max-time 5 "$(jqb .discovery_url)/_config/size" | jq -r .node.value)" = 5 ]'
+
+# ---- the upstream is up but broken (its etcd is gone): 4xx, no retries ------
+before=$(cluster_count)
+kill -TERM "$UPSTREAM_ETCD_PID"
+wait "$UPSTREAM_ETCD_PID" 2>/dev/null
+t0=$(now_ms)
+post_json /clusters '{"name":"broken","size":3}'
+dt=$(($(now_ms) - t0))
+check "a 4xx from the upstream makes the create 502 problem+json (status $STATUS)" problem_502
+echo "# detail: $(jqb .detail)"
+checkc "... at once, without retries (${dt} ms)" '[ "$dt" -lt 1000 ]'
+api GET /clusters/broken
+expect "... and stores nothing" 404
+check "... the cluster count is unchanged" [ "$(cluster_count)" = "$before" ]
+
+# ---- the upstream is stopped: connection refused, retried, 502 ---------------
+upstream_stop
+t0=$(now_ms)
+post_json /clusters '{"name":"down","size":3}'
+dt=$(($(now_ms) - t0))
+check "with the upstream stopped the create is 502 problem+json (status $STATUS)" problem_502
+echo "# detail: $(jqb .detail)"
+checkc "... after its retries, well within the budget (${dt} ms)" '[ "$dt" -ge 250 ] && [ "$dt" -lt 2000 ]'
+api GET /clusters/down
+expect "... and stores nothing (GET is 404)" 404
+check "... the cluster count is unchanged" [ "$(cluster_count)" = "$before" ]
+check "... the detail names no discovery token" bash -c "! jq -r .detail <'$BODY' | grep -qE '$HEX32'"
+kindling_stop
+
+# ---- the upstream hangs: 502 within --upstream-timeout-ms + 1 s -------------
+SILENT_PORT=$(free_port)
+silent_listener "$SILENT_PORT" || fail "a silent listener starts"
+kindling_start --discovery-upstream "http://127.0.0.1:$SILENT_PORT" --upstream-timeout-ms 1500 \
+	--upstream-retries 3 || exit 1
+before=$(cluster_count)
+curl -s -o "$T/hang.body" -w '%{http_code}' --max-time 20 -H 'Content-Type: application/json' \
+	--data-binary '{"name":"hang","size":3}' "$BASE/clusters" >"$T/hang.status" &
+HANG=$!
+PIDS_TO_STOP+=("$HANG")
+t0=$(now_ms)
+sleep 0.3
+t1=$(now_ms)
+api GET /healthz
+t2=$(now_ms)
+checkc "a hanging upstream does not stall other requests (healthz $STATUS in $((t2 - t1)) ms)" \
+	'[ "$STATUS" = 200 ] && [ $((t2 - t1)) -lt 500 ]'
+wait "$HANG"
+dt=$(($(now_ms) - t0))
+checkc "with a silent upstream the create is 502 (status $(cat "$T/hang.status"))" \
+	'[ "$(cat "$T/hang.status")" = 502 ] && [ "$(jq -r .status "$T/hang.body")" = 502 ]'
+echo "# detail: $(jq -r .detail "$T/hang.body")"
+checkc "... within --upstream-timeout-ms 1500 + 1 s (${dt} ms)" '[ "$dt" -ge 1400 ] && [ "$dt" -le 2500 ]'
+api GET /clusters/hang
+expect "... and stores nothing (GET is 404)" 404
+check "... the cluster count is unchanged" [ "$(cluster_count)" = "$before" ]
+kindling_stop
+finish
