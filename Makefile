@@ -13,7 +13,8 @@ PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle
 BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
               libcurl4-gnutls-dev libsqlite3-dev nettle-dev
 TEST_DEBS  := curl jq sqlite3 procps iproute2 etcd-server etcd-client etcd-discovery \
-              ignition systemd python3 python3-jsonschema
+              ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
+              chromium
 LINT_DEBS  := clang-format clang-tidy cppcheck
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -28,11 +29,12 @@ SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 SRCS     := $(filter-out server/main.c,$(wildcard server/*.c))
 MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
+STATIC     := $(sort $(wildcard server/static/*))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 
 # Two trees: build/ (release) and build/asan/ (sanitizers, what the tests run).
-OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o
-ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o
+OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o build/obj/static.o
+ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o build/asan/obj/static.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all asan run deps test-deps test test-unit test-e2e lint format bench clean print-test-debs
@@ -42,10 +44,17 @@ build/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
 	@mkdir -p $(@D)
 	@sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
 
+build/gen/static.c: $(STATIC) tools/embed-static.sh
+	@mkdir -p $(@D)
+	@sh tools/embed-static.sh $(STATIC) > $@.tmp && mv $@.tmp $@
+
 build/obj/%.o: server/%.c
 	@mkdir -p $(@D)
 	@echo CC $@; $(CC) $(ALL_CFLAGS) -DKINDLING_VERSION='"$(VERSION)"' -c -o $@ $<
 build/obj/migrations.o: build/gen/migrations.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) -Iserver -c -o $@ $<
+build/obj/static.o: build/gen/static.c
 	@mkdir -p $(@D)
 	@echo CC $@; $(CC) $(ALL_CFLAGS) -Iserver -c -o $@ $<
 build/kindling: build/obj/main.o $(OBJS)
@@ -55,6 +64,9 @@ build/asan/obj/%.o: server/%.c
 	@mkdir -p $(@D)
 	@echo CC $@; $(CC) $(ALL_CFLAGS) $(SAN) -DKINDLING_VERSION='"$(VERSION)"' -c -o $@ $<
 build/asan/obj/migrations.o: build/gen/migrations.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(ALL_CFLAGS) $(SAN) -Iserver -c -o $@ $<
+build/asan/obj/static.o: build/gen/static.c
 	@mkdir -p $(@D)
 	@echo CC $@; $(CC) $(ALL_CFLAGS) $(SAN) -Iserver -c -o $@ $<
 build/asan/kindling: build/asan/obj/main.o $(ASAN_OBJS)
@@ -102,4 +114,4 @@ bench: build/kindling
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(wildcard build/obj/*.d build/asan/obj/*.d build/asan/tests/*.d)

@@ -284,11 +284,33 @@ static void reply_not_acceptable(struct req *r)
 	buf_free(&list);
 }
 
+/* True when an If-None-Match value lists etag (RFC 9110: a comma-separated
+ * list of entity tags, weak "W/" ones compared weakly, or "*"). */
+static bool etag_listed(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+	const char *p = inm;
+	while (*p) {
+		p += strspn(p, " \t,");
+		if (*p == '*')
+			return true;
+		if (!strncmp(p, "W/", 2))
+			p += 2;
+		size_t len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == n && !strncmp(p, etag, n))
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
 /* Serves a rendered version (token already checked; lock held). Returns the status. */
 static int serve(struct req *r, const struct rendered *rd)
 {
 	const char *inm = req_header(r, "If-None-Match");
-	if (inm && (!strcmp(inm, rd->etag) || !strcmp(inm, "*"))) {
+	if (inm && etag_listed(inm, rd->etag)) {
 		reply_header(r, "ETag", rd->etag);
 		reply_static(r, 304, NULL, "", 0);
 		return 304;

@@ -27,6 +27,12 @@ check() {
 	if "$@"; then pass "$name"; else fail "$name"; fi
 }
 
+# check_that NAME 'EXPRESSION' - PASS when the shell expression is true; for
+# compound conditions (check NAME [ a ] && [ b ] would check only [ a ]).
+check_that() {
+	if eval "$2"; then pass "$1"; else fail "$1"; fi
+}
+
 # cleanup: stops everything the test started, by PID.
 cleanup() {
 	local p
@@ -94,6 +100,7 @@ kindling_kill9() {
 api() {
 	local method=$1 path=$2
 	shift 2
+	rm -f "$BODY" "$HEADERS" # a 304 or a failed request writes no body
 	STATUS=$(curl -sS -o "$BODY" -D "$HEADERS" -w '%{http_code}' -X "$method" \
 		--max-time 30 "$@" "$BASE$path")
 }

@@ -156,7 +156,7 @@ api POST /clusters -H 'Content-Type: application/json' -H 'Content-Length: 99999
 check "declared body over the limit -> 413" [ "$STATUS" = 413 ]
 head -c 1100000 /dev/zero | tr '\0' ' ' >"$T/big.json"
 api POST /clusters -H 'Content-Type: application/json' --data-binary "@$T/big.json"
-check "body over the limit -> 413 problem+json" [ "$STATUS" = 413 ] && [ "$(jqb .status)" = 413 ]
+check_that "body over the limit -> 413 problem+json" '[ "$STATUS" = 413 ] && [ "$(jqb .status)" = 413 ]'
 api POST /clusters -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary "@$T/big.json"
 check "chunked body over the limit -> 413" [ "$STATUS" = 413 ]
 check "nothing was stored by any bad request" [ "$(curl -s "$BASE/clusters?limit=1" | jq .total)" = "$count_before" ]
@@ -172,7 +172,7 @@ expect "deleted cluster is gone" 404
 
 # ---- health and metrics --------------------------------------------------------
 api GET /healthz
-check "healthz ok" [ "$STATUS" = 200 ] && [ "$(jqb .status)" = ok ]
+check_that "healthz ok" '[ "$STATUS" = 200 ] && [ "$(jqb .status)" = ok ]'
 api GET /metrics
 check "metrics count requests by route and status" \
 	grep -q 'kindling_http_requests_total{method="POST",route="/clusters",status="201"} 9' "$BODY"
