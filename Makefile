@@ -3,6 +3,7 @@
 #   make          build build/kindling
 #   make run      install missing build packages (as root), build, serve on 127.0.0.1:8080
 #   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed"
+#   make test-image  build the Dockerfile with podman and test the image (as root)
 #   make lint     clang-format check, clang-tidy, cppcheck
 #   make bench    benchmarks against nginx and discovery.etcd.io (see bench/)
 #   make clean
@@ -37,7 +38,7 @@ OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o build/obj/s
 ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o build/asan/obj/static.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan run deps test-deps test test-unit test-e2e lint format bench clean print-test-debs
+.PHONY: all asan fuzz fuzz-build run deps test-deps test test-unit test-e2e lint format bench clean print-test-debs
 all: build/kindling
 
 build/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
@@ -76,6 +77,35 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 	@echo LD $@; $(CC) $(ALL_CFLAGS) $(SAN) -Iserver -o $@ $< $(ASAN_OBJS) $(LDLIBS)
 asan: build/asan/kindling $(UNIT_BINS)
 
+# Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="subst accept"].
+# Each target runs FUZZ_SECONDS on its seeds (tests/fuzz/NAME/corpus) plus
+# what it found before (build/fuzz/corpus/NAME); a crash fails. See tests/fuzz/README.md.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= subst accept cluster discovery
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -MMD -MP \
+                -DKINDLING_VERSION='"$(VERSION)"'
+FUZZ_OBJS     = $(ASAN_OBJS:build/asan/obj/%=build/fuzz/obj/%)
+# server files a target #includes (to reach static functions) stay out of its link
+FUZZ_OMIT_cluster   := api_clusters
+FUZZ_OMIT_discovery := http api_discovery
+FUZZ_LD_discovery   := -Wl,--wrap=discovery_get,--wrap=discovery_put,--wrap=discovery_watch \
+                       -Wl,--wrap=store_dir_create,--wrap=log_info
+build/fuzz/obj/%.o: server/%.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build/fuzz/obj/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	@echo LD $@; $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(filter-out $(FUZZ_OMIT_$*:%=build/fuzz/obj/%.o),$(FUZZ_OBJS)) $(FUZZ_LD_$*) $(LDLIBS)
+.PRECIOUS: build/fuzz/obj/%.o
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 # Installs what is missing when run as root; otherwise says what to install.
 deps:
 	@sh tools/need-debs.sh $(BUILD_DEBS)
@@ -96,6 +126,15 @@ test-unit: asan
 	@sh tests/run.sh unit
 test-e2e: asan
 	@sh tests/run.sh e2e
+
+# examples/ (systemd-analyze; terraform when installed), then the Docker image:
+# built with podman (no Docker engine, no registry), run and checked through the
+# container. As root; installs podman when missing. See tests/image/.
+.PHONY: test-image
+test-image: deps
+	@$(MAKE) --no-print-directory build/kindling
+	@bash tests/image/test_examples.sh
+	@bash tests/image/test_image.sh
 
 FORMAT_FILES = $(wildcard server/*.[ch] tests/unit/*.[ch])
 lint: build/kindling

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "http.h"
 #include "profile.h"
+#include "render.h"
 #include "store.h"
 
 /* What every handler reaches through req_app(). Set up by main, read-only
@@ -56,6 +57,14 @@ void api_discovery_key(struct req *r);
 void api_discovery_put(struct req *r);
 void api_discovery_new(struct req *r);
 
+/* api_pages.c: the browser pages (HTML). */
+/* Adds Vary: Accept; true when the client prefers text/html over JSON. */
+bool api_wants_html(struct req *r);
+void api_page_list(struct req *r);
+void api_page_cluster(struct req *r);
+void api_page_delete(struct req *r);
+void api_static(struct req *r);
+
 /* api_ops.c */
 void api_healthz(struct req *r);
 void api_metrics(struct req *r);
@@ -71,6 +80,12 @@ json_t *api_body_object(struct req *r);
 /* Appends {"field", "message"} to errors. */
 void api_field_error(json_t *errors, const char *field, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* True for a cluster name: a DNS label [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? of n bytes. */
+bool api_valid_name(const char *s, size_t n);
+
+/* What rendering needs to know about c (all borrowed from c and a). */
+struct render_cluster api_render_input(const struct app *a, const struct cluster *c);
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds (25 bytes). */
 void api_time(int64_t ms, char out[32]);

@@ -1,5 +1,6 @@
 /* api_clusters.c - /clusters: create, list, read, change and delete clusters. */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +16,6 @@
 #define NAME_MAX_LEN 63
 #define LIST_DEFAULT 100
 #define LIST_MAX     1000
-
-/* True for a DNS label: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])? */
-static bool valid_name(const char *s, size_t n)
-{
-	if (n < 1 || n > NAME_MAX_LEN || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
 
 /* Builds an absolute URL under the public URL for one cluster. */
 static json_t *cluster_url(const struct app *a, const char *name, const char *suffix)
@@ -145,7 +135,7 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		api_field_error(errors, "name", "is required");
 	else if (!json_is_string(v))
 		api_field_error(errors, "name", "must be a string");
-	else if (!valid_name(json_string_value(v), json_string_length(v)))
+	else if (!api_valid_name(json_string_value(v), json_string_length(v)))
 		api_field_error(errors, "name",
 		                "must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
 		                "starting and ending with a letter or digit");
@@ -201,32 +191,103 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 	profile_check(a->profiles, profiles, vars, errors);
 }
 
+/* Stores a validated cluster (its discovery URL set) and replies 201, or
+ * the store's error. */
+static void store_and_reply(struct req *r, struct cluster *c)
+{
+	const struct app *a = req_app(r);
+	c->created_at = c->updated_at = store_now_ms();
+	enum kerr e = store_cluster_create(a->store, c, a->cfg->max_clusters);
+	struct cluster stored;
+	if (e == K_OK)
+		e = store_cluster_get(a->store, c->name, &stored);
+	if (e != K_OK) {
+		reply_store_error(r, e, c->name);
+		return;
+	}
+	char location[128];
+	snprintf(location, sizeof(location), "/clusters/%s", c->name);
+	reply_header(r, "Location", location);
+	reply_json(r, 201, api_cluster_json(a, &stored, true));
+	cluster_clear(&stored);
+}
+
+/* A create waiting for --discovery-upstream, off the HTTP threads. */
+struct upstream_job {
+	struct req *r;
+	struct upstream_options o;
+	struct cluster c;
+	enum kerr e;
+	char why[1024];
+};
+
+static void upstream_job_free(void *p)
+{
+	struct upstream_job *job = p;
+	cluster_clear(&job->c);
+	free(job);
+}
+
+static void *upstream_run(void *arg)
+{
+	struct upstream_job *job = arg;
+	struct buf why;
+	buf_init(&why, sizeof(job->why) - 1);
+	job->e = upstream_new(&job->o, job->c.size, &job->c.discovery_url, &why);
+	snprintf(job->why, sizeof(job->why), "%s", buf_str(&why));
+	buf_free(&why);
+	req_resume(job->r);
+	return NULL;
+}
+
+static void upstream_done(struct req *r)
+{
+	struct upstream_job *job = req_data(r);
+	if (job->e != K_OK)
+		reply_error(r, job->e == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
+		            "the discovery upstream failed, nothing was stored: %s", job->why);
+	else
+		store_and_reply(r, &job->c);
+}
+
 /*
- * Allocates c's discovery URL from --discovery-upstream. Checks the name
- * first, so a duplicate does not spend an upstream token. On failure replies
- * (409, or 502 naming the upstream error) and returns the error.
+ * Allocates c's discovery URL from --discovery-upstream on a thread of its
+ * own (a slow upstream must not hold an HTTP worker), then stores it. Checks
+ * the name first, so a duplicate does not spend an upstream token. Takes
+ * what c owns.
  */
-static enum kerr upstream_url(struct req *r, struct cluster *c)
+static void create_upstream(struct req *r, struct cluster *c)
 {
 	const struct app *a = req_app(r);
 	struct cluster existing;
-	enum kerr e = store_cluster_get(a->store, c->name, &existing);
-	if (e == K_OK) {
+	if (store_cluster_get(a->store, c->name, &existing) == K_OK) {
 		cluster_clear(&existing);
 		reply_store_error(r, K_EEXIST, c->name);
-		return K_EEXIST;
+		return;
 	}
-	struct upstream_options o = {.base_url = a->cfg->discovery_upstream,
-	                             .timeout_ms = a->cfg->upstream_timeout_ms,
-	                             .retries = a->cfg->upstream_retries};
-	struct buf why;
-	buf_init(&why, 1024);
-	e = upstream_new(&o, c->size, &c->discovery_url, &why);
-	if (e != K_OK)
-		reply_error(r, e == K_ENOMEM ? e : K_EUPSTREAM,
-		            "the discovery upstream failed, nothing was stored: %s", buf_str(&why));
-	buf_free(&why);
-	return e;
+	struct upstream_job *job = calloc(1, sizeof(*job));
+	if (!job) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		return;
+	}
+	job->r = r;
+	job->o = (struct upstream_options){.base_url = a->cfg->discovery_upstream,
+	                                   .timeout_ms = a->cfg->upstream_timeout_ms,
+	                                   .retries = a->cfg->upstream_retries};
+	job->c = *c;
+	memset(c, 0, sizeof(*c));
+	req_set_data(r, job, upstream_job_free);
+	req_suspend(r, upstream_done);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, upstream_run, job) != 0) {
+		job->e = K_ENOMEM;
+		snprintf(job->why, sizeof(job->why), "cannot start a thread");
+		req_resume(r);
+	}
+	pthread_attr_destroy(&attr);
 }
 
 void api_clusters_create(struct req *r)
@@ -259,35 +320,16 @@ void api_clusters_create(struct req *r)
 		reply_error(r, e, "cannot generate secrets: %s", kerr_str(e));
 		goto out;
 	}
-	if (c.discovery_token[0]) {
-		c.discovery_url = NULL;
-		if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url,
-		             c.discovery_token) < 0)
-			c.discovery_url = NULL;
-	} else if (upstream_url(r, &c) != K_OK) {
+	if (!c.discovery_token[0]) {
+		create_upstream(r, &c);
 		goto out;
 	}
-	if (!c.discovery_url) {
+	if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url, c.discovery_token) < 0) {
+		c.discovery_url = NULL;
 		reply_error(r, K_ENOMEM, "out of memory");
 		goto out;
 	}
-	c.created_at = c.updated_at = store_now_ms();
-	e = store_cluster_create(a->store, &c, a->cfg->max_clusters);
-	if (e != K_OK) {
-		reply_store_error(r, e, c.name);
-		goto out;
-	}
-	struct cluster stored;
-	e = store_cluster_get(a->store, c.name, &stored);
-	if (e != K_OK) {
-		reply_store_error(r, e, c.name);
-		goto out;
-	}
-	char location[128];
-	snprintf(location, sizeof(location), "/clusters/%s", c.name);
-	reply_header(r, "Location", location);
-	reply_json(r, 201, api_cluster_json(a, &stored, true));
-	cluster_clear(&stored);
+	store_and_reply(r, &c);
 out:
 	cluster_clear(&c);
 	json_decref(body);
@@ -299,6 +341,10 @@ void api_cluster_get(struct req *r)
 	const struct app *a = req_app(r);
 	const char *name = req_param(r, "name");
 	struct cluster c;
+	if (api_wants_html(r)) {
+		api_page_cluster(r);
+		return;
+	}
 	if (a->fetchlog)
 		fetchlog_flush(a->fetchlog);
 	enum kerr e = store_cluster_get(a->store, name, &c);
@@ -390,7 +436,7 @@ static void parse_list_query(struct req *r, struct store_list_query *q, json_t *
 				name = dot + 1;
 			}
 		}
-		if (!name || !valid_name(name, strlen(name)))
+		if (!name || !api_valid_name(name, strlen(name)))
 			api_field_error(errors, "cursor",
 			                "is not a cursor of this sort order; use next_cursor "
 			                "from the previous page with the same sort");
@@ -403,6 +449,10 @@ void api_clusters_list(struct req *r)
 {
 	const struct app *a = req_app(r);
 	struct store_list_query q = {0};
+	if (api_wants_html(r)) {
+		api_page_list(r);
+		return;
+	}
 	json_t *errors = json_array();
 	parse_list_query(r, &q, errors);
 	if (json_array_size(errors)) {

@@ -46,3 +46,27 @@ void api_time(int64_t ms, char out[32])
 	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
+
+bool api_valid_name(const char *s, size_t n)
+{
+	if (n < 1 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+struct render_cluster api_render_input(const struct app *a, const struct cluster *c)
+{
+	return (struct render_cluster){
+	        .name = c->name,
+	        .id = c->id,
+	        .size = c->size,
+	        .discovery_url = c->discovery_url,
+	        .public_url = a->public_url,
+	        .profiles = c->profiles,
+	        .vars = c->vars,
+	        .secrets = c->secrets,
+	};
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "form.h"
 #include "discovery.h"
 #include "rand.h"
 
@@ -161,42 +162,6 @@ void api_discovery_key(struct req *r)
 	get_or_watch(r, key);
 }
 
-/* Decodes application/x-www-form-urlencoded "value=..." into out. */
-static bool form_value(const char *body, size_t len, char *out, size_t outlen)
-{
-	const char *p = body, *end = body + len;
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *stop = amp ? amp : end;
-		if (stop - p >= 6 && !memcmp(p, "value=", 6)) {
-			size_t n = 0;
-			for (const char *s = p + 6; s < stop; s++) {
-				int c = (unsigned char)*s;
-				if (c == '+') {
-					c = ' ';
-				} else if (c == '%' && stop - s >= 3) {
-					char hex[3] = {s[1], s[2], 0};
-					char *e;
-					long v = strtol(hex, &e, 16);
-					if (*e || v <= 0)
-						return false;
-					c = (int)v;
-					s += 2;
-				} else if (c == '%') {
-					return false;
-				}
-				if (c < 0x20 || c == 0x7f || n + 1 >= outlen)
-					return false;
-				out[n++] = (char)c;
-			}
-			out[n] = '\0';
-			return n > 0;
-		}
-		p = stop + 1;
-	}
-	return false;
-}
-
 void api_discovery_put(struct req *r)
 {
 	const struct app *a = req_app(r);
@@ -217,7 +182,10 @@ void api_discovery_put(struct req *r)
 	size_t len;
 	const char *body = req_body(r, &len);
 	char value[VALUE_MAX + 1];
-	if (!form_value(body, len, value, sizeof(value))) {
+	bool ok = form_get(body, len, "value", value, sizeof(value)) && value[0];
+	for (const char *v = value; ok && *v; v++)
+		ok = *v > 0x20 && *v < 0x7f; /* printable ASCII, no spaces */
+	if (!ok) {
 		reply_error(r, K_EBADREQ,
 		            "the body must be a form with value=<name>=<peer-url>,... "
 		            "(printable, at most %d bytes)",

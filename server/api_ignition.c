@@ -135,16 +135,7 @@ static int version_index(const char *v)
 static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 {
 	const struct cluster *c = &e->c;
-	struct render_cluster rc = {
-	        .name = c->name,
-	        .id = c->id,
-	        .size = c->size,
-	        .discovery_url = c->discovery_url,
-	        .public_url = a->public_url,
-	        .profiles = c->profiles,
-	        .vars = c->vars,
-	        .secrets = c->secrets,
-	};
+	struct render_cluster rc = api_render_input(a, c);
 	char *body = NULL;
 	size_t len = 0;
 	enum kerr err = render_config(a->profiles, &rc, render_versions[vi], &body, &len);

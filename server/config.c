@@ -87,6 +87,9 @@ static enum kerr set(struct config *cfg, const struct opt *o, const char *val, c
 	case OPT_STR: {
 		char **p = field(cfg, o);
 		free(*p);
+		*p = NULL;
+		if (!*val) /* an empty value unsets: KINDLING_ADMIN_TOKEN_FILE= */
+			return o->dflt ? set(cfg, o, o->dflt, from, errmsg) : K_OK;
 		*p = strdup(val);
 		return *p ? K_OK : K_ENOMEM;
 	}

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "form.h"
 #include "log.h"
 
 #define MAX_PARAMS   4
@@ -86,7 +87,8 @@ struct param {
 struct req {
 	struct http_server *h;
 	struct MHD_Connection *mc;
-	const struct route *route; /* NULL: no route matched */
+	const struct route *route;      /* NULL: no route matched */
+	const struct route *path_route; /* a route whose pattern matched (any method) */
 	const char *method;
 	const char *path; /* MHD's decoded path */
 	char pathbuf[PATH_MAX_LEN];
@@ -159,6 +161,8 @@ static const struct route *find_route(struct req *r, struct buf *allow)
 			continue;
 		if (method_is(rt, r->method))
 			return rt;
+		if (!r->path_route)
+			r->path_route = rt;
 		if (!strstr(buf_str(allow), rt->method)) {
 			buf_addf(allow, "%s%s", allow->len ? ", " : "", rt->method);
 			if (!strcmp(rt->method, "GET"))
@@ -581,6 +585,20 @@ static size_t status_slot(int status)
 	return NSTATUS - 1;
 }
 
+/* What the log shows of a path no route matched: a path under a secret
+ * route's literal prefix (e.g. "/discovery/") may still hold a secret, so
+ * only the prefix is shown. */
+static const char *unmatched_log_path(const struct http_server *h, const char *path)
+{
+	for (size_t i = 0; i < h->nroutes; i++) {
+		const struct route *rt = &h->routes[i];
+		size_t n = strcspn(rt->pattern, "{");
+		if ((rt->flags & ROUTE_SECRET_PATH) && !strncmp(path, rt->pattern, n))
+			return rt->pattern;
+	}
+	return path;
+}
+
 /* Logs one line per request, counts it, frees the context. */
 static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
                          enum MHD_RequestTerminationCode toe)
@@ -598,8 +616,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		b++;
 	atomic_fetch_add(&h->buckets[b], 1);
 	atomic_fetch_add(&h->latency_us_sum, (unsigned long long)(s * 1e6));
-	const char *path =
-	        r->route && (r->route->flags & ROUTE_SECRET_PATH) ? r->route->pattern : r->path;
+	const struct route *lr = r->route ? r->route : r->path_route;
+	const char *path = lr && (lr->flags & ROUTE_SECRET_PATH) ? lr->pattern
+	                   : lr                                  ? r->path
+	                                                         : unmatched_log_path(h, r->path);
 	char status[16];
 	snprintf(status, sizeof(status), "%d", r->status);
 	log_info("%s %s %s %zuB %.1fms %s%s", r->method, path, r->status ? status : "-",
@@ -617,17 +637,6 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	atomic_fetch_sub(&h->inflight, 1);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX in place but keeps %00 as text, so no NUL enters a path. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -635,8 +644,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	(void)c;
 	char *w = s;
 	for (const char *p = s; *p; p++) {
-		int hi = *p == '%' ? hexval(p[1]) : -1;
-		int lo = hi >= 0 ? hexval(p[2]) : -1;
+		int hi = *p == '%' ? form_hexval(p[1]) : -1;
+		int lo = hi >= 0 ? form_hexval(p[2]) : -1;
 		int v = lo >= 0 ? hi * 16 + lo : 0;
 		if (v != 0) {
 			*w++ = (char)v;

@@ -2,6 +2,10 @@
 #include "api.h"
 
 const struct route api_routes[] = {
+        /* the browser pages; the static files are public */
+        {"GET", "/", api_page_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"GET", "/static/{file}", api_static, AUTH_NONE, 0, 0},
+        {"POST", "/clusters/{name}/delete", api_page_delete, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"GET", "/clusters", api_clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
         {"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},

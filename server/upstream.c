@@ -198,16 +198,32 @@ static long check_answer(struct buf *body, const char **out_start)
 	return (long)n;
 }
 
+/* Appends url to shown without its user:password@ part, for messages. */
+static void add_shown_url(struct buf *shown, const char *url)
+{
+	const char *host = strstr(url, "://");
+	host = host ? host + 3 : url;
+	size_t hostlen = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', hostlen);
+	if (!at) {
+		buf_addstr(shown, url);
+		return;
+	}
+	buf_add(shown, url, (size_t)(host - url));
+	buf_addstr(shown, at + 1);
+}
+
 enum kerr upstream_new(const struct upstream_options *o, int size, char **out_url,
                        struct buf *errmsg)
 {
 	assert(o && out_url && errmsg);
 	enum kerr ret = K_EUPSTREAM;
 	int64_t deadline = now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 1);
-	struct buf url, why, detail;
+	struct buf url, shown, why, detail; /* shown: url for messages */
 	struct answer a;
 	CURL *h = NULL;
 	buf_init(&url, 2048);
+	buf_init(&shown, 2048);
 	buf_init(&why, 512);
 	buf_init(&detail, 256);
 	buf_init(&a.body, UPSTREAM_MAX_ANSWER);
@@ -226,20 +242,21 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 		buf_addstr(errmsg, "the discovery upstream URL is too long");
 		goto out;
 	}
+	add_shown_url(&shown, buf_str(&url));
 	if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
 		buf_addf(errmsg, "%s: the discovery upstream must be an http:// or https:// URL",
-		         buf_str(&url));
+		         buf_str(&shown));
 		goto out;
 	}
 	if (global_done && global_rc != CURLE_OK) {
-		buf_addf(errmsg, "%s: libcurl could not be initialised (%s)", buf_str(&url),
+		buf_addf(errmsg, "%s: libcurl could not be initialised (%s)", buf_str(&shown),
 		         curl_easy_strerror(global_rc));
 		goto out;
 	}
 	h = curl_easy_init();
 	if (!h) {
 		ret = K_ENOMEM;
-		buf_addf(errmsg, "%s: out of memory", buf_str(&url));
+		buf_addf(errmsg, "%s: out of memory", buf_str(&shown));
 		goto out;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, buf_str(&url));
@@ -266,18 +283,18 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 			long n = check_answer(&a.body, &start);
 			if (n == -2) {
 				buf_addf(errmsg, "%s: the answer is a URL longer than %d bytes",
-				         buf_str(&url), UPSTREAM_MAX_URL);
+				         buf_str(&shown), UPSTREAM_MAX_URL);
 				goto out;
 			}
 			if (n < 0) {
 				buf_addf(errmsg, "%s: the answer is not an http(s) URL",
-				         buf_str(&url));
+				         buf_str(&shown));
 				goto out;
 			}
 			char *u = strndup(start, (size_t)n);
 			if (!u) {
 				ret = K_ENOMEM;
-				buf_addf(errmsg, "%s: out of memory", buf_str(&url));
+				buf_addf(errmsg, "%s: out of memory", buf_str(&shown));
 				goto out;
 			}
 			*out_url = u;
@@ -285,7 +302,8 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 			goto out;
 		}
 		if (why.len == 0) { /* the time budget ran out in this try */
-			buf_addf(errmsg, "%s: timed out after %d ms", buf_str(&url), o->timeout_ms);
+			buf_addf(errmsg, "%s: timed out after %d ms", buf_str(&shown),
+			         o->timeout_ms);
 			if (tries > 1)
 				buf_addf(errmsg, " (%d tries)", tries);
 			goto out;
@@ -298,7 +316,7 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 				continue;
 			}
 		}
-		buf_addf(errmsg, "%s: %s", buf_str(&url), buf_str(&why));
+		buf_addf(errmsg, "%s: %s", buf_str(&shown), buf_str(&why));
 		if (tries > 1)
 			buf_addf(errmsg, " after %d tries", tries);
 		buf_addstr(errmsg, buf_str(&detail));
@@ -309,6 +327,7 @@ out:
 	buf_free(&a.body);
 	buf_free(&detail);
 	buf_free(&why);
+	buf_free(&shown);
 	buf_free(&url);
 	return ret;
 }

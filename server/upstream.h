@@ -18,6 +18,7 @@
  * connection error (refused, reset, closed without an answer); the pauses
  * between tries double from 100 ms and never outlast the budget. A 4xx, a
  * redirect, a malformed answer or a timeout ends the call at once.
+ * libcurl's proxy variables (https_proxy, no_proxy ...) apply.
  */
 struct upstream_options {
 	const char *base_url;

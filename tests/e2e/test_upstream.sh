@@ -115,5 +115,28 @@ checkc "... within --upstream-timeout-ms 1500 + 1 s (${dt} ms)" '[ "$dt" -ge 140
 api GET /clusters/hang
 expect "... and stores nothing (GET is 404)" 404
 check "... the cluster count is unchanged" [ "$(cluster_count)" = "$before" ]
+
+# several creates at once (kindling runs with --threads 2 here): each still
+# ends within the budget, and requests from nodes and members are not held
+# up behind them
+pids=()
+for i in 1 2 3; do
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 20 -H 'Content-Type: application/json' \
+		--data-binary "{\"name\":\"hang$i\",\"size\":3}" "$BASE/clusters" >"$T/hang$i.meta" &
+	pids+=("$!")
+done
+PIDS_TO_STOP+=("${pids[@]}")
+sleep 0.3
+for i in 1 2 3 4; do
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 20 "$BASE/healthz" >"$T/health$i.meta" &
+	pids+=("$!")
+done
+wait "${pids[@]}"
+slow=$(cat "$T"/health?.meta | awk '$1 != 200 || $2 > 0.5' | wc -l)
+checkc "3 creates hanging on the upstream do not stall other requests ($(cat "$T"/health?.meta | tr '\n' ' ')seconds)" \
+	'[ "$slow" = 0 ]'
+late=$(cat "$T"/hang?.meta | awk '$1 != 502 || $2 > 2.5' | wc -l)
+checkc "3 concurrent creates each end in 502 within 1500 ms + 1 s ($(cat "$T"/hang?.meta | tr '\n' ' ')seconds)" \
+	'[ "$late" = 0 ]'
 kindling_stop
 finish

@@ -435,6 +435,7 @@ static int against_fake(const struct canned *script, int nscript, const char *pa
 		test_failed_checks++;
 		*e = K_EIO;
 		*url = NULL;
+		*ms = 0;
 		return -1;
 	}
 	char base[128];
@@ -463,7 +464,7 @@ static void real_discovery_hands_out_a_url(void)
 	if (url) {
 		size_t hl = strlen(disc_host);
 		CHECK(!strncmp(url, disc_host, hl) && url[hl] == '/' && is_hex32(url + hl + 1));
-		if (strncmp(url, disc_host, hl) || url[hl] != '/')
+		if (strncmp(url, disc_host, hl) != 0 || url[hl] != '/')
 			fprintf(stderr, "  url %s does not start with %s/\n", url, disc_host);
 		/* the token really exists with size 3 */
 		char path[128];
@@ -547,8 +548,8 @@ static void a_404_is_not_retried(void)
 	snprintf(want, sizeof(want), "%s/new?size=3: HTTP 404", base);
 	CHECK_HAS(buf_str(&err), want);
 	CHECK_LACKS(buf_str(&err), "tries");
-	CHECK(ms < 90); /* less than the first pause between tries */
-	if (ms >= 90)
+	CHECK(ms < 600); /* 3 retries would pause 100 + 200 + 400 ms */
+	if (ms >= 600)
 		fprintf(stderr, "  took %lld ms\n", (long long)ms);
 	buf_free(&err);
 }
@@ -569,7 +570,9 @@ static void a_backend_down_discovery_fails_at_once(void)
 	CHECK_INT(e, K_EUPSTREAM);
 	CHECK_HAS(buf_str(&err), "HTTP 400: Unable to generate token");
 	CHECK_LACKS(buf_str(&err), "tries");
-	CHECK(ms < 3000);
+	CHECK(ms < 600); /* 3 retries would pause 100 + 200 + 400 ms */
+	if (ms >= 600)
+		fprintf(stderr, "  took %lld ms\n", (long long)ms);
 	free(url);
 	buf_free(&err);
 }
@@ -598,7 +601,15 @@ static void nothing_listening_is_connection_refused_quickly(void)
 	CHECK_INT(e, K_EUPSTREAM);
 	snprintf(want, sizeof(want), "%s/new?size=3: connection refused", base);
 	CHECK_STR(buf_str(&err), want);
-	CHECK(ms < 100);
+	CHECK(ms < 250);
+
+	/* credentials in the base URL stay out of the message */
+	char cred[96];
+	snprintf(cred, sizeof(cred), "http://kindling:s3cret@127.0.0.1:%d/", port);
+	e = call(cred, 5000, 0, 3, &url, &err, &ms);
+	CHECK_INT(e, K_EUPSTREAM);
+	CHECK_STR(buf_str(&err), want);
+	CHECK_LACKS(buf_str(&err), "s3cret");
 	buf_free(&err);
 }
 
@@ -617,14 +628,14 @@ static void a_silent_listener_times_out_in_budget(void)
 	char want[128];
 	snprintf(want, sizeof(want), "%s/new?size=3: timed out after 1000 ms", base);
 	CHECK_STR(buf_str(&err), want);
-	CHECK(ms >= 950 && ms <= 1300);
-	if (ms < 950 || ms > 1300)
+	CHECK(ms >= 950 && ms <= 1500);
+	if (ms < 950 || ms > 1500)
 		fprintf(stderr, "  took %lld ms\n", (long long)ms);
 
 	e = call(base, 300, 0, 3, &url, &err, &ms);
 	CHECK_INT(e, K_EUPSTREAM);
 	CHECK_HAS(buf_str(&err), "timed out after 300 ms");
-	CHECK(ms >= 250 && ms <= 600);
+	CHECK(ms >= 250 && ms <= 800);
 	if (fd >= 0)
 		close(fd);
 	buf_free(&err);

@@ -1,0 +1,1031 @@
+/* api_pages.c - the browser pages: the cluster list, one cluster, delete by
+ * form, and the static files they use. Every value goes through html.c. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "form.h"
+#include "digest.h"
+#include "discovery.h"
+#include "fetchlog.h"
+#include "html.h"
+#include "render.h"
+
+#define PAGE_MAX          (16 * 1024 * 1024) /* a rendered config is up to 4 MiB */
+#define ROW_MAX           (64 * 1024)
+#define PAGE_LIST_DEFAULT 50
+#define PAGE_LIST_MAX     1000
+#define NAME_MAX_LEN      63
+#define CURSOR_MAX        96
+#define CONFIRM_MAX       128
+#define MASKED            "hidden-until-revealed"
+
+static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
+                          "img-src 'self'; form-action 'self'; base-uri 'none'; "
+                          "frame-ancestors 'none'";
+
+bool api_wants_html(struct req *r)
+{
+	reply_header(r, "Vary", "Accept");
+	return html_accept_prefers(req_header(r, "Accept"));
+}
+
+/* Sends a finished page (taking its memory), or a plain 500 when building it
+ * failed. */
+static void send_page(struct req *r, int status, struct html *h)
+{
+	static const char failed[] = "<!doctype html><html lang=\"en\"><title>Error</title>"
+	                             "<p>kindling could not build this page; see the server "
+	                             "log.</p></html>\n";
+	reply_header(r, "Content-Security-Policy", csp);
+	reply_header(r, "Referrer-Policy", "same-origin");
+	reply_header(r, "Cache-Control", "no-store");
+	if (h->err != K_OK) {
+		html_free(h);
+		reply_static(r, h->err == K_ENOMEM ? 503 : 500, "text/html; charset=utf-8", failed,
+		             sizeof(failed) - 1);
+		return;
+	}
+	size_t len;
+	char *body = buf_steal(&h->buf, &len);
+	if (!body) {
+		reply_static(r, 503, "text/html; charset=utf-8", failed, sizeof(failed) - 1);
+		return;
+	}
+	reply_bytes(r, status, "text/html; charset=utf-8", body, len);
+}
+
+/* An error page: title and message are escaped; back is a trusted path. */
+static void error_page(struct req *r, int status, const char *title, const char *message,
+                       const char *back)
+{
+	struct html h;
+	html_init(&h, ROW_MAX);
+	html_page_begin(&h, title);
+	html_addf(&h,
+	          "<section class=\"card\"><h1>%s</h1><p>%s</p>"
+	          "<p><a href=\"%s\">Back</a></p></section>\n",
+	          title, message, back);
+	html_page_end(&h);
+	send_page(r, status, &h);
+}
+
+/* Formats an RFC 3339 time ("2026-11-22T02:30:20.309Z") for people:
+ * "2026-11-22 02:30:20 UTC". */
+static void human_time(const char *rfc3339, char out[40])
+{
+	size_t n = strlen(rfc3339);
+	if (n < 19) {
+		snprintf(out, 40, "%s", rfc3339);
+		return;
+	}
+	snprintf(out, 40, "%.10s %.8s UTC", rfc3339, rfc3339 + 11);
+}
+
+/* Appends <time> for an RFC 3339 string. */
+static void add_time_str(struct html *h, const char *rfc3339)
+{
+	char human[40];
+	human_time(rfc3339, human);
+	html_addf(h, "<time datetime=\"%s\">%s</time>", rfc3339, human);
+}
+
+/* Appends <time> for ms since the epoch. */
+static void add_time(struct html *h, int64_t ms)
+{
+	char t[32];
+	api_time(ms, t);
+	add_time_str(h, t);
+}
+
+/* ---- the list ---- */
+
+static const struct {
+	const char *name;
+	enum store_sort sort;
+	enum store_sort reverse;
+} sorts[] = {
+        {"name", SORT_NAME, SORT_NAME_DESC},
+        {"-name", SORT_NAME_DESC, SORT_NAME},
+        {"created", SORT_CREATED, SORT_CREATED_DESC},
+        {"-created", SORT_CREATED_DESC, SORT_CREATED},
+};
+#define NSORTS (sizeof(sorts) / sizeof(sorts[0]))
+
+/* What the list page was asked for. Strings borrowed from the request. */
+struct list_args {
+	const char *q;    /* NULL or "" for all */
+	size_t sort;      /* index into sorts */
+	const char *lim;  /* ?limit= as given, or NULL */
+	int limit;        /* parsed */
+	const char *from; /* ?cursor= (after) or ?before=, or NULL */
+	bool backward;    /* from is ?before= */
+};
+
+/* One page's rows in display order, with the keyset cursor of each. */
+struct rows {
+	const struct app *a;
+	bool by_time;
+	char **html;
+	char (*cursor)[CURSOR_MAX];
+	size_t n, cap;
+	enum kerr err;
+};
+
+static void rows_free(struct rows *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free(rs->html[i]);
+	free(rs->html);
+	free(rs->cursor);
+	rs->html = NULL;
+	rs->cursor = NULL;
+	rs->n = 0;
+}
+
+/* Appends one cluster's table row (store_cluster_list callback). */
+static void list_row(const struct cluster *c, void *arg)
+{
+	struct rows *rs = arg;
+	if (rs->err != K_OK || rs->n == rs->cap)
+		return;
+	struct html h;
+	html_init(&h, ROW_MAX);
+	html_addf(
+	        &h,
+	        "<tr>\n<th scope=\"row\" data-label=\"Name\"><a href=\"/clusters/%s\">%s</a></th>\n"
+	        "<td data-label=\"Profiles\">",
+	        c->name, c->name);
+	size_t i;
+	json_t *p;
+	json_array_foreach (c->profiles, i, p) {
+		html_addf(&h, "<span class=\"tag\">%s</span>", json_string_value(p));
+	}
+	html_addf(&h,
+	          "</td>\n<td data-label=\"Size\" class=\"num\">%d</td>\n"
+	          "<td data-label=\"Members\"><span class=\"members\">"
+	          "<progress value=\"%d\" max=\"%d\" aria-label=\"%s: %d of %d members "
+	          "registered\">%d of %d</progress> %d/%d</span></td>\n"
+	          "<td data-label=\"Config fetches\" class=\"num\">%lld",
+	          c->size, c->members, c->size, c->name, c->members, c->size, c->members, c->size,
+	          c->members, c->size, (long long)c->fetch_count);
+	if (c->last_fetch_at) {
+		html_raw(&h, "<br><span class=\"muted\">last ");
+		add_time(&h, c->last_fetch_at);
+		html_raw(&h, "</span>");
+	}
+	html_addf(&h, "</td>\n<td data-label=\"Ignition\">%s</td>\n<td data-label=\"Created\">",
+	          c->ignition_version);
+	add_time(&h, c->created_at);
+	html_raw(&h, "</td>\n</tr>\n");
+	if (h.err != K_OK) {
+		rs->err = h.err;
+		html_free(&h);
+		return;
+	}
+	rs->html[rs->n] = buf_steal(&h.buf, NULL);
+	if (!rs->html[rs->n]) {
+		rs->err = K_ENOMEM;
+		return;
+	}
+	if (rs->by_time)
+		snprintf(rs->cursor[rs->n], CURSOR_MAX, "%" PRId64 ".%s", c->created_at, c->name);
+	else
+		snprintf(rs->cursor[rs->n], CURSOR_MAX, "%s", c->name);
+	rs->n++;
+}
+
+/* Parses the list query; on a bad value fills msg and returns false. */
+static bool parse_list_args(struct req *r, struct list_args *la, char *msg, size_t msglen)
+{
+	memset(la, 0, sizeof(*la));
+	la->q = req_query(r, "q");
+	if (la->q && strlen(la->q) > NAME_MAX_LEN) {
+		snprintf(msg, msglen, "The search text must be at most %d characters.",
+		         NAME_MAX_LEN);
+		return false;
+	}
+	const char *s = req_query(r, "sort");
+	if (s && *s) {
+		while (la->sort < NSORTS && strcmp(s, sorts[la->sort].name) != 0)
+			la->sort++;
+		if (la->sort == NSORTS) {
+			snprintf(msg, msglen, "sort must be name, -name, created or -created.");
+			return false;
+		}
+	}
+	la->limit = PAGE_LIST_DEFAULT;
+	la->lim = req_query(r, "limit");
+	if (la->lim && *la->lim) {
+		char *end;
+		errno = 0;
+		long v = strtol(la->lim, &end, 10);
+		if (errno || *end || v < 1 || v > PAGE_LIST_MAX) {
+			snprintf(msg, msglen, "limit must be a whole number from 1 to %d.",
+			         PAGE_LIST_MAX);
+			return false;
+		}
+		la->limit = (int)v;
+	}
+	la->from = req_query(r, "cursor");
+	const char *before = req_query(r, "before");
+	if (before && *before) {
+		la->from = before;
+		la->backward = true;
+	}
+	if (la->from && !*la->from)
+		la->from = NULL;
+	return true;
+}
+
+/* Fills the store query's cursor from a page cursor; false when malformed. */
+static bool set_cursor(struct store_list_query *q, const char *cursor, char name[CURSOR_MAX])
+{
+	bool by_time = q->sort == SORT_CREATED || q->sort == SORT_CREATED_DESC;
+	const char *n = cursor;
+	if (by_time) {
+		char *end;
+		errno = 0;
+		long long t = strtoll(cursor, &end, 10);
+		if (errno || end == cursor || *end != '.' || t < 0)
+			return false;
+		q->cursor_time = t;
+		n = end + 1;
+	}
+	if (!api_valid_name(n, strlen(n)))
+		return false;
+	snprintf(name, CURSOR_MAX, "%s", n);
+	q->has_cursor = true;
+	q->cursor_name = name;
+	return true;
+}
+
+/* Reverses the rows (a page read backwards from ?before=). */
+static void rows_reverse(struct rows *rs)
+{
+	for (size_t i = 0, j = rs->n ? rs->n - 1 : 0; i < j; i++, j--) {
+		char *t = rs->html[i];
+		rs->html[i] = rs->html[j];
+		rs->html[j] = t;
+		char c[CURSOR_MAX];
+		memcpy(c, rs->cursor[i], CURSOR_MAX);
+		memcpy(rs->cursor[i], rs->cursor[j], CURSOR_MAX);
+		memcpy(rs->cursor[j], c, CURSOR_MAX);
+	}
+}
+
+/* A link to the list with these arguments: "/?..." into out (a URL, not yet
+ * escaped for HTML). page_key is "cursor", "before" or NULL (first page). */
+static void list_href(struct buf *out, const struct list_args *la, size_t sort,
+                      const char *page_key, const char *page_value)
+{
+	const char *kv[] = {
+	        "q",     la->q,   "sort",   sort ? sorts[sort].name : NULL,
+	        "limit", la->lim, page_key, page_value,
+	        NULL,    NULL,
+	};
+	buf_reset(out);
+	buf_addstr(out, "/");
+	html_query(out, kv);
+}
+
+/* The header cell of a sortable column. */
+static void sort_th(struct html *h, const struct list_args *la, const char *label, size_t asc,
+                    size_t desc)
+{
+	struct buf href;
+	buf_init(&href, 1024);
+	size_t next = la->sort == asc ? desc : asc;
+	const char *aria = la->sort == asc ? "ascending" : la->sort == desc ? "descending" : NULL;
+	const char *arrow = la->sort == asc ? " ↑" : la->sort == desc ? " ↓" : "";
+	list_href(&href, la, next, NULL, NULL);
+	if (aria)
+		html_addf(h, "<th scope=\"col\" aria-sort=\"%s\">", aria);
+	else
+		html_raw(h, "<th scope=\"col\">");
+	html_addf(h, "<a href=\"%s\">%s%s</a></th>", buf_str(&href), label, arrow);
+	buf_free(&href);
+}
+
+/* The empty state: how to create the first cluster. */
+static void empty_state(struct html *h, const struct app *a)
+{
+	html_raw(h, "<section class=\"empty\" aria-labelledby=\"empty-h\">\n"
+	            "<h2 id=\"empty-h\">No clusters yet</h2>\n"
+	            "<p>Create the first one with curl; it appears here at once.</p>\n"
+	            "<div class=\"copyrow\"><h3>Create a cluster</h3>"
+	            "<button type=\"button\" class=\"copy\" data-copy=\"create-cmd\" hidden>"
+	            "Copy</button></div>\n<pre id=\"create-cmd\">");
+	html_addf(h, "curl -s -X POST %s/clusters \\\n", a->public_url);
+	if (a->cfg->admin_token)
+		html_raw(h, "  -H \"Authorization: Bearer $KINDLING_TOKEN\" \\\n");
+	html_raw(h, "  -H 'Content-Type: application/json' \\\n"
+	            "  -d '{\"name\": \"example\", \"size\": 3, \"profiles\": [\"etcd\"]}'");
+	html_raw(h, "</pre><p id=\"create-cmd-status\" role=\"status\" class=\"copied\"></p>\n"
+	            "<p class=\"hint\">Then point your machines at "
+	            "<code>GET /clusters/example/userdata</code> (the pointer config).</p>\n"
+	            "</section>\n");
+}
+
+/* Runs one store query into rs. */
+static enum kerr list_query(const struct app *a, const struct list_args *la, bool backward,
+                            bool *out_more, int64_t *out_total, struct rows *rs)
+{
+	struct store_list_query q = {
+	        .q = la->q && *la->q ? la->q : NULL,
+	        .sort = backward ? sorts[la->sort].reverse : sorts[la->sort].sort,
+	        .limit = la->limit,
+	};
+	char name[CURSOR_MAX];
+	if (la->from && !set_cursor(&q, la->from, name))
+		return K_EINVAL;
+	return store_cluster_list(a->store, &q, list_row, rs, out_more, out_total);
+}
+
+void api_page_list(struct req *r)
+{
+	const struct app *a = req_app(r);
+	struct list_args la;
+	char msg[256];
+	if (!parse_list_args(r, &la, msg, sizeof(msg))) {
+		error_page(r, 422, "Invalid list request", msg, "/");
+		return;
+	}
+	struct rows rs = {.a = a,
+	                  .by_time = sorts[la.sort].sort == SORT_CREATED ||
+	                             sorts[la.sort].sort == SORT_CREATED_DESC,
+	                  .cap = (size_t)la.limit};
+	rs.html = calloc(rs.cap, sizeof(*rs.html));
+	rs.cursor = calloc(rs.cap, sizeof(*rs.cursor));
+	if (!rs.html || !rs.cursor) {
+		rows_free(&rs);
+		error_page(r, 503, "Out of memory", "Try again.", "/");
+		return;
+	}
+	if (a->fetchlog)
+		fetchlog_flush(a->fetchlog);
+	bool more = false;
+	int64_t total = 0;
+	bool has_prev = la.from != NULL, has_next;
+	enum kerr e = list_query(a, &la, la.backward, &more, &total, &rs);
+	if (e == K_OK && la.backward) {
+		rows_reverse(&rs);
+		has_prev = more;
+		has_next = true;
+		if (!more) { /* reached the start: show the first page, full */
+			rows_free(&rs);
+			rs.html = calloc(rs.cap, sizeof(*rs.html));
+			rs.cursor = calloc(rs.cap, sizeof(*rs.cursor));
+			la.from = NULL;
+			la.backward = false;
+			e = rs.html && rs.cursor ? list_query(a, &la, false, &more, &total, &rs)
+			                         : K_ENOMEM;
+			has_next = more;
+		}
+	} else {
+		has_next = more;
+	}
+	if (e == K_OK)
+		e = rs.err;
+	if (e == K_EINVAL) {
+		rows_free(&rs);
+		error_page(r, 422, "Invalid list request",
+		           "The page cursor does not belong to this sort order; start again from "
+		           "the first page.",
+		           "/");
+		return;
+	}
+	if (e != K_OK) {
+		rows_free(&rs);
+		error_page(r, e == K_ENOMEM ? 503 : 500, "The database failed",
+		           "kindling could not read the clusters; see the server log.", "/");
+		return;
+	}
+
+	struct html h;
+	html_init(&h, PAGE_MAX);
+	struct buf href;
+	buf_init(&href, 1024);
+	html_page_begin(&h, "Clusters");
+	bool filtered = la.q && *la.q;
+	html_raw(&h, "<div class=\"summary\"><h1>Clusters</h1><p class=\"muted\">");
+	if (filtered)
+		html_addf(&h, "%lld %s matching “%s”", (long long)total,
+		          total == 1 ? "cluster" : "clusters", la.q);
+	else
+		html_addf(&h, "%lld %s", (long long)total, total == 1 ? "cluster" : "clusters");
+	html_raw(&h, "</p></div>\n");
+	if (total == 0 && !filtered) {
+		empty_state(&h, a);
+	} else {
+		html_addf(
+		        &h,
+		        "<form class=\"inline\" method=\"get\" action=\"/\" role=\"search\">\n"
+		        "<div><label for=\"q\">Search by name</label>"
+		        "<input type=\"search\" id=\"q\" name=\"q\" value=\"%s\" maxlength=\"63\" "
+		        "autocomplete=\"off\" spellcheck=\"false\" "
+		        "autocapitalize=\"none\"></div>\n",
+		        la.q ? la.q : "");
+		if (la.sort)
+			html_addf(&h, "<input type=\"hidden\" name=\"sort\" value=\"%s\">\n",
+			          sorts[la.sort].name);
+		if (la.lim && *la.lim)
+			html_addf(&h, "<input type=\"hidden\" name=\"limit\" value=\"%s\">\n",
+			          la.lim);
+		html_raw(&h, "<button type=\"submit\">Search</button>\n");
+		if (filtered) {
+			struct list_args all = la;
+			all.q = NULL;
+			list_href(&href, &all, la.sort, NULL, NULL);
+			html_addf(&h, "<a class=\"button\" href=\"%s\">Show all</a>\n",
+			          buf_str(&href));
+		}
+		html_raw(&h, "</form>\n");
+	}
+	if (rs.n) {
+		html_raw(&h, "<div class=\"table-wrap\"><table class=\"cards\" id=\"clusters\">\n"
+		             "<thead><tr>");
+		sort_th(&h, &la, "Name", 0, 1);
+		html_raw(&h, "<th scope=\"col\">Profiles</th><th scope=\"col\">Size</th>"
+		             "<th scope=\"col\">Members</th><th scope=\"col\">Config fetches</th>"
+		             "<th scope=\"col\">Ignition</th>");
+		sort_th(&h, &la, "Created", 2, 3);
+		html_raw(&h, "</tr></thead>\n<tbody>\n");
+		for (size_t i = 0; i < rs.n; i++)
+			html_raw(&h, rs.html[i]);
+		html_raw(&h, "</tbody></table></div>\n");
+	} else if (filtered) {
+		html_addf(&h, "<section><p>No cluster name contains “%s”.</p></section>\n", la.q);
+	}
+	if (rs.n && (has_prev || has_next)) {
+		html_raw(&h, "<nav class=\"pager\" aria-label=\"Pages\"><span>");
+		if (has_prev) {
+			list_href(&href, &la, la.sort, "before", rs.cursor[0]);
+			html_addf(&h, "<a rel=\"prev\" href=\"%s\">← Previous</a>", buf_str(&href));
+		}
+		html_raw(&h, "</span><span>");
+		if (has_next) {
+			list_href(&href, &la, la.sort, "cursor", rs.cursor[rs.n - 1]);
+			html_addf(&h, "<a rel=\"next\" href=\"%s\">Next →</a>", buf_str(&href));
+		}
+		html_raw(&h, "</span></nav>\n");
+	}
+	html_page_end(&h);
+	buf_free(&href);
+	rows_free(&rs);
+	send_page(r, 200, &h);
+}
+
+/* ---- one cluster ---- */
+
+/* The names of the "generate": "secret" variables of the cluster's profiles
+ * (new reference, an object used as a set). */
+static json_t *secret_var_names(const struct app *a, const struct cluster *c)
+{
+	json_t *set = json_object();
+	json_t *all = profile_set_describe(a->profiles);
+	size_t i, j, k;
+	json_t *p, *want, *v;
+	json_array_foreach (json_object_get(all, "profiles"), i, p) {
+		bool chosen = false;
+		json_array_foreach (c->profiles, k, want) {
+			chosen = chosen || json_equal(want, json_object_get(p, "name"));
+		}
+		if (!chosen)
+			continue;
+		json_array_foreach (json_object_get(p, "variables"), j, v) {
+			const char *g = json_string_value(json_object_get(v, "generate"));
+			const char *n = json_string_value(json_object_get(v, "name"));
+			if (g && n && !strcmp(g, "secret"))
+				json_object_set_new(set, n, json_true());
+		}
+	}
+	json_decref(all);
+	const char *key;
+	json_object_foreach (c->secrets, key, v) {
+		json_object_set_new(set, key, json_true());
+	}
+	return set;
+}
+
+/* A copy of values with every key in secret_names masked (new reference). */
+static json_t *masked(const json_t *values, const json_t *secret_names)
+{
+	json_t *copy = json_deep_copy(values);
+	const char *key;
+	json_t *v;
+	json_object_foreach (copy, key, v) {
+		if (json_object_get(secret_names, key))
+			json_object_set_new(copy, key, json_string(MASKED));
+	}
+	return copy;
+}
+
+/* A pretty-printed copy of compact JSON text (malloc'd), or NULL. */
+static char *pretty(const char *text, size_t len)
+{
+	json_t *j = json_loadb(text, len, 0, NULL);
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return s;
+}
+
+/* Appends a <pre> with a copy button and its live status line. */
+static void copy_block(struct html *h, const char *id, const char *heading, const char *text)
+{
+	html_addf(
+	        h,
+	        "<div class=\"copyrow\"><h3 id=\"%s-h\">%s</h3>"
+	        "<button type=\"button\" class=\"copy\" data-copy=\"%s\" aria-describedby=\"%s-h\" "
+	        "hidden>Copy</button></div>\n"
+	        "<pre id=\"%s\" tabindex=\"0\" aria-labelledby=\"%s-h\">%s</pre>"
+	        "<p id=\"%s-status\" role=\"status\" class=\"copied\"></p>\n",
+	        id, heading, id, id, id, id, text, id);
+}
+
+/* What a fetch's status means, for people. */
+static const char *fetch_result(int status)
+{
+	static const struct {
+		int status;
+		const char *text;
+	} results[] = {
+	        {200, "served"},          {304, "not modified"},
+	        {401, "no fetch token"},  {403, "wrong token"},
+	        {404, "no such cluster"}, {406, "version not supported"},
+	        {500, "server error"},    {503, "unavailable, retried"},
+	};
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+		if (results[i].status == status)
+			return results[i].text;
+	return status >= 500 ? "server error" : status >= 400 ? "refused" : "";
+}
+
+static void fetch_row(const struct store_fetch *f, void *arg)
+{
+	struct html *h = arg;
+	char ign[32];
+	html_ignition_version(f->user_agent, ign, sizeof(ign));
+	html_raw(h, "<tr><td data-label=\"Time\">");
+	add_time(h, f->at);
+	html_addf(h,
+	          "</td><td data-label=\"Client\"><code>%s</code></td>"
+	          "<td data-label=\"Ignition\" title=\"%s\">%s</td>"
+	          "<td data-label=\"Spec served\">%s</td>"
+	          "<td data-label=\"Result\" class=\"%s\">%d %s</td></tr>\n",
+	          f->client, f->user_agent ? f->user_agent : "", ign[0] ? ign : "—",
+	          f->version && f->version[0] ? f->version : "—",
+	          f->status < 400 ? "status-ok" : "status-bad", f->status, fetch_result(f->status));
+}
+
+/* The overview list of fields. */
+static void overview(struct html *h, const struct cluster *c, const json_t *j)
+{
+	html_raw(h, "<section aria-labelledby=\"overview-h\"><h2 id=\"overview-h\">Overview</h2>\n"
+	            "<dl class=\"fields\">\n");
+	html_addf(h, "<dt>Name</dt><dd>%s</dd>\n<dt>ID</dt><dd><code>%s</code></dd>\n", c->name,
+	          c->id);
+	html_addf(h, "<dt>Size</dt><dd>%d (the etcd discovery size; fixed)</dd>\n", c->size);
+	html_raw(h, "<dt>Profiles</dt><dd>");
+	size_t i;
+	json_t *p;
+	json_array_foreach (c->profiles, i, p) {
+		html_addf(h, "<span class=\"tag\">%s</span>", json_string_value(p));
+	}
+	html_addf(h,
+	          "</dd>\n<dt>Members</dt><dd><span class=\"members\">"
+	          "<progress value=\"%d\" max=\"%d\" aria-label=\"%d of %d members registered\">"
+	          "%d of %d</progress> %d of %d registered</span></dd>\n",
+	          c->members, c->size, c->members, c->size, c->members, c->size, c->members,
+	          c->size);
+	html_addf(h, "<dt>Config fetches</dt><dd>%lld", (long long)c->fetch_count);
+	if (c->last_fetch_at) {
+		html_raw(h, ", last ");
+		add_time(h, c->last_fetch_at);
+	}
+	html_addf(h,
+	          "</dd>\n<dt>Ignition spec</dt><dd>%s (default; nodes may ask for another)</dd>\n"
+	          "<dt>Discovery</dt><dd>%s</dd>\n<dt>Discovery URL</dt>"
+	          "<dd><code class=\"wrap\" id=\"discovery-url\">%s</code></dd>\n"
+	          "<dt>Ignition URL</dt><dd><code class=\"wrap\">%s</code></dd>\n"
+	          "<dt>Userdata URL</dt><dd><code class=\"wrap\">%s</code></dd>\n"
+	          "<dt>Generation</dt><dd>%lld</dd>\n<dt>Created</dt><dd>",
+	          c->ignition_version, c->discovery_mode, c->discovery_url,
+	          json_string_value(json_object_get(j, "ignition_url")),
+	          json_string_value(json_object_get(j, "userdata_url")), (long long)c->generation);
+	add_time(h, c->created_at);
+	html_raw(h, "</dd>\n<dt>Updated</dt><dd>");
+	add_time(h, c->updated_at);
+	html_raw(h, "</dd>\n");
+	if (c->prev_fetch_token[0] && c->prev_token_until > store_now_ms()) {
+		html_raw(h, "<dt>Rotated token</dt><dd>the previous fetch token works until ");
+		add_time(h, c->prev_token_until);
+		html_raw(h, "</dd>\n");
+	}
+	html_raw(h, "</dl></section>\n");
+}
+
+/* The pointer config: hidden until revealed, since it holds the fetch token. */
+static void pointer_section(struct html *h, const struct cluster *c, const json_t *j, bool reveal)
+{
+	html_raw(h, "<section id=\"pointer\" aria-labelledby=\"pointer-h\">"
+	            "<h2 id=\"pointer-h\">Pointer config (userdata)</h2>\n"
+	            "<p class=\"hint\">Paste this as the machine's user data (EC2: the base64 "
+	            "form, or base64encode() in Terraform). Ignition then fetches the full config "
+	            "from kindling.</p>\n");
+	if (!reveal) {
+		html_addf(h,
+		          "<p class=\"notice\">The pointer config holds the cluster's fetch token, "
+		          "so it is hidden. <a href=\"/clusters/%s?reveal=1#pointer\" "
+		          "id=\"reveal-pointer\">Reveal the pointer and secrets</a></p>\n",
+		          c->name);
+		html_raw(h, "</section>\n");
+		return;
+	}
+	const json_t *ptr = json_object_get(j, "pointer");
+	char *text =
+	        json_is_object(ptr) ? json_dumps(ptr, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	char *compact =
+	        json_is_object(ptr) ? json_dumps(ptr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	size_t b64_len;
+	char *b64 = compact ? digest_base64(compact, strlen(compact), &b64_len) : NULL;
+	if (!text || !b64) {
+		html_raw(h, "<p class=\"notice\">The pointer config could not be built; see the "
+		            "server log.</p>\n");
+	} else {
+		html_addf(h,
+		          "<p class=\"notice\">Shown because you asked: it holds the fetch token. "
+		          "<a href=\"/clusters/%s\">Hide</a></p>\n",
+		          c->name);
+		copy_block(h, "pointer-json", "JSON", text);
+		copy_block(h, "pointer-base64", "Base64", b64);
+	}
+	free(b64);
+	free(compact);
+	free(text);
+	html_raw(h, "</section>\n");
+}
+
+static void members_section(struct html *h, const struct cluster *c, const json_t *j)
+{
+	const json_t *list = json_object_get(json_object_get(j, "members"), "list");
+	html_addf(h,
+	          "<section id=\"members\" aria-labelledby=\"members-h\">"
+	          "<h2 id=\"members-h\">Registered members (%d of %d)</h2>\n",
+	          c->members, c->size);
+	if (!json_array_size(list)) {
+		html_raw(h, "<p class=\"muted\">No etcd member has registered in discovery yet.</p>"
+		            "</section>\n");
+		return;
+	}
+	html_raw(h, "<div class=\"table-wrap\"><table class=\"cards\"><thead><tr>"
+	            "<th scope=\"col\">ID</th><th scope=\"col\">Name</th>"
+	            "<th scope=\"col\">Peer URLs</th><th scope=\"col\">Registered</th>"
+	            "</tr></thead><tbody>\n");
+	size_t i, k;
+	json_t *m, *u;
+	json_array_foreach (list, i, m) {
+		html_addf(h,
+		          "<tr><td data-label=\"ID\"><code>%s</code></td><td "
+		          "data-label=\"Name\">%s</td>"
+		          "<td data-label=\"Peer URLs\" class=\"wrap\">",
+		          json_string_value(json_object_get(m, "id")),
+		          json_string_value(json_object_get(m, "name")));
+		json_array_foreach (json_object_get(m, "peer_urls"), k, u) {
+			if (k)
+				html_raw(h, "<br>");
+			html_addf(h, "<code>%s</code>", json_string_value(u));
+		}
+		html_raw(h, "</td><td data-label=\"Registered\">");
+		const char *t = json_string_value(json_object_get(m, "registered_at"));
+		add_time_str(h, t ? t : "");
+		html_raw(h, "</td></tr>\n");
+	}
+	html_raw(h, "</tbody></table></div></section>\n");
+}
+
+static void fetches_section(struct html *h, const struct app *a, const struct cluster *c)
+{
+	html_addf(h,
+	          "<section id=\"fetches\" aria-labelledby=\"fetches-h\">"
+	          "<h2 id=\"fetches-h\">Recent config fetches</h2>\n"
+	          "<p class=\"hint\">%lld in all; the newest %d are kept.</p>\n",
+	          (long long)c->fetch_count, a->cfg->fetch_log_size);
+	struct html rows;
+	html_init(&rows, PAGE_MAX / 4);
+	enum kerr e = store_fetches_list(a->store, c->id, a->cfg->fetch_log_size, fetch_row, &rows);
+	if (e != K_OK || rows.err != K_OK) {
+		html_raw(h, "<p class=\"notice\">The fetch log could not be read.</p>\n");
+	} else if (!rows.buf.len) {
+		html_raw(h, "<p class=\"muted\">No node has fetched its config yet.</p>\n");
+	} else {
+		html_raw(h, "<div class=\"table-wrap\"><table class=\"cards\"><thead><tr>"
+		            "<th scope=\"col\">Time</th><th scope=\"col\">Client</th>"
+		            "<th scope=\"col\">Ignition</th><th scope=\"col\">Spec served</th>"
+		            "<th scope=\"col\">Result</th></tr></thead><tbody>\n");
+		html_raw(h, buf_str(&rows.buf));
+		html_raw(h, "</tbody></table></div>\n");
+	}
+	html_free(&rows);
+	html_raw(h, "</section>\n");
+}
+
+/* Variables and generated secrets; secret values only when revealed. */
+static void vars_section(struct html *h, const struct cluster *c, const json_t *secret_names,
+                         bool reveal)
+{
+	html_raw(h, "<section id=\"vars\" aria-labelledby=\"vars-h\">"
+	            "<h2 id=\"vars-h\">Variables</h2>\n");
+	if (!json_object_size(c->vars)) {
+		html_raw(h, "<p class=\"muted\">None set; the profiles' defaults apply.</p>\n");
+	} else {
+		html_raw(h, "<dl class=\"fields\" id=\"vars-list\">\n");
+		const char *key;
+		json_t *v;
+		json_object_foreach (c->vars, key, v) {
+			bool hide = !reveal && json_object_get(secret_names, key);
+			html_addf(h, "<dt>%s</dt><dd><code class=\"wrap\">%s</code></dd>\n", key,
+			          hide ? "(hidden: a secret)" : json_string_value(v));
+		}
+		html_raw(h, "</dl>\n");
+	}
+	html_raw(h, "</section>\n<section id=\"secrets\" aria-labelledby=\"secrets-h\">"
+	            "<h2 id=\"secrets-h\">Generated secrets</h2>\n");
+	if (!json_object_size(c->secrets)) {
+		html_raw(h, "<p class=\"muted\">This cluster's profiles generate no secret.</p>\n");
+	} else {
+		if (reveal)
+			html_addf(h,
+			          "<p class=\"notice\">Secret values are shown because you asked. "
+			          "<a href=\"/clusters/%s#secrets\">Hide</a></p>\n",
+			          c->name);
+		else
+			html_addf(h,
+			          "<p class=\"hint\">Made once at creation and stored. "
+			          "<a href=\"/clusters/%s?reveal=1#secrets\" id=\"reveal-secrets\">"
+			          "Reveal the values</a> (and the pointer config).</p>\n",
+			          c->name);
+		html_raw(h, "<dl class=\"fields\" id=\"secrets-list\">\n");
+		const char *key;
+		json_t *v;
+		json_object_foreach (c->secrets, key, v) {
+			html_addf(h, "<dt>%s</dt><dd><code class=\"wrap\">%s</code></dd>\n", key,
+			          reveal ? json_string_value(v) : "••••••••");
+		}
+		html_raw(h, "</dl>\n");
+	}
+	html_raw(h, "</section>\n");
+}
+
+/* The rendered config for one version, with the version selector. */
+static void config_section(struct html *h, const struct app *a, const struct cluster *c,
+                           const json_t *secret_names, const char *asked, bool reveal)
+{
+	const char *version = c->ignition_version;
+	bool unknown = asked && *asked && !render_version_known(asked);
+	if (asked && *asked && !unknown)
+		version = asked;
+	html_addf(h,
+	          "<section id=\"config\" aria-labelledby=\"config-h\">"
+	          "<h2 id=\"config-h\">Rendered config</h2>\n"
+	          "<form class=\"inline\" method=\"get\" action=\"/clusters/%s#config\">\n"
+	          "<div><label for=\"version\">Ignition spec version</label>"
+	          "<select id=\"version\" name=\"version\">\n",
+	          c->name);
+	for (const char *const *v = render_versions; *v; v++)
+		html_addf(h, "<option value=\"%s\"%s>%s%s</option>\n", *v,
+		          !strcmp(*v, version) ? " selected" : "", *v,
+		          !strcmp(*v, c->ignition_version) ? " (cluster default)" : "");
+	html_raw(h, "</select></div>\n");
+	if (reveal)
+		html_raw(h, "<input type=\"hidden\" name=\"reveal\" value=\"1\">\n");
+	html_raw(h, "<button type=\"submit\">Show</button></form>\n");
+	if (unknown)
+		html_addf(h,
+		          "<p class=\"notice\">kindling does not render spec version “%s”; showing "
+		          "%s.</p>\n",
+		          asked, version);
+	json_t *vars = reveal ? json_incref(c->vars) : masked(c->vars, secret_names);
+	json_t *secrets = reveal ? json_incref(c->secrets) : masked(c->secrets, secret_names);
+	struct render_cluster rc = api_render_input(a, c);
+	rc.vars = vars;
+	rc.secrets = secrets;
+	char *body = NULL, *text = NULL;
+	size_t len = 0;
+	enum kerr e =
+	        vars && secrets ? render_config(a->profiles, &rc, version, &body, &len) : K_ENOMEM;
+	if (e == K_OK)
+		text = pretty(body, len);
+	if (!text) {
+		html_addf(h, "<p class=\"notice\">The config could not be rendered: %s.</p>\n",
+		          kerr_str(e == K_OK ? K_ENOMEM : e));
+	} else {
+		if (!reveal && json_object_size(secret_names))
+			html_addf(h,
+			          "<p class=\"hint\">What <code>GET "
+			          "/clusters/%s/ignition?version=%s</code> "
+			          "serves, pretty-printed, with secret values replaced by "
+			          "<code>%s</code>: "
+			          "<a "
+			          "href=\"/clusters/%s?reveal=1&amp;version=%s#config\">reveal</a> "
+			          "to see exactly what a node receives.</p>\n",
+			          c->name, version, MASKED, c->name, version);
+		else
+			html_addf(h,
+			          "<p class=\"hint\">What <code>GET "
+			          "/clusters/%s/ignition?version=%s</code> "
+			          "serves, pretty-printed (%zu bytes as served).</p>\n",
+			          c->name, version, len);
+		copy_block(h, "config-json", "Config", text);
+	}
+	free(text);
+	free(body);
+	json_decref(secrets);
+	json_decref(vars);
+	html_raw(h, "</section>\n");
+}
+
+static void delete_section(struct html *h, const struct cluster *c)
+{
+	html_addf(h,
+	          "<section id=\"delete\" class=\"danger-zone\" aria-labelledby=\"delete-h\">"
+	          "<h2 id=\"delete-h\">Delete this cluster</h2>\n"
+	          "<p>Deleting removes the cluster, its discovery registrations and its fetch "
+	          "log. Nodes that have not booted yet can no longer fetch their config. This "
+	          "cannot be undone.</p>\n"
+	          "<form class=\"inline\" method=\"post\" action=\"/clusters/%s/delete\">\n"
+	          "<div><label for=\"confirm\">Type the name, <code>%s</code>, to confirm</label>"
+	          "<input type=\"text\" id=\"confirm\" name=\"confirm\" required "
+	          "autocomplete=\"off\" spellcheck=\"false\" autocapitalize=\"none\"></div>\n"
+	          "<button type=\"submit\" class=\"danger\">Delete cluster</button>\n"
+	          "</form></section>\n",
+	          c->name, c->name);
+}
+
+void api_page_cluster(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	const char *rv = req_query(r, "reveal");
+	bool reveal = rv && (!strcmp(rv, "1") || !strcmp(rv, "true"));
+	struct cluster c;
+	if (a->fetchlog)
+		fetchlog_flush(a->fetchlog);
+	enum kerr e = store_cluster_get(a->store, name, &c);
+	if (e == K_ENOTFOUND) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "There is no cluster named “%.63s”.", name);
+		error_page(r, 404, "No such cluster", msg, "/");
+		return;
+	}
+	if (e != K_OK) {
+		error_page(r, 500, "The database failed",
+		           "kindling could not read the cluster; see the server log.", "/");
+		return;
+	}
+	json_t *j = api_cluster_json(a, &c, true);
+	json_t *secret_names = secret_var_names(a, &c);
+	struct html h;
+	html_init(&h, PAGE_MAX);
+	html_page_begin(&h, c.name);
+	html_addf(&h,
+	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
+	          "<p class=\"muted\">%d of %d members registered · %lld config fetches · "
+	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
+	          "<a href=\"#delete\">delete</a></p>\n",
+	          c.name, c.members, c.size, (long long)c.fetch_count);
+	if (!j || !secret_names) {
+		h.err = K_ENOMEM;
+	} else {
+		overview(&h, &c, j);
+		pointer_section(&h, &c, j, reveal);
+		members_section(&h, &c, j);
+		fetches_section(&h, a, &c);
+		vars_section(&h, &c, secret_names, reveal);
+		config_section(&h, a, &c, secret_names, req_query(r, "version"), reveal);
+		delete_section(&h, &c);
+	}
+	html_page_end(&h);
+	json_decref(secret_names);
+	json_decref(j);
+	cluster_clear(&c);
+	send_page(r, 200, &h);
+}
+
+/* ---- delete by form ---- */
+
+/* Copies the host[:port] of "scheme://host[:port]/..." into out; false when
+ * url has no authority. */
+static bool url_host(const char *url, char *out, size_t outlen)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return false;
+	p += 3;
+	size_t n = strcspn(p, "/?#");
+	if (n == 0 || n >= outlen || memchr(p, '@', n))
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* True when the request comes from one of kindling's own pages: the host of
+ * Origin (or, without Origin, of Referer) equals the Host header, or the
+ * host of --public-url (kindling behind a proxy that rewrites Host). */
+static bool same_origin(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *host = req_header(r, "Host");
+	const char *origin = req_header(r, "Origin");
+	const char *from = origin ? origin : req_header(r, "Referer");
+	char got[256], pub[256];
+	if (!from || !url_host(from, got, sizeof(got)))
+		return false;
+	return (host && !strcasecmp(got, host)) ||
+	       (url_host(a->public_url, pub, sizeof(pub)) && !strcasecmp(got, pub));
+}
+
+void api_page_delete(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *name = req_param(r, "name");
+	char back[128];
+	snprintf(back, sizeof(back), "/clusters/%s#delete",
+	         api_valid_name(name, strlen(name)) ? name : "");
+	if (!same_origin(r)) {
+		error_page(r, 403, "Refused",
+		           "This delete did not come from one of kindling's own pages (its Origin "
+		           "or Referer does not match the Host), so nothing was deleted.",
+		           "/");
+		return;
+	}
+	const char *ct = req_header(r, "Content-Type");
+	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+		error_page(r, 415, "Unsupported form",
+		           "Send the delete form as application/x-www-form-urlencoded.", back);
+		return;
+	}
+	size_t len;
+	const char *body = req_body(r, &len);
+	char confirm[CONFIRM_MAX];
+	if (!form_get(body, len, "confirm", confirm, sizeof(confirm)) ||
+	    strcmp(confirm, name) != 0) {
+		error_page(r, 422, "Not deleted",
+		           "To delete the cluster, type its name exactly into the confirmation "
+		           "field.",
+		           back);
+		return;
+	}
+	char token[33];
+	enum kerr e = store_cluster_delete(a->store, name, token);
+	api_invalidate(a, name);
+	if (e == K_ENOTFOUND) {
+		error_page(r, 404, "No such cluster", "The cluster does not exist (any more).",
+		           "/");
+		return;
+	}
+	if (e != K_OK) {
+		error_page(r, 500, "The database failed",
+		           "The cluster was not deleted; see the server log.", back);
+		return;
+	}
+	if (token[0])
+		discovery_forget(a->discovery, token);
+	static const char see_other[] = "<!doctype html><html lang=\"en\"><title>Deleted</title>"
+	                                "<p>Deleted. <a href=\"/\">Back to the clusters</a></p>"
+	                                "</html>\n";
+	reply_header(r, "Location", "/");
+	reply_header(r, "Content-Security-Policy", csp);
+	reply_header(r, "Referrer-Policy", "same-origin");
+	reply_static(r, 303, "text/html; charset=utf-8", see_other, sizeof(see_other) - 1);
+}
+
+/* ---- static files ---- */
+
+void api_static(struct req *r)
+{
+	const struct html_static *s = html_static_find(req_param(r, "file"));
+	if (!s) {
+		reply_error(r, K_ENOTFOUND, "no static file named \"%s\"", req_param(r, "file"));
+		return;
+	}
+	char etag[32];
+	snprintf(etag, sizeof(etag), "\"%s\"", s->version);
+	const char *v = req_query(r, "v");
+	/* A URL with the current version never changes: cache it for a year. */
+	reply_header(r, "Cache-Control",
+	             v && !strcmp(v, s->version) ? "public, max-age=31536000, immutable"
+	                                         : "no-cache");
+	reply_header(r, "ETag", etag);
+	const char *inm = req_header(r, "If-None-Match");
+	if (inm && strstr(inm, etag)) {
+		reply_static(r, 304, NULL, "", 0);
+		return;
+	}
+	reply_static(r, 200, s->type, (const char *)s->data, s->len);
+}
