@@ -21,9 +21,8 @@
 # Compose / Swarm secrets put it). Without that file the container exits 1 at once:
 #   kindling: --admin-token-file /run/secrets/kindling-admin-token: No such file or directory
 # The file must be readable by uid 10001 (e.g. mode 0400, owner 10001). To run
-# without a token after all (--insecure-no-auth), the variable has to be unset,
-# not emptied: podman run --unsetenv KINDLING_ADMIN_TOKEN_FILE … --insecure-no-auth,
-# or docker run --entrypoint env … -u KINDLING_ADMIN_TOKEN_FILE /usr/bin/kindling --insecure-no-auth.
+# without a token after all, empty the variable and add the flag:
+# -e KINDLING_ADMIN_TOKEN_FILE= kindling --insecure-no-auth.
 #
 # Health check: the runtime image has no curl (it would bring a second libcurl,
 # the OpenSSL build); the HEALTHCHECK below is a few lines of bash that GET
