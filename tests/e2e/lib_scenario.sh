@@ -1,0 +1,153 @@
+# lib_scenario.sh - helpers for test_scenario.sh: a small private network of
+# simulated machines made of network namespaces, and reading what a node's
+# systemd units say (ExecStart flags, ExecStartPre commands, EnvironmentFile
+# variables) so the test starts each service as its unit would. Source it
+# after lib.sh and lib_node.sh; needs root (ip netns). Every wait is bounded.
+# shellcheck shell=bash
+#
+# The network, all of it inside namespaces this file creates (nothing is
+# added to the host's own network namespace):
+#
+#   kindling-hub   bridge kbr0 with $SCN_NET.1/24: kindling's machine
+#   kindling-n1    eth0 $SCN_NET.11/24 (veth to kbr0), lo 127.0.0.1   node 1
+#   kindling-n2    eth0 $SCN_NET.12/24                                 node 2
+#   kindling-n3    eth0 $SCN_NET.13/24                                 node 3
+#
+# Each node has its own loopback and its own ports, so the units' fixed
+# addresses (etcd on 0.0.0.0:2379, RabbitMQ's etcd endpoint 127.0.0.1:2379,
+# epmd on 4369, AMQP 5672, ...) work unchanged, as on separate machines.
+
+SCN_NET=${SCN_NET:-10.213.87}
+SCN_HUB=kindling-hub
+SCN_NODES=(kindling-n1 kindling-n2 kindling-n3)
+SCN_LOCK=${SCN_LOCK:-/run/lock/kindling-scenario.lock}
+
+# scn_addr I - the address of node I (1-based).
+scn_addr() { echo "$SCN_NET.$((10 + $1))"; }
+
+# in_ns NAMESPACE COMMAND... - runs COMMAND inside NAMESPACE.
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# scn_lock - takes the scenario's lock (the namespace names are fixed, so two
+# runs at once would collide): waits up to 300 s. The lock is held by file
+# descriptor 9 until the test exits.
+scn_lock() {
+	mkdir -p "$(dirname "$SCN_LOCK")"
+	exec 9>"$SCN_LOCK"
+	flock -w 300 9
+}
+
+# scn_ns_exists NAME - the named network namespace exists.
+scn_ns_exists() { [ -e "/run/netns/$1" ]; }
+
+# scn_ns_pids NAME - the PIDs of processes inside namespace NAME, one a line.
+scn_ns_pids() { scn_ns_exists "$1" && ip netns pids "$1" 2>/dev/null; }
+
+# scn_net_up - creates the hub and the node namespaces and wires them. Fails
+# (returns 1, with a message) when one of the names already exists and holds
+# processes (another run of this test, or one that crashed and left them);
+# an existing but empty namespace of these names, left by a killed run, is
+# removed first.
+scn_net_up() {
+	local ns i a
+	for ns in "$SCN_HUB" "${SCN_NODES[@]}"; do
+		scn_ns_exists "$ns" || continue
+		if [ -n "$(scn_ns_pids "$ns")" ]; then
+			echo "scn_net_up: namespace $ns exists and runs PIDs $(scn_ns_pids "$ns" | paste -sd' ')" >&2
+			return 1
+		fi
+		ip netns del "$ns" || return 1
+	done
+	ip netns add "$SCN_HUB" || return 1
+	in_ns "$SCN_HUB" ip link set lo up &&
+		in_ns "$SCN_HUB" ip link add kbr0 type bridge &&
+		in_ns "$SCN_HUB" ip addr add "$SCN_NET.1/24" dev kbr0 &&
+		in_ns "$SCN_HUB" ip link set kbr0 up || return 1
+	for i in 1 2 3; do
+		ns=${SCN_NODES[$((i - 1))]}
+		a=$(scn_addr "$i")
+		ip netns add "$ns" || return 1
+		# the veth pair is created inside the hub: nothing touches the host
+		in_ns "$SCN_HUB" ip link add "veth-n$i" type veth peer name eth0 netns "$ns" &&
+			in_ns "$SCN_HUB" ip link set "veth-n$i" master kbr0 &&
+			in_ns "$SCN_HUB" ip link set "veth-n$i" up &&
+			in_ns "$ns" ip link set lo up &&
+			in_ns "$ns" ip addr add "$a/24" dev eth0 &&
+			in_ns "$ns" ip link set eth0 up &&
+			in_ns "$ns" ip route add default via "$SCN_NET.1" || return 1
+	done
+}
+
+# scn_net_down - ends what still runs inside the namespaces (by PID: only
+# processes this test started can be in them), then deletes the namespaces
+# by name, which removes their veths and the bridge. Prints what it had to
+# kill. Returns 1 when a namespace could not be deleted.
+scn_net_down() {
+	local ns p pids rc=0
+	for ns in "${SCN_NODES[@]}" "$SCN_HUB"; do
+		scn_ns_exists "$ns" || continue
+		pids=$(scn_ns_pids "$ns")
+		if [ -n "$pids" ]; then
+			echo "# scn_net_down: killing leftover PIDs in $ns: $(echo "$pids" | paste -sd' ')"
+			for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+			for _ in $(seq 1 50); do
+				[ -z "$(scn_ns_pids "$ns")" ] && break
+				sleep 0.1
+			done
+		fi
+		ip netns del "$ns" || rc=1
+	done
+	return $rc
+}
+
+# unit_values FILE KEY - prints every value of KEY= in systemd unit FILE, one
+# a line, with continuation lines (a trailing backslash) joined and empty
+# values (the "ExecStart=" that resets a list) left out.
+unit_values() {
+	awk '{ if (sub(/\\$/, "")) printf "%s ", $0; else print }' "$1" |
+		sed -n "s/^$2=//p" | grep -v '^[[:space:]]*$'
+}
+
+# declare -A UNIT_ENV - the variables of a unit's EnvironmentFile.
+declare -A UNIT_ENV=()
+
+# unit_env_load FILE - loads KEY=VALUE lines of an EnvironmentFile into UNIT_ENV.
+unit_env_load() {
+	local k v
+	UNIT_ENV=()
+	while IFS='=' read -r k v; do
+		case $k in '' | '#'*) continue ;; esac
+		UNIT_ENV[$k]=$v
+	done <"$1"
+}
+
+# unit_words LINE - splits a command line the way systemd does for these
+# units (double or single quotes group, and are removed) and expands
+# ${NAME} from UNIT_ENV; a whole word $NAME expands to its words and an unset
+# one to no word at all, as systemd does. Prints one word a line. Returns 1,
+# naming it, when a ${NAME} is not in UNIT_ENV.
+unit_words() {
+	local w out name
+	while IFS= read -r w; do
+		if [[ $w =~ ^\$([A-Za-z_][A-Za-z0-9_]*)$ ]]; then
+			name=${BASH_REMATCH[1]}
+			# shellcheck disable=SC2086 # systemd splits an unbraced $NAME into words
+			[ -n "${UNIT_ENV[$name]:-}" ] && printf '%s\n' ${UNIT_ENV[$name]}
+			continue
+		fi
+		out=$w
+		while [[ $out =~ \$\{([A-Za-z_][A-Za-z0-9_]*)\} ]]; do
+			name=${BASH_REMATCH[1]}
+			if [ -z "${UNIT_ENV[$name]+set}" ]; then
+				echo "unit_words: \${$name} is not set by the EnvironmentFile" >&2
+				return 1
+			fi
+			out=${out//"\${$name}"/${UNIT_ENV[$name]}}
+		done
+		printf '%s\n' "$out"
+	done < <(printf '%s\n' "$1" | xargs -n1 printf '%s\n')
+}
