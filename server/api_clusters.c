@@ -188,6 +188,16 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 		api_field_error(errors, "vars", "must be an object of strings");
 		return;
 	}
+	if ((int)json_array_size(profiles) > a->cfg->max_profiles) {
+		api_field_error(errors, "profiles", "at most %d profiles (--max-profiles)",
+		                a->cfg->max_profiles);
+		return;
+	}
+	if ((int)json_object_size(vars) > a->cfg->max_vars) {
+		api_field_error(errors, "vars", "at most %d variables (--max-vars)",
+		                a->cfg->max_vars);
+		return;
+	}
 	profile_check(a->profiles, profiles, vars, errors);
 }
 

@@ -33,9 +33,12 @@ struct config {
 	int max_conns_per_ip;
 	int max_clusters;
 	int max_long_polls;
-	int token_grace_s;  /* how long a rotated fetch token stays valid */
-	int http_total_s;   /* timeouts.httpTotal in pointer configs */
-	int fetch_log_size; /* recent fetches kept per cluster */
+	int max_profiles;      /* profiles per cluster */
+	int max_vars;          /* vars per cluster */
+	int max_registrations; /* per discovery token; 0: 3 x size + 10 */
+	int token_grace_s;     /* how long a rotated fetch token stays valid */
+	int http_total_s;      /* timeouts.httpTotal in pointer configs */
+	int fetch_log_size;    /* recent fetches kept per cluster */
 	int drain_timeout_s;
 	char *ignition_version; /* default spec version of new clusters */
 };

@@ -449,7 +449,9 @@ static void *writer(void *arg)
 			puts[n] = (struct store_put){.token = p->token,
 			                             .id = p->id,
 			                             .value = p->value,
-			                             .max_members = 3 * size + 10,
+			                             .max_members = d->o.max_registrations
+			                                                    ? d->o.max_registrations
+			                                                    : 3 * size + 10,
 			                             .result = K_EIO,
 			                             .at = at};
 			n++;

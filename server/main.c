@@ -130,7 +130,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
-	                                 .max_waiters = cfg.max_long_polls};
+	                                 .max_waiters = cfg.max_long_polls,
+	                                 .max_registrations = cfg.max_registrations};
 	if (confcache_new(&app.cache) != K_OK ||
 	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
 	    discovery_new(app.store, &dopt, &app.discovery) != K_OK) {

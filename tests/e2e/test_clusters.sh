@@ -227,4 +227,24 @@ check "a non-loopback listen address without a token is refused" \
 	bash -c "! timeout 10 '$KINDLING_BIN' --listen 0.0.0.0:0 --db '$T/other.db' 2>'$T/err' && grep -q 'refusing' '$T/err'"
 
 kindling_stop && pass "SIGTERM drains and exits 0"
+
+# ---- limits set by flags ---------------------------------------------------
+kindling_start --db "$T/limits.db" --max-profiles 1 --max-vars 1 --max-registrations 2 --max-clusters 2 || exit 1
+post_json /clusters '{"name":"l1","size":1,"profiles":["etcd","rabbitmq"]}'
+check_that "--max-profiles: 422 naming profiles" '[ "$STATUS" = 422 ] && [ "$(jqb ".errors[0].field")" = profiles ]'
+post_json /clusters '{"name":"l1","size":1,"profiles":["rabbitmq"],"vars":{"rabbitmq_image":"a","rabbitmq_admin_user":"b"}}'
+check_that "--max-vars: 422 naming vars" '[ "$STATUS" = 422 ] && [ "$(jqb ".errors[0].field")" = vars ]'
+post_json /clusters '{"name":"l1","size":1}'
+expect "within the limits: 201" 201
+LD=$(jqb .discovery_url)
+for id in a1 a2 a3; do
+	code=$(curl -s -o "$T/reg" -w '%{http_code}' -X PUT -H 'Content-Type: application/x-www-form-urlencoded' \
+		--data 'value=m%3Dhttp%3A%2F%2F127.0.0.1%3A2380' "$LD/$id?prevExist=false")
+	echo "$code" >>"$T/regs"
+done
+check "--max-registrations: 2 accepted, the 3rd refused with 403" [ "$(tr '\n' ' ' <"$T/regs")" = "201 201 403 " ]
+post_json /clusters '{"name":"l2","size":1}'
+post_json /clusters '{"name":"l3","size":1}'
+check_that "--max-clusters: 409 limit-reached" '[ "$STATUS" = 409 ] && [ "$(jqb .type)" = urn:kindling:problem:limit-reached ]'
+kindling_stop
 finish
