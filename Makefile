@@ -153,4 +153,4 @@ bench: build/kindling
 clean:
 	rm -rf build
 
--include $(wildcard build/obj/*.d build/asan/obj/*.d build/asan/tests/*.d)
+-include $(wildcard build/obj/*.d build/asan/obj/*.d build/asan/tests/*.d build/fuzz/obj/*.d build/fuzz/*.d)

@@ -546,24 +546,33 @@ void api_cluster_patch(struct req *r)
 		errors = NULL;
 		goto out;
 	}
-	enum kerr e = store_cluster_get(a->store, name, &c);
-	if (e != K_OK) {
-		reply_store_error(r, e, name);
-		goto out;
+	/* read, merge, check, write if nobody wrote meanwhile; else again */
+	enum kerr e = K_ENOTFOUND;
+	for (int attempt = 0; attempt < 16 && e == K_ENOTFOUND; attempt++) {
+		cluster_clear(&c);
+		json_decref(vars);
+		vars = NULL;
+		e = store_cluster_get(a->store, name, &c);
+		if (e != K_OK) {
+			reply_store_error(r, e, name);
+			goto out;
+		}
+		vars = merge_vars(c.vars, patch);
+		if (!vars) {
+			reply_error(r, K_ENOMEM, "out of memory");
+			goto out;
+		}
+		check_profiles(a, c.profiles, vars, errors);
+		if (json_array_size(errors)) {
+			reply_invalid(r, errors);
+			errors = NULL;
+			goto out;
+		}
+		e = store_cluster_set_vars(a->store, name, vars, c.generation, &updated);
 	}
-	vars = merge_vars(c.vars, patch);
-	if (!vars) {
-		reply_error(r, K_ENOMEM, "out of memory");
-		goto out;
-	}
-	check_profiles(a, c.profiles, vars, errors);
-	if (json_array_size(errors)) {
-		reply_invalid(r, errors);
-		errors = NULL;
-		goto out;
-	}
-	e = store_cluster_set_vars(a->store, name, vars, &updated);
 	api_invalidate(a, name);
+	if (e == K_ENOTFOUND)
+		e = K_EUNAVAIL; /* still changing under us after 16 tries */
 	if (e != K_OK) {
 		reply_store_error(r, e, name);
 		goto out;

@@ -42,7 +42,11 @@ static void send_reply(struct req *r, struct disc_reply *rep)
 		return;
 	}
 	reply_header(r, "X-Etcd-Index", index);
-	if (rep->status == DISC_EMPTY || !rep->body) {
+	if (rep->status != DISC_EMPTY && !rep->body) {
+		reply_error(r, K_EUNAVAIL, "discovery could not build its answer; retry");
+		return;
+	}
+	if (rep->status == DISC_EMPTY) {
 		reply_static(r, 200, NULL, "", 0);
 		return;
 	}
@@ -95,9 +99,9 @@ static bool token_ok(struct req *r, const char *token)
 {
 	if (is_hex(token, 32, 32))
 		return true;
-	struct disc_reply rep = {0};
-	json_t *j = json_pack("{s:i, s:s, s:o, s:i}", "errorCode", 100, "message", "Key not found",
-	                      "cause", json_sprintf("/_etcd/registry/%s", token), "index", 0);
+	struct disc_reply rep = {0}; /* the token is not echoed: it is client input of any shape */
+	json_t *j = json_pack("{s:i, s:s, s:s, s:i}", "errorCode", 100, "message", "Key not found",
+	                      "cause", "/_etcd/registry", "index", 0);
 	rep.status = DISC_NOT_FOUND;
 	rep.body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	rep.len = rep.body ? strlen(rep.body) : 0;

@@ -47,6 +47,8 @@ static const struct opt opts[] = {
         {"threads", OPT_INT, F(threads), "0", 0, 64, "HTTP worker threads (0: one per CPU)"},
         {"long-poll-timeout", OPT_INT, F(long_poll_timeout_s), "60", 1, 3600,
          "seconds a discovery watch is held before an empty 200"},
+        {"bodies-max", OPT_INT, F(bodies_max_mb), "64", 1, 65536,
+         "MiB of request bodies held at once, all connections (past it: 503)"},
         {"header-max", OPT_INT, F(header_max), "32768", 4096, 1 << 20,
          "largest request line plus headers, bytes (past it: 431)"},
         {"body-max", OPT_INT, F(body_max), "1048576", 1024, 64 << 20,

@@ -28,6 +28,7 @@ struct config {
 	int long_poll_timeout_s;
 	int body_max;       /* bytes of a request body */
 	int header_max;     /* bytes of a request's line and headers */
+	int bodies_max_mb;  /* request bodies held at once, all connections */
 	int conn_timeout_s; /* idle connection timeout */
 	int max_conns;
 	int max_conns_per_ip;

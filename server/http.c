@@ -74,6 +74,7 @@ struct http_server {
 	atomic_ullong buckets[NBUCKETS];
 	atomic_ullong latency_us_sum;
 	atomic_int inflight;
+	atomic_size_t body_bytes; /* held by all requests, bounded by o.bodies_max */
 	void *app;
 	struct http_options o;
 };
@@ -102,7 +103,8 @@ struct req {
 	int status; /* 0 until replied */
 	size_t resp_len;
 	bool suspended;
-	bool too_big; /* the body overflowed: drain it, then answer 413 */
+	bool too_big;     /* the body overflowed: drain it, then answer 413 */
+	bool over_budget; /* all bodies together overflowed: drain, then 503 */
 	handler_fn on_resume;
 	void *data;
 	void (*free_data)(void *);
@@ -362,9 +364,35 @@ void reply_json(struct req *r, int status, json_t *body)
 }
 
 /* Sends problem+json for e, with errors (stolen) when non-NULL. */
+/* Makes s valid UTF-8 in place: a byte that does not start a well-formed
+ * sequence (or a sequence cut short) becomes '?'. Details quote client input. */
+static void utf8_repair(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		size_t n = *p < 0x80         ? 1
+		           : (*p >> 5) == 6  ? 2
+		           : (*p >> 4) == 14 ? 3
+		           : (*p >> 3) == 30 ? 4
+		                             : 0;
+		size_t i = 1;
+		while (n > 1 && i < n && (p[i] & 0xc0) == 0x80)
+			i++;
+		if (n == 0 || i < n || (n == 2 && *p < 0xc2) || (n == 4 && *p > 0xf4)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
 {
 	int status = http_status(e);
+	char text[1024];
+	snprintf(text, sizeof(text), "%s", detail ? detail : "");
+	utf8_repair(text);
+	detail = detail ? text : NULL;
 	const char *title = MHD_get_reason_phrase_for((unsigned)status);
 	char type[96];
 	snprintf(type, sizeof(type), "urn:kindling:problem:%s",
@@ -501,6 +529,17 @@ static void dispatch(struct req *r, const char *allow)
 		reply_error(r, K_EIO, "the handler sent no reply");
 }
 
+/* Counts Content-Length headers: two of them is request smuggling. */
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		(*(int *)cls)++;
+	return MHD_YES;
+}
+
 /* Creates the context on the first call; answers 413 at once when the
  * declared length is over the limit. */
 static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, const char *url,
@@ -535,6 +574,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 		if (!r)
 			return MHD_NO;
 		*ctx = r;
+		int ncl = 0;
+		MHD_get_connection_values(mc, MHD_HEADER_KIND, count_cl, &ncl);
+		if (ncl > 1) {
+			reply_error(r, K_EBADREQ, "more than one Content-Length header");
+			return MHD_YES;
+		}
 		const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > body_limit(r))
 			reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes",
@@ -557,11 +602,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 	if (*upload_size) {
 		/* Past the limit the rest is read and dropped: queueing a reply in
 		 * the middle of a chunked upload stalls libmicrohttpd 0.9.75. */
-		if (!r->too_big && buf_add(&r->body, upload, *upload_size) != K_OK) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (r->too_big || r->over_budget)
+			return MHD_YES;
+		if (atomic_fetch_add(&h->body_bytes, n) + n > h->o.bodies_max) {
+			atomic_fetch_sub(&h->body_bytes, n + r->body.len);
+			r->over_budget = true;
+			buf_free(&r->body);
+		} else if (buf_add(&r->body, upload, n) != K_OK) {
+			atomic_fetch_sub(&h->body_bytes, n + r->body.len);
 			r->too_big = true;
 			buf_free(&r->body);
 		}
-		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->over_budget) {
+		reply_error(r, K_EUNAVAIL,
+		            "too many request bodies in flight (--bodies-max); retry");
 		return MHD_YES;
 	}
 	if (r->too_big) {
@@ -620,8 +678,21 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	const char *path = lr && (lr->flags & ROUTE_SECRET_PATH) ? lr->pattern
 	                   : lr                                  ? r->path
 	                                                         : unmatched_log_path(h, r->path);
-	char status[16];
+	char status[16], shown[PATH_MAX_LEN * 3];
 	snprintf(status, sizeof(status), "%d", r->status);
+	/* control bytes could forge log lines: show them as %XX */
+	size_t o = 0;
+	for (const unsigned char *c = (const unsigned char *)path; *c && o + 4 < sizeof(shown);
+	     c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			snprintf(shown + o, sizeof(shown) - o, "%%%02X", *c);
+			o += 3;
+		} else {
+			shown[o++] = (char)*c;
+		}
+	}
+	shown[o] = '\0';
+	path = shown;
 	log_info("%s %s %s %zuB %.1fms %s%s", r->method, path, r->status ? status : "-",
 	         r->resp_len, s * 1000, req_client(r),
 	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
@@ -629,6 +700,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		free(r->hdr_name[i]);
 		free(r->hdr_value[i]);
 	}
+	if (!r->too_big && !r->over_budget)
+		atomic_fetch_sub(&h->body_bytes, r->body.len);
 	if (r->free_data)
 		r->free_data(r->data);
 	buf_free(&r->body);

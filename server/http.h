@@ -47,6 +47,7 @@ struct http_options {
 	int max_conns_per_ip;
 	size_t body_max;
 	size_t header_max;
+	size_t bodies_max;       /* bytes of bodies held at once, all requests */
 	const char *admin_token; /* NULL: operator routes are open */
 	const char *tls_cert_pem, *tls_key_pem;
 	void (*drain)(void *app); /* called once on stop, before waiting for requests */

@@ -150,6 +150,7 @@ int main(int argc, char **argv)
 	        .max_conns_per_ip = cfg.max_conns_per_ip,
 	        .body_max = (size_t)cfg.body_max,
 	        .header_max = (size_t)cfg.header_max,
+	        .bodies_max = (size_t)cfg.bodies_max_mb << 20,
 	        .tls_cert_pem = cert_pem,
 	        .tls_key_pem = key_pem,
 	        .admin_token = cfg.admin_token,

@@ -418,6 +418,8 @@ static enum kerr collect(struct rstate *st, const struct profile *p, const struc
 			goto out;
 		}
 		json_t *contents = json_stringn(data, len);
+		free(data); /* a drop-in's text lives on in the JSON string */
+		data = NULL;
 		if (!contents) {
 			e = K_EINVAL;
 			goto out;

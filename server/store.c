@@ -81,7 +81,7 @@ static const char *const sql[Q_COUNT] = {
         [Q_LIST_TOTAL] =
                 "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
         [Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
-                       "updated_at = ?3 WHERE name = ?1",
+                       "updated_at = ?3 WHERE name = ?1 AND generation = ?4",
         [Q_ROTATE] = "UPDATE clusters SET prev_fetch_token = fetch_token, prev_token_until = ?3, "
                      "fetch_token = ?2, updated_at = ?4 WHERE name = ?1",
         [Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
@@ -619,17 +619,25 @@ out:
 	return e;
 }
 
+struct vars_args {
+	const json_t *vars;
+	int64_t generation;
+};
+
 static enum kerr bind_vars(sqlite3_stmt *st, const void *arg)
 {
+	const struct vars_args *va = arg;
 	sqlite3_bind_int64(st, 3, store_now_ms());
-	return bind_json(st, 2, arg);
+	sqlite3_bind_int64(st, 4, va->generation);
+	return bind_json(st, 2, va->vars);
 }
 
 enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-                                 struct cluster *out)
+                                 int64_t generation, struct cluster *out)
 {
+	struct vars_args va = {vars, generation};
 	memset(out, 0, sizeof(*out));
-	return update_and_get(s, Q_SET_VARS, name, bind_vars, vars, out);
+	return update_and_get(s, Q_SET_VARS, name, bind_vars, &va, out);
 }
 
 struct rotate_args {

@@ -85,11 +85,13 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
                              bool *out_more, int64_t *out_total);
 
 /*
- * Replaces the vars of a cluster, bumps generation and updated_at, then
- * refills *out with the new row. K_OK, K_ENOTFOUND, K_EIO.
+ * Replaces the vars of a cluster if it is still at generation (a
+ * compare-and-swap: read, merge, check, then write), bumps generation and
+ * updated_at, then refills *out with the new row. K_OK; K_ENOTFOUND when
+ * the cluster is gone or its generation moved on (look again); K_EIO.
  */
 enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-                                 struct cluster *out);
+                                 int64_t generation, struct cluster *out);
 
 /*
  * Makes token the fetch token; the current one stays valid until
