@@ -15,7 +15,7 @@ BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
               libcurl4-gnutls-dev libsqlite3-dev nettle-dev
 TEST_DEBS  := curl jq sqlite3 procps iproute2 etcd-server etcd-client etcd-discovery \
               ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
-              chromium
+              chromium wrk nginx-light
 LINT_DEBS  := clang-format clang-tidy cppcheck
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

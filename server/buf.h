@@ -44,6 +44,11 @@ void buf_reset(struct buf *b);
  * ENOMEM) and leaves b empty. */
 char *buf_steal(struct buf *b, size_t *out_len);
 
+/* Makes the C string s valid UTF-8 in place, as jansson requires: a byte
+ * that does not begin a well-formed, shortest-form, non-surrogate sequence
+ * becomes '?'. For texts that quote client input. */
+void buf_utf8_repair(char *s);
+
 /* Releases the memory; b is empty and reusable afterwards. Accepts NULL. */
 void buf_free(struct buf *b);
 

@@ -49,7 +49,7 @@ static const struct opt opts[] = {
          "seconds a discovery watch is held before an empty 200"},
         {"bodies-max", OPT_INT, F(bodies_max_mb), "64", 1, 65536,
          "MiB of request bodies held at once, all connections (past it: 503)"},
-        {"header-max", OPT_INT, F(header_max), "32768", 4096, 1 << 20,
+        {"header-max", OPT_INT, F(header_max), "8192", 4096, 1 << 20,
          "largest request line plus headers, bytes (past it: 431)"},
         {"body-max", OPT_INT, F(body_max), "1048576", 1024, 64 << 20,
          "largest request body, bytes"},

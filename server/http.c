@@ -364,34 +364,12 @@ void reply_json(struct req *r, int status, json_t *body)
 }
 
 /* Sends problem+json for e, with errors (stolen) when non-NULL. */
-/* Makes s valid UTF-8 in place: a byte that does not start a well-formed
- * sequence (or a sequence cut short) becomes '?'. Details quote client input. */
-static void utf8_repair(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-	while (*p) {
-		size_t n = *p < 0x80         ? 1
-		           : (*p >> 5) == 6  ? 2
-		           : (*p >> 4) == 14 ? 3
-		           : (*p >> 3) == 30 ? 4
-		                             : 0;
-		size_t i = 1;
-		while (n > 1 && i < n && (p[i] & 0xc0) == 0x80)
-			i++;
-		if (n == 0 || i < n || (n == 2 && *p < 0xc2) || (n == 4 && *p > 0xf4)) {
-			*p++ = '?';
-			continue;
-		}
-		p += n;
-	}
-}
-
 static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
 {
 	int status = http_status(e);
 	char text[1024];
 	snprintf(text, sizeof(text), "%s", detail ? detail : "");
-	utf8_repair(text);
+	buf_utf8_repair(text);
 	detail = detail ? text : NULL;
 	const char *title = MHD_get_reason_phrase_for((unsigned)status);
 	char type[96];
@@ -832,7 +810,7 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 	        {MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
 	        {MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
 	        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
-	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 16 * 1024), NULL},
+	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 8 * 1024), NULL},
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
 	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
 	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,

@@ -103,7 +103,8 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	upstream_global_init();
+	if (cfg.discovery_upstream)
+		upstream_global_init(); /* libcurl only when used: it costs ~2 MB */
 	if (profile_set_load((const char *const *)cfg.templates, cfg.ntemplates, &app.profiles,
 	                     &err) != K_OK) {
 		log_warnx("profiles: %s", buf_str(&err));
@@ -193,7 +194,8 @@ out:
 		explicit_bzero(key_pem, strlen(key_pem));
 	free(key_pem);
 	profile_set_free(&app.profiles);
-	upstream_global_cleanup();
+	if (cfg.discovery_upstream)
+		upstream_global_cleanup();
 	config_free(&cfg);
 	buf_free(&err);
 	if (status == 0 && exit_now < 0)

@@ -107,10 +107,13 @@ static bool utf8_valid(const char *s)
 }
 
 /* What http.c's problem() does with a detail: it must survive json_pack. */
-static void check_detail(const char *detail)
+static void check_detail(const char *raw)
 {
 	if (skip_known)
 		return;
+	char detail[1024]; /* problem() copies and repairs it the same way */
+	snprintf(detail, sizeof(detail), "%s", raw);
+	buf_utf8_repair(detail);
 	json_t *j = json_pack("{s:s}", "detail", detail);
 	if (!j || !utf8_valid(detail)) {
 		fprintf(stderr,

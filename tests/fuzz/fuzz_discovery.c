@@ -112,6 +112,17 @@ const char *MHD_lookup_connection_value(struct MHD_Connection *c, enum MHD_Value
 	return NULL;
 }
 
+int MHD_get_connection_values(struct MHD_Connection *c, enum MHD_ValueKind kind,
+                              MHD_KeyValueIterator it, void *cls)
+{
+	int n = 0;
+	if (kind == MHD_HEADER_KIND)
+		for (int i = 0; i < c->nhdrs; i++, n++)
+			if (it && it(cls, kind, c->hdrs[i].k, c->hdrs[i].v) != MHD_YES)
+				break;
+	return n;
+}
+
 const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *c,
                                                         enum MHD_ConnectionInfoType t, ...)
 {

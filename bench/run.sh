@@ -1,0 +1,660 @@
+#!/bin/sh
+# bench/run.sh - kindling against what operators would otherwise run: nginx
+# serving the same config file, and discovery.etcd.io in front of etcd (v2 API)
+# serving the same discovery directories. Every figure is measured side by
+# side in this one run, on loopback, and printed as one table; the raw numbers
+# go to bench/results/<timestamp>.json.
+#
+#   sh bench/run.sh              the full run (a few minutes)
+#   BENCH_QUICK=1 sh bench/run.sh  every figure for about a second, small counts
+#                                (what tests/e2e/test_bench_smoke.sh runs)
+#
+# Environment: KINDLING_BIN (default build/kindling), BENCH_KEEP=1 keeps the
+# work folder, BENCH_RESULTS (default bench/results), BENCH_DEPS_ONLY=1 only
+# installs what is missing and builds the load generator. Needs wrk, nginx,
+# etcd, discovery.etcd.io, curl, jq, sqlite3 and cc: installed when missing
+# (as root). Exits non-zero when a figure could not be measured (not when a
+# target is missed: that is a result).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+
+QUICK=${BENCH_QUICK:-0}
+KINDLING_BIN=${KINDLING_BIN:-build/kindling}
+RESULTS=${BENCH_RESULTS:-bench/results}
+if [ "$QUICK" = 1 ]; then
+	FETCH_DUR=1 FETCH_PASSES=1 DIR_DUR=1 DIR_PASSES=1 LIST_DUR=1
+	PUT_TOKENS=20 PUT_K=1000 PUT_REF=200 PUT_PASSES=1
+	STORM_CLUSTERS=20 WATCH_TOKENS=100 NCLUSTERS=2000 CREATES=100
+else
+	FETCH_DUR=10 FETCH_PASSES=2 DIR_DUR=5 DIR_PASSES=2 LIST_DUR=5
+	PUT_TOKENS=200 PUT_K=20000 PUT_REF=4000 PUT_PASSES=2
+	STORM_CLUSTERS=200 WATCH_TOKENS=2000 NCLUSTERS=100000 CREATES=2000
+fi
+STORM_SIZE=5
+WATCH_PER_TOKEN=5
+IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
+
+log() { printf '# %s\n' "$*" >&2; }
+ERRORS=0
+err() {
+	printf 'ERROR: %s\n' "$*" >&2
+	ERRORS=$((ERRORS + 1))
+}
+
+# ---- tools -------------------------------------------------------------------
+# need CMD PKG... - installs the packages when CMD is missing (root only).
+need() {
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ]; then
+		log "installing $*"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "$@"; } >/dev/null 2>&1
+	fi
+	command -v "$cmd" >/dev/null 2>&1 || { echo "bench: $cmd is missing: apt-get install $*" >&2; exit 2; }
+}
+need wrk wrk
+need nginx nginx-light
+need etcd etcd-server
+need etcdctl etcd-client
+need discovery.etcd.io etcd-discovery
+need curl curl
+need jq jq
+need sqlite3 sqlite3
+need cc gcc libc6-dev
+need ss iproute2
+
+LOADGEN=build/bench/loadgen
+if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
+	mkdir -p build/bench
+	if ! cc -O2 -g -std=c11 -Wall -Wextra -o "$LOADGEN.tmp" bench/loadgen.c; then
+		echo "bench: cannot build $LOADGEN" >&2
+		exit 2
+	fi
+	mv "$LOADGEN.tmp" "$LOADGEN"
+fi
+
+[ "${BENCH_DEPS_ONLY:-0}" = 1 ] && exit 0
+[ -x "$KINDLING_BIN" ] || { echo "bench: $KINDLING_BIN is missing: make build/kindling" >&2; exit 2; }
+
+# Long polls and storms need many files.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+[ "$(ulimit -n)" -ge 12000 ] 2>/dev/null || log "warning: ulimit -n is $(ulimit -n); 10 000 watchers need more"
+
+# ---- the work folder, processes, ports ----------------------------------------
+W=$(mktemp -d /var/tmp/kindling-bench.XXXXXX) || exit 2
+chmod 755 "$W" # nginx workers read their root from here
+PIDS=()
+USED_PORTS=" "
+
+# stop_pid PID - SIGTERM, up to 10 s, then SIGKILL; returns the exit status.
+stop_pid() {
+	local pid=$1 i rc=0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || rc=$?
+	local keep=()
+	for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+	return "$rc"
+}
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do stop_pid "$p"; done
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$ERRORS" -ne 0 ]; then log "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port - a free loopback port below 32768.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		case "$USED_PORTS" in *" $p "*) continue ;; esac
+		if [ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]; then
+			USED_PORTS="$USED_PORTS$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# wait_http URL [SECONDS] - until URL answers 200.
+wait_http() {
+	local i n=$((${2:-20} * 20))
+	for i in $(seq 1 "$n"); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1")" = 200 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# kv KEY LINE - the value of KEY in a "k=v k=v" line.
+kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+
+# proc_kb PID FIELD - VmRSS/VmHWM (kB) or Threads from /proc.
+proc_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# cpu_ms PID... - CPU time (user + system) the processes used so far, ms.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_ms() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+		t=$((t + ${v:-0}))
+	done
+	echo $((t * 1000 / CLK_TCK))
+}
+# per_req MS COUNT - microseconds per request.
+per_req() { awk -v m="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", m * 1000 / n; else print "" }'; }
+
+# ---- raw results, kept for the JSON file ----------------------------------------
+RAW="$W/raw.jsonl"
+: >"$RAW"
+# raw NAME LINE - records a "k=v ..." line as a JSON object.
+raw() {
+	printf '%s\n' "$2" | awk -v name="$1" '{
+		printf "{\"name\":\"%s\"", name
+		for (i = 1; i <= NF; i++) {
+			k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v)
+			if (v ~ /^-?[0-9]+(\.[0-9]+)?$/) printf ",\"%s\":%s", k, v
+			else { gsub(/["\\]/, "", v); printf ",\"%s\":\"%s\"", k, v }
+		}
+		print "}"
+	}' >>"$RAW"
+}
+
+# wrk_run NAME URL [WRK-ARG...] - runs wrk; prints "rps=.. p50_ms=.. p99_ms=..
+# errors=.. cpu_us=.." where cpu_us is the CPU the server processes in
+# $CPU_PIDS used per request (robust against a busy machine, unlike req/s).
+CPU_PIDS=""
+wrk_run() {
+	local name=$1 url=$2 out="$W/$1.wrk" c0 c1
+	shift 2
+	# shellcheck disable=SC2086
+	c0=$(cpu_ms $CPU_PIDS)
+	wrk --latency "$@" "$url" >"$out" 2>&1
+	# shellcheck disable=SC2086
+	c1=$(cpu_ms $CPU_PIDS)
+	local line
+	line=$(awk '
+		function ms(v) {
+			if (v ~ /us$/) return v * 0.001
+			if (v ~ /ms$/) return v + 0
+			if (v ~ /m$/) return v * 60000
+			if (v ~ /s$/) return v * 1000
+			return v
+		}
+		/Requests\/sec:/ { rps = $2 }
+		$1 == "50%" { p50 = ms($2) } $1 == "90%" { p90 = ms($2) } $1 == "99%" { p99 = ms($2) }
+		/Non-2xx or 3xx responses:/ { errs += $NF }
+		/Socket errors:/ { gsub(/,/, ""); errs += $4 + $6 + $8 + $10 }
+		/requests in/ { reqs = $1 }
+		END { printf "rps=%s p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f requests=%s errors=%d", rps, p50, p90, p99, reqs, errs }
+	' "$out")
+	[ -n "$CPU_PIDS" ] && line="$line cpu_ms=$((c1 - c0)) cpu_us=$(per_req $((c1 - c0)) "$(kv requests "$line")")"
+	raw "$name" "$line"
+	printf '%s\n' "$line"
+}
+
+# lg_reqs NAME PIDS -- LOADGEN-REQS-ARGS... - loadgen reqs, plus the CPU the
+# server processes PIDS used per request (cpu_us); records the raw line.
+lg_reqs() {
+	local name=$1 pids=$2 c0 c1 out rc=0
+	shift 3
+	# shellcheck disable=SC2086
+	c0=$(cpu_ms $pids)
+	out=$("$LOADGEN" reqs "$@") || rc=1
+	# shellcheck disable=SC2086
+	c1=$(cpu_ms $pids)
+	out="$out cpu_ms=$((c1 - c0)) cpu_us=$(per_req $((c1 - c0)) "$(kv ok "$out")")"
+	raw "$name" "$out"
+	printf '%s\n' "$out"
+	return $rc
+}
+
+# ---- the table ----------------------------------------------------------------
+ROWS="$W/rows.tsv"
+: >"$ROWS"
+# row ID FIGURE KINDLING REFERENCE RATIO TARGET MET
+row() {
+	local a v=()
+	for a in "$@"; do v+=("${a:--}"); done
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${v[@]}" >>"$ROWS"
+}
+# ratio A B - A / B with 2 decimals, or "—".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0 || a == "n/a" || b == "n/a") print "-"; else printf "%.2f", a / b }'; }
+# ge A B - A >= B (numbers).
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && a + 0 >= b + 0) }'; }
+yesno() { if "$@"; then echo yes; else echo NO; fi; }
+r1() { awk -v a="$1" 'BEGIN { if (a == "") print "-"; else printf "%.1f", a }'; }
+r0() { awk -v a="$1" 'BEGIN { if (a == "") print "-"; else printf "%.0f", a }'; }
+mb() { awk -v a="$1" 'BEGIN { if (a == "") print "-"; else printf "%.1f", a / 1024 }'; }
+
+# ---- kindling -------------------------------------------------------------------
+KPID=""
+KPORT=""
+KBASE=""
+# kindling_start NAME DB - starts kindling through loadgen ready (which times
+# the first answered GET /healthz); sets KPID, KPORT, KBASE, K_START_SECS.
+kindling_start() {
+	local name=$1 db=$2 out bin=$KINDLING_BIN
+	case "$bin" in /*) ;; *) bin="$ROOT/$bin" ;; esac
+	K_LOG="$W/$name.log"
+	KPORT=$(free_port)
+	KBASE="http://127.0.0.1:$KPORT"
+	out=$("$LOADGEN" ready --target "127.0.0.1:$KPORT" --path /healthz --log "$W/$name.log" \
+		--timeout 30 -- "$bin" --listen "127.0.0.1:$KPORT" --db "$db" \
+		--templates "$ROOT/templates" --long-poll-timeout 60)
+	KPID=$(kv pid "$out")
+	[ -n "$KPID" ] && [ "$KPID" != 0 ] && PIDS+=("$KPID")
+	K_START_SECS=$(kv secs "$out")
+	if [ "$(kv status "$out")" != 200 ]; then
+		err "kindling ($name) did not start: $(tail -5 "$W/$name.log")"
+		return 1
+	fi
+	raw "kindling_start_$name" "$out"
+}
+# kindling_stop - SIGTERM, wait up to 15 s (not stopping is an error); warns when
+# the log does not end with its clean-stop line (it is not our child: no status).
+kindling_stop() {
+	[ -n "$KPID" ] || return 0
+	local pid=$KPID
+	KPID=""
+	kill -TERM "$pid" 2>/dev/null
+	local i
+	for i in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		err "kindling did not stop within 15 s of SIGTERM"
+		stop_pid "$pid"
+		return 1
+	fi
+	stop_pid "$pid" # not our child (loadgen started it): init reaps it; just forget it
+	tail -1 "$K_LOG" | grep -q 'stopped$' ||
+		log "warning: kindling did not log a clean stop: $(tail -2 "$K_LOG" | tr '\n' ' ')"
+}
+
+# ---- the reference: nginx, etcd, discovery.etcd.io ------------------------------
+NPORT="" EPORT="" DPORT=""
+reference_start() {
+	NPORT=$(free_port)
+	EPORT=$(free_port)
+	local peer
+	peer=$(free_port)
+	DPORT=$(free_port)
+	mkdir -p "$W/nginx/root" "$W/nginx/tmp"
+	cat >"$W/nginx/nginx.conf" <<-EOF
+		worker_processes auto;
+		pid $W/nginx/nginx.pid;
+		error_log $W/nginx/error.log warn;
+		daemon off;
+		events { worker_connections 8192; }
+		http {
+		    access_log off;
+		    sendfile on;
+		    tcp_nopush on;
+		    keepalive_timeout 65;
+		    keepalive_requests 1000000;
+		    default_type application/vnd.coreos.ignition+json;
+		    client_body_temp_path $W/nginx/tmp;
+		    proxy_temp_path $W/nginx/tmp;
+		    fastcgi_temp_path $W/nginx/tmp;
+		    uwsgi_temp_path $W/nginx/tmp;
+		    scgi_temp_path $W/nginx/tmp;
+		    server {
+		        listen 127.0.0.1:$NPORT backlog=4096;
+		        root $W/nginx/root;
+		    }
+		}
+	EOF
+	nginx -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" 2>"$W/nginx/stderr.log" &
+	PIDS+=($!)
+	NGINX_PID=$!
+	etcd --name ref --data-dir "$W/etcd" --enable-v2=true \
+		--listen-client-urls "http://127.0.0.1:$EPORT" --advertise-client-urls "http://127.0.0.1:$EPORT" \
+		--listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "ref=http://127.0.0.1:$peer" >"$W/etcd.log" 2>&1 &
+	PIDS+=($!)
+	ETCD_PID=$!
+	discovery.etcd.io --etcd "http://127.0.0.1:$EPORT" --host "http://127.0.0.1:$DPORT" \
+		--addr "127.0.0.1:$DPORT" >"$W/discovery.log" 2>&1 &
+	PIDS+=($!)
+	DISC_PID=$!
+	wait_http "http://127.0.0.1:$EPORT/health" 30 || { err "etcd did not start: $(tail -3 "$W/etcd.log")"; return 1; }
+	wait_http "http://127.0.0.1:$DPORT/health" 30 || { err "discovery.etcd.io did not start"; return 1; }
+	mkdir -p "$W/nginx/root/probe" && echo ok >"$W/nginx/root/probe/ok"
+	chmod -R a+rX "$W/nginx/root"
+	wait_http "http://127.0.0.1:$NPORT/probe/ok" 10 || { err "nginx did not start: $(tail -3 "$W/nginx/error.log")"; return 1; }
+	REF_IDLE_KB=$(($(proc_field "$ETCD_PID" VmRSS) + $(proc_field "$DISC_PID" VmRSS)))
+}
+
+# paths FILE - the saved URLs without scheme and host.
+paths() { sed "s#^http://[^/]*##" "$1"; }
+
+# ================================================================================
+START=$(date +%s)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "work folder $W; quick=$QUICK; load average $LOAD0"
+
+# ---- kindling #1: empty database -> idle footprint, then the serving figures ---
+mkdir -p "$W/k1"
+kindling_start kindling1 "$W/k1/kindling.db" || exit 1
+sleep 0.5
+IDLE_KB=$(proc_field "$KPID" VmRSS)
+IDLE_THREADS=$(proc_field "$KPID" Threads)
+raw idle "rss_kb=$IDLE_KB threads=$IDLE_THREADS start_secs=$K_START_SECS"
+K1=$KBASE
+K1T=127.0.0.1:$KPORT
+
+reference_start || exit 1
+log "kindling $K1, nginx :$NPORT, discovery.etcd.io :$DPORT, etcd :$EPORT"
+
+# Figure 1 set-up: one cluster, its token, the byte-identical file for nginx.
+curl -sf -X POST "$K1/clusters" -H 'Content-Type: application/json' \
+	-d '{"name":"bench","size":3}' >"$W/bench.json" || err "cannot create the bench cluster"
+FETCH_AUTH=$(jq -r '.pointer.ignition.config.replace.httpHeaders[0].value' "$W/bench.json")
+mkdir -p "$W/nginx/root/clusters/bench"
+curl -sf -H "Authorization: $FETCH_AUTH" -H "Accept: $IGN_ACCEPT" "$K1/clusters/bench/ignition" \
+	>"$W/nginx/root/clusters/bench/ignition" || err "cannot fetch the bench config"
+curl -s "http://127.0.0.1:$NPORT/clusters/bench/ignition" | cmp -s - "$W/nginx/root/clusters/bench/ignition" ||
+	err "nginx does not serve the byte-identical config"
+CONFIG_BYTES=$(wc -c <"$W/nginx/root/clusters/bench/ignition")
+
+# Figure 2 set-up: a directory with 5 members on both.
+register5() { # DIR-URL
+	local i
+	[ -n "$1" ] || return 1
+	for i in 1 2 3 4 5; do
+		curl -sf -X PUT "$1/$(printf '%016x' $((0xabc000 + i)))?prevExist=false" \
+			--data-urlencode "value=m$i=http://10.0.0.$i:2380" >/dev/null || return 1
+	done
+}
+KDIR=$(curl -sf "$K1/new?size=5")
+register5 "$KDIR" || err "kindling: cannot set up the 5-member directory"
+EDIR=$(curl -sf "http://127.0.0.1:$DPORT/new?size=5")
+register5 "$EDIR" || err "discovery.etcd.io: cannot set up the 5-member directory"
+DIRQ='?quorum=false&recursive=false&sorted=false'
+[ "$(curl -s "$KDIR$DIRQ" | jq '.node.nodes | length')" = 5 ] || err "kindling's directory does not list 5 members"
+[ "$(curl -s "$EDIR$DIRQ" | jq '.node.nodes | length')" = 5 ] || err "etcd's directory does not list 5 members"
+
+# Figure 3 set-up: directories of size 99 on both, fresh ones for every pass.
+PUTQ='%T/%x?prevExist=false'
+PUTB='value=m%d%%3Dhttp%%3A%%2F%%2F10.0.0.1%%3A2380'
+out=$("$LOADGEN" reqs --target "$K1T" --path '/new?size=99' --count $((PUT_TOKENS * PUT_PASSES)) -c 4 \
+	--save "$W/k_put_urls") || err "kindling: cannot allocate the directories: $out"
+out=$("$LOADGEN" reqs --target "127.0.0.1:$DPORT" --path '/new?size=99' --count $((PUT_TOKENS * PUT_PASSES)) -c 16 \
+	--save "$W/e_put_urls") || err "discovery.etcd.io: cannot allocate the directories: $out"
+for pass in $(seq 1 "$PUT_PASSES"); do
+	paths "$W/k_put_urls" | sed -n "$(((pass - 1) * PUT_TOKENS + 1)),$((pass * PUT_TOKENS))p" >"$W/k_put_paths_$pass"
+	paths "$W/e_put_urls" | sed -n "$(((pass - 1) * PUT_TOKENS + 1)),$((pass * PUT_TOKENS))p" >"$W/e_put_paths_$pass"
+done
+
+# Figure 4 set-up: 200 clusters of 5 in kindling (config + discovery); for the
+# reference, the same configs as files for nginx and 200 directories of 5.
+out=$("$LOADGEN" reqs --target "$K1T" --method POST --path /clusters --ctype application/json \
+	--body "{\"name\":\"storm%d\",\"size\":$STORM_SIZE}" --count "$STORM_CLUSTERS" -c 16 --expect 201 \
+	--save "$W/storm.json") || err "kindling: cannot create the storm clusters: $out"
+jq -r '[("/clusters/" + .name + "/ignition"), .pointer.ignition.config.replace.httpHeaders[0].value,
+	(.discovery_url | sub("^http://[^/]*"; "")), (.size | tostring)] | @tsv' "$W/storm.json" >"$W/k_storm.tsv"
+out=$("$LOADGEN" reqs --target "127.0.0.1:$DPORT" --path "/new?size=$STORM_SIZE" --count "$STORM_CLUSTERS" -c 16 \
+	--save "$W/e_storm_urls") || err "discovery.etcd.io: cannot allocate the storm directories: $out"
+: >"$W/curl.cfg"
+while IFS="$(printf '\t')" read -r p a _ _; do
+	mkdir -p "$W/nginx/root${p%/ignition}"
+	[ -s "$W/curl.cfg" ] && echo next >>"$W/curl.cfg"
+	printf 'url = "%s%s"\noutput = "%s"\nheader = "Authorization: %s"\nheader = "Accept: %s"\n' \
+		"$K1" "$p" "$W/nginx/root$p" "$a" "$IGN_ACCEPT" >>"$W/curl.cfg"
+done <"$W/k_storm.tsv"
+curl -sf -K "$W/curl.cfg" || err "cannot copy the storm configs for nginx"
+chmod -R a+rX "$W/nginx/root"
+paste <(cut -f1,2 "$W/k_storm.tsv") <(paths "$W/e_storm_urls") <(cut -f4 "$W/k_storm.tsv") >"$W/e_storm.tsv"
+
+# ---- figure 1: config fetch, alternating, best of each ---------------------------
+# best_of VAR VALUE max|min - keeps the best value seen in VAR.
+best_of() {
+	local cur=${!1}
+	if [ -z "$2" ]; then return; fi
+	if [ -z "$cur" ] || { [ "$3" = max ] && ge "$2" "$cur"; } || { [ "$3" = min ] && ge "$cur" "$2"; }; then
+		printf -v "$1" '%s' "$2"
+	fi
+}
+log "1: config fetch, wrk -c64 -t2 -d${FETCH_DUR}s, $FETCH_PASSES passes each"
+NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+REF_DISC_PIDS="$ETCD_PID $DISC_PID"
+K_RPS="" K_P99="" K_CPU="" N_RPS="" N_P99="" N_CPU=""
+for pass in $(seq 1 "$FETCH_PASSES"); do
+	CPU_PIDS=$KPID
+	o=$(wrk_run "fetch_kindling_$pass" "$K1/clusters/bench/ignition" -c64 -t2 -d"${FETCH_DUR}s" \
+		-H "Authorization: $FETCH_AUTH" -H "Accept: $IGN_ACCEPT")
+	[ "$(kv errors "$o")" = 0 ] || err "kindling config fetch: errors: $o"
+	best_of K_RPS "$(kv rps "$o")" max
+	best_of K_P99 "$(kv p99_ms "$o")" min
+	best_of K_CPU "$(kv cpu_us "$o")" min
+	CPU_PIDS=$NGINX_PIDS
+	o=$(wrk_run "fetch_nginx_$pass" "http://127.0.0.1:$NPORT/clusters/bench/ignition" -c64 -t2 -d"${FETCH_DUR}s" \
+		-H "Authorization: $FETCH_AUTH" -H "Accept: $IGN_ACCEPT")
+	[ "$(kv errors "$o")" = 0 ] || err "nginx config fetch: errors: $o"
+	best_of N_RPS "$(kv rps "$o")" max
+	best_of N_P99 "$(kv p99_ms "$o")" min
+	best_of N_CPU "$(kv cpu_us "$o")" min
+done
+row 1 "config fetch, req/s (64 conns, ${CONFIG_BYTES} B)" "$(r0 "$K_RPS")" "$(r0 "$N_RPS")" \
+	"$(ratio "$K_RPS" "$N_RPS")" ">= 1.5x nginx" "$(yesno ge "$(ratio "$K_RPS" "$N_RPS")" 1.5)"
+row 1 "config fetch, p99 latency ms" "$K_P99" "$N_P99" "$(ratio "$N_P99" "$K_P99")" \
+	"<= nginx" "$(yesno ge "$N_P99" "$K_P99")"
+row 1 "  server CPU per request, us" "$K_CPU" "$N_CPU" "$(ratio "$N_CPU" "$K_CPU")" "-" "-"
+
+# ---- figure 2: discovery directory GET ------------------------------------------
+log "2: discovery directory GET, wrk -c64 -t2 -d${DIR_DUR}s, $DIR_PASSES passes each"
+K_RPS="" E_RPS="" K_CPU="" E_CPU=""
+for pass in $(seq 1 "$DIR_PASSES"); do
+	CPU_PIDS=$KPID
+	o=$(wrk_run "dir_kindling_$pass" "$KDIR$DIRQ" -c64 -t2 -d"${DIR_DUR}s")
+	[ "$(kv errors "$o")" = 0 ] || err "kindling directory GET: errors: $o"
+	best_of K_RPS "$(kv rps "$o")" max
+	best_of K_CPU "$(kv cpu_us "$o")" min
+	CPU_PIDS=$REF_DISC_PIDS
+	o=$(wrk_run "dir_etcd_$pass" "$EDIR$DIRQ" -c64 -t2 -d"${DIR_DUR}s")
+	[ "$(kv errors "$o")" = 0 ] || err "discovery.etcd.io directory GET: errors: $o"
+	best_of E_RPS "$(kv rps "$o")" max
+	best_of E_CPU "$(kv cpu_us "$o")" min
+done
+CPU_PIDS=""
+row 2 "discovery dir GET (5 members), req/s" "$(r0 "$K_RPS")" "$(r0 "$E_RPS")" \
+	"$(ratio "$K_RPS" "$E_RPS")" ">= 10x" "$(yesno ge "$(ratio "$K_RPS" "$E_RPS")" 10)"
+row 2 "  server CPU per request, us" "$K_CPU" "$E_CPU" "$(ratio "$E_CPU" "$K_CPU")" "-" "-"
+
+# ---- figure 3: registrations ---------------------------------------------------
+log "3: registrations, $PUT_K (kindling) and $PUT_REF (reference) over $PUT_TOKENS directories, 64 conns, $PUT_PASSES passes each"
+K_RPS="" K_P99="" K_CPU="" E_RPS="" E_P99="" E_CPU=""
+for pass in $(seq 1 "$PUT_PASSES"); do
+	o=$(lg_reqs "put_kindling_$pass" "$KPID" -- --target "$K1T" --method PUT --path "$PUTQ" --body "$PUTB" \
+		--tokens "$W/k_put_paths_$pass" --count "$PUT_K" -c 64 --expect 201) || err "kindling registrations: $o"
+	best_of K_RPS "$(kv rps "$o")" max
+	best_of K_P99 "$(kv p99_ms "$o")" min
+	best_of K_CPU "$(kv cpu_us "$o")" min
+	o=$(lg_reqs "put_etcd_$pass" "$REF_DISC_PIDS" -- --target "127.0.0.1:$DPORT" --method PUT --path "$PUTQ" \
+		--body "$PUTB" --tokens "$W/e_put_paths_$pass" --count "$PUT_REF" -c 64 --expect 201) ||
+		err "reference registrations: $o"
+	best_of E_RPS "$(kv rps "$o")" max
+	best_of E_P99 "$(kv p99_ms "$o")" min
+	best_of E_CPU "$(kv cpu_us "$o")" min
+done
+row 3 "registrations (PUT prevExist=false), /s" "$(r0 "$K_RPS")" "$(r0 "$E_RPS")" \
+	"$(ratio "$K_RPS" "$E_RPS")" ">= 2x" "$(yesno ge "$(ratio "$K_RPS" "$E_RPS")" 2)"
+row 3 "  p99 latency ms" "$K_P99" "$E_P99" "$(ratio "$E_P99" "$K_P99")" "-" "-"
+row 3 "  server CPU per registration, us" "$K_CPU" "$E_CPU" "$(ratio "$E_CPU" "$K_CPU")" "-" "-"
+
+# ---- figure 4: boot storm ---------------------------------------------------------
+NODES=$((STORM_CLUSTERS * STORM_SIZE))
+log "4: boot storm, $STORM_CLUSTERS clusters x $STORM_SIZE nodes"
+c0=$(cpu_ms "$KPID")
+ok=$("$LOADGEN" storm --config "$K1T" --disc "$K1T" --nodes "$W/k_storm.tsv" --timeout 60) ||
+	log "kindling storm: $ok"
+ok="$ok cpu_ms=$(($(cpu_ms "$KPID") - c0))"
+raw storm_kindling "$ok"
+# shellcheck disable=SC2086
+c0=$(cpu_ms $NGINX_PIDS $REF_DISC_PIDS)
+oe=$("$LOADGEN" storm --config "127.0.0.1:$NPORT" --disc "127.0.0.1:$DPORT" --nodes "$W/e_storm.tsv" --timeout 120) ||
+	log "reference storm: $oe"
+# shellcheck disable=SC2086
+oe="$oe cpu_ms=$(($(cpu_ms $NGINX_PIDS $REF_DISC_PIDS) - c0))"
+raw storm_reference "$oe"
+[ -n "$(kv secs "$ok")" ] || err "kindling storm did not run"
+[ -n "$(kv secs "$oe")" ] || err "reference storm did not run"
+row 4 "boot storm, $NODES nodes: all done, s" "$(kv secs "$ok")" "$(kv secs "$oe")" \
+	"$(ratio "$(kv secs "$oe")" "$(kv secs "$ok")")" "< 5 s" "$(yesno ge 5 "$(kv secs "$ok")")"
+row 4 "boot storm: nodes failed" "$(kv errors "$ok")" "$(kv errors "$oe")" "-" "0" \
+	"$(yesno [ "$(kv errors "$ok")" = 0 ])"
+row 4 "  server CPU for the whole storm, ms" "$(kv cpu_ms "$ok")" "$(kv cpu_ms "$oe")" \
+	"$(ratio "$(kv cpu_ms "$oe")" "$(kv cpu_ms "$ok")")" "-" "-"
+
+# ---- figure 6 (part): cluster creates ----------------------------------------------
+log "6: $CREATES cluster creates, 16 conns (reference: discovery.etcd.io GET /new)"
+ok=$(lg_reqs creates_kindling "$KPID" -- --target "$K1T" --method POST --path /clusters --ctype application/json \
+	--body '{"name":"create%d","size":3}' --count "$CREATES" -c 16 --expect 201) || err "kindling creates: $ok"
+oe=$(lg_reqs creates_reference "$REF_DISC_PIDS" -- --target "127.0.0.1:$DPORT" --path '/new?size=3' \
+	--count "$CREATES" -c 16) || err "reference /new: $oe"
+CREATE_ROW=("$(r0 "$(kv rps "$ok")")" "$(r0 "$(kv rps "$oe")")" "$(ratio "$(kv rps "$ok")" "$(kv rps "$oe")")"
+	"$(kv p99_ms "$ok")" "$(kv p99_ms "$oe")")
+
+K1_RSS_KB=$(proc_field "$KPID" VmRSS)
+K1_HWM_KB=$(proc_field "$KPID" VmHWM)
+raw kindling1_after "rss_kb=$K1_RSS_KB hwm_kb=$K1_HWM_KB threads=$(proc_field "$KPID" Threads)"
+kindling_stop
+stop_pid "$NGINX_PID"
+stop_pid "$DISC_PID"
+stop_pid "$ETCD_PID"
+
+# ---- kindling #2: 100 000 clusters -> start-up, list latency, long polls ---------
+log "6: $NCLUSTERS clusters in the database"
+mkdir -p "$W/k2"
+DB2="$W/k2/kindling.db"
+kindling_start kindling2-migrate "$DB2" && kindling_stop # applies the schema
+NOW_MS=$(($(date +%s) * 1000))
+sqlite3 "$DB2" >"$W/sqlite.log" 2>&1 <<-EOF || err "cannot fill the database: $(tail -3 "$W/sqlite.log")"
+	PRAGMA journal_mode = WAL;
+	BEGIN;
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $NCLUSTERS)
+	INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, discovery_mode,
+	                      discovery_url, fetch_token, generation, created_at, updated_at)
+	SELECT printf('%08x-0000-4000-8000-%012x', i, i), printf('c%07d', i), 3, '["etcd"]', '{}', '{}',
+	       '3.3.0', 'builtin', printf('http://127.0.0.1:1/discovery/%032x', i),
+	       lower(hex(randomblob(32))), 1, $NOW_MS + i, $NOW_MS + i FROM n;
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $NCLUSTERS)
+	INSERT INTO discovery_tokens (token, size, cluster_id, last_index, created_at)
+	SELECT printf('%032x', i), 3, printf('%08x-0000-4000-8000-%012x', i, i), 1, $NOW_MS FROM n;
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $WATCH_TOKENS)
+	INSERT INTO discovery_tokens (token, size, cluster_id, last_index, created_at)
+	SELECT printf('ee%030x', i), 2, NULL, 1, $NOW_MS FROM n;
+	COMMIT;
+EOF
+awk -v n="$WATCH_TOKENS" 'BEGIN { for (i = 1; i <= n; i++) printf "/discovery/ee%030x\n", i }' >"$W/w_paths"
+kindling_start kindling2 "$DB2" || exit 1
+STARTUP_MS=$(awk -v s="$K_START_SECS" 'BEGIN { printf "%.1f", s * 1000 }')
+K2_RSS_KB=$(proc_field "$KPID" VmRSS)
+K2=$KBASE
+K2T=127.0.0.1:$KPORT
+N=$(curl -s "$K2/healthz" | jq -r .clusters)
+[ "$N" = "$NCLUSTERS" ] || err "kindling counts $N clusters, not $NCLUSTERS"
+
+log "6: GET /clusters?limit=100 with $NCLUSTERS clusters, wrk -c8 -t2 -d${LIST_DUR}s"
+o=$(wrk_run list_json "$K2/clusters?limit=100" -c8 -t2 -d"${LIST_DUR}s" -H 'Accept: application/json')
+[ "$(kv errors "$o")" = 0 ] || err "GET /clusters?limit=100: errors: $o"
+LIST=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")" "$(r0 "$(kv rps "$o")")")
+HTML=(n/a n/a n/a)
+for p in / /clusters; do
+	ct=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' -H 'Accept: text/html' "$K2$p")
+	case "$ct" in
+	"200 text/html"*)
+		o=$(wrk_run list_html "$K2$p" -c8 -t2 -d"${LIST_DUR}s" -H 'Accept: text/html')
+		[ "$(kv errors "$o")" = 0 ] || err "HTML list $p: errors: $o"
+		HTML=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")" "$p")
+		break
+		;;
+	esac
+done
+
+# ---- figure 5: 10 000 parked watches -------------------------------------------------
+NW=$((WATCH_TOKENS * WATCH_PER_TOKEN))
+log "5: $NW watchers on $WATCH_TOKENS directories of size 2"
+o=$("$LOADGEN" reqs --target "$K2T" --method PUT --path "$PUTQ" --body "$PUTB" --tokens "$W/w_paths" \
+	--count "$WATCH_TOKENS" -c 64 --expect 201) || err "first registrations: $o"
+ow=$("$LOADGEN" watch --disc "$K2T" --tokens "$W/w_paths" --per-token "$WATCH_PER_TOKEN" --pid "$KPID" \
+	--metrics /metrics --timeout 60) || err "watchers: $ow"
+raw watch "$ow"
+W_RSS=$(kv rss_kb_0 "$ow")
+W_THREADS=$(kv threads_0 "$ow")
+W_REL=$(kv release_secs "$ow")
+raw kindling2_after "rss_kb=$(proc_field "$KPID" VmRSS) hwm_kb=$(proc_field "$KPID" VmHWM) threads=$(proc_field "$KPID" Threads)"
+kindling_stop
+
+# ---- the table -----------------------------------------------------------------------
+row 5 "$NW watchers held: RSS MB" "$(mb "$W_RSS")" "-" "-" "< 64 MB" "$(yesno ge 65536 "$W_RSS")"
+row 5 "$NW watchers held: threads" "$W_THREADS" "-" "-" "no thread per waiter" \
+	"$(yesno ge "$IDLE_THREADS" "$W_THREADS")"
+row 5 "all $NW released after the completing PUTs, s" "$W_REL" "-" "-" "< 1 s" \
+	"$(yesno ge 1 "${W_REL:-99}")"
+row 5 "  longest wait of one directory's watchers, ms" "$(kv max_dir_ms "$ow")" "-" "-" "-" "-"
+row 5 "  kindling CPU during the release, ms" "$(kv release_cpu_ms_0 "$ow")" "-" "-" "-" "-"
+row 6 "idle RSS after start, MB (ref: etcd + discovery)" "$(mb "$IDLE_KB")" "$(mb "$REF_IDLE_KB")" \
+	"$(ratio "$REF_IDLE_KB" "$IDLE_KB")" "< 8 MB" "$(yesno ge 8192 "$IDLE_KB")"
+row 6 "start-up to first answer, $NCLUSTERS clusters, ms" "$STARTUP_MS" "-" "-" "< 200 ms" \
+	"$(yesno ge 200 "$STARTUP_MS")"
+row 6 "  RSS after start with $NCLUSTERS clusters, MB" "$(mb "$K2_RSS_KB")" "-" "-" "-" "-"
+row 6 "cluster creates/s, 16 conns (ref: GET /new)" "${CREATE_ROW[0]}" "${CREATE_ROW[1]}" "${CREATE_ROW[2]}" "-" "-"
+row 6 "  p99 latency ms" "${CREATE_ROW[3]}" "${CREATE_ROW[4]}" "$(ratio "${CREATE_ROW[4]}" "${CREATE_ROW[3]}")" "-" "-"
+row 6 "GET /clusters?limit=100 p50 / p99 ms (8 conns)" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
+if [ "${HTML[0]}" = n/a ]; then
+	row 6 "HTML list page p50 / p99 ms (none yet)" "n/a" "-" "-" "-" "-"
+else
+	row 6 "HTML list page (GET ${HTML[2]}) p50 / p99 ms" "${HTML[0]} / ${HTML[1]}" "-" "-" "-" "-"
+fi
+
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+SECS=$(($(date +%s) - START))
+{
+	printf '\nkindling benchmark (%s; %s CPUs; load average %s at start, %s at end; %ss%s)\n' \
+		"$STAMP" "$(nproc)" "$LOAD0" "$LOAD1" "$SECS" "$([ "$QUICK" = 1 ] && echo '; QUICK: smoke only, not figures')"
+	printf 'ratio: how many times better kindling is (> 1: kindling wins); reference: nginx for configs, discovery.etcd.io + etcd for discovery\n\n'
+	printf '%-3s %-52s %14s %14s %7s %-22s %s\n' "#" figure kindling reference ratio target "met?"
+	printf '%s\n' "$(printf '%.0s-' $(seq 1 124))"
+	while IFS="$(printf '\t')" read -r id fig k r ra t m; do
+		printf '%-3s %-52s %14s %14s %7s %-22s %s\n' "$id" "$fig" "$k" "$r" "$ra" "$t" "$m"
+	done <"$ROWS"
+} | tee "$W/table.txt"
+
+mkdir -p "$RESULTS"
+OUT="$RESULTS/$STAMP.json"
+{
+	printf '{"timestamp":"%s","git":"%s","quick":%s,"cpus":%s,"load_start":"%s","load_end":"%s","seconds":%s,' \
+		"$STAMP" "$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo -dirty)" \
+		"$([ "$QUICK" = 1 ] && echo true || echo false)" "$(nproc)" "$LOAD0" "$LOAD1" "$SECS"
+	printf '"errors":%s,"config_bytes":%s,\n"figures":[\n' "$ERRORS" "${CONFIG_BYTES:-0}"
+	awk -F'\t' 'function q(s) { gsub(/["\\]/, "", s); return "\"" s "\"" }
+		{ printf "%s{\"id\":%s,\"figure\":%s,\"kindling\":%s,\"reference\":%s,\"ratio\":%s,\"target\":%s,\"met\":%s}\n",
+			(NR > 1 ? "," : ""), $1, q($2), q($3), q($4), q($5), q($6), q($7) }' "$ROWS"
+	printf '],\n"raw":[\n'
+	awk 'NR > 1 { printf "," } { print }' "$RAW"
+	printf ']}\n'
+} >"$OUT"
+jq empty "$OUT" 2>/dev/null || err "the results file is not valid JSON"
+echo
+echo "raw results: $OUT"
+if [ "$ERRORS" -ne 0 ]; then
+	echo "bench: $ERRORS error(s): some figures are not valid (see ERROR lines above)"
+	exit 1
+fi
