@@ -261,20 +261,29 @@ static void end_watches(struct discovery *d, struct dir *x, enum disc_status st,
 	}
 }
 
-void discovery_get(struct discovery *d, const char *token, const char *key, struct disc_reply *out)
+/* Locks mu and returns token's directory, or unlocks and fills *r with the
+ * reply for a missing one (404/100) or a failed load (busy). */
+static struct dir *lock_dir(struct discovery *d, const char *token, struct disc_reply *r)
 {
-	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&d->mu);
 	enum kerr err;
 	struct dir *x = get_dir(d, token, &err);
-	if (!x) {
-		pthread_mutex_unlock(&d->mu);
-		if (err == K_ENOTFOUND)
-			set_error(out, DISC_NOT_FOUND, token, NULL, 0);
-		else
-			out->status = DISC_BUSY;
+	if (x)
+		return x;
+	pthread_mutex_unlock(&d->mu);
+	if (err == K_ENOTFOUND)
+		set_error(r, DISC_NOT_FOUND, token, NULL, 0);
+	else
+		r->status = DISC_BUSY;
+	return NULL;
+}
+
+void discovery_get(struct discovery *d, const char *token, const char *key, struct disc_reply *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct dir *x = lock_dir(d, token, out);
+	if (!x)
 		return;
-	}
 	int64_t index = x->d.last_index;
 	if (!key) {
 		json_t *node = json_pack("{s:o, s:b}", "key", json_sprintf(REGISTRY "%s", token),
@@ -311,15 +320,8 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
                      disc_done_fn done, void *arg)
 {
 	struct disc_reply r = {0};
-	pthread_mutex_lock(&d->mu);
-	enum kerr err;
-	struct dir *x = get_dir(d, token, &err);
+	struct dir *x = lock_dir(d, token, &r);
 	if (!x) {
-		pthread_mutex_unlock(&d->mu);
-		if (err == K_ENOTFOUND)
-			set_error(&r, DISC_NOT_FOUND, token, NULL, 0);
-		else
-			r.status = DISC_BUSY;
 		done(arg, &r);
 		return;
 	}
