@@ -25,6 +25,7 @@
  * KINDLING_FUZZ_SKIP_KNOWN=1 skips the UTF-8 detail check (a known bug,
  * tests/fuzz/README.md) so a long run can explore past it.
  */
+#include "fuzz_util.h"
 #include "../../server/api_clusters.c"
 
 #include <stdint.h>
@@ -69,41 +70,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *s = getenv("KINDLING_FUZZ_SKIP_KNOWN");
 	skip_known = s && *s && strcmp(s, "0") != 0;
 	return 0;
-}
-
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		size_t k;
-		unsigned cp;
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			k = 1;
-			cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			k = 2;
-			cp = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			k = 3;
-			cp = *p & 0x07;
-		} else {
-			return false;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if ((p[j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += k + 1;
-	}
-	return true;
 }
 
 /* What http.c's problem() does with a detail: it must survive json_pack. */

@@ -39,6 +39,7 @@
  *    character (a %0a in a path forges log lines).
  * KINDLING_FUZZ_SKIP_KNOWN=1 turns the [known] checks off (tests/fuzz/README.md).
  */
+#include "fuzz_util.h"
 #include "../../server/http.c"
 
 #include "../../server/api_discovery.c"
@@ -205,52 +206,6 @@ char *MHD_basic_auth_get_username_password(struct MHD_Connection *c, char **pass
 
 /* ---- fakes of the discovery module and the store (-Wl,--wrap) ---- */
 
-static bool is_lhex(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		size_t k;
-		unsigned cp;
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf) {
-			k = 1;
-			cp = *p & 0x1f;
-		} else if (*p >= 0xe0 && *p <= 0xef) {
-			k = 2;
-			cp = *p & 0x0f;
-		} else if (*p >= 0xf0 && *p <= 0xf4) {
-			k = 3;
-			cp = *p & 0x07;
-		} else {
-			return false;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if ((p[j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += k + 1;
-	}
-	return true;
-}
-
 static bool disc_said_empty;
 static const char *last_token; /* a valid token the request carried, for the log check */
 
@@ -285,8 +240,8 @@ void __wrap_discovery_get(struct discovery *d, const char *token, const char *ke
                           struct disc_reply *out)
 {
 	(void)d;
-	CHECK(is_lhex(token, 32, 32), "discovery_get with token \"%s\"", token);
-	CHECK(!key || !strcmp(key, "_config/size") || is_lhex(key, 1, 32),
+	CHECK(is_hex(token, 32, 32), "discovery_get with token \"%s\"", token);
+	CHECK(!key || !strcmp(key, "_config/size") || is_hex(key, 1, 32),
 	      "discovery_get with key \"%s\"", key);
 	last_token = token;
 	enum disc_status st = outcome(token, false);
@@ -301,8 +256,8 @@ void __wrap_discovery_put(struct discovery *d, const char *token, const char *id
                           disc_done_fn done, void *arg)
 {
 	(void)d;
-	CHECK(is_lhex(token, 32, 32), "discovery_put with token \"%s\"", token);
-	CHECK(is_lhex(id, 1, 16), "discovery_put with member id \"%s\"", id);
+	CHECK(is_hex(token, 32, 32), "discovery_put with token \"%s\"", token);
+	CHECK(is_hex(id, 1, 16), "discovery_put with member id \"%s\"", id);
 	size_t n = strlen(value);
 	CHECK(n >= 1 && n <= 1024, "discovery_put with a value of %zu bytes", n);
 	for (size_t i = 0; i < n; i++)
@@ -324,8 +279,8 @@ void __wrap_discovery_watch(struct discovery *d, const char *token, const char *
                             int64_t wait_index, disc_done_fn done, void *arg)
 {
 	(void)d;
-	CHECK(is_lhex(token, 32, 32), "discovery_watch with token \"%s\"", token);
-	CHECK(!key || !strcmp(key, "_config/size") || is_lhex(key, 1, 32),
+	CHECK(is_hex(token, 32, 32), "discovery_watch with token \"%s\"", token);
+	CHECK(!key || !strcmp(key, "_config/size") || is_hex(key, 1, 32),
 	      "discovery_watch with key \"%s\"", key);
 	CHECK(wait_index >= 0, "discovery_watch with waitIndex %lld", (long long)wait_index);
 	last_token = token;
@@ -340,7 +295,7 @@ enum kerr __wrap_store_dir_create(struct store *s, const char *token, int size);
 enum kerr __wrap_store_dir_create(struct store *s, const char *token, int size)
 {
 	(void)s;
-	CHECK(is_lhex(token, 32, 32), "store_dir_create with token \"%s\"", token);
+	CHECK(is_hex(token, 32, 32), "store_dir_create with token \"%s\"", token);
 	CHECK(size >= 1 && size <= 99, "store_dir_create with size %d", size);
 	return K_OK;
 }
