@@ -11,8 +11,9 @@
 
 #include "log.h"
 
-#define QUEUE_MAX 4096
-#define FLUSH_MS  200
+#define QUEUE_MAX  8192
+#define QUEUE_HIGH (QUEUE_MAX / 2) /* write at once from here on */
+#define FLUSH_MS   200
 
 struct entry {
 	char cluster_id[37];
@@ -29,7 +30,9 @@ struct fetchlog {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t wake, flushed;
-	struct entry *q; /* QUEUE_MAX entries, q[0..n) pending */
+	struct entry *q;     /* QUEUE_MAX entries, q[0..n) pending */
+	struct entry *batch; /* QUEUE_MAX entries: the one being written, swapped with q */
+	struct store_fetch *rows;
 	size_t n;
 	unsigned long long flush_wanted, flush_done;
 	bool stopping;
@@ -38,50 +41,67 @@ struct fetchlog {
 
 /* Takes the pending entries and writes them; called with mu held, returns
  * with it held. */
-static void drain(struct fetchlog *f, struct entry *batch)
+static void drain(struct fetchlog *f)
 {
 	size_t n = f->n;
 	unsigned long long wanted = f->flush_wanted;
-	memcpy(batch, f->q, n * sizeof(*batch));
+	struct entry *batch = f->q;
+	f->q = f->batch;
+	f->batch = batch;
 	f->n = 0;
 	pthread_mutex_unlock(&f->mu);
-	if (n) {
-		struct store_fetch rows[QUEUE_MAX];
-		for (size_t i = 0; i < n; i++)
-			rows[i] = (struct store_fetch){batch[i].cluster_id, batch[i].at,
-			                               batch[i].client,     batch[i].user_agent,
-			                               batch[i].version,    batch[i].status};
-		if (store_fetches_record(f->store, rows, n, f->keep) != K_OK)
-			log_warnx("fetch log: could not record %zu fetches", n);
-	}
+	for (size_t i = 0; i < n; i++)
+		f->rows[i] = (struct store_fetch){batch[i].cluster_id, batch[i].at,
+		                                  batch[i].client,     batch[i].user_agent,
+		                                  batch[i].version,    batch[i].status};
+	if (n && store_fetches_record(f->store, f->rows, n, f->keep) != K_OK)
+		log_warnx("fetch log: could not record %zu fetches", n);
 	pthread_mutex_lock(&f->mu);
 	f->flush_done = wanted;
 	pthread_cond_broadcast(&f->flushed);
 }
 
+/* True when the batch must be written now rather than at the end of its window. */
+static bool urgent(const struct fetchlog *f)
+{
+	return f->stopping || f->flush_wanted != f->flush_done || f->n >= QUEUE_HIGH;
+}
+
+/*
+ * Sleeps while nothing is queued; once a fetch arrives, lets the batch fill
+ * for FLUSH_MS (or until it is urgent), then writes it in one transaction.
+ * So a busy server pays one commit per window, and an idle one no wakeups.
+ */
 static void *writer(void *arg)
 {
 	struct fetchlog *f = arg;
-	struct entry *batch = malloc(QUEUE_MAX * sizeof(*batch));
-	if (!batch)
-		return NULL;
 	pthread_mutex_lock(&f->mu);
-	while (!f->stopping || f->n) {
-		if (f->n == 0 && f->flush_wanted == f->flush_done && !f->stopping) {
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += FLUSH_MS * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&f->wake, &f->mu, &until);
+	for (;;) {
+		while (f->n == 0 && !urgent(f))
+			pthread_cond_wait(&f->wake, &f->mu);
+		if (f->stopping && f->n == 0 && f->flush_wanted == f->flush_done)
+			break;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += FLUSH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
 		}
-		drain(f, batch);
+		while (!urgent(f) && pthread_cond_timedwait(&f->wake, &f->mu, &until) == 0)
+			;
+		drain(f);
 	}
 	pthread_mutex_unlock(&f->mu);
-	free(batch);
 	return NULL;
+}
+
+static void free_buffers(struct fetchlog *f)
+{
+	free(f->q);
+	free(f->batch);
+	free(f->rows);
+	free(f);
 }
 
 enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
@@ -90,8 +110,10 @@ enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
 	if (!f)
 		return K_ENOMEM;
 	f->q = malloc(QUEUE_MAX * sizeof(*f->q));
-	if (!f->q) {
-		free(f);
+	f->batch = malloc(QUEUE_MAX * sizeof(*f->batch));
+	f->rows = malloc(QUEUE_MAX * sizeof(*f->rows));
+	if (!f->q || !f->batch || !f->rows) {
+		free_buffers(f);
 		return K_ENOMEM;
 	}
 	f->store = s;
@@ -100,8 +122,7 @@ enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
 	pthread_cond_init(&f->wake, NULL);
 	pthread_cond_init(&f->flushed, NULL);
 	if (pthread_create(&f->thread, NULL, writer, f) != 0) {
-		free(f->q);
-		free(f);
+		free_buffers(f);
 		return K_EIO;
 	}
 	*out = f;
@@ -120,6 +141,8 @@ void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client
 		return;
 	}
 	struct entry *e = &f->q[f->n++];
+	if (f->n == 1 || f->n == QUEUE_HIGH)
+		pthread_cond_signal(&f->wake);
 	snprintf(e->cluster_id, sizeof(e->cluster_id), "%s", cluster_id);
 	e->at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	snprintf(e->client, sizeof(e->client), "%s", client ? client : "");
@@ -157,7 +180,6 @@ void fetchlog_stop(struct fetchlog **fp)
 	pthread_cond_destroy(&f->flushed);
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->mu);
-	free(f->q);
-	free(f);
+	free_buffers(f);
 	*fp = NULL;
 }

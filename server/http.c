@@ -92,7 +92,6 @@ struct req {
 	const struct route *path_route; /* a route whose pattern matched (any method) */
 	const char *method;
 	const char *path; /* MHD's decoded path */
-	char pathbuf[PATH_MAX_LEN];
 	struct param params[MAX_PARAMS];
 	int nparams;
 	struct buf body;
@@ -108,6 +107,8 @@ struct req {
 	handler_fn on_resume;
 	void *data;
 	void (*free_data)(void *);
+	size_t pathcap;
+	char pathbuf[]; /* pathcap bytes: the path parameters, NUL-terminated */
 };
 
 static double elapsed_s(const struct timespec *start)
@@ -133,7 +134,7 @@ static bool match(const char *pat, const char *path, struct req *r)
 			return false;
 		bool rest = close[-1] == '*';
 		size_t n = rest ? strlen(path) : strcspn(path, "/");
-		if ((!rest && n == 0) || used + n + 1 > sizeof(r->pathbuf))
+		if ((!rest && n == 0) || used + n + 1 > r->pathcap)
 			return false;
 		struct param *p = &r->params[r->nparams++];
 		p->name = pat + 1;
@@ -523,9 +524,14 @@ static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *
 static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, const char *url,
                            const char *method)
 {
-	struct req *r = calloc(1, sizeof(*r));
+	/* the parameters are pieces of the path, each with its NUL */
+	size_t pathcap = strlen(url) + MAX_PARAMS + 1;
+	if (pathcap > PATH_MAX_LEN)
+		pathcap = PATH_MAX_LEN;
+	struct req *r = calloc(1, sizeof(*r) + pathcap);
 	if (!r)
 		return NULL;
+	r->pathcap = pathcap;
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->h = h;
 	r->mc = mc;
@@ -635,6 +641,70 @@ static const char *unmatched_log_path(const struct http_server *h, const char *p
 	return path;
 }
 
+/* The request log line, built by hand: it is written for every request. */
+struct line {
+	char *p, *end;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+	if (n > (size_t)(l->end - l->p))
+		n = (size_t)(l->end - l->p);
+	memcpy(l->p, s, n);
+	l->p += n;
+}
+
+static void put_str(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void put_uint(struct line *l, unsigned long long v)
+{
+	char t[24];
+	size_t i = sizeof(t);
+	do
+		t[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	put(l, t + i, sizeof(t) - i);
+}
+
+/* "GET /path 200 702B 0.1ms 10.0.0.5": control bytes in the path, which
+ * could forge log lines, are shown as %XX. */
+static void log_request(struct req *r, const char *path, double secs, bool completed)
+{
+	char text[PATH_MAX_LEN * 3 + 256];
+	struct line l = {text, text + sizeof(text)};
+	put_str(&l, r->method);
+	put(&l, " ", 1);
+	for (const unsigned char *c = (const unsigned char *)path; *c && l.end - l.p > 256; c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			static const char hex[] = "0123456789ABCDEF";
+			const char esc[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+			put(&l, esc, 3);
+		} else {
+			put(&l, (const char *)c, 1);
+		}
+	}
+	put(&l, " ", 1);
+	if (r->status)
+		put_uint(&l, (unsigned)r->status);
+	else
+		put(&l, "-", 1);
+	put(&l, " ", 1);
+	put_uint(&l, r->resp_len);
+	put(&l, "B ", 2);
+	unsigned long long tenths = (unsigned long long)(secs * 10000 + 0.5);
+	put_uint(&l, tenths / 10);
+	const char frac[2] = {'.', (char)('0' + tenths % 10)};
+	put(&l, frac, 2);
+	put(&l, "ms ", 3);
+	put_str(&l, req_client(r));
+	if (!completed)
+		put_str(&l, " (connection closed early)");
+	log_text(text, (size_t)(l.p - text));
+}
+
 /* Logs one line per request, counts it, frees the context. */
 static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
                          enum MHD_RequestTerminationCode toe)
@@ -656,24 +726,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	const char *path = lr && (lr->flags & ROUTE_SECRET_PATH) ? lr->pattern
 	                   : lr                                  ? r->path
 	                                                         : unmatched_log_path(h, r->path);
-	char status[16], shown[PATH_MAX_LEN * 3];
-	snprintf(status, sizeof(status), "%d", r->status);
-	/* control bytes could forge log lines: show them as %XX */
-	size_t o = 0;
-	for (const unsigned char *c = (const unsigned char *)path; *c && o + 4 < sizeof(shown);
-	     c++) {
-		if (*c < 0x20 || *c == 0x7f) {
-			snprintf(shown + o, sizeof(shown) - o, "%%%02X", *c);
-			o += 3;
-		} else {
-			shown[o++] = (char)*c;
-		}
-	}
-	shown[o] = '\0';
-	path = shown;
-	log_info("%s %s %s %zuB %.1fms %s%s", r->method, path, r->status ? status : "-",
-	         r->resp_len, s * 1000, req_client(r),
-	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+	log_request(r, path, s, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	for (int i = 0; i < r->nhdrs; i++) {
 		free(r->hdr_name[i]);
 		free(r->hdr_value[i]);

@@ -177,6 +177,8 @@ int main(int argc, char **argv)
 	log_info("kindling %s listening on %s (port %d), public URL %s, database %s, %d threads",
 	         KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
 	         cfg.threads);
+	if (!log_start_writer())
+		log_warnx("cannot start the log writer: request lines are written one by one");
 
 	int sig = 0;
 	sigwait(&stop, &sig);
@@ -200,5 +202,6 @@ out:
 	buf_free(&err);
 	if (status == 0 && exit_now < 0)
 		log_info("stopped");
+	log_stop_writer();
 	return status;
 }

@@ -91,7 +91,7 @@ static const char *const sql[Q_COUNT] = {
                 "INSERT INTO fetches (cluster_id, at, client, user_agent, version, status) "
                 "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS "
                 "(SELECT 1 FROM clusters WHERE id = ?1)",
-        [Q_FETCH_COUNT] = "UPDATE clusters SET fetch_count = fetch_count + 1, last_fetch_at = ?2 "
+        [Q_FETCH_COUNT] = "UPDATE clusters SET fetch_count = fetch_count + ?3, last_fetch_at = ?2 "
                           "WHERE id = ?1",
         [Q_FETCH_TRIM] = "DELETE FROM fetches WHERE cluster_id = ?1 AND id <= "
                          "(SELECT id FROM fetches WHERE cluster_id = ?1 ORDER BY id DESC "
@@ -708,43 +708,79 @@ static enum kerr step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? K_OK : K_EIO;
 }
 
+/* Orders fetch rows by cluster, then by arrival (their place in the batch). */
+static int fetch_order(const void *pa, const void *pb)
+{
+	const struct store_fetch *const *a = pa, *const *b = pb;
+	int c = strcmp((*a)->cluster_id, (*b)->cluster_id);
+	return c ? c : (*a < *b ? -1 : *a > *b);
+}
+
+/* Records one cluster's fetches, g[0..n) in arrival order: the newest keep
+ * rows, one count update, one trim. */
+static enum kerr record_cluster_fetches(struct conn *c, const struct store_fetch *const *g,
+                                        size_t n, int keep)
+{
+	enum kerr e = K_OK;
+	int64_t ok = 0, last_ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (g[i]->status == 200) {
+			ok++;
+			last_ok = g[i]->at > last_ok ? g[i]->at : last_ok;
+		}
+	}
+	for (size_t i = n > (size_t)keep ? n - (size_t)keep : 0; i < n && e == K_OK; i++) {
+		const struct store_fetch *f = g[i];
+		sqlite3_stmt *st = stmt(c, Q_FETCH_INSERT);
+		if (st) {
+			bind_text(st, 1, f->cluster_id);
+			sqlite3_bind_int64(st, 2, f->at);
+			bind_text(st, 3, f->client);
+			bind_text(st, 4, f->user_agent);
+			bind_text(st, 5, f->version);
+			sqlite3_bind_int(st, 6, f->status);
+		}
+		e = step_done(st);
+	}
+	if (e == K_OK && ok) {
+		sqlite3_stmt *st = stmt(c, Q_FETCH_COUNT);
+		if (st) {
+			bind_text(st, 1, g[0]->cluster_id);
+			sqlite3_bind_int64(st, 2, last_ok);
+			sqlite3_bind_int64(st, 3, ok);
+		}
+		e = step_done(st);
+	}
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_FETCH_TRIM);
+		if (st) {
+			bind_text(st, 1, g[0]->cluster_id);
+			sqlite3_bind_int(st, 2, keep);
+		}
+		e = step_done(st);
+	}
+	return e;
+}
+
 enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, size_t n, int keep)
 {
+	typedef const struct store_fetch *row_ptr;
+	row_ptr *by = malloc((n ? n : 1) * sizeof(row_ptr));
+	if (!by)
+		return K_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		by[i] = &rows[i];
+	qsort(by, n, sizeof(row_ptr), fetch_order);
 	struct conn *c = acquire(s);
 	enum kerr e = begin(c);
-	for (size_t i = 0; i < n && e == K_OK; i++) {
-		const struct store_fetch *f = &rows[i];
-		sqlite3_stmt *st = stmt(c, Q_FETCH_INSERT);
-		if (!st) {
-			e = K_EIO;
-			break;
-		}
-		bind_text(st, 1, f->cluster_id);
-		sqlite3_bind_int64(st, 2, f->at);
-		bind_text(st, 3, f->client);
-		bind_text(st, 4, f->user_agent);
-		bind_text(st, 5, f->version);
-		sqlite3_bind_int(st, 6, f->status);
-		e = step_done(st);
-		if (e == K_OK && f->status == 200) {
-			st = stmt(c, Q_FETCH_COUNT);
-			if (st) {
-				bind_text(st, 1, f->cluster_id);
-				sqlite3_bind_int64(st, 2, f->at);
-			}
-			e = step_done(st);
-		}
-		if (e == K_OK) {
-			st = stmt(c, Q_FETCH_TRIM);
-			if (st) {
-				bind_text(st, 1, f->cluster_id);
-				sqlite3_bind_int(st, 2, keep);
-			}
-			e = step_done(st);
-		}
+	for (size_t i = 0, j; i < n && e == K_OK; i = j) {
+		for (j = i + 1; j < n && !strcmp(by[j]->cluster_id, by[i]->cluster_id); j++)
+			;
+		e = record_cluster_fetches(c, by + i, j - i, keep);
 	}
 	e = finish(c, e);
 	release(c);
+	free(by);
 	return e;
 }
 

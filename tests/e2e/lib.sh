@@ -33,6 +33,19 @@ check_that() {
 	if eval "$2"; then pass "$1"; else fail "$1"; fi
 }
 
+# eventually SECONDS COMMAND... - runs COMMAND until it succeeds, every 50 ms,
+# for at most SECONDS. For what kindling does just after it answers: request
+# log lines are written after the reply, gathered for a few milliseconds.
+eventually() {
+	local tries=$(($1 * 20))
+	shift
+	while ! "$@"; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
+
 # cleanup: stops everything the test started, by PID.
 cleanup() {
 	local p

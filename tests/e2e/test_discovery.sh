@@ -395,7 +395,7 @@ rm -rf "$T/a3"
 etcd_restart a3
 check "a3 with a wiped data dir exits" etcd_wait_exit a3 20
 check "... because it has previously registered (412/105)" etcd_log_has a3 'has previously registered'
-check "kindling answered that PUT with 412" grep -qE 'PUT /discovery.* 412' "$T/kindling.log"
+check "kindling answered that PUT with 412" eventually 2 grep -qE 'PUT /discovery.* 412' "$T/kindling.log"
 api GET /clusters/e3
 check "e3 still lists 3 members" [ "$(jqb .members.registered)" = 3 ]
 etcd_cluster_stop a 3
