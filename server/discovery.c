@@ -32,6 +32,8 @@ struct dir {
 	char token[33];
 	struct store_dir d;
 	struct waiter *waiters;
+	char *listing; /* the directory's GET body, built on first ask, dropped on change */
+	size_t listing_len;
 };
 
 struct pending {
@@ -144,6 +146,7 @@ static struct dir *find_dir(struct discovery *d, const char *token)
 static void dir_free(struct dir *x)
 {
 	store_dir_clear(&x->d);
+	free(x->listing);
 	free(x);
 }
 
@@ -278,6 +281,25 @@ static struct dir *lock_dir(struct discovery *d, const char *token, struct disc_
 	return NULL;
 }
 
+/* Builds the directory's GET body (x->listing stays NULL without memory); mu held. */
+static void build_listing(struct dir *x)
+{
+	json_t *node =
+	        json_pack("{s:o, s:b}", "key", json_sprintf(REGISTRY "%s", x->token), "dir", 1);
+	if (x->d.n) {
+		json_t *nodes = json_array();
+		for (size_t i = 0; i < x->d.n; i++)
+			json_array_append_new(nodes, member_node(x->token, &x->d.members[i]));
+		json_object_set_new(node, "nodes", nodes);
+	}
+	json_object_set_new(node, "modifiedIndex", json_integer(1));
+	json_object_set_new(node, "createdIndex", json_integer(1));
+	struct disc_reply r = {0};
+	set_body(&r, DISC_OK, 0, json_pack("{s:s, s:o}", "action", "get", "node", node));
+	x->listing = r.body;
+	x->listing_len = r.len;
+}
+
 void discovery_get(struct discovery *d, const char *token, const char *key, struct disc_reply *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -286,18 +308,16 @@ void discovery_get(struct discovery *d, const char *token, const char *key, stru
 		return;
 	int64_t index = x->d.last_index;
 	if (!key) {
-		json_t *node = json_pack("{s:o, s:b}", "key", json_sprintf(REGISTRY "%s", token),
-		                         "dir", 1);
-		if (x->d.n) {
-			json_t *nodes = json_array();
-			for (size_t i = 0; i < x->d.n; i++)
-				json_array_append_new(nodes, member_node(token, &x->d.members[i]));
-			json_object_set_new(node, "nodes", nodes);
+		if (!x->listing)
+			build_listing(x);
+		out->status = DISC_BUSY;
+		out->index = index;
+		out->body = x->listing ? malloc(x->listing_len + 1) : NULL;
+		if (out->body) {
+			memcpy(out->body, x->listing, x->listing_len + 1);
+			out->len = x->listing_len;
+			out->status = DISC_OK;
 		}
-		json_object_set_new(node, "modifiedIndex", json_integer(1));
-		json_object_set_new(node, "createdIndex", json_integer(1));
-		set_body(out, DISC_OK, index,
-		         json_pack("{s:s, s:o}", "action", "get", "node", node));
 	} else if (!strcmp(key, "_config/size")) {
 		set_body(out, DISC_OK, index,
 		         json_pack("{s:s, s:{s:o, s:o, s:i, s:i}}", "action", "get", "node", "key",
@@ -404,6 +424,8 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 		return;
 	}
 	x->d.members = ms;
+	free(x->listing);
+	x->listing = NULL;
 	struct store_member *m = &ms[x->d.n++];
 	snprintf(m->id, sizeof(m->id), "%s", put->id);
 	m->value = value;

@@ -103,8 +103,13 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	if (cfg.discovery_upstream)
-		upstream_global_init(); /* libcurl only when used: it costs ~2 MB */
+	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
+		const char *why = upstream_global_init();
+		if (why) {
+			log_warnx("--discovery-upstream needs libcurl: %s", why);
+			goto out;
+		}
+	}
 	if (profile_set_load((const char *const *)cfg.templates, cfg.ntemplates, &app.profiles,
 	                     &err) != K_OK) {
 		log_warnx("profiles: %s", buf_str(&err));

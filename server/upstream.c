@@ -2,7 +2,9 @@
 #include "upstream.h"
 
 #include <assert.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +19,96 @@
 #define FIRST_BACKOFF_MS 100
 #define SNIPPET_MAX      80 /* bytes of an error answer quoted in errmsg */
 
-/* CURLE_OK once upstream_global_init succeeded; written once before threads. */
-static CURLcode global_rc = CURLE_OK;
+/*
+ * libcurl is loaded when an upstream is configured, not linked: builtin
+ * discovery (the default) then never maps libcurl and the ~25 libraries it
+ * pulls in (OpenSSL's libcrypto, Kerberos, LDAP, SSH ...), about 2.5 MB of
+ * resident memory and some start-up time. The soname is the one Debian's
+ * libcurl3-gnutls package installs, the library the headers come from.
+ */
+#define LIBCURL_SONAME "libcurl-gnutls.so.4"
+
+static struct {
+	void *so;
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode rc);
+	void (*easy_cleanup)(CURL *h);
+} lc;
+
+/* Set once by upstream_global_init, before threads: why libcurl is unusable
+ * ("" when it is usable). */
+static char global_err[256];
 static int global_done;
 
-void upstream_global_init(void)
+/* Loads libcurl and its entry points; fills global_err on failure. */
+static void load_libcurl(void)
 {
-	if (global_done)
+	const struct {
+		const char *name;
+		void **slot;
+	} syms[] = {
+	        {"curl_global_init", (void **)&lc.global_init},
+	        {"curl_global_cleanup", (void **)&lc.global_cleanup},
+	        {"curl_easy_init", (void **)&lc.easy_init},
+	        {"curl_easy_setopt", (void **)&lc.easy_setopt},
+	        {"curl_easy_perform", (void **)&lc.easy_perform},
+	        {"curl_easy_getinfo", (void **)&lc.easy_getinfo},
+	        {"curl_easy_strerror", (void **)&lc.easy_strerror},
+	        {"curl_easy_cleanup", (void **)&lc.easy_cleanup},
+	};
+	lc.so = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lc.so) {
+		const char *why = dlerror();
+		snprintf(global_err, sizeof(global_err),
+		         "cannot load %s (install libcurl3-gnutls): %s", LIBCURL_SONAME,
+		         why ? why : "unknown error");
 		return;
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	global_done = 1;
+	}
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		*syms[i].slot = dlsym(lc.so, syms[i].name);
+		if (!*syms[i].slot) {
+			snprintf(global_err, sizeof(global_err), "%s has no %s", LIBCURL_SONAME,
+			         syms[i].name);
+			dlclose(lc.so);
+			memset(&lc, 0, sizeof(lc));
+			return;
+		}
+	}
+	CURLcode rc = lc.global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK) {
+		snprintf(global_err, sizeof(global_err), "curl_global_init failed: %s",
+		         lc.easy_strerror(rc));
+		dlclose(lc.so);
+		memset(&lc, 0, sizeof(lc));
+	}
+}
+
+const char *upstream_global_init(void)
+{
+	if (!global_done) {
+		global_err[0] = '\0';
+		load_libcurl();
+		global_done = 1;
+	}
+	return global_err[0] ? global_err : NULL;
 }
 
 void upstream_global_cleanup(void)
 {
 	if (!global_done)
 		return;
-	if (global_rc == CURLE_OK)
-		curl_global_cleanup();
+	if (lc.so) {
+		lc.global_cleanup();
+		dlclose(lc.so);
+	}
+	memset(&lc, 0, sizeof(lc));
 	global_done = 0;
-	global_rc = CURLE_OK;
+	global_err[0] = '\0';
 }
 
 static int64_t now_ms(void)
@@ -113,14 +185,14 @@ static enum outcome try_once(CURL *h, struct answer *a, int64_t budget_ms, struc
 	long status = 0;
 	if (budget_ms < 1)
 		budget_ms = 1;
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)budget_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)budget_ms);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	lc.easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)budget_ms);
+	lc.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)budget_ms);
+	lc.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 
-	CURLcode rc = curl_easy_perform(h);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	CURLcode rc = lc.easy_perform(h);
+	lc.easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		lc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status <= 299)
 			return TRY_OK;
 		buf_addf(why, "HTTP %ld", status);
@@ -140,17 +212,17 @@ static enum outcome try_once(CURL *h, struct answer *a, int64_t budget_ms, struc
 		return TRY_FAIL; /* the caller names the budget */
 	case CURLE_COULDNT_CONNECT: {
 		long os_errno = 0;
-		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+		lc.easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
 		if (os_errno == ECONNREFUSED)
 			buf_addstr(why, "connection refused");
 		else
 			buf_addf(why, "could not connect (%s)",
-			         cerr[0] ? cerr : curl_easy_strerror(rc));
+			         cerr[0] ? cerr : lc.easy_strerror(rc));
 		return TRY_RETRY;
 	}
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		buf_addf(why, "could not resolve (%s)", cerr[0] ? cerr : curl_easy_strerror(rc));
+		buf_addf(why, "could not resolve (%s)", cerr[0] ? cerr : lc.easy_strerror(rc));
 		return TRY_RETRY;
 	case CURLE_GOT_NOTHING:
 		buf_addstr(why, "the server closed the connection without an answer");
@@ -158,10 +230,10 @@ static enum outcome try_once(CURL *h, struct answer *a, int64_t budget_ms, struc
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_PARTIAL_FILE:
-		buf_addf(why, "connection broken (%s)", cerr[0] ? cerr : curl_easy_strerror(rc));
+		buf_addf(why, "connection broken (%s)", cerr[0] ? cerr : lc.easy_strerror(rc));
 		return TRY_RETRY;
 	default:
-		buf_addstr(why, cerr[0] ? cerr : curl_easy_strerror(rc));
+		buf_addstr(why, cerr[0] ? cerr : lc.easy_strerror(rc));
 		return TRY_FAIL;
 	}
 }
@@ -248,29 +320,29 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 		         buf_str(&shown));
 		goto out;
 	}
-	if (global_done && global_rc != CURLE_OK) {
-		buf_addf(errmsg, "%s: libcurl could not be initialised (%s)", buf_str(&shown),
-		         curl_easy_strerror(global_rc));
+	if (!global_done || !lc.so) {
+		buf_addf(errmsg, "%s: libcurl is not usable: %s", buf_str(&shown),
+		         global_done ? global_err : "upstream_global_init was not called");
 		goto out;
 	}
-	h = curl_easy_init();
+	h = lc.easy_init();
 	if (!h) {
 		ret = K_ENOMEM;
 		buf_addf(errmsg, "%s: out of memory", buf_str(&shown));
 		goto out;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, buf_str(&url));
-	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	lc.easy_setopt(h, CURLOPT_URL, buf_str(&url));
+	lc.easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	lc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	lc.easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "kindling/" KINDLING_VERSION);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	lc.easy_setopt(h, CURLOPT_USERAGENT, "kindling/" KINDLING_VERSION);
+	lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	lc.easy_setopt(h, CURLOPT_WRITEDATA, &a);
 
 	int tries = 0;
 	for (;;) {
@@ -323,7 +395,8 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 		goto out;
 	}
 out:
-	curl_easy_cleanup(h);
+	if (h)
+		lc.easy_cleanup(h);
 	buf_free(&a.body);
 	buf_free(&detail);
 	buf_free(&why);

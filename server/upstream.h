@@ -43,10 +43,11 @@ struct upstream_options {
 enum kerr upstream_new(const struct upstream_options *o, int size, char **out_url,
                        struct buf *errmsg);
 
-/* Sets up libcurl; call once at start-up, before any thread calls
- * upstream_new. If libcurl cannot be set up, every upstream_new fails with
- * K_EUPSTREAM saying so. */
-void upstream_global_init(void);
+/* Loads and sets up libcurl (libcurl-gnutls.so.4, opened at run time so
+ * that builtin discovery never maps it); call once at start-up, before any
+ * thread calls upstream_new. NULL on success, else why libcurl is unusable
+ * (then every upstream_new fails with K_EUPSTREAM saying so). */
+const char *upstream_global_init(void);
 
 /* Releases what upstream_global_init set up; call once at exit, after the
  * last upstream_new has returned. */

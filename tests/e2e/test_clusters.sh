@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 kindling_start || exit 1
+check "builtin discovery does not load libcurl (idle memory)" bash -c "! grep -q libcurl /proc/$KPID/maps"
 
 # ---- the happy path ------------------------------------------------------
 post_json /clusters '{"name":"alpha","size":3}'

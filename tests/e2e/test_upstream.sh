@@ -30,6 +30,7 @@ if ! upstream_start; then
 fi
 kindling_start --discovery-upstream "$UPSTREAM_URL" --upstream-timeout-ms 3000 \
 	--upstream-retries 2 || exit 1
+check "with --discovery-upstream kindling has loaded libcurl" grep -q libcurl-gnutls "/proc/$KPID/maps"
 
 # ---- a create takes its URL from the upstream -------------------------------
 post_json /clusters '{"name":"up3","size":3}'
