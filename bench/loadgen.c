@@ -1361,7 +1361,10 @@ static int cmd_ready(int argc, char **argv)
 			dup2(nul, 1);
 			close(nul);
 		}
-		setsid();
+		/* No setsid(): the server stays in the benchmark's session, like
+		 * nginx and etcd, so the scheduler's autogroups (one per session)
+		 * treat them alike; a session of its own made kindling's threads
+		 * stall together when the group had used its share (p99 x3). */
 		execvp(argv[i], argv + i);
 		_exit(127);
 	}

@@ -140,7 +140,7 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		                "must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
 		                "starting and ending with a letter or digit");
 	else
-		snprintf(c->name, sizeof(c->name), "%s", json_string_value(v));
+		str_copy(c->name, sizeof(c->name), json_string_value(v));
 
 	v = json_object_get(body, "size");
 	if (!v)
@@ -162,7 +162,7 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 	} else if (v) {
 		version = json_string_value(v);
 	}
-	snprintf(c->ignition_version, sizeof(c->ignition_version), "%s", version);
+	str_copy(c->ignition_version, sizeof(c->ignition_version), version);
 
 	v = json_object_get(body, "discovery");
 	const char *mode = a->cfg->discovery_upstream ? "upstream" : "builtin";
@@ -174,7 +174,7 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 	if (!strcmp(mode, "upstream") && !a->cfg->discovery_upstream)
 		api_field_error(errors, "discovery",
 		                "\"upstream\" needs kindling started with --discovery-upstream");
-	snprintf(c->discovery_mode, sizeof(c->discovery_mode), "%s", mode);
+	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
 }
 
 /* Checks profiles and vars (present or defaulted) with the profile set. */
@@ -244,7 +244,7 @@ static void *upstream_run(void *arg)
 	struct buf why;
 	buf_init(&why, sizeof(job->why) - 1);
 	job->e = upstream_new(&job->o, job->c.size, &job->c.discovery_url, &why);
-	snprintf(job->why, sizeof(job->why), "%s", buf_str(&why));
+	str_copy(job->why, sizeof(job->why), buf_str(&why));
 	buf_free(&why);
 	req_resume(job->r);
 	return NULL;
@@ -394,7 +394,7 @@ static void list_one(const struct cluster *c, void *arg)
 	if (lc->sort == SORT_CREATED || lc->sort == SORT_CREATED_DESC)
 		snprintf(lc->last, sizeof(lc->last), "%" PRId64 ".%s", c->created_at, c->name);
 	else
-		snprintf(lc->last, sizeof(lc->last), "%s", c->name);
+		str_copy(lc->last, sizeof(lc->last), c->name);
 }
 
 /* Parses ?sort=, ?limit=, ?cursor= and ?q= into q; appends field errors. */

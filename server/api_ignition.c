@@ -328,7 +328,7 @@ void api_cluster_ignition(struct req *r)
 		reply_error(r, K_EUNAVAIL, "cannot read the cluster: %s; try again", kerr_str(err));
 		return;
 	}
-	snprintf(id, sizeof(id), "%s", e->c.id);
+	str_copy(id, sizeof(id), e->c.id);
 	const char *chosen = NULL;
 	err = check_token(&e->c, token);
 	if (err == K_OK)
@@ -338,7 +338,7 @@ void api_cluster_ignition(struct req *r)
 	if (err == K_OK && vi < 0)
 		err = K_ENOTACCEPT;
 	if (err == K_OK && e->v[vi].resp) {
-		snprintf(version, sizeof(version), "%s", chosen);
+		str_copy(version, sizeof(version), chosen);
 		status = serve(r, &e->v[vi]);
 		unlock(a, e, temp);
 		goto out;
@@ -361,7 +361,7 @@ void api_cluster_ignition(struct req *r)
 	if (err == K_OK) {
 		err = check_token(&e->c, token); /* it may have rotated meanwhile */
 		if (err == K_OK) {
-			snprintf(version, sizeof(version), "%s", chosen);
+			str_copy(version, sizeof(version), chosen);
 			status = serve(r, &e->v[vi]);
 		} else {
 			reply_error(r, err, "the fetch token is not valid for cluster \"%s\"",

@@ -138,3 +138,11 @@ void buf_utf8_repair(char *s)
 			p += n;
 	}
 }
+
+size_t str_copy(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+	return n;
+}

@@ -44,6 +44,10 @@ void buf_reset(struct buf *b);
  * ENOMEM) and leaves b empty. */
 char *buf_steal(struct buf *b, size_t *out_len);
 
+/* Copies the C string src into dst of size bytes (size > 0), truncating,
+ * always NUL-terminated; returns the length copied. src NULL copies "". */
+size_t str_copy(char *dst, size_t size, const char *src);
+
 /* Makes the C string s valid UTF-8 in place, as jansson requires: a byte
  * that does not begin a well-formed, shortest-form, non-surrogate sequence
  * becomes '?'. For texts that quote client input. */

@@ -187,7 +187,7 @@ static struct dir *get_dir(struct discovery *d, const char *token, enum kerr *ou
 		free(x);
 		return NULL;
 	}
-	snprintf(x->token, sizeof(x->token), "%s", token);
+	str_copy(x->token, sizeof(x->token), token);
 	size_t b = bucket(token);
 	if (d->ndirs >= DIRS_MAX)
 		shed(d, b);
@@ -370,7 +370,7 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 		return;
 	}
 	w->recursive = key == NULL;
-	snprintf(w->key, sizeof(w->key), "%s", key ? key : "");
+	str_copy(w->key, sizeof(w->key), key ? key : "");
 	w->wait_index = wait_index;
 	w->x_index = index;
 	w->deadline = now_ms() + (int64_t)d->o.long_poll_timeout_s * 1000;
@@ -396,8 +396,8 @@ void discovery_put(struct discovery *d, const char *token, const char *id, const
 		done(arg, &r);
 		return;
 	}
-	snprintf(p->token, sizeof(p->token), "%s", token);
-	snprintf(p->id, sizeof(p->id), "%s", id);
+	str_copy(p->token, sizeof(p->token), token);
+	str_copy(p->id, sizeof(p->id), id);
 	p->done = done;
 	p->arg = arg;
 	pthread_mutex_lock(&d->mu);
@@ -427,7 +427,7 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 	free(x->listing);
 	x->listing = NULL;
 	struct store_member *m = &ms[x->d.n++];
-	snprintf(m->id, sizeof(m->id), "%s", put->id);
+	str_copy(m->id, sizeof(m->id), put->id);
 	m->value = value;
 	m->created_index = put->index;
 	m->created_at = put->at;
@@ -497,7 +497,7 @@ static void *writer(void *arg)
 				apply(d, &puts[i], &out);
 				struct store_member m = {.value = p->value,
 				                         .created_index = puts[i].index};
-				snprintf(m.id, sizeof(m.id), "%s", p->id);
+				str_copy(m.id, sizeof(m.id), p->id);
 				set_event(&r, p->token, &m, puts[i].index);
 				r.status = r.status == DISC_OK ? DISC_CREATED : r.status;
 			} else if (res == K_EEXIST) {

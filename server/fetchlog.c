@@ -14,6 +14,7 @@
 #define QUEUE_MAX  8192
 #define QUEUE_HIGH (QUEUE_MAX / 2) /* write at once from here on */
 #define FLUSH_MS   200
+#define TABLE_SIZE (QUEUE_MAX * 2)
 
 struct entry {
 	char cluster_id[37];
@@ -32,12 +33,74 @@ struct fetchlog {
 	pthread_cond_t wake, flushed;
 	struct entry *q;     /* QUEUE_MAX entries, q[0..n) pending */
 	struct entry *batch; /* QUEUE_MAX entries: the one being written, swapped with q */
-	struct store_fetch *rows;
+	struct grouping *g;  /* the writer's work space */
 	size_t n;
 	unsigned long long flush_wanted, flush_done;
 	bool stopping;
 	atomic_ullong dropped;
 };
+
+/*
+ * A batch grouped by cluster in one pass, newest entry first: every 200
+ * counts, but only the newest keep entries of a cluster become rows. A storm
+ * of fetches of one cluster thus costs a few row inserts, not one each.
+ */
+struct grouping {
+	int table[TABLE_SIZE];   /* open addressing: group index + 1, 0 = empty */
+	int group_of[QUEUE_MAX]; /* per entry: its group, or -1 when not kept */
+	struct store_fetch_group groups[QUEUE_MAX];
+	size_t fill[QUEUE_MAX];
+	struct store_fetch rows[QUEUE_MAX];
+};
+
+static size_t hash_id(const char *s)
+{
+	size_t h = 5381;
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+/* Groups batch[0..n) into g->groups (returned count), rows oldest first. */
+static size_t group_batch(struct grouping *g, const struct entry *batch, size_t n, int keep)
+{
+	size_t ngroups = 0;
+	memset(g->table, 0, sizeof(g->table));
+	for (size_t i = n; i-- > 0;) {
+		const struct entry *e = &batch[i];
+		size_t h = hash_id(e->cluster_id) % TABLE_SIZE;
+		while (g->table[h] && strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id))
+			h = (h + 1) % TABLE_SIZE;
+		if (!g->table[h]) {
+			g->groups[ngroups] =
+			        (struct store_fetch_group){.cluster_id = e->cluster_id};
+			g->table[h] = (int)++ngroups;
+		}
+		int gi = g->table[h] - 1;
+		struct store_fetch_group *gr = &g->groups[gi];
+		if (e->status == 200) {
+			gr->last_ok = gr->ok ? gr->last_ok : e->at; /* the newest comes first */
+			gr->ok++;
+		}
+		g->group_of[i] = gr->nrows < (size_t)keep ? gi : -1;
+		if (g->group_of[i] >= 0)
+			gr->nrows++;
+	}
+	size_t at = 0;
+	for (size_t k = 0; k < ngroups; k++) {
+		g->groups[k].rows = &g->rows[at];
+		g->fill[k] = at;
+		at += g->groups[k].nrows;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (g->group_of[i] < 0)
+			continue;
+		const struct entry *e = &batch[i];
+		g->rows[g->fill[g->group_of[i]]++] = (struct store_fetch){
+		        e->cluster_id, e->at, e->client, e->user_agent, e->version, e->status};
+	}
+	return ngroups;
+}
 
 /* Takes the pending entries and writes them; called with mu held, returns
  * with it held. */
@@ -50,11 +113,8 @@ static void drain(struct fetchlog *f)
 	f->batch = batch;
 	f->n = 0;
 	pthread_mutex_unlock(&f->mu);
-	for (size_t i = 0; i < n; i++)
-		f->rows[i] = (struct store_fetch){batch[i].cluster_id, batch[i].at,
-		                                  batch[i].client,     batch[i].user_agent,
-		                                  batch[i].version,    batch[i].status};
-	if (n && store_fetches_record(f->store, f->rows, n, f->keep) != K_OK)
+	size_t ngroups = n ? group_batch(f->g, batch, n, f->keep) : 0;
+	if (ngroups && store_fetches_record(f->store, f->g->groups, ngroups, f->keep) != K_OK)
 		log_warnx("fetch log: could not record %zu fetches", n);
 	pthread_mutex_lock(&f->mu);
 	f->flush_done = wanted;
@@ -100,7 +160,7 @@ static void free_buffers(struct fetchlog *f)
 {
 	free(f->q);
 	free(f->batch);
-	free(f->rows);
+	free(f->g);
 	free(f);
 }
 
@@ -111,8 +171,8 @@ enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
 		return K_ENOMEM;
 	f->q = malloc(QUEUE_MAX * sizeof(*f->q));
 	f->batch = malloc(QUEUE_MAX * sizeof(*f->batch));
-	f->rows = malloc(QUEUE_MAX * sizeof(*f->rows));
-	if (!f->q || !f->batch || !f->rows) {
+	f->g = malloc(sizeof(*f->g));
+	if (!f->q || !f->batch || !f->g) {
 		free_buffers(f);
 		return K_ENOMEM;
 	}
@@ -143,11 +203,11 @@ void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client
 	struct entry *e = &f->q[f->n++];
 	if (f->n == 1 || f->n == QUEUE_HIGH)
 		pthread_cond_signal(&f->wake);
-	snprintf(e->cluster_id, sizeof(e->cluster_id), "%s", cluster_id);
+	str_copy(e->cluster_id, sizeof(e->cluster_id), cluster_id);
 	e->at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	snprintf(e->client, sizeof(e->client), "%s", client ? client : "");
-	snprintf(e->user_agent, sizeof(e->user_agent), "%s", user_agent ? user_agent : "");
-	snprintf(e->version, sizeof(e->version), "%s", version ? version : "");
+	str_copy(e->client, sizeof(e->client), client ? client : "");
+	str_copy(e->user_agent, sizeof(e->user_agent), user_agent ? user_agent : "");
+	str_copy(e->version, sizeof(e->version), version ? version : "");
 	e->status = status;
 	pthread_mutex_unlock(&f->mu);
 }

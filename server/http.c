@@ -85,6 +85,14 @@ struct param {
 	const char *value; /* points into req.pathbuf */
 };
 
+/* A reply header, name and value in one allocation. */
+struct hdr {
+	struct hdr *next;
+	const char *value; /* points into name's storage, after the name */
+	char name[];
+};
+
+/* The context of one request. Kept small: a parked long poll holds one. */
 struct req {
 	struct http_server *h;
 	struct MHD_Connection *mc;
@@ -95,9 +103,9 @@ struct req {
 	struct param params[MAX_PARAMS];
 	int nparams;
 	struct buf body;
-	char *hdr_name[MAX_HEADERS], *hdr_value[MAX_HEADERS];
+	struct hdr *hdrs; /* reply headers, in the order added */
 	int nhdrs;
-	char client[64];
+	char client[48]; /* INET6_ADDRSTRLEN */
 	struct timespec start;
 	int status; /* 0 until replied */
 	size_t resp_len;
@@ -251,14 +259,19 @@ enum kerr reply_header(struct req *r, const char *name, const char *value)
 {
 	if (r->nhdrs == MAX_HEADERS)
 		return K_ETOOBIG;
-	char *n = strdup(name), *v = strdup(value);
-	if (!n || !v) {
-		free(n);
-		free(v);
+	size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+	struct hdr *hd = malloc(sizeof(*hd) + nl + vl);
+	if (!hd)
 		return K_ENOMEM;
-	}
-	r->hdr_name[r->nhdrs] = n;
-	r->hdr_value[r->nhdrs++] = v;
+	memcpy(hd->name, name, nl);
+	memcpy(hd->name + nl, value, vl);
+	hd->value = hd->name + nl;
+	hd->next = NULL;
+	struct hdr **tail = &r->hdrs;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = hd;
+	r->nhdrs++;
 	return K_OK;
 }
 
@@ -272,8 +285,8 @@ static void queue(struct req *r, int status, const char *content_type, struct MH
 	}
 	if (content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	for (int i = 0; i < r->nhdrs; i++)
-		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
+	for (const struct hdr *hd = r->hdrs; hd; hd = hd->next)
+		MHD_add_response_header(resp, hd->name, hd->value);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (MHD_queue_response(r->mc, (unsigned)status, resp) != MHD_YES)
 		log_warnx("cannot queue a %d response for %s %s", status, r->method, r->path);
@@ -369,7 +382,7 @@ static void problem(struct req *r, enum kerr e, const char *detail, json_t *erro
 {
 	int status = http_status(e);
 	char text[1024];
-	snprintf(text, sizeof(text), "%s", detail ? detail : "");
+	str_copy(text, sizeof(text), detail ? detail : "");
 	buf_utf8_repair(text);
 	detail = detail ? text : NULL;
 	const char *title = MHD_get_reason_phrase_for((unsigned)status);
@@ -727,9 +740,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	                   : lr                                  ? r->path
 	                                                         : unmatched_log_path(h, r->path);
 	log_request(r, path, s, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	for (int i = 0; i < r->nhdrs; i++) {
-		free(r->hdr_name[i]);
-		free(r->hdr_value[i]);
+	while (r->hdrs) {
+		struct hdr *hd = r->hdrs;
+		r->hdrs = hd->next;
+		free(hd);
 	}
 	if (!r->too_big && !r->over_budget)
 		atomic_fetch_sub(&h->body_bytes, r->body.len);
@@ -791,7 +805,7 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	}
 	memcpy(host, listen_addr, hl);
 	host[hl] = '\0';
-	snprintf(port, sizeof(port), "%s", colon + 1);
+	str_copy(port, sizeof(port), colon + 1);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE},
@@ -863,7 +877,7 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 	        {MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
 	        {MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
 	        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
-	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 8 * 1024), NULL},
+	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 2 * 1024), NULL},
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
 	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
 	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define LINE_MAX_LEN 2048
-#define GATHER_MAX   (64 * 1024) /* bytes gathered before a writer must write */
+#define GATHER_MAX   (1024 * 1024) /* bytes gathered before a request thread must write */
 #define FLUSH_MS     2
 
 static struct {

@@ -1,7 +1,15 @@
 /* routes.c - the one route table: method, pattern, handler, auth, flags. */
 #include "api.h"
 
+/* Scanned in order for every request: the node routes, which carry boot
+ * storms, come first. No two patterns overlap, so order means nothing else. */
 const struct route api_routes[] = {
+        /* a node route: the handler checks the cluster's fetch token */
+        {"GET", "/clusters/{name}/ignition", api_cluster_ignition, AUTH_NONE, 0, 0},
+        /* etcd members: the token in the URL is the capability */
+        {"GET", "/discovery/{token}", api_discovery_dir, AUTH_NONE, ROUTE_SECRET_PATH, 0},
+        {"GET", "/discovery/{token}/{key*}", api_discovery_key, AUTH_NONE, ROUTE_SECRET_PATH, 0},
+        {"PUT", "/discovery/{token}/{key*}", api_discovery_put, AUTH_NONE, ROUTE_SECRET_PATH, 4096},
         /* the browser pages; the static files are public */
         {"GET", "/", api_page_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"GET", "/static/{file}", api_static, AUTH_NONE, 0, 0},
@@ -13,16 +21,10 @@ const struct route api_routes[] = {
         {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, 0, 0},
         {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, 0, 0},
         {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
-        /* a node route: the handler checks the cluster's fetch token */
-        {"GET", "/clusters/{name}/ignition", api_cluster_ignition, AUTH_NONE, 0, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
         /* discovery.etcd.io-compatible allocation: any method, like the original */
         {"GET", "/new", api_discovery_new, AUTH_OPERATOR, 0, 0},
         {"POST", "/new", api_discovery_new, AUTH_OPERATOR, 0, 0},
-        /* etcd members: the token in the URL is the capability */
-        {"GET", "/discovery/{token}", api_discovery_dir, AUTH_NONE, ROUTE_SECRET_PATH, 0},
-        {"GET", "/discovery/{token}/{key*}", api_discovery_key, AUTH_NONE, ROUTE_SECRET_PATH, 0},
-        {"PUT", "/discovery/{token}/{key*}", api_discovery_put, AUTH_NONE, ROUTE_SECRET_PATH, 4096},
         {"GET", "/healthz", api_healthz, AUTH_NONE, 0, 0},
         {"GET", "/metrics", api_metrics, AUTH_NONE, 0, 0},
 };

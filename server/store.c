@@ -122,7 +122,8 @@ struct store {
 	int n;
 	struct conn *conns;
 	atomic_uint next;
-	atomic_llong clusters; /* rows in clusters, kept to enforce max_clusters cheaply */
+	atomic_llong clusters; /* rows in clusters plus creates under way: for max_clusters */
+	atomic_llong rows;     /* rows in clusters, committed: the total of an unfiltered list */
 };
 
 int64_t store_now_ms(void)
@@ -144,14 +145,17 @@ void cluster_clear(struct cluster *c)
 }
 
 /* Takes a connection, preferring an idle one. Never fails. */
+/* A free connection, the lowest-numbered first: the few a quiet server uses
+ * keep their page caches warm, and the others never fill theirs (up to 2 MB
+ * each). When all are busy, waits for one in turn. */
 static struct conn *acquire(struct store *s)
 {
-	unsigned start = atomic_fetch_add(&s->next, 1);
 	for (int i = 0; i < s->n; i++) {
-		struct conn *c = &s->conns[(start + (unsigned)i) % (unsigned)s->n];
+		struct conn *c = &s->conns[i];
 		if (pthread_mutex_trylock(&c->mu) == 0)
 			return c;
 	}
+	unsigned start = atomic_fetch_add(&s->next, 1);
 	struct conn *c = &s->conns[start % (unsigned)s->n];
 	pthread_mutex_lock(&c->mu);
 	return c;
@@ -386,6 +390,7 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 		return K_EIO;
 	}
 	atomic_store(&s->clusters, n);
+	atomic_store(&s->rows, n);
 	*out = s;
 	return K_OK;
 }
@@ -494,6 +499,8 @@ out:
 	release(c);
 	if (e != K_OK)
 		atomic_fetch_sub(&s->clusters, 1);
+	else
+		atomic_fetch_add(&s->rows, 1);
 	return e;
 }
 
@@ -564,6 +571,11 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 		goto out;
 	}
 	done(st);
+	st = NULL;
+	if (!q->q || !q->q[0]) { /* counting 100 000 rows takes milliseconds; the count is kept */
+		*out_total = atomic_load(&s->rows);
+		goto out;
+	}
 	st = stmt(c, Q_LIST_TOTAL);
 	if (!st) {
 		e = K_EIO;
@@ -695,8 +707,10 @@ out:
 	done(st);
 	e = finish(c, e);
 	release(c);
-	if (e == K_OK)
+	if (e == K_OK) {
 		atomic_fetch_sub(&s->clusters, 1);
+		atomic_fetch_sub(&s->rows, 1);
+	}
 	return e;
 }
 
@@ -708,32 +722,15 @@ static enum kerr step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? K_OK : K_EIO;
 }
 
-/* Orders fetch rows by cluster, then by arrival (their place in the batch). */
-static int fetch_order(const void *pa, const void *pb)
-{
-	const struct store_fetch *const *a = pa, *const *b = pb;
-	int c = strcmp((*a)->cluster_id, (*b)->cluster_id);
-	return c ? c : (*a < *b ? -1 : *a > *b);
-}
-
-/* Records one cluster's fetches, g[0..n) in arrival order: the newest keep
- * rows, one count update, one trim. */
-static enum kerr record_cluster_fetches(struct conn *c, const struct store_fetch *const *g,
-                                        size_t n, int keep)
+/* Records one cluster's part of a batch: its rows, one count update, one trim. */
+static enum kerr record_group(struct conn *c, const struct store_fetch_group *g, int keep)
 {
 	enum kerr e = K_OK;
-	int64_t ok = 0, last_ok = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (g[i]->status == 200) {
-			ok++;
-			last_ok = g[i]->at > last_ok ? g[i]->at : last_ok;
-		}
-	}
-	for (size_t i = n > (size_t)keep ? n - (size_t)keep : 0; i < n && e == K_OK; i++) {
-		const struct store_fetch *f = g[i];
+	for (size_t i = 0; i < g->nrows && e == K_OK; i++) {
+		const struct store_fetch *f = &g->rows[i];
 		sqlite3_stmt *st = stmt(c, Q_FETCH_INSERT);
 		if (st) {
-			bind_text(st, 1, f->cluster_id);
+			bind_text(st, 1, g->cluster_id);
 			sqlite3_bind_int64(st, 2, f->at);
 			bind_text(st, 3, f->client);
 			bind_text(st, 4, f->user_agent);
@@ -742,19 +739,19 @@ static enum kerr record_cluster_fetches(struct conn *c, const struct store_fetch
 		}
 		e = step_done(st);
 	}
-	if (e == K_OK && ok) {
+	if (e == K_OK && g->ok) {
 		sqlite3_stmt *st = stmt(c, Q_FETCH_COUNT);
 		if (st) {
-			bind_text(st, 1, g[0]->cluster_id);
-			sqlite3_bind_int64(st, 2, last_ok);
-			sqlite3_bind_int64(st, 3, ok);
+			bind_text(st, 1, g->cluster_id);
+			sqlite3_bind_int64(st, 2, g->last_ok);
+			sqlite3_bind_int64(st, 3, g->ok);
 		}
 		e = step_done(st);
 	}
-	if (e == K_OK) {
+	if (e == K_OK && g->nrows) {
 		sqlite3_stmt *st = stmt(c, Q_FETCH_TRIM);
 		if (st) {
-			bind_text(st, 1, g[0]->cluster_id);
+			bind_text(st, 1, g->cluster_id);
 			sqlite3_bind_int(st, 2, keep);
 		}
 		e = step_done(st);
@@ -762,25 +759,15 @@ static enum kerr record_cluster_fetches(struct conn *c, const struct store_fetch
 	return e;
 }
 
-enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, size_t n, int keep)
+enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *groups, size_t n,
+                               int keep)
 {
-	typedef const struct store_fetch *row_ptr;
-	row_ptr *by = malloc((n ? n : 1) * sizeof(row_ptr));
-	if (!by)
-		return K_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		by[i] = &rows[i];
-	qsort(by, n, sizeof(row_ptr), fetch_order);
 	struct conn *c = acquire(s);
 	enum kerr e = begin(c);
-	for (size_t i = 0, j; i < n && e == K_OK; i = j) {
-		for (j = i + 1; j < n && !strcmp(by[j]->cluster_id, by[i]->cluster_id); j++)
-			;
-		e = record_cluster_fetches(c, by + i, j - i, keep);
-	}
+	for (size_t i = 0; i < n && e == K_OK; i++)
+		e = record_group(c, &groups[i], keep);
 	e = finish(c, e);
 	release(c);
-	free(by);
 	return e;
 }
 

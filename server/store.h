@@ -114,13 +114,23 @@ struct store_fetch {
 	int status;
 };
 
+/* One cluster's fetches of a batch: rows to append (oldest first), and the
+ * 200s to count, which may be more than the rows kept. */
+struct store_fetch_group {
+	const char *cluster_id;
+	const struct store_fetch *rows;
+	size_t nrows;
+	int64_t ok;      /* 200s in the batch: added to fetch_count */
+	int64_t last_ok; /* time of the newest 200: last_fetch_at (when ok > 0) */
+};
+
 /*
- * Records fetches in one transaction: appends them to each cluster's log
- * (keeping the newest keep rows per cluster), and counts the 200s in
- * fetch_count / last_fetch_at. Rows of deleted clusters are skipped.
- * K_OK or K_EIO (nothing recorded).
+ * Records a batch in one transaction: per cluster, appends its rows to its
+ * log and trims the log to the newest keep rows, and counts its 200s.
+ * Clusters deleted meanwhile are skipped. K_OK or K_EIO (nothing recorded).
  */
-enum kerr store_fetches_record(struct store *s, const struct store_fetch *rows, size_t n, int keep);
+enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *groups, size_t n,
+                               int keep);
 
 /* Calls fn for the newest fetches of a cluster, newest first (strings valid
  * during the call only). K_OK or K_EIO. */
