@@ -69,7 +69,8 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 	for (size_t i = n; i-- > 0;) {
 		const struct entry *e = &batch[i];
 		size_t h = hash_id(e->cluster_id) % TABLE_SIZE;
-		while (g->table[h] && strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id))
+		while (g->table[h] &&
+		       strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id) != 0)
 			h = (h + 1) % TABLE_SIZE;
 		if (!g->table[h]) {
 			g->groups[ngroups] =
