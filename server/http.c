@@ -79,12 +79,6 @@ struct http_server {
 	struct http_options o;
 };
 
-struct param {
-	const char *name; /* points into the route pattern */
-	size_t name_len;
-	const char *value; /* points into req.pathbuf */
-};
-
 /* A reply header, name and value in one allocation. */
 struct hdr {
 	struct hdr *next;
@@ -100,8 +94,7 @@ struct req {
 	const struct route *path_route; /* a route whose pattern matched (any method) */
 	const char *method;
 	const char *path; /* MHD's decoded path */
-	struct param params[MAX_PARAMS];
-	int nparams;
+	int nparams;      /* path parameters in pathbuf, in the pattern's order */
 	struct buf body;
 	struct hdr *hdrs; /* reply headers, in the order added */
 	int nhdrs;
@@ -126,7 +119,7 @@ static double elapsed_s(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-/* Matches path against pattern, filling params. */
+/* Matches path against pattern, copying the parameters' values to pathbuf. */
 static bool match(const char *pat, const char *path, struct req *r)
 {
 	size_t used = 0;
@@ -144,12 +137,9 @@ static bool match(const char *pat, const char *path, struct req *r)
 		size_t n = rest ? strlen(path) : strcspn(path, "/");
 		if ((!rest && n == 0) || used + n + 1 > r->pathcap)
 			return false;
-		struct param *p = &r->params[r->nparams++];
-		p->name = pat + 1;
-		p->name_len = (size_t)(close - pat - 1 - (rest ? 1 : 0));
+		r->nparams++;
 		memcpy(r->pathbuf + used, path, n);
 		r->pathbuf[used + n] = '\0';
-		p->value = r->pathbuf + used;
 		used += n + 1;
 		path += n;
 		pat = close + 1;
@@ -212,9 +202,15 @@ bool req_is_head(const struct req *r)
 const char *req_param(const struct req *r, const char *name)
 {
 	size_t n = strlen(name);
-	for (int i = 0; i < r->nparams; i++)
-		if (r->params[i].name_len == n && !strncmp(r->params[i].name, name, n))
-			return r->params[i].value;
+	const char *pat = r->route ? r->route->pattern : "", *value = r->pathbuf;
+	for (int i = 0; i < r->nparams && (pat = strchr(pat, '{')); i++) {
+		const char *close = strchr(pat, '}');
+		size_t len = (size_t)(close - pat - 1) - (close[-1] == '*');
+		if (len == n && !strncmp(pat + 1, name, n))
+			return value;
+		value += strlen(value) + 1;
+		pat = close + 1;
+	}
 	return "";
 }
 

@@ -60,7 +60,7 @@ static const char *const sql[Q_COUNT] = {
         [Q_COMMIT] = "COMMIT",
         [Q_ROLLBACK] = "ROLLBACK",
         [Q_PING] = "SELECT count(*) FROM sqlite_schema",
-        [Q_COUNT_CLUSTERS] = "SELECT count(*) FROM clusters",
+        [Q_COUNT_CLUSTERS] = "SELECT n FROM cluster_count",
         [Q_CLUSTER_INSERT] =
                 "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
                 "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
