@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "fetchlog.h"
 
 void api_healthz(struct req *r)
 {
@@ -29,6 +30,13 @@ void api_metrics(struct req *r)
 		         "# TYPE kindling_clusters gauge\n"
 		         "kindling_clusters %" PRId64 "\n",
 		         n);
+	if (a->fetchlog)
+		buf_addf(&out,
+		         "# HELP kindling_fetches_dropped_total Config fetches not recorded: "
+		         "the fetch log's queue was full.\n"
+		         "# TYPE kindling_fetches_dropped_total counter\n"
+		         "kindling_fetches_dropped_total %llu\n",
+		         fetchlog_dropped(a->fetchlog));
 	buf_addf(&out,
 	         "# HELP kindling_build_info The running version.\n"
 	         "# TYPE kindling_build_info gauge\n"

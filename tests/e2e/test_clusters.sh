@@ -178,7 +178,7 @@ api GET /metrics
 check "metrics count requests by route and status" \
 	grep -q 'kindling_http_requests_total{method="POST",route="/clusters",status="201"} 9' "$BODY"
 check "metrics has a latency histogram and the cluster gauge" \
-	bash -c "grep -q 'kindling_http_request_duration_seconds_bucket{le=\"+Inf\"}' '$BODY' && grep -q '^kindling_clusters 8$' '$BODY'"
+	bash -c "grep -q 'kindling_http_request_duration_seconds_bucket{le=\"+Inf\"}' '$BODY' && grep -q '^kindling_clusters 8$' '$BODY' && grep -q '^kindling_fetches_dropped_total 0$' '$BODY'"
 check "the request log has no query secrets and one line per request" \
 	eventually 2 bash -c "grep -c ' /clusters/alpha 200 ' '$T/kindling.log' | grep -qv '^0$'"
 
@@ -247,5 +247,22 @@ check "--max-registrations: 2 accepted, the 3rd refused with 403" [ "$(tr '\n' '
 post_json /clusters '{"name":"l2","size":1}'
 post_json /clusters '{"name":"l3","size":1}'
 check_that "--max-clusters: 409 limit-reached" '[ "$STATUS" = 409 ] && [ "$(jqb .type)" = urn:kindling:problem:limit-reached ]'
+kindling_stop
+
+# ---- an older database: migration 0002 counts the clusters it holds ----------
+sqlite3 "$T/v1.db" <db/0001_init.sql
+sqlite3 "$T/v1.db" "PRAGMA user_version = 1; INSERT INTO clusters (id, name, size, profiles, vars, secrets,
+	ignition_version, discovery_mode, discovery_url, fetch_token, created_at, updated_at)
+	SELECT 'id-' || value, 'old' || value, 3, '[\"etcd\"]', '{}', '{}', '3.3.0', 'builtin',
+	'http://x/discovery/0', 'tok', 1, 1 FROM json_each('[1,2,3]');"
+kindling_start --db "$T/v1.db" || exit 1
+api GET /healthz
+check_that "a version-1 database with 3 clusters: migrated, /healthz counts 3" '[ "$(jqb .clusters)" = 3 ]'
+api DELETE /clusters/old2
+post_json /clusters '{"name":"new1","size":1}'
+post_json /clusters '{"name":"new2","size":1}'
+api GET /healthz
+check_that "... the kept count follows creates and deletes (3 - 1 + 2 = 4)" '[ "$(jqb .clusters)" = 4 ]'
+check "... and agrees with the table" [ "$(sqlite3 "$T/v1.db" 'SELECT count(*) FROM clusters')" = 4 ]
 kindling_stop
 finish
