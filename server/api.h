@@ -22,6 +22,7 @@ struct app {
 	struct confcache *cache;
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;
+	struct creates *creates;
 };
 
 /* The one route table. */

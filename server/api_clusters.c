@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "creates.h"
 #include "discovery.h"
 #include "fetchlog.h"
 #include "rand.h"
@@ -201,49 +202,70 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 	profile_check(a->profiles, profiles, vars, errors);
 }
 
-/* Stores a validated cluster (its discovery URL set) and replies 201, or
- * the store's error. */
-static void store_and_reply(struct req *r, struct cluster *c)
+/* A create in flight: validated, waiting for the upstream (when it allocates
+ * the discovery URL) and then for the writer's commit. The request's data. */
+struct create_job {
+	struct req *r;
+	struct cluster c;
+	enum kerr e;
+	char why[1024]; /* the upstream's failure */
+};
+
+static void create_job_free(void *p)
+{
+	struct create_job *job = p;
+	cluster_clear(&job->c);
+	free(job);
+}
+
+/* Resumed after the commit: replies 201 with the stored cluster, or the error. */
+static void create_stored(struct req *r)
 {
 	const struct app *a = req_app(r);
-	c->created_at = c->updated_at = store_now_ms();
-	enum kerr e = store_cluster_create(a->store, c, a->cfg->max_clusters);
+	struct create_job *job = req_data(r);
 	struct cluster stored;
+	enum kerr e = job->e;
 	if (e == K_OK)
-		e = store_cluster_get(a->store, c->name, &stored);
+		e = store_cluster_get(a->store, job->c.name, &stored);
 	if (e != K_OK) {
-		reply_store_error(r, e, c->name);
+		reply_store_error(r, e, job->c.name);
 		return;
 	}
 	char location[128];
-	snprintf(location, sizeof(location), "/clusters/%s", c->name);
+	snprintf(location, sizeof(location), "/clusters/%s", job->c.name);
 	reply_header(r, "Location", location);
 	reply_json(r, 201, api_cluster_json(a, &stored, true));
 	cluster_clear(&stored);
 }
 
-/* A create waiting for --discovery-upstream, off the HTTP threads. */
-struct upstream_job {
-	struct req *r;
-	struct upstream_options o;
-	struct cluster c;
-	enum kerr e;
-	char why[1024];
-};
-
-static void upstream_job_free(void *p)
+/* The writer's report, on its thread. */
+static void create_committed(void *arg, enum kerr result)
 {
-	struct upstream_job *job = p;
-	cluster_clear(&job->c);
-	free(job);
+	struct create_job *job = arg;
+	job->e = result;
+	req_resume(job->r);
+}
+
+/* Hands the job's validated cluster (its discovery URL set) to the writer and
+ * parks the request until it is committed. */
+static void store_and_reply(struct req *r, struct create_job *job)
+{
+	const struct app *a = req_app(r);
+	job->c.created_at = job->c.updated_at = store_now_ms();
+	req_suspend(r, create_stored);
+	creates_submit(a->creates, &job->c, create_committed, job);
 }
 
 static void *upstream_run(void *arg)
 {
-	struct upstream_job *job = arg;
+	struct create_job *job = arg;
+	const struct app *a = req_app(job->r);
+	const struct upstream_options o = {.base_url = a->cfg->discovery_upstream,
+	                                   .timeout_ms = a->cfg->upstream_timeout_ms,
+	                                   .retries = a->cfg->upstream_retries};
 	struct buf why;
 	buf_init(&why, sizeof(job->why) - 1);
-	job->e = upstream_new(&job->o, job->c.size, &job->c.discovery_url, &why);
+	job->e = upstream_new(&o, job->c.size, &job->c.discovery_url, &why);
 	str_copy(job->why, sizeof(job->why), buf_str(&why));
 	buf_free(&why);
 	req_resume(job->r);
@@ -252,41 +274,28 @@ static void *upstream_run(void *arg)
 
 static void upstream_done(struct req *r)
 {
-	struct upstream_job *job = req_data(r);
+	struct create_job *job = req_data(r);
 	if (job->e != K_OK)
 		reply_error(r, job->e == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
 		            "the discovery upstream failed, nothing was stored: %s", job->why);
 	else
-		store_and_reply(r, &job->c);
+		store_and_reply(r, job);
 }
 
 /*
- * Allocates c's discovery URL from --discovery-upstream on a thread of its
- * own (a slow upstream must not hold an HTTP worker), then stores it. Checks
- * the name first, so a duplicate does not spend an upstream token. Takes
- * what c owns.
+ * Allocates the job's discovery URL from --discovery-upstream on a thread of
+ * its own (a slow upstream must not hold an HTTP worker), then stores it.
+ * Checks the name first, so a duplicate does not spend an upstream token.
  */
-static void create_upstream(struct req *r, struct cluster *c)
+static void create_upstream(struct req *r, struct create_job *job)
 {
 	const struct app *a = req_app(r);
 	struct cluster existing;
-	if (store_cluster_get(a->store, c->name, &existing) == K_OK) {
+	if (store_cluster_get(a->store, job->c.name, &existing) == K_OK) {
 		cluster_clear(&existing);
-		reply_store_error(r, K_EEXIST, c->name);
+		reply_store_error(r, K_EEXIST, job->c.name);
 		return;
 	}
-	struct upstream_job *job = calloc(1, sizeof(*job));
-	if (!job) {
-		reply_error(r, K_ENOMEM, "out of memory");
-		return;
-	}
-	job->r = r;
-	job->o = (struct upstream_options){.base_url = a->cfg->discovery_upstream,
-	                                   .timeout_ms = a->cfg->upstream_timeout_ms,
-	                                   .retries = a->cfg->upstream_retries};
-	job->c = *c;
-	memset(c, 0, sizeof(*c));
-	req_set_data(r, job, upstream_job_free);
 	req_suspend(r, upstream_done);
 	pthread_t t;
 	pthread_attr_t attr;
@@ -303,45 +312,52 @@ static void create_upstream(struct req *r, struct cluster *c)
 void api_clusters_create(struct req *r)
 {
 	const struct app *a = req_app(r);
-	struct cluster c = {0};
+	struct create_job *job = calloc(1, sizeof(*job));
 	json_t *errors = json_array();
-	json_t *body = api_body_object(r);
+	json_t *body = job ? api_body_object(r) : NULL;
+	if (!job)
+		reply_error(r, K_ENOMEM, "out of memory");
 	if (!body)
 		goto out;
-	check_create(a, body, &c, errors);
+	struct cluster *c = &job->c;
+	check_create(a, body, c, errors);
 	json_t *profiles = json_object_get(body, "profiles");
 	json_t *vars = json_object_get(body, "vars");
-	c.profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
-	c.vars = vars ? json_incref(vars) : json_object();
-	check_profiles(a, c.profiles, c.vars, errors);
+	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
+	c->vars = vars ? json_incref(vars) : json_object();
+	check_profiles(a, c->profiles, c->vars, errors);
 	if (json_array_size(errors)) {
 		reply_invalid(r, errors);
 		errors = NULL;
 		goto out;
 	}
-	enum kerr e = profile_generate_secrets(a->profiles, c.profiles, c.vars, &c.secrets);
+	enum kerr e = profile_generate_secrets(a->profiles, c->profiles, c->vars, &c->secrets);
 	if (e == K_OK)
-		e = rand_uuid(c.id);
+		e = rand_uuid(c->id);
 	if (e == K_OK)
-		e = rand_hex(c.fetch_token, 32);
-	if (e == K_OK && !strcmp(c.discovery_mode, "builtin"))
-		e = rand_hex(c.discovery_token, 16);
+		e = rand_hex(c->fetch_token, 32);
+	if (e == K_OK && !strcmp(c->discovery_mode, "builtin"))
+		e = rand_hex(c->discovery_token, 16);
+	if (e == K_OK && c->discovery_token[0] &&
+	    asprintf(&c->discovery_url, "%s/discovery/%s", a->public_url, c->discovery_token) < 0) {
+		c->discovery_url = NULL;
+		e = K_ENOMEM;
+	}
 	if (e != K_OK) {
 		reply_error(r, e, "cannot generate secrets: %s", kerr_str(e));
 		goto out;
 	}
-	if (!c.discovery_token[0]) {
-		create_upstream(r, &c);
-		goto out;
-	}
-	if (asprintf(&c.discovery_url, "%s/discovery/%s", a->public_url, c.discovery_token) < 0) {
-		c.discovery_url = NULL;
-		reply_error(r, K_ENOMEM, "out of memory");
-		goto out;
-	}
-	store_and_reply(r, &c);
+	job->r = r;
+	req_set_data(r, job, create_job_free);
+	job = NULL; /* the request owns it now */
+	struct create_job *mine = req_data(r);
+	if (mine->c.discovery_token[0])
+		store_and_reply(r, mine);
+	else
+		create_upstream(r, mine);
 out:
-	cluster_clear(&c);
+	if (job)
+		create_job_free(job);
 	json_decref(body);
 	json_decref(errors);
 }

@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "creates.h"
 #include "discovery.h"
 #include "fetchlog.h"
 #include "upstream.h"
@@ -131,7 +132,8 @@ int main(int argc, char **argv)
 		}
 		app.ca_pem = ca_pem;
 	}
-	if (store_open(cfg.db_path, cfg.threads + 2, &app.store, &err) != K_OK) {
+	/* a connection per HTTP worker and per writer (creates, registrations, fetch log) */
+	if (store_open(cfg.db_path, cfg.threads + 3, &app.store, &err) != K_OK) {
 		log_warnx("database: %s", buf_str(&err));
 		goto out;
 	}
@@ -140,7 +142,8 @@ int main(int argc, char **argv)
 	                                 .max_registrations = cfg.max_registrations};
 	if (confcache_new(&app.cache) != K_OK ||
 	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
-	    discovery_new(app.store, &dopt, &app.discovery) != K_OK) {
+	    discovery_new(app.store, &dopt, &app.discovery) != K_OK ||
+	    creates_start(app.store, cfg.max_clusters, &app.creates) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
+	creates_stop(&app.creates);
 	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);

@@ -18,6 +18,9 @@ enum q {
 	Q_BEGIN,
 	Q_COMMIT,
 	Q_ROLLBACK,
+	Q_SAVEPOINT,
+	Q_ROLLBACK_TO,
+	Q_RELEASE,
 	Q_PING,
 	Q_COUNT_CLUSTERS,
 	Q_CLUSTER_INSERT,
@@ -59,6 +62,9 @@ static const char *const sql[Q_COUNT] = {
         [Q_BEGIN] = "BEGIN IMMEDIATE",
         [Q_COMMIT] = "COMMIT",
         [Q_ROLLBACK] = "ROLLBACK",
+        [Q_SAVEPOINT] = "SAVEPOINT one",
+        [Q_ROLLBACK_TO] = "ROLLBACK TO one",
+        [Q_RELEASE] = "RELEASE one",
         [Q_PING] = "SELECT count(*) FROM sqlite_schema",
         [Q_COUNT_CLUSTERS] = "SELECT n FROM cluster_count",
         [Q_CLUSTER_INSERT] =
@@ -444,64 +450,86 @@ static bool reserve_cluster(struct store *s, int max)
 	return true;
 }
 
-enum kerr store_cluster_create(struct store *s, const struct cluster *cl, int max_clusters)
+/* Inserts one cluster and its directory, inside a transaction. K_OK,
+ * K_EEXIST (name taken), K_ENOMEM, K_EIO. */
+static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 {
-	if (!reserve_cluster(s, max_clusters))
-		return K_ELIMIT;
-	struct conn *c = acquire(s);
-	sqlite3_stmt *st = NULL;
-	enum kerr e = begin(c);
+	sqlite3_stmt *st = stmt(c, Q_CLUSTER_INSERT);
+	enum kerr e = st ? K_OK : K_EIO;
 	if (e != K_OK)
-		goto out;
-	st = stmt(c, Q_CLUSTER_INSERT);
-	if (!st) {
-		e = K_EIO;
-		goto out;
-	}
+		return e;
 	bind_text(st, 1, cl->id);
 	bind_text(st, 2, cl->name);
 	sqlite3_bind_int(st, 3, cl->size);
 	if ((e = bind_json(st, 4, cl->profiles)) != K_OK ||
-	    (e = bind_json(st, 5, cl->vars)) != K_OK || (e = bind_json(st, 6, cl->secrets)) != K_OK)
-		goto out;
+	    (e = bind_json(st, 5, cl->vars)) != K_OK ||
+	    (e = bind_json(st, 6, cl->secrets)) != K_OK) {
+		done(st);
+		return e;
+	}
 	bind_text(st, 7, cl->ignition_version);
 	bind_text(st, 8, cl->discovery_mode);
 	bind_text(st, 9, cl->discovery_url);
 	bind_text(st, 10, cl->fetch_token);
 	sqlite3_bind_int64(st, 11, cl->created_at);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-		e = K_EEXIST;
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		e = K_EIO;
-		goto out;
-	}
 	done(st);
-	st = NULL;
-	if (cl->discovery_token[0]) {
-		st = stmt(c, Q_TOKEN_INSERT);
-		if (!st) {
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return K_EEXIST;
+	if (rc != SQLITE_DONE)
+		return K_EIO;
+	if (!cl->discovery_token[0])
+		return K_OK;
+	st = stmt(c, Q_TOKEN_INSERT);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, cl->discovery_token);
+	sqlite3_bind_int(st, 2, cl->size);
+	bind_text(st, 3, cl->id);
+	sqlite3_bind_int64(st, 4, cl->created_at);
+	rc = sqlite3_step(st);
+	done(st);
+	return rc == SQLITE_DONE ? K_OK : K_EIO;
+}
+
+void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
+                           int max_clusters, enum kerr *results)
+{
+	size_t reserved = 0;
+	for (size_t i = 0; i < n; i++) {
+		results[i] = reserve_cluster(s, max_clusters) ? K_OK : K_ELIMIT;
+		reserved += results[i] == K_OK;
+	}
+	if (!reserved)
+		return;
+	struct conn *c = acquire(s);
+	enum kerr e = begin(c);
+	size_t stored = 0;
+	for (size_t i = 0; i < n && e == K_OK; i++) {
+		if (results[i] != K_OK)
+			continue;
+		/* a savepoint each: a taken name undoes that create only */
+		if (exec_q(c, Q_SAVEPOINT) != SQLITE_DONE) {
 			e = K_EIO;
-			goto out;
+			break;
 		}
-		bind_text(st, 1, cl->discovery_token);
-		sqlite3_bind_int(st, 2, cl->size);
-		bind_text(st, 3, cl->id);
-		sqlite3_bind_int64(st, 4, cl->created_at);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		results[i] = insert_cluster(c, cls[i]);
+		if (results[i] != K_OK)
+			exec_q(c, Q_ROLLBACK_TO);
+		if (exec_q(c, Q_RELEASE) != SQLITE_DONE)
 			e = K_EIO;
+		stored += results[i] == K_OK;
 	}
-out:
-	done(st);
 	e = finish(c, e);
 	release(c);
-	if (e != K_OK)
-		atomic_fetch_sub(&s->clusters, 1);
-	else
-		atomic_fetch_add(&s->rows, 1);
-	return e;
+	for (size_t i = 0; i < n; i++) {
+		if (e != K_OK && results[i] == K_OK)
+			results[i] = e; /* the batch did not commit */
+		if (results[i] != K_OK && results[i] != K_ELIMIT)
+			atomic_fetch_sub(&s->clusters, 1);
+	}
+	if (e == K_OK)
+		atomic_fetch_add(&s->rows, (long long)stored);
 }
 
 /* Runs a statement bound with ?1 = name that selects one CLUSTER_COLS row. */

@@ -55,11 +55,15 @@ void store_close(struct store **s);
 enum kerr store_ping(struct store *s);
 
 /*
- * Inserts c (and, when discovery_token is non-empty, its discovery directory
- * of c->size) in one durable transaction. K_EEXIST when the name is taken,
- * K_ELIMIT when max_clusters exist already, K_EIO.
+ * Inserts the clusters cls[0..n) (each with, when its discovery_token is
+ * non-empty, its discovery directory of its size) in one durable
+ * transaction: one fsync for the batch. results[i] says what became of
+ * cls[i]: K_OK (stored), K_EEXIST (the name is taken, by an earlier cluster
+ * or one before it in the batch), K_ELIMIT (max_clusters exist already),
+ * K_ENOMEM or K_EIO (not stored). A failed create does not undo the others.
  */
-enum kerr store_cluster_create(struct store *s, const struct cluster *c, int max_clusters);
+void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
+                           int max_clusters, enum kerr *results);
 
 /* Fills *out (clear it with cluster_clear). K_OK, K_ENOTFOUND, K_EIO. */
 enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out);
