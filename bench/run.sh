@@ -580,7 +580,10 @@ log "6: GET /clusters?limit=100 with $NCLUSTERS clusters, wrk -c8 -t2 -d${LIST_D
 o=$(wrk_run list_json "$K2/clusters?limit=100" -c8 -t2 -d"${LIST_DUR}s" -H 'Accept: application/json')
 [ "$(kv errors "$o")" = 0 ] || err "GET /clusters?limit=100: errors: $o"
 LIST=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")" "$(r0 "$(kv rps "$o")")")
+o=$(wrk_run list_json_1 "$K2/clusters?limit=100" -c1 -t1 -d"${LIST_DUR}s" -H 'Accept: application/json')
+LIST1=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")")
 HTML=(n/a n/a n/a)
+HTML1=(n/a n/a)
 for p in / /clusters; do
 	ct=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' -H 'Accept: text/html' "$K2$p")
 	case "$ct" in
@@ -588,6 +591,8 @@ for p in / /clusters; do
 		o=$(wrk_run list_html "$K2$p" -c8 -t2 -d"${LIST_DUR}s" -H 'Accept: text/html')
 		[ "$(kv errors "$o")" = 0 ] || err "HTML list $p: errors: $o"
 		HTML=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")" "$p")
+		o=$(wrk_run list_html_1 "$K2$p" -c1 -t1 -d"${LIST_DUR}s" -H 'Accept: text/html')
+		HTML1=("$(kv p50_ms "$o")" "$(kv p99_ms "$o")")
 		break
 		;;
 	esac
@@ -626,11 +631,13 @@ row 6 "start-up to first answer, $NCLUSTERS clusters, ms" "$STARTUP_MS" "-" "-" 
 row 6 "  RSS after start with $NCLUSTERS clusters, MB" "$(mb "$K2_RSS_KB")" "-" "-" "-" "-"
 row 6 "cluster creates/s, 16 conns (ref: GET /new)" "${CREATE_ROW[0]}" "${CREATE_ROW[1]}" "${CREATE_ROW[2]}" "-" "-"
 row 6 "  p99 latency ms" "${CREATE_ROW[3]}" "${CREATE_ROW[4]}" "$(ratio "${CREATE_ROW[4]}" "${CREATE_ROW[3]}")" "-" "-"
-row 6 "GET /clusters?limit=100 p50 / p99 ms (8 conns)" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
+row 6 "GET /clusters?limit=100 p50 / p99 ms, 1 client" "${LIST1[0]} / ${LIST1[1]}" "-" "-" "-" "-"
+row 6 "  the same, 8 clients at once" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
 if [ "${HTML[0]}" = n/a ]; then
 	row 6 "HTML list page p50 / p99 ms (none yet)" "n/a" "-" "-" "-" "-"
 else
-	row 6 "HTML list page (GET ${HTML[2]}) p50 / p99 ms" "${HTML[0]} / ${HTML[1]}" "-" "-" "-" "-"
+	row 6 "HTML list page (GET ${HTML[2]}) p50 / p99 ms, 1 client" "${HTML1[0]} / ${HTML1[1]}" "-" "-" "-" "-"
+	row 6 "  the same, 8 clients at once" "${HTML[0]} / ${HTML[1]}" "-" "-" "-" "-"
 fi
 
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
