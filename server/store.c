@@ -495,41 +495,47 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
                            int max_clusters, enum kerr *results)
 {
-	size_t reserved = 0;
-	for (size_t i = 0; i < n; i++) {
-		results[i] = reserve_cluster(s, max_clusters) ? K_OK : K_ELIMIT;
-		reserved += results[i] == K_OK;
-	}
-	if (!reserved)
-		return;
 	struct conn *c = acquire(s);
 	enum kerr e = begin(c);
 	size_t stored = 0;
-	for (size_t i = 0; i < n && e == K_OK; i++) {
-		if (results[i] != K_OK)
+	for (size_t i = 0; i < n; i++) {
+		if (e != K_OK) {
+			results[i] = e;
 			continue;
+		}
+		/* in order, as if one by one: a place is taken just before the
+		 * insert and given back at once when the insert fails */
+		if (!reserve_cluster(s, max_clusters)) {
+			results[i] = K_ELIMIT;
+			continue;
+		}
 		/* a savepoint each: a taken name undoes that create only */
 		if (exec_q(c, Q_SAVEPOINT) != SQLITE_DONE) {
-			e = K_EIO;
-			break;
+			results[i] = e = K_EIO;
+		} else {
+			results[i] = insert_cluster(c, cls[i]);
+			if (results[i] != K_OK)
+				exec_q(c, Q_ROLLBACK_TO);
+			if (exec_q(c, Q_RELEASE) != SQLITE_DONE)
+				e = K_EIO;
 		}
-		results[i] = insert_cluster(c, cls[i]);
-		if (results[i] != K_OK)
-			exec_q(c, Q_ROLLBACK_TO);
-		if (exec_q(c, Q_RELEASE) != SQLITE_DONE)
-			e = K_EIO;
-		stored += results[i] == K_OK;
+		if (results[i] == K_OK)
+			stored++;
+		else
+			atomic_fetch_sub(&s->clusters, 1);
 	}
 	e = finish(c, e);
 	release(c);
-	for (size_t i = 0; i < n; i++) {
-		if (e != K_OK && results[i] == K_OK)
-			results[i] = e; /* the batch did not commit */
-		if (results[i] != K_OK && results[i] != K_ELIMIT)
-			atomic_fetch_sub(&s->clusters, 1);
+	if (e != K_OK) { /* the batch did not commit: nothing of it is stored */
+		for (size_t i = 0; i < n; i++) {
+			if (results[i] == K_OK) {
+				results[i] = e;
+				atomic_fetch_sub(&s->clusters, 1);
+			}
+		}
+		return;
 	}
-	if (e == K_OK)
-		atomic_fetch_add(&s->rows, (long long)stored);
+	atomic_fetch_add(&s->rows, (long long)stored);
 }
 
 /* Runs a statement bound with ?1 = name that selects one CLUSTER_COLS row. */
