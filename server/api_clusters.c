@@ -248,7 +248,7 @@ static void create_committed(void *arg, enum kerr result)
 
 /* Hands the job's validated cluster (its discovery URL set) to the writer and
  * parks the request until it is committed. */
-static void store_and_reply(struct req *r, struct create_job *job)
+static void submit_create(struct req *r, struct create_job *job)
 {
 	const struct app *a = req_app(r);
 	job->c.created_at = job->c.updated_at = store_now_ms();
@@ -279,7 +279,7 @@ static void upstream_done(struct req *r)
 		reply_error(r, job->e == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
 		            "the discovery upstream failed, nothing was stored: %s", job->why);
 	else
-		store_and_reply(r, job);
+		submit_create(r, job);
 }
 
 /*
@@ -347,14 +347,14 @@ void api_clusters_create(struct req *r)
 		reply_error(r, e, "cannot generate secrets: %s", kerr_str(e));
 		goto out;
 	}
-	job->r = r;
-	req_set_data(r, job, create_job_free);
-	job = NULL; /* the request owns it now */
-	struct create_job *mine = req_data(r);
-	if (mine->c.discovery_token[0])
-		store_and_reply(r, mine);
+	struct create_job *owned = job;
+	job = NULL; /* the request owns it from here */
+	owned->r = r;
+	req_set_data(r, owned, create_job_free);
+	if (owned->c.discovery_token[0])
+		submit_create(r, owned);
 	else
-		create_upstream(r, mine);
+		create_upstream(r, owned);
 out:
 	if (job)
 		create_job_free(job);

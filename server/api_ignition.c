@@ -45,10 +45,7 @@ struct confcache {
 
 static size_t hash_name(const char *s)
 {
-	size_t h = 5381;
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h % BUCKETS;
+	return str_hash(s) % BUCKETS;
 }
 
 static void entry_free(struct entry *e)
@@ -229,16 +226,6 @@ static void unlock(const struct app *a, struct entry *e, bool temp)
 		entry_free(e);
 }
 
-/* Constant-time comparison of a presented token with a stored one. */
-static bool token_equal(const char *given, const char *want)
-{
-	size_t gl = strlen(given), wl = strlen(want);
-	unsigned char diff = (unsigned char)(gl != wl || wl == 0);
-	for (size_t i = 0; i < wl; i++)
-		diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
-	return diff == 0;
-}
-
 /* The fetch token a node presented: Authorization: Bearer, or ?token=. */
 static const char *presented_token(struct req *r)
 {
@@ -253,10 +240,10 @@ static enum kerr check_token(const struct cluster *c, const char *token)
 {
 	if (!token)
 		return K_EAUTH;
-	if (token_equal(token, c->fetch_token))
+	if (str_equal_secret(token, c->fetch_token))
 		return K_OK;
 	if (c->prev_fetch_token[0] && store_now_ms() < c->prev_token_until &&
-	    token_equal(token, c->prev_fetch_token))
+	    str_equal_secret(token, c->prev_fetch_token))
 		return K_OK;
 	return K_EFORBIDDEN;
 }

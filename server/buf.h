@@ -3,6 +3,7 @@
 #define KINDLING_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -47,6 +48,13 @@ char *buf_steal(struct buf *b, size_t *out_len);
 /* Copies the C string src into dst of size bytes (size > 0), truncating,
  * always NUL-terminated; returns the length copied. src NULL copies "". */
 size_t str_copy(char *dst, size_t size, const char *src);
+
+/* A hash of the C string s for the in-memory tables (djb2). */
+size_t str_hash(const char *s);
+
+/* True when the presented secret given equals want, comparing in time that
+ * depends only on want's length. An empty want matches nothing. */
+bool str_equal_secret(const char *given, const char *want);
 
 /* Makes the C string s valid UTF-8 in place, as jansson requires: a byte
  * that does not begin a well-formed, shortest-form, non-surrogate sequence

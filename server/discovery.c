@@ -68,11 +68,6 @@ struct discovery {
 	pthread_t writer, reaper;
 };
 
-static int64_t now_ms(void)
-{
-	return store_now_ms();
-}
-
 void disc_reply_clear(struct disc_reply *r)
 {
 	if (!r)
@@ -84,10 +79,7 @@ void disc_reply_clear(struct disc_reply *r)
 
 static size_t bucket(const char *token)
 {
-	size_t h = 5381;
-	while (*token)
-		h = h * 33 + (unsigned char)*token++;
-	return h % BUCKETS;
+	return str_hash(token) % BUCKETS;
 }
 
 /* Serializes j (stolen) into r. */
@@ -373,7 +365,7 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 	str_copy(w->key, sizeof(w->key), key ? key : "");
 	w->wait_index = wait_index;
 	w->x_index = index;
-	w->deadline = now_ms() + (int64_t)d->o.long_poll_timeout_s * 1000;
+	w->deadline = store_now_ms() + (int64_t)d->o.long_poll_timeout_s * 1000;
 	w->done = done;
 	w->arg = arg;
 	w->next = x->waiters;
@@ -462,7 +454,7 @@ static void *writer(void *arg)
 		if (!d->head && d->stopping)
 			break;
 		size_t n = 0;
-		int64_t at = now_ms();
+		int64_t at = store_now_ms();
 		while (d->head && n < BATCH_MAX) {
 			struct pending *p = d->head;
 			d->head = p->next;
@@ -539,7 +531,7 @@ static void *reaper(void *arg)
 		pthread_cond_timedwait(&d->tick, &d->mu, &until);
 		if (!d->nwaiters)
 			continue;
-		int64_t now = now_ms();
+		int64_t now = store_now_ms();
 		struct delivery *out = NULL;
 		for (size_t b = 0; b < BUCKETS; b++) {
 			for (struct dir *x = d->b[b]; x; x = x->next) {

@@ -53,14 +53,6 @@ struct grouping {
 	struct store_fetch rows[QUEUE_MAX];
 };
 
-static size_t hash_id(const char *s)
-{
-	size_t h = 5381;
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
-
 /* Groups batch[0..n) into g->groups (returned count), rows oldest first. */
 static size_t group_batch(struct grouping *g, const struct entry *batch, size_t n, int keep)
 {
@@ -68,7 +60,7 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 	memset(g->table, 0, sizeof(g->table));
 	for (size_t i = n; i-- > 0;) {
 		const struct entry *e = &batch[i];
-		size_t h = hash_id(e->cluster_id) % TABLE_SIZE;
+		size_t h = str_hash(e->cluster_id) % TABLE_SIZE;
 		while (g->table[h] &&
 		       strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id) != 0)
 			h = (h + 1) % TABLE_SIZE;

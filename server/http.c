@@ -438,16 +438,6 @@ void req_resume(struct req *r)
 	MHD_resume_connection(r->mc);
 }
 
-/* Constant-time comparison of a presented secret with the expected one. */
-static bool secret_equal(const char *given, const char *want)
-{
-	size_t gl = strlen(given), wl = strlen(want);
-	unsigned char diff = (unsigned char)(gl != wl);
-	for (size_t i = 0; i < wl; i++)
-		diff |= (unsigned char)(want[i] ^ (i < gl ? given[i] : 0));
-	return diff == 0;
-}
-
 /* Checks the admin token: Bearer, or Basic with the token as password. */
 static bool operator_ok(struct req *r)
 {
@@ -458,10 +448,10 @@ static bool operator_ok(struct req *r)
 	if (!auth)
 		return false;
 	if (!strncasecmp(auth, "Bearer ", 7))
-		return secret_equal(auth + 7, token);
+		return str_equal_secret(auth + 7, token);
 	char *pass = NULL;
 	char *user = MHD_basic_auth_get_username_password(r->mc, &pass);
-	bool ok = pass && secret_equal(pass, token);
+	bool ok = pass && str_equal_secret(pass, token);
 	MHD_free(user);
 	MHD_free(pass);
 	return ok;

@@ -8,17 +8,8 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 TEST_NAME=test_bench_smoke
-FAILS=0
-pass() { echo "PASS $TEST_NAME: $1"; }
-fail() {
-	echo "FAIL $TEST_NAME: $1"
-	FAILS=$((FAILS + 1))
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../report.sh
+source tests/report.sh
 
 # The release build: figures under ASan would mean nothing, and this only
 # checks that the harness runs. make test builds it.

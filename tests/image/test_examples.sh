@@ -14,21 +14,8 @@ ROOT=$PWD
 TEST_NAME=test_examples
 T=$(mktemp -d /tmp/kindling-test-examples.XXXXXX)
 KPID=""
-PASSES=0
-FAILS=0
-pass() {
-	echo "PASS $TEST_NAME: $1"
-	PASSES=$((PASSES + 1))
-}
-fail() {
-	echo "FAIL $TEST_NAME: $1"
-	FAILS=$((FAILS + 1))
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../report.sh
+source tests/report.sh
 cleanup() {
 	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
 	rm -rf "$T"

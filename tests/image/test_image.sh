@@ -54,22 +54,8 @@ RUN_ID=$$
 CONTAINERS=()
 VOLUMES=()
 VARLIB_MOUNTED=""
-PASSES=0
-FAILS=0
-
-pass() {
-	echo "PASS $TEST_NAME: $1"
-	PASSES=$((PASSES + 1))
-}
-fail() {
-	echo "FAIL $TEST_NAME: $1"
-	FAILS=$((FAILS + 1))
-}
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=../report.sh
+source tests/report.sh
 note() { echo "# $*"; }
 
 # step NAME / step_end: times one step.
