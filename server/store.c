@@ -129,7 +129,6 @@ struct store {
 	struct conn *conns;
 	atomic_uint next;
 	atomic_llong clusters; /* rows in clusters plus creates under way: for max_clusters */
-	atomic_llong rows;     /* rows in clusters, committed: the total of an unfiltered list */
 };
 
 int64_t store_now_ms(void)
@@ -396,7 +395,6 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 		return K_EIO;
 	}
 	atomic_store(&s->clusters, n);
-	atomic_store(&s->rows, n);
 	*out = s;
 	return K_OK;
 }
@@ -497,7 +495,6 @@ void store_clusters_create(struct store *s, const struct cluster *const *cls, si
 {
 	struct conn *c = acquire(s);
 	enum kerr e = begin(c);
-	size_t stored = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (e != K_OK) {
 			results[i] = e;
@@ -519,23 +516,17 @@ void store_clusters_create(struct store *s, const struct cluster *const *cls, si
 			if (exec_q(c, Q_RELEASE) != SQLITE_DONE)
 				e = K_EIO;
 		}
-		if (results[i] == K_OK)
-			stored++;
-		else
+		if (results[i] != K_OK)
 			atomic_fetch_sub(&s->clusters, 1);
 	}
 	e = finish(c, e);
 	release(c);
-	if (e != K_OK) { /* the batch did not commit: nothing of it is stored */
-		for (size_t i = 0; i < n; i++) {
-			if (results[i] == K_OK) {
-				results[i] = e;
-				atomic_fetch_sub(&s->clusters, 1);
-			}
+	for (size_t i = 0; i < n && e != K_OK; i++) { /* no commit: nothing of it is stored */
+		if (results[i] == K_OK) {
+			results[i] = e;
+			atomic_fetch_sub(&s->clusters, 1);
 		}
-		return;
 	}
-	atomic_fetch_add(&s->rows, (long long)stored);
 }
 
 /* Runs a statement bound with ?1 = name that selects one CLUSTER_COLS row. */
@@ -606,16 +597,15 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 	}
 	done(st);
 	st = NULL;
-	if (!q->q || !q->q[0]) { /* counting 100 000 rows takes milliseconds; the count is kept */
-		*out_total = atomic_load(&s->rows);
-		goto out;
-	}
-	st = stmt(c, Q_LIST_TOTAL);
+	/* unfiltered, the total is the count the triggers keep: no scan */
+	bool filtered = q->q && q->q[0];
+	st = stmt(c, filtered ? Q_LIST_TOTAL : Q_COUNT_CLUSTERS);
 	if (!st) {
 		e = K_EIO;
 		goto out;
 	}
-	bind_text(st, 1, q->q && q->q[0] ? q->q : NULL);
+	if (filtered)
+		bind_text(st, 1, q->q);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*out_total = sqlite3_column_int64(st, 0);
 	else
@@ -743,7 +733,6 @@ out:
 	release(c);
 	if (e == K_OK) {
 		atomic_fetch_sub(&s->clusters, 1);
-		atomic_fetch_sub(&s->rows, 1);
 	}
 	return e;
 }
