@@ -10,6 +10,7 @@
 #include "profile.h"
 #include "render.h"
 #include "store.h"
+#include "writer.h"
 
 /* What every handler reaches through req_app(). Set up by main, read-only
  * while serving (the modules it points to are thread-safe). */
@@ -22,7 +23,7 @@ struct app {
 	struct confcache *cache;
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;
-	struct creates *creates;
+	struct writer *writer;
 };
 
 /* The one route table. */
@@ -35,6 +36,9 @@ void api_clusters_create(struct req *r);
 void api_cluster_get(struct req *r);
 void api_cluster_patch(struct req *r);
 void api_cluster_delete(struct req *r);
+/* Cuts upstream allocations short (they answer 503) and waits up to
+ * timeout_ms for their threads to end: before the writer stops. */
+void api_upstream_stop(int timeout_ms);
 
 /* api_ignition.c */
 void api_cluster_ignition(struct req *r);
@@ -45,8 +49,40 @@ void api_cluster_token(struct req *r);
 struct confcache;
 enum kerr confcache_new(struct confcache **out);
 void confcache_free(struct confcache **cc);
-/* Drops a cluster's cached configs: call after every change to it. */
+/* Drops a cluster's cached configs. Called by api_on_change only. */
 void api_invalidate(const struct app *a, const char *name);
+
+/* The writer's change hook (arg: the app): drops what memory holds of a
+ * committed change (cached configs, a deleted cluster's discovery). */
+void api_on_change(void *arg, const struct write_change *ch);
+
+/*
+ * A cluster write on behalf of a request: the writer commits it while the
+ * request is parked, then on_done runs on an HTTP worker and replies (the
+ * outcome in job.result / job.out). The request's data, freed with it.
+ */
+struct api_write {
+	struct write_job job;
+	struct req *r;
+	handler_fn on_done;
+	char name[64];
+	char token[65];   /* ROTATE: the new token */
+	struct cluster c; /* CREATE: the cluster to insert */
+	json_t *patch;    /* UPDATE: the vars merge patch */
+	json_t *errors;   /* UPDATE: why the merged vars were refused */
+	char why[1024];   /* CREATE: the upstream's failure */
+};
+
+/* A new write of kind on name for r, the request's data from now on; NULL
+ * (ENOMEM replied) on failure. */
+struct api_write *api_write_new(struct req *r, enum write_kind kind, const char *name,
+                                handler_fn on_done);
+/* Parks the request and hands the write to the writer. */
+void api_write_submit(struct api_write *w);
+
+/* Replies with the error a cluster write or read returned (404 naming the
+ * cluster, 409, 503 busy, 500 storage failure). */
+void api_reply_store_error(struct req *r, enum kerr e, const char *name);
 /* The cluster's pointer config as JSON (new reference; null on failure). */
 json_t *api_pointer_json(const struct app *a, const struct cluster *c);
 /* The JSON form of a cluster (new reference); detail adds the pointer config. */

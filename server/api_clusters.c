@@ -1,14 +1,14 @@
 /* api_clusters.c - /clusters: create, list, read, change and delete clusters. */
 #include <errno.h>
-#include <pthread.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
-#include "creates.h"
-#include "discovery.h"
 #include "fetchlog.h"
 #include "rand.h"
 #include "render.h"
@@ -93,25 +93,6 @@ json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool deta
 		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));
 	}
 	return j;
-}
-
-/* Replies with the error a store call returned. */
-static void reply_store_error(struct req *r, enum kerr e, const char *name)
-{
-	switch (e) {
-	case K_ENOTFOUND:
-		reply_error(r, e, "there is no cluster named \"%s\"", name);
-		break;
-	case K_EEXIST:
-		reply_error(r, e, "a cluster named \"%s\" exists already", name);
-		break;
-	case K_ELIMIT:
-		reply_error(r, e, "kindling holds its maximum of %d clusters (--max-clusters)",
-		            ((const struct app *)req_app(r))->cfg->max_clusters);
-		break;
-	default:
-		reply_error(r, e, "the database failed: %s; see the server log", kerr_str(e));
-	}
 }
 
 /* Checks the fields of a create body; fills c's scalar fields. */
@@ -202,108 +183,108 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 	profile_check(a->profiles, profiles, vars, errors);
 }
 
-/* A create in flight: validated, waiting for the upstream (when it allocates
- * the discovery URL) and then for the writer's commit. The request's data. */
-struct create_job {
-	struct req *r;
-	struct cluster c;
-	enum kerr e;
-	char why[1024]; /* the upstream's failure */
-};
-
-static void create_job_free(void *p)
-{
-	struct create_job *job = p;
-	cluster_clear(&job->c);
-	free(job);
-}
-
 /* Resumed after the commit: replies 201 with the stored cluster, or the error. */
 static void create_stored(struct req *r)
 {
 	const struct app *a = req_app(r);
-	struct create_job *job = req_data(r);
+	struct api_write *w = req_data(r);
 	struct cluster stored;
-	enum kerr e = job->e;
+	enum kerr e = w->job.result;
 	if (e == K_OK)
-		e = store_cluster_get(a->store, job->c.name, &stored);
+		e = store_cluster_get(a->store, w->c.name, &stored);
 	if (e != K_OK) {
-		reply_store_error(r, e, job->c.name);
+		api_reply_store_error(r, e, w->c.name);
 		return;
 	}
 	char location[128];
-	snprintf(location, sizeof(location), "/clusters/%s", job->c.name);
+	snprintf(location, sizeof(location), "/clusters/%s", w->c.name);
 	reply_header(r, "Location", location);
 	reply_json(r, 201, api_cluster_json(a, &stored, true));
 	cluster_clear(&stored);
 }
 
-/* The writer's report, on its thread. */
-static void create_committed(void *arg, enum kerr result)
+/* Hands the validated cluster (its discovery URL set) to the writer. */
+static void submit_create(struct api_write *w)
 {
-	struct create_job *job = arg;
-	job->e = result;
-	req_resume(job->r);
+	w->c.created_at = w->c.updated_at = store_now_ms();
+	w->job.create = &w->c;
+	w->on_done = create_stored;
+	api_write_submit(w);
 }
 
-/* Hands the job's validated cluster (its discovery URL set) to the writer and
- * parks the request until it is committed. */
-static void submit_create(struct req *r, struct create_job *job)
-{
-	const struct app *a = req_app(r);
-	job->c.created_at = job->c.updated_at = store_now_ms();
-	req_suspend(r, create_stored);
-	creates_submit(a->creates, &job->c, create_committed, job);
-}
+/* Upstream allocations under way, and the flag that cuts them short at stop. */
+static atomic_int upstream_running;
+static atomic_bool upstream_cancel;
 
 static void *upstream_run(void *arg)
 {
-	struct create_job *job = arg;
-	const struct app *a = req_app(job->r);
+	struct api_write *w = arg;
+	const struct app *a = req_app(w->r);
 	const struct upstream_options o = {.base_url = a->cfg->discovery_upstream,
 	                                   .timeout_ms = a->cfg->upstream_timeout_ms,
-	                                   .retries = a->cfg->upstream_retries};
+	                                   .retries = a->cfg->upstream_retries,
+	                                   .cancel = &upstream_cancel};
 	struct buf why;
-	buf_init(&why, sizeof(job->why) - 1);
-	job->e = upstream_new(&o, job->c.size, &job->c.discovery_url, &why);
-	str_copy(job->why, sizeof(job->why), buf_str(&why));
+	buf_init(&why, sizeof(w->why) - 1);
+	w->job.result = upstream_new(&o, w->c.size, &w->c.discovery_url, &why);
+	str_copy(w->why, sizeof(w->why), buf_str(&why));
 	buf_free(&why);
-	req_resume(job->r);
+	req_resume(w->r);
+	atomic_fetch_sub(&upstream_running, 1);
 	return NULL;
 }
 
 static void upstream_done(struct req *r)
 {
-	struct create_job *job = req_data(r);
-	if (job->e != K_OK)
-		reply_error(r, job->e == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
-		            "the discovery upstream failed, nothing was stored: %s", job->why);
+	struct api_write *w = req_data(r);
+	if (w->job.result == K_EUNAVAIL)
+		reply_error(r, K_EUNAVAIL, "kindling is stopping; nothing was stored, retry");
+	else if (w->job.result != K_OK)
+		reply_error(r, w->job.result == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
+		            "the discovery upstream failed, nothing was stored: %s", w->why);
 	else
-		submit_create(r, job);
+		submit_create(w);
+}
+
+void api_upstream_stop(int timeout_ms)
+{
+	atomic_store(&upstream_cancel, true);
+	for (int waited = 0; atomic_load(&upstream_running) > 0 && waited < timeout_ms;
+	     waited += 10) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /*
- * Allocates the job's discovery URL from --discovery-upstream on a thread of
- * its own (a slow upstream must not hold an HTTP worker), then stores it.
+ * Allocates the discovery URL from --discovery-upstream on a thread of its
+ * own (a slow upstream must not hold an HTTP worker), then stores it.
  * Checks the name first, so a duplicate does not spend an upstream token.
  */
-static void create_upstream(struct req *r, struct create_job *job)
+static void create_upstream(struct api_write *w)
 {
+	struct req *r = w->r;
 	const struct app *a = req_app(r);
 	struct cluster existing;
-	if (store_cluster_get(a->store, job->c.name, &existing) == K_OK) {
+	if (store_cluster_get(a->store, w->c.name, &existing) == K_OK) {
 		cluster_clear(&existing);
-		reply_store_error(r, K_EEXIST, job->c.name);
+		api_reply_store_error(r, K_EEXIST, w->c.name);
+		return;
+	}
+	if (atomic_load(&upstream_cancel)) {
+		reply_error(r, K_EUNAVAIL, "kindling is stopping; nothing was stored, retry");
 		return;
 	}
 	req_suspend(r, upstream_done);
+	atomic_fetch_add(&upstream_running, 1);
 	pthread_t t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, upstream_run, job) != 0) {
-		job->e = K_ENOMEM;
-		snprintf(job->why, sizeof(job->why), "cannot start a thread");
+	if (pthread_create(&t, &attr, upstream_run, w) != 0) {
+		atomic_fetch_sub(&upstream_running, 1);
+		w->job.result = K_ENOMEM;
+		snprintf(w->why, sizeof(w->why), "cannot start a thread");
 		req_resume(r);
 	}
 	pthread_attr_destroy(&attr);
@@ -312,15 +293,14 @@ static void create_upstream(struct req *r, struct create_job *job)
 void api_clusters_create(struct req *r)
 {
 	const struct app *a = req_app(r);
-	struct create_job *job = calloc(1, sizeof(*job));
 	json_t *errors = json_array();
-	json_t *body = job ? api_body_object(r) : NULL;
-	if (!job)
-		reply_error(r, K_ENOMEM, "out of memory");
-	if (!body)
+	json_t *body = api_body_object(r);
+	struct api_write *w = body ? api_write_new(r, WRITE_CREATE, "", create_stored) : NULL;
+	if (!w)
 		goto out;
-	struct cluster *c = &job->c;
+	struct cluster *c = &w->c;
 	check_create(a, body, c, errors);
+	str_copy(w->name, sizeof(w->name), c->name);
 	json_t *profiles = json_object_get(body, "profiles");
 	json_t *vars = json_object_get(body, "vars");
 	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
@@ -347,17 +327,11 @@ void api_clusters_create(struct req *r)
 		reply_error(r, e, "cannot generate secrets: %s", kerr_str(e));
 		goto out;
 	}
-	struct create_job *owned = job;
-	job = NULL; /* the request owns it from here */
-	owned->r = r;
-	req_set_data(r, owned, create_job_free);
-	if (owned->c.discovery_token[0])
-		submit_create(r, owned);
+	if (c->discovery_token[0])
+		submit_create(w);
 	else
-		create_upstream(r, owned);
+		create_upstream(w);
 out:
-	if (job)
-		create_job_free(job);
 	json_decref(body);
 	json_decref(errors);
 }
@@ -375,7 +349,7 @@ void api_cluster_get(struct req *r)
 		fetchlog_flush(a->fetchlog);
 	enum kerr e = store_cluster_get(a->store, name, &c);
 	if (e != K_OK) {
-		reply_store_error(r, e, name);
+		api_reply_store_error(r, e, name);
 		return;
 	}
 	reply_json(r, 200, api_cluster_json(a, &c, true));
@@ -494,7 +468,7 @@ void api_clusters_list(struct req *r)
 	enum kerr e = store_cluster_list(a->store, &q, list_one, &lc, &more, &total);
 	if (e != K_OK) {
 		json_decref(lc.items);
-		reply_store_error(r, e, "");
+		api_reply_store_error(r, e, "");
 		return;
 	}
 	json_t *j = json_pack("{s:o, s:I}", "clusters", lc.items, "total", (json_int_t)total);
@@ -527,12 +501,43 @@ static json_t *merge_vars(const json_t *old, json_t *patch)
 	return vars;
 }
 
-void api_cluster_patch(struct req *r)
+/* On the writer thread, inside the transaction: merges the patch into the
+ * row's vars and checks them with the profiles. */
+static enum kerr patch_mutate(void *arg, struct cluster *c)
+{
+	struct api_write *w = arg;
+	const struct app *a = req_app(w->r);
+	json_t *vars = merge_vars(c->vars, w->patch);
+	if (!vars)
+		return K_ENOMEM;
+	check_profiles(a, c->profiles, vars, w->errors);
+	if (json_array_size(w->errors)) {
+		json_decref(vars);
+		return K_EINVAL;
+	}
+	json_decref(c->vars);
+	c->vars = vars;
+	return K_OK;
+}
+
+static void patch_done(struct req *r)
 {
 	const struct app *a = req_app(r);
+	struct api_write *w = req_data(r);
+	if (w->job.result == K_EINVAL) {
+		reply_invalid(r, w->errors);
+		w->errors = NULL;
+	} else if (w->job.result != K_OK) {
+		api_reply_store_error(r, w->job.result, w->name);
+	} else {
+		reply_json(r, 200, api_cluster_json(a, &w->job.out, true));
+	}
+}
+
+void api_cluster_patch(struct req *r)
+{
 	const char *name = req_param(r, "name");
-	struct cluster c = {0}, updated = {0};
-	json_t *vars = NULL, *errors = json_array();
+	json_t *errors = json_array();
 	json_t *body = api_body_object(r);
 	if (!body)
 		goto out;
@@ -562,58 +567,33 @@ void api_cluster_patch(struct req *r)
 		errors = NULL;
 		goto out;
 	}
-	/* read, merge, check, write if nobody wrote meanwhile; else again */
-	enum kerr e = K_ENOTFOUND;
-	for (int attempt = 0; attempt < 16 && e == K_ENOTFOUND; attempt++) {
-		cluster_clear(&c);
-		json_decref(vars);
-		vars = NULL;
-		e = store_cluster_get(a->store, name, &c);
-		if (e != K_OK) {
-			reply_store_error(r, e, name);
-			goto out;
-		}
-		vars = merge_vars(c.vars, patch);
-		if (!vars) {
-			reply_error(r, K_ENOMEM, "out of memory");
-			goto out;
-		}
-		check_profiles(a, c.profiles, vars, errors);
-		if (json_array_size(errors)) {
-			reply_invalid(r, errors);
-			errors = NULL;
-			goto out;
-		}
-		e = store_cluster_set_vars(a->store, name, vars, c.generation, &updated);
-	}
-	api_invalidate(a, name);
-	if (e == K_ENOTFOUND)
-		e = K_EUNAVAIL; /* still changing under us after 16 tries */
-	if (e != K_OK) {
-		reply_store_error(r, e, name);
+	/* read, merge, check and write in one transaction, on the writer */
+	struct api_write *w = api_write_new(r, WRITE_UPDATE, name, patch_done);
+	if (!w)
 		goto out;
-	}
-	reply_json(r, 200, api_cluster_json(a, &updated, true));
+	w->patch = json_incref(patch);
+	w->errors = errors;
+	errors = NULL;
+	w->job.mutate = patch_mutate;
+	w->job.mutate_arg = w;
+	api_write_submit(w);
 out:
-	cluster_clear(&updated);
-	cluster_clear(&c);
-	json_decref(vars);
 	json_decref(body);
 	json_decref(errors);
 }
 
+static void delete_done(struct req *r)
+{
+	struct api_write *w = req_data(r);
+	if (w->job.result != K_OK)
+		api_reply_store_error(r, w->job.result, w->name);
+	else
+		reply_static(r, 204, NULL, "", 0);
+}
+
 void api_cluster_delete(struct req *r)
 {
-	const struct app *a = req_app(r);
-	const char *name = req_param(r, "name");
-	char token[33];
-	enum kerr e = store_cluster_delete(a->store, name, token);
-	api_invalidate(a, name);
-	if (e != K_OK) {
-		reply_store_error(r, e, name);
-		return;
-	}
-	if (token[0])
-		discovery_forget(a->discovery, token);
-	reply_static(r, 204, NULL, "", 0);
+	struct api_write *w = api_write_new(r, WRITE_DELETE, req_param(r, "name"), delete_done);
+	if (w)
+		api_write_submit(w);
 }

@@ -1,9 +1,12 @@
 /* api_common.c - helpers every handler file uses: bodies, field errors, times. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "api.h"
+#include "discovery.h"
 
 json_t *api_body_object(struct req *r)
 {
@@ -69,4 +72,83 @@ struct render_cluster api_render_input(const struct app *a, const struct cluster
 	        .vars = c->vars,
 	        .secrets = c->secrets,
 	};
+}
+
+void api_on_change(void *arg, const struct write_change *ch)
+{
+	const struct app *a = arg;
+	api_invalidate(a, ch->name);
+	if (ch->kind == WRITE_DELETE && ch->discovery_token[0])
+		discovery_forget(a->discovery, ch->discovery_token);
+}
+
+static void write_free(void *p)
+{
+	struct api_write *w = p;
+	cluster_clear(&w->job.out);
+	cluster_clear(&w->c);
+	json_decref(w->patch);
+	json_decref(w->errors);
+	explicit_bzero(w->token, sizeof(w->token));
+	free(w);
+}
+
+struct api_write *api_write_new(struct req *r, enum write_kind kind, const char *name,
+                                handler_fn on_done)
+{
+	struct api_write *w = calloc(1, sizeof(*w));
+	if (!w) {
+		reply_error(r, K_ENOMEM, "out of memory");
+		return NULL;
+	}
+	w->r = r;
+	w->on_done = on_done;
+	w->job.kind = kind;
+	str_copy(w->name, sizeof(w->name), name);
+	w->job.name = w->name;
+	req_set_data(r, w, write_free);
+	return w;
+}
+
+/* The writer's report, on its thread: wake the request. */
+static void write_done(struct write_job *job)
+{
+	struct api_write *w = (struct api_write *)(void *)job;
+	req_resume(w->r);
+}
+
+void api_write_submit(struct api_write *w)
+{
+	const struct app *a = req_app(w->r);
+	w->job.done = write_done;
+	req_suspend(w->r, w->on_done);
+	writer_submit(a->writer, &w->job);
+}
+
+void api_reply_store_error(struct req *r, enum kerr e, const char *name)
+{
+	const struct app *a = req_app(r);
+	switch (e) {
+	case K_ENOTFOUND:
+		reply_error(r, e, "there is no cluster named \"%s\"", name);
+		break;
+	case K_EEXIST:
+		reply_error(r, e, "a cluster named \"%s\" exists already", name);
+		break;
+	case K_ELIMIT:
+		reply_error(r, e, "kindling holds its maximum of %d clusters (--max-clusters)",
+		            a->cfg->max_clusters);
+		break;
+	case K_EUNAVAIL:
+		reply_error(r, e,
+		            "the database is busy (locked by another writer) or kindling is "
+		            "stopping; nothing was changed, retry");
+		break;
+	default: {
+		char why[512];
+		store_last_fault(a->store, why, sizeof(why));
+		reply_error(r, e, "the database failed: %s; nothing was changed",
+		            why[0] ? why : kerr_str(e));
+	}
+	}
 }

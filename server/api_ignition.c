@@ -242,10 +242,11 @@ static enum kerr check_token(const struct cluster *c, const char *token)
 		return K_EAUTH;
 	if (str_equal_secret(token, c->fetch_token))
 		return K_OK;
-	if (c->prev_fetch_token[0] && store_now_ms() < c->prev_token_until &&
-	    str_equal_secret(token, c->prev_fetch_token))
-		return K_OK;
-	return K_EFORBIDDEN;
+	int64_t now = store_now_ms();
+	bool ok = false;
+	for (int i = 0; i < c->nprev; i++) /* all of them: the time taken tells nothing */
+		ok |= now < c->prev[i].until && str_equal_secret(token, c->prev[i].token);
+	return ok ? K_OK : K_EFORBIDDEN;
 }
 
 /* Replies 406 naming the supported versions. */
@@ -362,9 +363,12 @@ void api_cluster_ignition(struct req *r)
 		            "cannot render the config: %s; try again", kerr_str(err));
 	}
 out:
-	if (id[0] && a->fetchlog)
+	/* Only served fetches are recorded: a refused one (wrong token, say)
+	 * is anybody's, and must not push the nodes that booted out of the
+	 * record. /metrics and the request log count the refused ones. */
+	if (id[0] && a->fetchlog && err == K_OK && (status == 200 || status == 304))
 		fetchlog_add(a->fetchlog, id, req_client(r), req_header(r, "User-Agent"), version,
-		             err == K_OK ? status : http_status(err));
+		             status);
 }
 
 /* Writes the pointer config for a cluster into *out (malloc'd). */
@@ -459,29 +463,42 @@ void api_cluster_userdata(struct req *r)
 	reply_bytes(r, 200, IGNITION_TYPE, body, len);
 }
 
-void api_cluster_token(struct req *r)
+static void token_done(struct req *r)
 {
 	const struct app *a = req_app(r);
-	const char *name = req_param(r, "name");
-	char token[65];
-	struct cluster c;
-	enum kerr err = rand_hex(token, 32);
-	int64_t until = store_now_ms() + (int64_t)a->cfg->token_grace_s * 1000;
-	if (err == K_OK)
-		err = store_cluster_rotate_token(a->store, name, token, until, &c);
-	api_invalidate(a, name);
-	if (err == K_ENOTFOUND) {
-		reply_error(r, err, "there is no cluster named \"%s\"", name);
+	struct api_write *w = req_data(r);
+	enum kerr err = w->job.result;
+	if (err == K_ELIMIT) {
+		reply_error(r, err,
+		            "%d rotated fetch tokens of cluster \"%s\" are still in their grace "
+		            "period (--token-grace %d s): each stays valid for all of it, so no "
+		            "more rotations until the oldest expires",
+		            STORE_PREV_TOKENS, w->name, a->cfg->token_grace_s);
 		return;
 	}
 	if (err != K_OK) {
-		reply_error(r, err, "cannot rotate the token: %s", kerr_str(err));
+		api_reply_store_error(r, err, w->name);
 		return;
 	}
 	char t[32];
-	api_time(until, t);
-	json_t *j = api_cluster_json(a, &c, true);
+	api_time(w->job.grace_until, t);
+	json_t *j = api_cluster_json(a, &w->job.out, true);
 	json_object_set_new(j, "previous_token_valid_until", json_string(t));
 	reply_json(r, 200, j);
-	cluster_clear(&c);
+}
+
+void api_cluster_token(struct req *r)
+{
+	const struct app *a = req_app(r);
+	struct api_write *w = api_write_new(r, WRITE_ROTATE, req_param(r, "name"), token_done);
+	if (!w)
+		return;
+	enum kerr err = rand_hex(w->token, 32);
+	if (err != K_OK) {
+		reply_error(r, err, "cannot make a token: %s", kerr_str(err));
+		return;
+	}
+	w->job.token = w->token;
+	w->job.grace_until = store_now_ms() + (int64_t)a->cfg->token_grace_s * 1000;
+	api_write_submit(w);
 }

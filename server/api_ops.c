@@ -9,12 +9,18 @@ void api_healthz(struct req *r)
 {
 	const struct app *a = req_app(r);
 	int64_t n = 0;
-	enum kerr e = store_cluster_count(a->store, &n);
-	if (e != K_OK) {
-		reply_error(r, K_EUNAVAIL, "the database does not answer: %s", kerr_str(e));
-		return;
-	}
-	reply_json(r, 200, json_pack("{s:s, s:I}", "status", "ok", "clusters", (json_int_t)n));
+	struct buf why;
+	buf_init(&why, 1024);
+	enum kerr e = store_health(a->store, &why);
+	if (e == K_OK)
+		e = store_cluster_count(a->store, &n);
+	if (e != K_OK)
+		reply_error(r, K_EUNAVAIL, "the database cannot be used: %s",
+		            why.len ? buf_str(&why) : kerr_str(e));
+	else
+		reply_json(r, 200,
+		           json_pack("{s:s, s:I}", "status", "ok", "clusters", (json_int_t)n));
+	buf_free(&why);
 }
 
 void api_metrics(struct req *r)

@@ -621,9 +621,13 @@ static void overview(struct html *h, const struct cluster *c, const json_t *j)
 	html_raw(h, "</dd>\n<dt>Updated</dt><dd>");
 	add_time(h, c->updated_at);
 	html_raw(h, "</dd>\n");
-	if (c->prev_fetch_token[0] && c->prev_token_until > store_now_ms()) {
-		html_raw(h, "<dt>Rotated token</dt><dd>the previous fetch token works until ");
-		add_time(h, c->prev_token_until);
+	int64_t until;
+	int grace = cluster_grace_tokens(c, store_now_ms(), &until);
+	if (grace) {
+		html_addf(h, "<dt>Rotated tokens</dt><dd>%d previous fetch token%s still work%s, ",
+		          grace, grace == 1 ? "" : "s", grace == 1 ? "s" : "");
+		html_raw(h, grace == 1 ? "until " : "the last until ");
+		add_time(h, until);
 		html_raw(h, "</dd>\n");
 	}
 	html_raw(h, "</dl></section>\n");
@@ -950,9 +954,10 @@ static bool same_origin(struct req *r)
 	       (url_host(a->public_url, pub, sizeof(pub)) && !strcasecmp(got, pub));
 }
 
+static void page_deleted(struct req *r);
+
 void api_page_delete(struct req *r)
 {
-	const struct app *a = req_app(r);
 	const char *name = req_param(r, "name");
 	char back[128];
 	snprintf(back, sizeof(back), "/clusters/%s#delete",
@@ -981,21 +986,35 @@ void api_page_delete(struct req *r)
 		           back);
 		return;
 	}
-	char token[33];
-	enum kerr e = store_cluster_delete(a->store, name, token);
-	api_invalidate(a, name);
-	if (e == K_ENOTFOUND) {
+	struct api_write *w = api_write_new(r, WRITE_DELETE, name, page_deleted);
+	if (w)
+		api_write_submit(w);
+}
+
+/* Resumed after the delete's commit. */
+static void page_deleted(struct req *r)
+{
+	struct api_write *w = req_data(r);
+	char back[128];
+	snprintf(back, sizeof(back), "/clusters/%s", w->name);
+	if (w->job.result == K_ENOTFOUND) {
 		error_page(r, 404, "No such cluster", "The cluster does not exist (any more).",
 		           "/");
 		return;
 	}
-	if (e != K_OK) {
-		error_page(r, 500, "The database failed",
-		           "The cluster was not deleted; see the server log.", back);
+	if (w->job.result == K_EUNAVAIL) {
+		reply_header(r, "Retry-After", "1");
+		error_page(r, 503, "Busy",
+		           "The database is busy or kindling is stopping; the cluster was not "
+		           "deleted. Try again.",
+		           back);
 		return;
 	}
-	if (token[0])
-		discovery_forget(a->discovery, token);
+	if (w->job.result != K_OK) {
+		error_page(r, 500, "The database failed",
+		           "The cluster was not deleted; the server log says why.", back);
+		return;
+	}
 	static const char see_other[] = "<!doctype html><html lang=\"en\"><title>Deleted</title>"
 	                                "<p>Deleted. <a href=\"/\">Back to the clusters</a></p>"
 	                                "</html>\n";

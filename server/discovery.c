@@ -65,6 +65,7 @@ struct discovery {
 	pthread_cond_t tick; /* reaper: stop */
 	bool stopping;
 	bool draining;
+	bool joined; /* discovery_stop joined the threads */
 	pthread_t writer, reaper;
 };
 
@@ -393,6 +394,14 @@ void discovery_put(struct discovery *d, const char *token, const char *id, const
 	p->done = done;
 	p->arg = arg;
 	pthread_mutex_lock(&d->mu);
+	if (d->stopping) { /* the writer is gone or going: members retry a 503 */
+		pthread_mutex_unlock(&d->mu);
+		free(p->value);
+		free(p);
+		r.status = DISC_BUSY;
+		done(arg, &r);
+		return;
+	}
 	*d->tail = p;
 	d->tail = &p->next;
 	pthread_cond_signal(&d->work);
@@ -623,19 +632,30 @@ size_t discovery_waiters(struct discovery *d)
 	return n;
 }
 
+void discovery_stop(struct discovery *d)
+{
+	if (!d)
+		return;
+	discovery_release_all(d);
+	pthread_mutex_lock(&d->mu);
+	bool joined = d->joined;
+	d->stopping = true;
+	d->joined = true;
+	pthread_cond_signal(&d->work);
+	pthread_cond_signal(&d->tick);
+	pthread_mutex_unlock(&d->mu);
+	if (joined)
+		return;
+	pthread_join(d->writer, NULL);
+	pthread_join(d->reaper, NULL);
+}
+
 void discovery_free(struct discovery **dp)
 {
 	if (!dp || !*dp)
 		return;
 	struct discovery *d = *dp;
-	discovery_release_all(d);
-	pthread_mutex_lock(&d->mu);
-	d->stopping = true;
-	pthread_cond_signal(&d->work);
-	pthread_cond_signal(&d->tick);
-	pthread_mutex_unlock(&d->mu);
-	pthread_join(d->writer, NULL);
-	pthread_join(d->reaper, NULL);
+	discovery_stop(d);
 	for (size_t b = 0; b < BUCKETS; b++) {
 		while (d->b[b]) {
 			struct dir *x = d->b[b];

@@ -55,8 +55,13 @@ void discovery_release_all(struct discovery *d);
  * cached copy is dropped. */
 void discovery_forget(struct discovery *d, const char *token);
 
-/* Stops the threads (pending registrations are completed first), frees and
- * NULLs *d. Call after the HTTP server stopped. Accepts NULL. */
+/* Ends every watch, completes the pending registrations and stops the
+ * threads; registrations after it are answered DISC_BUSY at once. Accepts
+ * NULL; a second call does nothing. */
+void discovery_stop(struct discovery *d);
+
+/* Stops (if not yet), frees and NULLs *d. Call after the HTTP server
+ * stopped. Accepts NULL. */
 void discovery_free(struct discovery **d);
 
 /* GET without wait: key NULL is the directory, "_config/size" the size, or a

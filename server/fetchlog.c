@@ -11,10 +11,11 @@
 
 #include "log.h"
 
-#define QUEUE_MAX  8192
-#define QUEUE_HIGH (QUEUE_MAX / 2) /* write at once from here on */
-#define FLUSH_MS   200
-#define TABLE_SIZE (QUEUE_MAX * 2)
+#define QUEUE_MAX    8192
+#define QUEUE_HIGH   (QUEUE_MAX / 2) /* write at once from here on */
+#define FLUSH_MS     200
+#define FLUSH_WAIT_S 1 /* fetchlog_flush waits at most this long */
+#define TABLE_SIZE   (QUEUE_MAX * 2)
 
 struct entry {
 	char cluster_id[37];
@@ -210,8 +211,13 @@ void fetchlog_flush(struct fetchlog *f)
 	pthread_mutex_lock(&f->mu);
 	unsigned long long ticket = ++f->flush_wanted;
 	pthread_cond_signal(&f->wake);
-	while (f->flush_done < ticket)
-		pthread_cond_wait(&f->flushed, &f->mu);
+	/* bounded: with the database locked elsewhere a page shows older counts
+	 * rather than holding an HTTP worker for the whole busy timeout */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += FLUSH_WAIT_S;
+	while (f->flush_done < ticket && pthread_cond_timedwait(&f->flushed, &f->mu, &until) == 0)
+		;
 	pthread_mutex_unlock(&f->mu);
 }
 

@@ -11,13 +11,15 @@ struct fetchlog;
 /* Starts the writer thread. keep = rows kept per cluster. K_OK, K_ENOMEM, K_EIO. */
 enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out);
 
-/* Queues one fetch (strings copied, truncated to sane lengths). Never blocks
- * on the database; when the queue is full the fetch is dropped and counted. */
+/* Queues one served fetch (strings copied, truncated to sane lengths): the
+ * record of the nodes that booted, so refused fetches do not belong here.
+ * Never blocks on the database; when the queue is full the fetch is dropped
+ * and counted. */
 void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client,
                   const char *user_agent, const char *version, int status);
 
-/* Writes what is queued now and returns when it is on disk (for tests and
- * pages that want fresh counts). */
+/* Writes what is queued now and returns when it is on disk, or after at
+ * most a second (for pages that want fresh counts). */
 void fetchlog_flush(struct fetchlog *f);
 
 /* Fetches dropped because the queue was full. */

@@ -373,6 +373,14 @@ void reply_json(struct req *r, int status, json_t *body)
 	reply_json_typed(r, status, "application/json", body);
 }
 
+static bool has_reply_header(const struct req *r, const char *name)
+{
+	for (const struct hdr *hd = r->hdrs; hd; hd = hd->next)
+		if (!strcasecmp(hd->name, name))
+			return true;
+	return false;
+}
+
 /* Sends problem+json for e, with errors (stolen) when non-NULL. */
 static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
 {
@@ -391,6 +399,8 @@ static void problem(struct req *r, enum kerr e, const char *detail, json_t *erro
 		json_object_set_new(j, "errors", errors);
 	else
 		json_decref(errors);
+	if (status == 503 && !has_reply_header(r, "Retry-After"))
+		reply_header(r, "Retry-After", "1"); /* every 503 means: retry */
 	reply_json_typed(r, status, "application/problem+json", j);
 }
 
@@ -895,6 +905,15 @@ bool http_is_loopback(const struct http_server *h)
 	return h->loopback;
 }
 
+/* Waits until no request is in flight, or for at most secs since start. */
+static void wait_inflight(struct http_server *h, const struct timespec *start, int secs)
+{
+	while (atomic_load(&h->inflight) > 0 && elapsed_s(start) < secs) {
+		struct timespec ms = {0, 10 * 1000 * 1000};
+		nanosleep(&ms, NULL);
+	}
+}
+
 void http_stop(struct http_server **hp, int drain_timeout_s)
 {
 	if (!hp || !*hp)
@@ -905,9 +924,11 @@ void http_stop(struct http_server **hp, int drain_timeout_s)
 		h->o.drain(h->app);
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (atomic_load(&h->inflight) > 0 && elapsed_s(&start) < drain_timeout_s) {
-		struct timespec ms = {0, 10 * 1000 * 1000};
-		nanosleep(&ms, NULL);
+	wait_inflight(h, &start, drain_timeout_s);
+	if (h->o.stop_work) {
+		h->o.stop_work(h->app);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		wait_inflight(h, &start, 2);
 	}
 	if (atomic_load(&h->inflight) > 0)
 		log_warnx("stopping with %d requests still in flight", atomic_load(&h->inflight));

@@ -51,6 +51,10 @@ struct http_options {
 	const char *admin_token; /* NULL: operator routes are open */
 	const char *tls_cert_pem, *tls_key_pem;
 	void (*drain)(void *app); /* called once on stop, before waiting for requests */
+	/* called once on stop after that wait: ends the background work parked
+	 * requests wait on (they get their answers), which are then awaited
+	 * for up to 2 s more */
+	void (*stop_work)(void *app);
 };
 
 /*

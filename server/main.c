@@ -8,12 +8,12 @@
 
 #include "api.h"
 #include "config.h"
-#include "creates.h"
 #include "discovery.h"
 #include "fetchlog.h"
 #include "upstream.h"
 #include "http.h"
 #include "log.h"
+#include "writer.h"
 
 /* Raises the open-files limit to its hard maximum: every connection is a file. */
 static void raise_nofile(void)
@@ -50,6 +50,17 @@ static void drain(void *arg)
 {
 	struct app *app = arg;
 	discovery_release_all(app->discovery);
+}
+
+/* After the drain: what parked requests still wait on ends, and answers them
+ * (committed writes as usual, the rest 503: retry). Upstream allocations
+ * first, since they hand their creates to the writer. */
+static void stop_work(void *arg)
+{
+	struct app *app = arg;
+	api_upstream_stop(2000);
+	writer_stop(app->writer);
+	discovery_stop(app->discovery);
 }
 
 /* Reads a whole small file (a PEM) into a malloc'd string, or NULL. */
@@ -93,6 +104,14 @@ int main(int argc, char **argv)
 	}
 	if (exit_now >= 0) {
 		status = exit_now;
+		goto out;
+	}
+	if (!render_version_known(cfg.ignition_version)) {
+		buf_addf(&err, "--ignition-version %s: not a spec version kindling renders; one of",
+		         cfg.ignition_version);
+		for (const char *const *v = render_versions; *v; v++)
+			buf_addf(&err, " %s", *v);
+		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
 	}
 	raise_nofile();
@@ -143,7 +162,7 @@ int main(int argc, char **argv)
 	if (confcache_new(&app.cache) != K_OK ||
 	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
 	    discovery_new(app.store, &dopt, &app.discovery) != K_OK ||
-	    creates_start(app.store, cfg.max_clusters, &app.creates) != K_OK) {
+	    writer_start(app.store, cfg.max_clusters, api_on_change, &app, &app.writer) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -164,6 +183,7 @@ int main(int argc, char **argv)
 	        .tls_key_pem = key_pem,
 	        .admin_token = cfg.admin_token,
 	        .drain = drain,
+	        .stop_work = stop_work,
 	};
 	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
 		log_warnx("%s", buf_str(&err));
@@ -194,7 +214,8 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
-	creates_stop(&app.creates);
+	api_upstream_stop(2000);
+	writer_free(&app.writer);
 	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);

@@ -9,9 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
+#include "log.h"
 #include "migrations.h"
+
+/* How long a write waits for a lock held by another process; then K_EUNAVAIL. */
+#define BUSY_TIMEOUT_MS   10000
+#define BUSY_TIMEOUT_TEXT "10000"
+/* After a "disk full", /healthz is not ok until this much is free again. */
+#define DISK_ROOM_MIN (1024 * 1024)
 
 /* Every statement kindling runs, prepared once per connection on first use. */
 enum q {
@@ -33,6 +41,10 @@ enum q {
 	Q_LIST_TOTAL,
 	Q_SET_VARS,
 	Q_ROTATE,
+	Q_PREV_EXPIRE,
+	Q_PREV_COUNT,
+	Q_PREV_ADD,
+	Q_PROBE,
 	Q_TOKEN_OF,
 	Q_DELETE,
 	Q_FETCH_INSERT,
@@ -52,8 +64,9 @@ enum q {
 #define CLUSTER_COLS                                                                               \
 	"c.id, c.name, c.size, c.profiles, c.vars, c.secrets, c.ignition_version, "                \
 	"c.discovery_mode, c.discovery_url, coalesce(t.token, ''), c.fetch_token, "                \
-	"coalesce(c.prev_fetch_token, ''), coalesce(c.prev_token_until, 0), c.generation, "        \
-	"c.fetch_count, coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                \
+	"(SELECT json_group_array(json_array(p.token, p.valid_until)) FROM fetch_tokens_prev p "   \
+	"WHERE p.cluster_id = c.id), c.generation, c.fetch_count, "                                \
+	" coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                              \
 	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token) "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
 #define LIST_FILTER  " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
@@ -87,9 +100,15 @@ static const char *const sql[Q_COUNT] = {
         [Q_LIST_TOTAL] =
                 "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
         [Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
-                       "updated_at = ?3 WHERE name = ?1 AND generation = ?4",
-        [Q_ROTATE] = "UPDATE clusters SET prev_fetch_token = fetch_token, prev_token_until = ?3, "
-                     "fetch_token = ?2, updated_at = ?4 WHERE name = ?1",
+                       "updated_at = ?3 WHERE name = ?1",
+        [Q_ROTATE] = "UPDATE clusters SET fetch_token = ?2, updated_at = ?3 WHERE name = ?1",
+        [Q_PREV_EXPIRE] = "DELETE FROM fetch_tokens_prev WHERE valid_until <= ?2 AND cluster_id = "
+                          "(SELECT id FROM clusters WHERE name = ?1)",
+        [Q_PREV_COUNT] = "SELECT count(*) FROM fetch_tokens_prev WHERE cluster_id = "
+                         "(SELECT id FROM clusters WHERE name = ?1)",
+        [Q_PREV_ADD] = "INSERT INTO fetch_tokens_prev (cluster_id, token, valid_until) "
+                       "SELECT id, fetch_token, ?2 FROM clusters WHERE name = ?1",
+        [Q_PROBE] = "UPDATE cluster_count SET n = n",
         [Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
                        "ON t.cluster_id = c.id WHERE c.name = ?1",
         [Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
@@ -120,6 +139,7 @@ static const char *const sql[Q_COUNT] = {
 
 struct conn {
 	pthread_mutex_t mu;
+	struct store *s;
 	sqlite3 *db;
 	sqlite3_stmt *st[Q_COUNT];
 };
@@ -129,7 +149,61 @@ struct store {
 	struct conn *conns;
 	atomic_uint next;
 	atomic_llong clusters; /* rows in clusters plus creates under way: for max_clusters */
+	char path[4096];
+	/* The failure last logged (0: none since the last success), so that a
+	 * cause is logged once per kind, not once per request. */
+	pthread_mutex_t fault_mu;
+	int fault_rc;
+	char fault[512];
+	atomic_bool write_failed; /* the last write failed: health probes a write */
+	atomic_bool moved;        /* the file was deleted or replaced under us: for good */
 };
+
+/* The last failure of an SQLite call on this thread (a connection is used by
+ * one thread at a time, under its lock), read when the call's store
+ * function returns: a ROLLBACK after it would reset sqlite3_errcode. */
+static _Thread_local struct {
+	int rc;  /* extended result code */
+	int sys; /* errno of the failed system call, or 0 */
+	char msg[256];
+} last_failure;
+
+/* Notes rc (a step's result) when it is a failure. */
+static int noted(sqlite3 *db, int rc)
+{
+	if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		last_failure.rc = rc;
+		last_failure.sys = sqlite3_system_errno(db);
+		snprintf(last_failure.msg, sizeof(last_failure.msg), "%s", sqlite3_errmsg(db));
+	}
+	return rc;
+}
+
+/* sqlite3_step, noting a failure. */
+static int step(sqlite3_stmt *st)
+{
+	return noted(sqlite3_db_handle(st), sqlite3_step(st));
+}
+
+static bool is_busy(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Logs a failure once per kind, and a recovery once. */
+static void note_fault(struct store *s, int rc, const char *text)
+{
+	pthread_mutex_lock(&s->fault_mu);
+	if (rc != s->fault_rc) {
+		if (rc)
+			log_warnx("database %s: %s", s->path, text);
+		else
+			log_info("database %s: writes work again", s->path);
+		s->fault_rc = rc;
+		snprintf(s->fault, sizeof(s->fault), "%s", text);
+	}
+	pthread_mutex_unlock(&s->fault_mu);
+}
 
 int64_t store_now_ms(void)
 {
@@ -149,6 +223,21 @@ void cluster_clear(struct cluster *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int cluster_grace_tokens(const struct cluster *c, int64_t now, int64_t *out_until)
+{
+	int n = 0;
+	int64_t until = 0;
+	for (int i = 0; i < c->nprev; i++) {
+		if (c->prev[i].until > now) {
+			n++;
+			until = c->prev[i].until > until ? c->prev[i].until : until;
+		}
+	}
+	if (out_until)
+		*out_until = until;
+	return n;
+}
+
 /* Takes a connection, preferring an idle one. Never fails. */
 /* A free connection, the lowest-numbered first: the few a quiet server uses
  * keep their page caches warm, and the others never fill theirs (up to 2 MB
@@ -166,9 +255,66 @@ static struct conn *acquire(struct store *s)
 	return c;
 }
 
-static void release(struct conn *c)
+/* Takes a connection for reading. */
+static struct conn *acquire_read(struct store *s)
 {
+	last_failure.rc = 0;
+	return acquire(s);
+}
+
+/*
+ * Gives the connection back and returns what the store function returns:
+ * e, except that a failure of a lock held elsewhere for the whole busy
+ * timeout is K_EUNAVAIL. After a write (write true) notes success or the
+ * failure, which is logged once per kind.
+ */
+static enum kerr release(struct conn *c, enum kerr e, bool write)
+{
+	struct store *s = c->s;
 	pthread_mutex_unlock(&c->mu);
+	if (e == K_EIO && is_busy(last_failure.rc))
+		e = K_EUNAVAIL;
+	if (e == K_EIO || e == K_EUNAVAIL) {
+		char text[512];
+		if (atomic_load(&s->moved))
+			snprintf(text, sizeof(text),
+			         "the file was deleted, renamed or replaced while kindling was "
+			         "running: nothing can be written to it. Put it back and restart "
+			         "kindling");
+		else if (last_failure.sys)
+			snprintf(text, sizeof(text), "%s (%s)", last_failure.msg,
+			         strerror(last_failure.sys));
+		else
+			snprintf(text, sizeof(text), "%s",
+			         last_failure.rc ? last_failure.msg : "unknown failure");
+		note_fault(s,
+		           atomic_load(&s->moved) ? -1
+		           : last_failure.rc      ? last_failure.rc
+		                                  : -2,
+		           text);
+		if (write)
+			atomic_store(&s->write_failed, true);
+	} else if (write && atomic_load(&s->write_failed)) {
+		atomic_store(&s->write_failed, false);
+		note_fault(s, 0, "");
+	}
+	return e;
+}
+
+/* Takes a connection for a write transaction: refuses (K_EIO) when the
+ * database file is not the one opened any more. */
+static struct conn *acquire_write(struct store *s, enum kerr *e)
+{
+	struct conn *c = acquire_read(s);
+	int moved = 0;
+	*e = K_OK;
+	if (atomic_load(&s->moved) ||
+	    (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+	     moved)) {
+		atomic_store(&s->moved, true);
+		*e = K_EIO;
+	}
+	return c;
 }
 
 /* The prepared statement for q on c, or NULL (prepare failed: a bug). */
@@ -198,13 +344,16 @@ static int exec_q(struct conn *c, enum q q)
 	sqlite3_stmt *st = stmt(c, q);
 	if (!st)
 		return SQLITE_ERROR;
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	done(st);
 	return rc;
 }
 
-static enum kerr begin(struct conn *c)
+/* BEGIN IMMEDIATE, unless e says the write is refused already. */
+static enum kerr begin(struct conn *c, enum kerr e)
 {
+	if (e != K_OK)
+		return e;
 	return exec_q(c, Q_BEGIN) == SQLITE_DONE ? K_OK : K_EIO;
 }
 
@@ -213,7 +362,8 @@ static enum kerr finish(struct conn *c, enum kerr e)
 {
 	if (e == K_OK && exec_q(c, Q_COMMIT) == SQLITE_DONE)
 		return K_OK;
-	exec_q(c, Q_ROLLBACK);
+	if (!sqlite3_get_autocommit(c->db)) /* BEGIN may have failed: nothing to undo */
+		exec_q(c, Q_ROLLBACK);
 	return e == K_OK ? K_EIO : e;
 }
 
@@ -262,18 +412,28 @@ static enum kerr read_cluster(sqlite3_stmt *st, struct cluster *c)
 	c->discovery_url = strdup(url ? (const char *)url : "");
 	col_copy(st, 9, c->discovery_token, sizeof(c->discovery_token));
 	col_copy(st, 10, c->fetch_token, sizeof(c->fetch_token));
-	col_copy(st, 11, c->prev_fetch_token, sizeof(c->prev_fetch_token));
-	c->prev_token_until = sqlite3_column_int64(st, 12);
-	c->generation = sqlite3_column_int64(st, 13);
-	c->fetch_count = sqlite3_column_int64(st, 14);
-	c->last_fetch_at = sqlite3_column_int64(st, 15);
-	c->created_at = sqlite3_column_int64(st, 16);
-	c->updated_at = sqlite3_column_int64(st, 17);
-	c->members = sqlite3_column_int(st, 18);
-	if (!c->profiles || !c->vars || !c->secrets || !c->discovery_url) {
+	json_t *prev = col_json(st, 11);
+	size_t i;
+	json_t *p;
+	json_array_foreach (prev, i, p) {
+		const char *t = json_string_value(json_array_get(p, 0));
+		if (!t || c->nprev == STORE_PREV_TOKENS)
+			break;
+		str_copy(c->prev[c->nprev].token, sizeof(c->prev[0].token), t);
+		c->prev[c->nprev++].until = json_integer_value(json_array_get(p, 1));
+	}
+	c->generation = sqlite3_column_int64(st, 12);
+	c->fetch_count = sqlite3_column_int64(st, 13);
+	c->last_fetch_at = sqlite3_column_int64(st, 14);
+	c->created_at = sqlite3_column_int64(st, 15);
+	c->updated_at = sqlite3_column_int64(st, 16);
+	c->members = sqlite3_column_int(st, 17);
+	if (!prev || !c->profiles || !c->vars || !c->secrets || !c->discovery_url) {
+		json_decref(prev);
 		cluster_clear(c);
 		return K_EIO;
 	}
+	json_decref(prev);
 	return K_OK;
 }
 
@@ -283,8 +443,10 @@ static int open_conn(const char *path, struct conn *c, struct buf *errmsg)
 	static const char pragmas[] = "PRAGMA journal_mode = WAL;"
 	                              "PRAGMA synchronous = FULL;"
 	                              "PRAGMA foreign_keys = ON;"
-	                              "PRAGMA busy_timeout = 10000;";
+	                              "PRAGMA busy_timeout = " BUSY_TIMEOUT_TEXT ";";
+	struct store *s = c->s;
 	memset(c, 0, sizeof(*c));
+	c->s = s;
 	pthread_mutex_init(&c->mu, NULL);
 	int rc = sqlite3_open_v2(path, &c->db,
 	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -297,6 +459,10 @@ static int open_conn(const char *path, struct conn *c, struct buf *errmsg)
 		return -1;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
+	/* The -wal file stays after the last close: a database deleted while
+	 * kindling ran is then recognised at the next start (refuse_lost). */
+	int persist = 1;
+	sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	return 0;
 }
 
@@ -312,16 +478,27 @@ static void close_conn(struct conn *c)
 static int migrate(sqlite3 *db, const char *path, struct buf *errmsg)
 {
 	char *err = NULL;
-	int version = -1;
+	int version = 0;
+	bool read = false;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
+	    sqlite3_step(st) == SQLITE_ROW) {
 		version = sqlite3_column_int(st, 0);
+		read = true;
+	}
 	sqlite3_finalize(st);
-	if (version < 0)
+	if (!read)
 		goto fail;
+	if (version < 0) {
+		buf_addf(errmsg,
+		         "%s: schema version %d (PRAGMA user_version) is not one kindling "
+		         "writes: this is not a kindling database, or it was changed by hand",
+		         path, version);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	if (version > migrations_count) {
 		buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)",
 		         path, version, migrations_count);
@@ -349,6 +526,39 @@ fail:
 	return -1;
 }
 
+/*
+ * A database that is missing while its write-ahead log or shared-memory file
+ * is there was deleted or moved: creating an empty one in its place would
+ * hide that (every cluster gone, silently). Sets *created when the database
+ * does not exist yet.
+ */
+static int refuse_lost(const char *path, bool *created, struct buf *errmsg)
+{
+	struct stat sb;
+	char side[4096 + 8];
+	*created = false;
+	if (stat(path, &sb) == 0)
+		return 0;
+	if (errno != ENOENT) {
+		buf_addf(errmsg, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(side, sizeof(side), "%s%s", path, suffixes[i]);
+		if (stat(side, &sb) == 0) {
+			buf_addf(errmsg,
+			         "%s does not exist but %s does: the database was deleted or "
+			         "moved. Put it back; or, to start with an empty database, "
+			         "remove %s-wal, %s-shm and %s-journal first",
+			         path, side, path, path, path);
+			return -1;
+		}
+	}
+	*created = true;
+	return 0;
+}
+
 /* Creates the folder of path (not its parents) with mode 0700 when missing. */
 static int make_folder(const char *path, struct buf *errmsg)
 {
@@ -368,6 +578,9 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 {
 	if (make_folder(path, errmsg) < 0)
 		return K_EIO;
+	bool created = false;
+	if (refuse_lost(path, &created, errmsg) < 0)
+		return K_EIO;
 	struct store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return K_ENOMEM;
@@ -376,7 +589,10 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 		free(s);
 		return K_ENOMEM;
 	}
+	str_copy(s->path, sizeof(s->path), path);
+	pthread_mutex_init(&s->fault_mu, NULL);
 	for (int i = 0; i < pool_size; i++) {
+		s->conns[i].s = s;
 		if (open_conn(path, &s->conns[i], errmsg) < 0) {
 			s->n = i + 1;
 			store_close(&s);
@@ -395,6 +611,8 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 		return K_EIO;
 	}
 	atomic_store(&s->clusters, n);
+	if (created)
+		log_info("created a new, empty database at %s", path);
 	*out = s;
 	return K_OK;
 }
@@ -406,6 +624,7 @@ void store_close(struct store **sp)
 	struct store *s = *sp;
 	for (int i = s->n - 1; i >= 0; i--)
 		close_conn(&s->conns[i]);
+	pthread_mutex_destroy(&s->fault_mu);
 	free(s->conns);
 	free(s);
 	*sp = NULL;
@@ -414,22 +633,92 @@ void store_close(struct store **sp)
 /* Runs a one-integer query. */
 static enum kerr query_int(struct store *s, enum q q, int64_t *out)
 {
-	struct conn *c = acquire(s);
+	struct conn *c = acquire_read(s);
 	sqlite3_stmt *st = stmt(c, q);
 	enum kerr e = K_EIO;
-	if (st && sqlite3_step(st) == SQLITE_ROW) {
+	if (st && step(st) == SQLITE_ROW) {
 		*out = sqlite3_column_int64(st, 0);
 		e = K_OK;
 	}
 	done(st);
-	release(c);
-	return e;
+	return release(c, e, false);
 }
 
-enum kerr store_ping(struct store *s)
+/* A write that changes nothing, with a short busy timeout: can writes
+ * succeed now? */
+static enum kerr probe_write(struct store *s)
+{
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	sqlite3_busy_timeout(c->db, 250);
+	e = begin(c, e);
+	if (e == K_OK && exec_q(c, Q_PROBE) != SQLITE_DONE)
+		e = K_EIO;
+	e = finish(c, e);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	return release(c, e, true);
+}
+
+void store_last_fault(struct store *s, char *out, size_t n)
+{
+	pthread_mutex_lock(&s->fault_mu);
+	snprintf(out, n, "%s", s->fault_rc ? s->fault : "");
+	pthread_mutex_unlock(&s->fault_mu);
+}
+
+/* After a "disk full" failure: true (with the reason in why) while the
+ * database's folder has less than DISK_ROOM_MIN bytes free. A small probe
+ * write may fit into the reused part of the -wal file while real writes
+ * still do not. */
+static bool disk_full(struct store *s, struct buf *why)
+{
+	pthread_mutex_lock(&s->fault_mu);
+	bool full = (s->fault_rc & 0xff) == SQLITE_FULL;
+	pthread_mutex_unlock(&s->fault_mu);
+	char dir[sizeof(s->path)];
+	str_copy(dir, sizeof(dir), s->path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	struct statvfs vfs;
+	if (!full || statvfs(slash ? dir : ".", &vfs) != 0)
+		return false;
+	unsigned long long room = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (room >= DISK_ROOM_MIN)
+		return false;
+	buf_addf(why, "database or disk is full: %llu bytes free where %s is", room, s->path);
+	return true;
+}
+
+enum kerr store_health(struct store *s, struct buf *why)
 {
 	int64_t n;
-	return query_int(s, Q_PING, &n);
+	enum kerr e = K_OK;
+	int moved = 0;
+	struct conn *c = acquire_read(s);
+	if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+	    moved)
+		atomic_store(&s->moved, true);
+	release(c, K_OK, false);
+	if (atomic_load(&s->moved)) {
+		buf_addf(why,
+		         "the database file %s was deleted, renamed or replaced while kindling "
+		         "was running: nothing can be written to it. Put it back and restart "
+		         "kindling",
+		         s->path);
+		return K_EIO;
+	}
+	e = query_int(s, Q_PING, &n);
+	if (e == K_OK && atomic_load(&s->write_failed) && disk_full(s, why))
+		return K_EIO;
+	if (e == K_OK && atomic_load(&s->write_failed))
+		e = probe_write(s);
+	if (e != K_OK) {
+		pthread_mutex_lock(&s->fault_mu);
+		buf_addf(why, "%s", s->fault[0] ? s->fault : kerr_str(e));
+		pthread_mutex_unlock(&s->fault_mu);
+	}
+	return e;
 }
 
 enum kerr store_cluster_count(struct store *s, int64_t *out)
@@ -470,7 +759,7 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 	bind_text(st, 9, cl->discovery_url);
 	bind_text(st, 10, cl->fetch_token);
 	sqlite3_bind_int64(st, 11, cl->created_at);
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	done(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return K_EEXIST;
@@ -485,7 +774,7 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 	sqlite3_bind_int(st, 2, cl->size);
 	bind_text(st, 3, cl->id);
 	sqlite3_bind_int64(st, 4, cl->created_at);
-	rc = sqlite3_step(st);
+	rc = step(st);
 	done(st);
 	return rc == SQLITE_DONE ? K_OK : K_EIO;
 }
@@ -493,8 +782,9 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
                            int max_clusters, enum kerr *results)
 {
-	struct conn *c = acquire(s);
-	enum kerr e = begin(c);
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
 	for (size_t i = 0; i < n; i++) {
 		if (e != K_OK) {
 			results[i] = e;
@@ -519,8 +809,7 @@ void store_clusters_create(struct store *s, const struct cluster *const *cls, si
 		if (results[i] != K_OK)
 			atomic_fetch_sub(&s->clusters, 1);
 	}
-	e = finish(c, e);
-	release(c);
+	e = release(c, finish(c, e), true);
 	for (size_t i = 0; i < n && e != K_OK; i++) { /* no commit: nothing of it is stored */
 		if (results[i] == K_OK) {
 			results[i] = e;
@@ -536,7 +825,7 @@ static enum kerr get_locked(struct conn *c, const char *name, struct cluster *ou
 	if (!st)
 		return K_EIO;
 	bind_text(st, 1, name);
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	enum kerr e = rc == SQLITE_ROW    ? read_cluster(st, out)
 	              : rc == SQLITE_DONE ? K_ENOTFOUND
 	                                  : K_EIO;
@@ -546,10 +835,9 @@ static enum kerr get_locked(struct conn *c, const char *name, struct cluster *ou
 
 enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out)
 {
-	struct conn *c = acquire(s);
+	struct conn *c = acquire_read(s);
 	enum kerr e = get_locked(c, name, out);
-	release(c);
-	return e;
+	return release(c, e, false);
 }
 
 enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
@@ -567,7 +855,7 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 	 * names are [a-z0-9-], all below "~" and above "". */
 	const char *after_name = q->has_cursor ? q->cursor_name : desc ? "~" : "";
 	int64_t after_time = q->has_cursor ? q->cursor_time : desc ? INT64_MAX : INT64_MIN;
-	struct conn *c = acquire(s);
+	struct conn *c = acquire_read(s);
 	enum kerr e = K_OK;
 	sqlite3_stmt *st = stmt(c, by_sort[q->sort]);
 	if (!st) {
@@ -580,7 +868,7 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 	sqlite3_bind_int(st, 4, q->limit + 1);
 	int n = 0, rc;
 	*out_more = false;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = step(st)) == SQLITE_ROW) {
 		if (n++ == q->limit) {
 			*out_more = true;
 			break;
@@ -606,104 +894,111 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 	}
 	if (filtered)
 		bind_text(st, 1, q->q);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (step(st) == SQLITE_ROW)
 		*out_total = sqlite3_column_int64(st, 0);
 	else
 		e = K_EIO;
 out:
 	done(st);
-	release(c);
-	return e;
+	return release(c, e, false);
 }
 
-/* Runs an UPDATE keyed by name (?1), then rereads the row into *out. The
- * statement's other parameters are bound by the caller's bind function. */
-static enum kerr update_and_get(struct store *s, enum q q, const char *name,
-                                enum kerr (*bind)(sqlite3_stmt *st, const void *arg),
-                                const void *arg, struct cluster *out)
+/* Runs a statement bound with ?1 = name (and ?2, ?3 as given, when not
+ * NULL) that returns no rows; K_ENOTFOUND when it changed none and
+ * must_change. */
+static enum kerr exec_named(struct conn *c, enum q q, const char *name, const int64_t *p2,
+                            const char *p2s, const int64_t *p3, bool must_change)
 {
-	struct conn *c = acquire(s);
-	enum kerr e = begin(c);
-	sqlite3_stmt *st = NULL;
-	if (e != K_OK)
-		goto out;
-	st = stmt(c, q);
-	if (!st) {
-		e = K_EIO;
-		goto out;
-	}
+	sqlite3_stmt *st = stmt(c, q);
+	if (!st)
+		return K_EIO;
 	bind_text(st, 1, name);
-	if ((e = bind(st, arg)) != K_OK)
-		goto out;
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	if (p2)
+		sqlite3_bind_int64(st, 2, *p2);
+	if (p2s)
+		bind_text(st, 2, p2s);
+	if (p3)
+		sqlite3_bind_int64(st, 3, *p3);
+	int rc = step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return K_EIO;
+	return must_change && sqlite3_changes(c->db) == 0 ? K_ENOTFOUND : K_OK;
+}
+
+enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
+                               struct cluster *out)
+{
+	struct cluster cur = {0};
+	enum kerr e;
+	memset(out, 0, sizeof(*out));
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	if (e == K_OK)
+		e = get_locked(c, name, &cur);
+	if (e == K_OK)
+		e = fn(arg, &cur);
+	sqlite3_stmt *st = e == K_OK ? stmt(c, Q_SET_VARS) : NULL;
+	if (e == K_OK && !st)
 		e = K_EIO;
-		goto out;
+	if (e == K_OK) {
+		bind_text(st, 1, name);
+		sqlite3_bind_int64(st, 3, store_now_ms());
+		e = bind_json(st, 2, cur.vars);
+		if (e == K_OK && step(st) != SQLITE_DONE)
+			e = K_EIO;
+		done(st);
 	}
-	if (sqlite3_changes(c->db) == 0) {
-		e = K_ENOTFOUND;
-		goto out;
-	}
-	done(st);
-	st = NULL;
-	e = get_locked(c, name, out);
-out:
-	done(st);
+	if (e == K_OK)
+		e = get_locked(c, name, out);
 	e = finish(c, e);
 	if (e != K_OK)
 		cluster_clear(out);
-	release(c);
-	return e;
-}
-
-struct vars_args {
-	const json_t *vars;
-	int64_t generation;
-};
-
-static enum kerr bind_vars(sqlite3_stmt *st, const void *arg)
-{
-	const struct vars_args *va = arg;
-	sqlite3_bind_int64(st, 3, store_now_ms());
-	sqlite3_bind_int64(st, 4, va->generation);
-	return bind_json(st, 2, va->vars);
-}
-
-enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-                                 int64_t generation, struct cluster *out)
-{
-	struct vars_args va = {vars, generation};
-	memset(out, 0, sizeof(*out));
-	return update_and_get(s, Q_SET_VARS, name, bind_vars, &va, out);
-}
-
-struct rotate_args {
-	const char *token;
-	int64_t grace_until;
-};
-
-static enum kerr bind_rotate(sqlite3_stmt *st, const void *arg)
-{
-	const struct rotate_args *a = arg;
-	bind_text(st, 2, a->token);
-	sqlite3_bind_int64(st, 3, a->grace_until);
-	sqlite3_bind_int64(st, 4, store_now_ms());
-	return K_OK;
+	cluster_clear(&cur);
+	return release(c, e, true);
 }
 
 enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
                                      int64_t grace_until, struct cluster *out)
 {
-	struct rotate_args a = {token, grace_until};
+	enum kerr e;
+	int64_t now = store_now_ms();
 	memset(out, 0, sizeof(*out));
-	return update_and_get(s, Q_ROTATE, name, bind_rotate, &a, out);
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	/* tokens past their grace go; the current one joins those that remain */
+	if (e == K_OK)
+		e = exec_named(c, Q_PREV_EXPIRE, name, &now, NULL, NULL, false);
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_PREV_COUNT);
+		int64_t n = -1;
+		if (st) {
+			bind_text(st, 1, name);
+			if (step(st) == SQLITE_ROW)
+				n = sqlite3_column_int64(st, 0);
+			done(st);
+		}
+		e = n < 0 ? K_EIO : n >= STORE_PREV_TOKENS ? K_ELIMIT : K_OK;
+	}
+	if (e == K_OK)
+		e = exec_named(c, Q_PREV_ADD, name, &grace_until, NULL, NULL, false);
+	if (e == K_OK)
+		e = exec_named(c, Q_ROTATE, name, NULL, token, &now, true);
+	if (e == K_OK)
+		e = get_locked(c, name, out);
+	e = finish(c, e);
+	if (e != K_OK)
+		cluster_clear(out);
+	return release(c, e, true);
 }
 
 enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33])
 {
-	struct conn *c = acquire(s);
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
 	sqlite3_stmt *st = NULL;
 	out_token[0] = '\0';
-	enum kerr e = begin(c);
+	e = begin(c, e);
 	if (e != K_OK)
 		goto out;
 	st = stmt(c, Q_TOKEN_OF);
@@ -712,35 +1007,27 @@ enum kerr store_cluster_delete(struct store *s, const char *name, char out_token
 		goto out;
 	}
 	bind_text(st, 1, name);
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	if (rc != SQLITE_ROW) {
 		e = rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
 		goto out;
 	}
 	col_copy(st, 0, out_token, 33);
 	done(st);
-	st = stmt(c, Q_DELETE);
-	if (!st) {
-		e = K_EIO;
-		goto out;
-	}
-	bind_text(st, 1, name);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		e = K_EIO;
+	st = NULL;
+	e = exec_named(c, Q_DELETE, name, NULL, NULL, NULL, false);
 out:
 	done(st);
-	e = finish(c, e);
-	release(c);
-	if (e == K_OK) {
+	e = release(c, finish(c, e), true);
+	if (e == K_OK)
 		atomic_fetch_sub(&s->clusters, 1);
-	}
 	return e;
 }
 
 /* Runs one statement with bound parameters to completion. */
 static enum kerr step_done(sqlite3_stmt *st)
 {
-	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	int rc = st ? step(st) : SQLITE_ERROR;
 	done(st);
 	return rc == SQLITE_DONE ? K_OK : K_EIO;
 }
@@ -785,26 +1072,25 @@ static enum kerr record_group(struct conn *c, const struct store_fetch_group *g,
 enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *groups, size_t n,
                                int keep)
 {
-	struct conn *c = acquire(s);
-	enum kerr e = begin(c);
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
 	for (size_t i = 0; i < n && e == K_OK; i++)
 		e = record_group(c, &groups[i], keep);
-	e = finish(c, e);
-	release(c);
-	return e;
+	return release(c, finish(c, e), true);
 }
 
 enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
                              void (*fn)(const struct store_fetch *f, void *arg), void *arg)
 {
-	struct conn *c = acquire(s);
+	struct conn *c = acquire_read(s);
 	sqlite3_stmt *st = stmt(c, Q_FETCH_LIST);
 	enum kerr e = st ? K_OK : K_EIO;
 	if (st) {
 		bind_text(st, 1, cluster_id);
 		sqlite3_bind_int(st, 2, limit);
 		int rc;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		while ((rc = step(st)) == SQLITE_ROW) {
 			struct store_fetch f = {
 			        .cluster_id = cluster_id,
 			        .at = sqlite3_column_int64(st, 0),
@@ -819,8 +1105,7 @@ enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
 			e = K_EIO;
 	}
 	done(st);
-	release(c);
-	return e;
+	return release(c, e, false);
 }
 
 void store_dir_clear(struct store_dir *d)
@@ -835,21 +1120,21 @@ void store_dir_clear(struct store_dir *d)
 
 enum kerr store_dir_create(struct store *s, const char *token, int size)
 {
-	struct conn *c = acquire(s);
-	sqlite3_stmt *st = stmt(c, Q_DIR_CREATE);
-	enum kerr e = K_EIO;
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	sqlite3_stmt *st = e == K_OK ? stmt(c, Q_DIR_CREATE) : NULL;
+	e = e == K_OK ? K_EIO : e;
 	if (st) {
 		bind_text(st, 1, token);
 		sqlite3_bind_int(st, 2, size);
 		sqlite3_bind_int64(st, 3, store_now_ms());
-		int rc = sqlite3_step(st);
+		int rc = step(st);
 		e = rc == SQLITE_DONE                    ? K_OK
 		    : rc == SQLITE_CONSTRAINT_PRIMARYKEY ? K_EEXIST
 		                                         : K_EIO;
 	}
 	done(st);
-	release(c);
-	return e;
+	return release(c, e, e != K_EEXIST);
 }
 
 /* Reads the token's row and members into *d; connection held. */
@@ -860,7 +1145,7 @@ static enum kerr dir_get_locked(struct conn *c, const char *token, struct store_
 	if (!st)
 		return K_EIO;
 	bind_text(st, 1, token);
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	if (rc != SQLITE_ROW) {
 		done(st);
 		return rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
@@ -875,7 +1160,7 @@ static enum kerr dir_get_locked(struct conn *c, const char *token, struct store_
 	bind_text(st, 1, token);
 	enum kerr e = K_OK;
 	size_t cap = 0;
-	while (e == K_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (e == K_OK && (rc = step(st)) == SQLITE_ROW) {
 		if (d->n == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
 			struct store_member *m = realloc(d->members, ncap * sizeof(*m));
@@ -907,10 +1192,9 @@ static enum kerr dir_get_locked(struct conn *c, const char *token, struct store_
 
 enum kerr store_dir_get(struct store *s, const char *token, struct store_dir *out)
 {
-	struct conn *c = acquire(s);
+	struct conn *c = acquire_read(s);
 	enum kerr e = dir_get_locked(c, token, out);
-	release(c);
-	return e;
+	return release(c, e, false);
 }
 
 /* Runs a one-integer query bound with token (and id when non-NULL); -1 when
@@ -923,7 +1207,7 @@ static int64_t int_query(struct conn *c, enum q q, const char *token, const char
 	bind_text(st, 1, token);
 	if (id)
 		bind_text(st, 2, id);
-	int rc = sqlite3_step(st);
+	int rc = step(st);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, col) : rc == SQLITE_DONE ? -1 : -2;
 	done(st);
 	return v;
@@ -970,11 +1254,10 @@ static enum kerr put_one(struct conn *c, struct store_put *p)
 
 enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n)
 {
-	struct conn *c = acquire(s);
-	enum kerr e = begin(c);
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
 	for (size_t i = 0; i < n && e == K_OK; i++)
 		e = put_one(c, &puts[i]);
-	e = finish(c, e);
-	release(c);
-	return e;
+	return release(c, finish(c, e), true);
 }

@@ -12,6 +12,16 @@
 /* An open database; thread-safe (an internal pool of connections). */
 struct store;
 
+/* Rotated fetch tokens still in their grace period, at most, per cluster: a
+ * rotation past it is refused (K_ELIMIT) rather than revoking one early. */
+#define STORE_PREV_TOKENS 16
+
+/* A rotated fetch token and the end of its grace period. */
+struct prev_token {
+	char token[65];
+	int64_t until; /* ms */
+};
+
 /* One cluster row. Owned json_t and strings are released by cluster_clear. */
 struct cluster {
 	char id[37];
@@ -25,8 +35,8 @@ struct cluster {
 	char *discovery_url;
 	char discovery_token[33]; /* built-in mode; "" otherwise */
 	char fetch_token[65];
-	char prev_fetch_token[65]; /* "" when none */
-	int64_t prev_token_until;  /* ms */
+	struct prev_token prev[STORE_PREV_TOKENS]; /* rotated tokens, in no order */
+	int nprev;                                 /* some may have expired since read */
 	int64_t generation;
 	int64_t fetch_count;
 	int64_t last_fetch_at; /* ms, 0 = never */
@@ -37,22 +47,41 @@ struct cluster {
 /* Releases what a cluster owns and zeroes it. Accepts NULL. */
 void cluster_clear(struct cluster *c);
 
+/* How many rotated tokens of c are still valid at now (ms); *out_until, when
+ * not NULL, gets the latest end of their grace. */
+int cluster_grace_tokens(const struct cluster *c, int64_t now, int64_t *out_until);
+
 /* Milliseconds since the epoch. */
 int64_t store_now_ms(void);
 
 /*
  * Opens (creating it and its folder, 0700) the database at path, sets WAL,
  * synchronous=FULL, foreign keys and a busy timeout, and applies the
- * embedded migrations past PRAGMA user_version in one transaction. On error
- * returns K_EIO with a message in errmsg and *out untouched.
+ * embedded migrations past PRAGMA user_version in one transaction. Refuses
+ * to create a new database where one was (path missing, its -wal or -shm
+ * present). On error returns K_EIO with a message in errmsg and *out
+ * untouched.
+ *
+ * Errors of every call below: K_EUNAVAIL when the database stayed locked by
+ * another writer for the whole busy timeout (retry); K_EIO for a failure of
+ * the database or the disk, whose cause the store logs once per kind.
  */
 enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg);
 
 /* Closes every connection and NULLs *s. Accepts NULL. */
 void store_close(struct store **s);
 
-/* Runs a trivial query. K_OK or K_EIO. */
-enum kerr store_ping(struct store *s);
+/*
+ * Whether the database can be read and written: the file is still the one
+ * opened (not deleted, renamed or replaced), a read works, and after a
+ * failed write a probe write works. K_OK, or K_EIO / K_EUNAVAIL with the
+ * reason in why.
+ */
+enum kerr store_health(struct store *s, struct buf *why);
+
+/* The cause of the last failure of the database (SQLite's message, errno),
+ * "" after a success; for error answers. */
+void store_last_fault(struct store *s, char *out, size_t n);
 
 /*
  * Inserts the clusters cls[0..n) (each with, when its discovery_token is
@@ -89,17 +118,25 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
                              bool *out_more, int64_t *out_total);
 
 /*
- * Replaces the vars of a cluster if it is still at generation (a
- * compare-and-swap: read, merge, check, then write), bumps generation and
- * updated_at, then refills *out with the new row. K_OK; K_ENOTFOUND when
- * the cluster is gone or its generation moved on (look again); K_EIO.
+ * Changes a cluster inside a write transaction: c is the row as it is now;
+ * the function may replace c->vars (the field written back) and returns
+ * K_OK to write it, or an error to change nothing (returned as is).
  */
-enum kerr store_cluster_set_vars(struct store *s, const char *name, const json_t *vars,
-                                 int64_t generation, struct cluster *out);
+typedef enum kerr (*store_mutate_fn)(void *arg, struct cluster *c);
+
+/*
+ * Reads the cluster, calls fn, and when it returns K_OK writes its vars,
+ * bumps generation and updated_at, all in one transaction; fills *out with
+ * the new row. K_OK, K_ENOTFOUND, fn's error, K_EUNAVAIL, K_EIO.
+ */
+enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
+                               struct cluster *out);
 
 /*
  * Makes token the fetch token; the current one stays valid until
- * grace_until (ms). Refills *out. K_OK, K_ENOTFOUND, K_EIO.
+ * grace_until (ms), as do the ones rotated before while their grace lasts.
+ * Refills *out. K_OK, K_ENOTFOUND, K_ELIMIT (STORE_PREV_TOKENS are still in
+ * their grace period), K_EUNAVAIL, K_EIO.
  */
 enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
                                      int64_t grace_until, struct cluster *out);

@@ -130,7 +130,25 @@ static void sleep_ms(int64_t ms)
 struct answer {
 	struct buf body;
 	int too_big;
+	const atomic_bool *cancel;
 };
+
+/* libcurl's progress hook (at least once a second): non-zero aborts. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	const struct answer *a = userdata;
+	return a->cancel && atomic_load(a->cancel);
+}
+
+static bool cancelled(const struct answer *a)
+{
+	return a->cancel && atomic_load(a->cancel);
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 {
@@ -300,6 +318,7 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 	buf_init(&detail, 256);
 	buf_init(&a.body, UPSTREAM_MAX_ANSWER);
 	a.too_big = 0;
+	a.cancel = o->cancel;
 
 	if (size < 1) {
 		buf_addf(errmsg, "discovery size %d is not a positive number", size);
@@ -343,6 +362,9 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 	lc.easy_setopt(h, CURLOPT_USERAGENT, "kindling/" KINDLING_VERSION);
 	lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	lc.easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	lc.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	lc.easy_setopt(h, CURLOPT_XFERINFODATA, &a);
+	lc.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
 	int tries = 0;
 	for (;;) {
@@ -350,6 +372,11 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 		buf_reset(&why);
 		buf_reset(&detail);
 		enum outcome r = try_once(h, &a, deadline - now_ms(), &why, &detail);
+		if (cancelled(&a)) {
+			buf_addf(errmsg, "%s: cut short: kindling is stopping", buf_str(&shown));
+			ret = K_EUNAVAIL;
+			goto out;
+		}
 		if (r == TRY_OK) {
 			const char *start = NULL;
 			long n = check_answer(&a.body, &start);
@@ -384,7 +411,8 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 			int shift = tries - 1 < 20 ? tries - 1 : 20;
 			int64_t pause = (int64_t)FIRST_BACKOFF_MS << shift;
 			if (deadline - now_ms() > pause) {
-				sleep_ms(pause);
+				for (int64_t t = 0; t < pause && !cancelled(&a); t += 50)
+					sleep_ms(pause - t < 50 ? pause - t : 50);
 				continue;
 			}
 		}

@@ -2,6 +2,9 @@
 #ifndef KINDLING_UPSTREAM_H
 #define KINDLING_UPSTREAM_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "buf.h"
 #include "err.h"
 
@@ -22,8 +25,9 @@
  */
 struct upstream_options {
 	const char *base_url;
-	int timeout_ms; /* total, all tries */
-	int retries;    /* after 5xx or connection errors */
+	int timeout_ms;            /* total, all tries */
+	int retries;               /* after 5xx or connection errors */
+	const atomic_bool *cancel; /* when it becomes true: stop now, K_EUNAVAIL; may be NULL */
 };
 
 /*
