@@ -814,6 +814,8 @@ void store_clusters_create(struct store *s, const struct cluster *const *cls, si
 		if (results[i] == K_OK) {
 			results[i] = e;
 			atomic_fetch_sub(&s->clusters, 1);
+		} else if (results[i] == K_EIO) { /* a failed BEGIN: busy, say, not I/O */
+			results[i] = e;
 		}
 	}
 }

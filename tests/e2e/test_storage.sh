@@ -29,6 +29,26 @@ problem_is() {
 		[ "$(jqb .type)" = "urn:kindling:problem:$2" ] && [ "$(jqb .status)" = "$1" ]
 }
 
+# hold_lock - another process takes the database's write lock and holds it
+# until $T/release appears (60 s at most); sets LOCKER.
+hold_lock() {
+	rm -f "$T/locked" "$T/release"
+	python3 - "$T/db/kindling.db" "$T/locked" "$T/release" <<'EOF' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+for _ in range(1200):
+    if os.path.exists(sys.argv[3]):
+        break
+    time.sleep(0.05)
+db.execute("ROLLBACK")
+EOF
+	LOCKER=$!
+	PIDS_TO_STOP+=("$LOCKER")
+	eventually 10 test -e "$T/locked"
+}
+
 # ---- every fetch token handed out stays valid for its whole grace period ----
 kindling_start --token-grace 3600
 post_json /clusters '{"name":"grace","size":1}'
@@ -90,21 +110,7 @@ for n in busy cold; do
 	cp "$BODY" "$T/$n.json"
 done
 check "the config of busy is fetched (now cached)" [ "$(fetch_status busy "$(token_of "$T/busy.json")")" = 200 ]
-# hold the write lock from another process until told to let go
-python3 - "$T/db/kindling.db" "$T/locked" "$T/release" <<'EOF' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()
-for _ in range(1200):  # 60 s at most
-    if os.path.exists(sys.argv[3]):
-        break
-    time.sleep(0.05)
-db.execute("ROLLBACK")
-EOF
-LOCKER=$!
-PIDS_TO_STOP+=("$LOCKER")
-eventually 10 test -e "$T/locked"
+hold_lock
 check "another process holds the database's write lock" test -e "$T/locked"
 curl -s -o "$T/patch.body" -D "$T/patch.headers" -w '%{http_code}' --max-time 60 -X PATCH \
 	-H "$J" --data-binary '{"vars":{}}' "$BASE/clusters/busy" >"$T/patch.status" &
@@ -153,21 +159,7 @@ kindling_stop
 # ---- SIGTERM while a write waits for the lock ----
 kindling_start --drain-timeout 1
 post_json /clusters '{"name":"term","size":1}'
-rm -f "$T/locked" "$T/release"
-python3 - "$T/db/kindling.db" "$T/locked" "$T/release" <<'EOF' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()
-for _ in range(1200):
-    if os.path.exists(sys.argv[3]):
-        break
-    time.sleep(0.05)
-db.execute("ROLLBACK")
-EOF
-LOCKER=$!
-PIDS_TO_STOP+=("$LOCKER")
-eventually 10 test -e "$T/locked"
+hold_lock
 curl -s -o "$T/patch.body" -w '%{http_code}' --max-time 60 -X PATCH -H "$J" \
 	--data-binary '{"vars":{}}' "$BASE/clusters/term" >"$T/patch.status" &
 PATCH_PID=$!
