@@ -191,7 +191,7 @@ expect() {
 
 # log_lacks FIXED-STRING... - no kindling log of this test holds any of the
 # strings (the logs must exist: a missing log is no proof). For "no token in
-# the log" checks. An empty string is refused (it would match nothing... or all).
+# the log" checks. An empty string fails (it proves nothing).
 log_lacks() {
 	local s f files=()
 	while IFS= read -r f; do [ -f "$f" ] && files+=("$f"); done <"$KLOGS"
@@ -203,6 +203,15 @@ log_lacks() {
 			return 1
 		fi
 	done
+}
+
+# log_lacks_re ERE - no kindling log of this test matches the extended
+# regular expression (the logs must exist).
+log_lacks_re() {
+	local f files=()
+	while IFS= read -r f; do [ -f "$f" ] && files+=("$f"); done <"$KLOGS"
+	[ "${#files[@]}" -gt 0 ] || { echo "log_lacks_re: no kindling log" >&2; return 1; }
+	! grep -qaE -- "$1" "${files[@]}"
 }
 
 # finish - the exit status of the test script.
