@@ -20,6 +20,7 @@ FAILS=0
 SKIPS=0
 NOTRUN=0 # checks a CI failure stood in for (counted against the plan)
 PLAN=""
+AT_EXIT_CHECKS=0 # checks the EXIT trap runs (lib.sh: its sanitizer scan), part of the plan
 REPORT_ENDED=""
 
 pass() {
@@ -81,9 +82,14 @@ skip_or_fail() {
 	skip "$2" "$n"
 }
 
+# checks_left - how many checks of the plan have not run yet, but for those
+# the EXIT trap runs.
+checks_left() { echo $((${PLAN:-0} - PASSES - FAILS - SKIPS - NOTRUN - AT_EXIT_CHECKS)); }
+
 # skip_rest REASON - the checks of the plan not run yet are skipped; exits 0.
 skip_rest() {
-	local left=$((${PLAN:-0} - PASSES - FAILS - SKIPS - NOTRUN))
+	local left
+	left=$(checks_left)
 	skip "$1" "$((left > 0 ? left : 1))"
 	exit 0
 }
@@ -94,7 +100,8 @@ require_tool() {
 	local m
 	m=$(missing_tools "$@") && return 0
 	if in_ci; then
-		local left=$((${PLAN:-0} - PASSES - FAILS - SKIPS - NOTRUN))
+		local left
+		left=$(checks_left)
 		fail "needs $m: not installed, and CI must run every promised check (make test-deps installs it)"
 		NOTRUN=$((NOTRUN + (left > 1 ? left - 1 : 0)))
 		exit 1

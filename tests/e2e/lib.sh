@@ -28,6 +28,7 @@ KLOGS_REPORTED=$T/kindling-logs.reported # those a FAIL named already
 : >"$KLOGS_REPORTED"
 # shellcheck source=../report.sh
 source tests/report.sh
+AT_EXIT_CHECKS=1 # cleanup's sanitizer scan
 
 # SANITIZER_RE - what ASan, LSan and UBSan print (UBSan: "file.c:12:3: runtime error:").
 SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|: runtime error: '
