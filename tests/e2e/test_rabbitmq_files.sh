@@ -148,7 +148,11 @@ if [ -n "$node_up" ]; then
 
 	check_that "default_user/default_pass from rabbitmq.conf authenticate" \
 		'[ -n "$ADMIN_PASS" ] && rmqctl authenticate_user "$ADMIN_USER" "$ADMIN_PASS" >"$RQ/auth.out" 2>&1'
-	check_that "a wrong password does not" '! rmqctl authenticate_user "$ADMIN_USER" "wrong-$ADMIN_PASS" >/dev/null 2>&1'
+	# refused as a bad password (any failure of rabbitmqctl would pass a bare "!")
+	rc=0
+	rmqctl authenticate_user "$ADMIN_USER" "wrong-$ADMIN_PASS" >"$RQ/auth-wrong.out" 2>&1 || rc=$?
+	check_that "a wrong password does not (rc=$rc: $(grep -o 'invalid credentials' "$RQ/auth-wrong.out" | head -1))" \
+		'[ "$rc" != 0 ] && grep -q "failed to authenticate user" "$RQ/auth-wrong.out" && grep -q "invalid credentials" "$RQ/auth-wrong.out"'
 fi
 
 # ---- teardown by PID, bounded; nothing left running -----------------------------------
