@@ -15,6 +15,7 @@
 # that cannot run anywhere (a tool that is not in Debian). require_tool CMD...
 # is for what the README promises: a missing CMD is a FAIL under CI=true and a
 # SKIP of the rest of the script otherwise.
+# shellcheck shell=bash disable=SC2034 # the counters are for the sourcing script
 PASSES=0
 FAILS=0
 SKIPS=0

@@ -10,6 +10,7 @@
 # cleanup scans every one of them for ASan/UBSan/LSan reports: one check of
 # every lib.sh script, "no sanitizer report in any kindling log", a FAIL that
 # names each log with a report.
+# shellcheck shell=bash disable=SC2034 # the variables are for the sourcing script
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 KINDLING_BIN=${KINDLING_BIN:-build/asan/kindling}
@@ -128,14 +129,14 @@ kindling_start() {
 # check: PASS when it exits 0 with no sanitizer report in its log; else FAIL
 # (and returns 1).
 kindling_stop() {
-	local log rc=0 i
+	local log rc=0
 	log=$(readlink -f "$T/kindling.log")
 	if [ -z "$KPID" ]; then
 		fail "kindling exits 0 on SIGTERM with no sanitizer report (it was not running)"
 		return 1
 	fi
 	kill -TERM "$KPID"
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		kill -0 "$KPID" 2>/dev/null || break
 		sleep 0.1
 	done
