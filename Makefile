@@ -2,7 +2,7 @@
 #
 #   make          build build/kindling
 #   make run      install missing build packages (as root), build, serve on 127.0.0.1:8080
-#   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed"
+#   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed, N skipped"
 #   make test-image  build the Dockerfile with podman and test the image (as root)
 #   make lint     clang-format check, clang-tidy, cppcheck
 #   make bench    benchmarks against nginx and discovery.etcd.io (see bench/)
@@ -10,12 +10,15 @@
 
 CC       ?= cc
 PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle
-# Debian packages: to build, to run the tests, to lint.
+# Debian packages: to build, to run the tests (nodejs, npm: the browser tests;
+# clang, libclang-rt-14-dev: libFuzzer for the fuzz smoke test), to check
+# examples/ (make test-image: hcl v2 source and Go to build its hclfmt), to lint.
 BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
               libcurl4-gnutls-dev libsqlite3-dev nettle-dev
-TEST_DEBS  := curl jq sqlite3 procps iproute2 etcd-server etcd-client etcd-discovery \
+TEST_DEBS  := curl jq sqlite3 procps iproute2 util-linux etcd-server etcd-client etcd-discovery \
               ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
-              chromium wrk nginx-light
+              chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev
+EXAMPLE_DEBS := systemd golang-go golang-github-hashicorp-hcl-v2-dev
 LINT_DEBS  := clang-format clang-tidy cppcheck
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -39,7 +42,8 @@ OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o build/obj/s
 ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o build/asan/obj/static.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan fuzz fuzz-build run deps test-deps test test-unit test-e2e lint format bench clean print-test-debs
+.PHONY: all asan fuzz fuzz-build run deps test-deps test test-unit test-e2e lint format bench clean \
+        print-test-debs print-fuzz-targets
 all: build/kindling
 
 build/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
@@ -106,6 +110,9 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+# (tests/e2e/test_fuzz_smoke.sh runs every one of these for a few seconds in make test)
+print-fuzz-targets:
+	@echo $(FUZZ_TARGETS)
 
 # Installs what is missing when run as root; otherwise says what to install.
 deps:
@@ -113,7 +120,7 @@ deps:
 test-deps: deps
 	@sh tools/need-debs.sh $(TEST_DEBS)
 print-test-debs:
-	@echo $(BUILD_DEBS) $(TEST_DEBS) $(LINT_DEBS)
+	@echo $(sort $(BUILD_DEBS) $(TEST_DEBS) $(EXAMPLE_DEBS) $(LINT_DEBS))
 
 run: deps
 	@$(MAKE) --no-print-directory build/kindling
@@ -128,14 +135,15 @@ test-unit: asan
 test-e2e: asan
 	@sh tests/run.sh e2e
 
-# examples/ (systemd-analyze; terraform when installed), then the Docker image:
-# built with podman (no Docker engine, no registry), run and checked through the
-# container. As root; installs podman when missing. See tests/image/.
+# examples/ (systemd-analyze, hcl v2's hclfmt, variables; terraform when
+# installed), then the Docker image: built with podman (no Docker engine, no
+# registry), run and checked through the container. As root; installs podman
+# when missing. See tests/image/. Through tests/run.sh: time limits, plans.
 .PHONY: test-image
 test-image: deps
+	@sh tools/need-debs.sh $(EXAMPLE_DEBS)
 	@$(MAKE) --no-print-directory build/kindling
-	@bash tests/image/test_examples.sh
-	@bash tests/image/test_image.sh
+	@KINDLING_BIN=build/kindling sh tests/run.sh tests/image/test_examples.sh tests/image/test_image.sh
 
 FORMAT_FILES = $(wildcard server/*.[ch] tests/unit/*.[ch])
 lint: build/kindling

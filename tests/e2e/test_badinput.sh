@@ -10,6 +10,7 @@
 # the log, and the server is healthy.
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
+plan 112
 
 # shellcheck disable=SC2119
 kindling_start || exit 1

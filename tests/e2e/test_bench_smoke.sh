@@ -3,25 +3,32 @@
 # quick mode (every figure for about a second, small counts) against the
 # release build completes, prints the whole table with a value for every
 # measured figure, writes valid JSON, and reports no error. The numbers
-# themselves are not checked: a shared test machine is too noisy for that
-# (make bench is where they count).
+# themselves are not checked, nor how long it takes: a shared test machine is
+# too noisy for that (make bench is where they count; timeout 300 only ends a
+# hang).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 TEST_NAME=test_bench_smoke
 # shellcheck source=../report.sh
 source tests/report.sh
+plan 23
 
 # The release build: figures under ASan would mean nothing, and this only
 # checks that the harness runs. make test builds it.
 BIN=build/kindling
 [ -x "$BIN" ] || BIN=${KINDLING_BIN:-build/asan/kindling}
 T=$(mktemp -d /tmp/kindling-test_bench_smoke.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'st=$?; rm -rf "$T"; report_exit $st' EXIT
 
-# Installing missing packages is not part of the timed run.
-BENCH_DEPS_ONLY=1 bash bench/run.sh >"$T/deps" 2>&1 || { cat "$T/deps"; fail "bench/run.sh installs what it needs"; }
+# Installing missing packages is not part of the run (as root it installs
+# them; otherwise it names what is missing: a FAIL, these are TEST_DEBS).
+BENCH_DEPS_ONLY=1 bash bench/run.sh >"$T/deps" 2>&1 || {
+	cat "$T/deps"
+	fail "bench/run.sh has what it needs (BENCH_DEPS_ONLY=1)"
+	exit 1
+}
 start=$(date +%s)
-KINDLING_BIN=$BIN BENCH_QUICK=1 BENCH_RESULTS="$T/results" timeout 120 bash bench/run.sh >"$T/out" 2>"$T/err"
+KINDLING_BIN=$BIN BENCH_QUICK=1 BENCH_RESULTS="$T/results" timeout 300 bash bench/run.sh >"$T/out" 2>"$T/err"
 rc=$?
 secs=$(($(date +%s) - start))
 if [ "$rc" -ne 0 ]; then
@@ -30,8 +37,7 @@ if [ "$rc" -ne 0 ]; then
 	echo "---- stdout:"
 	cat "$T/out"
 fi
-check "bench/run.sh (quick) exits 0 (rc=$rc)" [ "$rc" -eq 0 ]
-check "it takes under 60 s (${secs}s)" [ "$secs" -lt 60 ]
+check "bench/run.sh (quick) exits 0 (rc=$rc, ${secs}s)" [ "$rc" -eq 0 ]
 check "it prints no ERROR line" bash -c "! grep -q '^ERROR' '$T/err' '$T/out'"
 check "it prints the table header" grep -q '^#   figure  *kindling  *reference  *ratio target  *met?' "$T/out"
 for fig in 'config fetch, req/s' 'config fetch, p99' 'discovery dir GET' 'registrations (PUT' \
@@ -59,12 +65,11 @@ failed=$(cell 4 'boot storm: nodes failed' 58 14)
 check "the storm ran with 0 failed nodes on kindling (${failed:-none})" [ "$failed" = 0 ]
 json=$(find "$T/results" -name '*.json' 2>/dev/null | head -1)
 check "the raw results are saved as JSON" [ -n "$json" ]
-if [ -n "$json" ]; then
-	check "the JSON parses: quick, 0 errors, the figures" \
-		[ "$(jq -r '"\(.quick) \(.errors) \(.figures | length >= 15)"' "$json" 2>/dev/null)" = "true 0 true" ]
-	check "the JSON keeps the raw runs (wrk, loadgen)" \
-		[ "$(jq '[.raw[].name] | (index("fetch_kindling_1") != null) and (index("put_kindling_1") != null) and (index("storm_kindling") != null) and (index("watch") != null)' "$json" 2>/dev/null)" = true ]
-fi
+json=${json:-"$T/results/none.json"} # (a missing file fails the next two)
+check "the JSON parses: quick, 0 errors, the figures" \
+	[ "$(jq -r '"\(.quick) \(.errors) \(.figures | length >= 15)"' "$json" 2>/dev/null)" = "true 0 true" ]
+check "the JSON keeps the raw runs (wrk, loadgen)" \
+	[ "$(jq '[.raw[].name] | (index("fetch_kindling_1") != null) and (index("put_kindling_1") != null) and (index("storm_kindling") != null) and (index("watch") != null)' "$json" 2>/dev/null)" = true ]
 work=$(sed -n 's/^# work folder \([^;]*\);.*/\1/p' "$T/err")
 left() { # the processes whose command line names the run's work folder
 	[ -n "$work" ] && pgrep -f "[${work:0:1}]${work:1}" >/dev/null
@@ -72,4 +77,5 @@ left() { # the processes whose command line names the run's work folder
 # shellcheck disable=SC2016 # evaluated by check
 check "no process of the run is left and its work folder is gone (${work:-none})" \
 	eval '[ -n "$work" ] && ! left && [ ! -e "$work" ]'
-[ "$FAILS" -eq 0 ]
+finish() { [ "$FAILS" -eq 0 ]; }
+finish

@@ -8,7 +8,8 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-need_tools etcd etcdctl curl jq ss
+plan 126
+need_tools etcd etcdctl curl jq ss sqlite3
 
 HEX32='[0-9a-f]{32}'
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -59,7 +60,9 @@ bg_get() {
 # alive PID - the background request is still running.
 alive() { kill -0 "$1" 2>/dev/null; }
 
-# bg_done PID WITHIN_MS - true when the background request ends within WITHIN_MS.
+# bg_done PID WITHIN_MS - true when the background request ends within
+# WITHIN_MS: a bound for the wait, generous (the answer's content, or its
+# status, tells what ended it: kindling holds watches --long-poll-timeout).
 bg_done() {
 	local end=$(($(now_ms) + $2))
 	while [ "$(now_ms)" -le "$end" ]; do
@@ -86,7 +89,7 @@ discovery_log_lines() { grep -cE '(GET|PUT|POST|DELETE|HEAD) /discovery' "$T/kin
 kindling_start --long-poll-timeout 2 || exit 1
 
 new_cluster proto 3 || exit 1
-check "discovery URL is $BASE/discovery/<32 hex>" true
+checkc "discovery URL is $BASE/discovery/<32 hex> ($DURL)" '[[ $DURL =~ ^$BASE/discovery/$HEX32$ ]] && [ ${#TOK} = 32 ]'
 
 # 1. the size GET, as members send it
 api GET "$DPATH/_config/size?quorum=false&recursive=false&sorted=false"
@@ -125,12 +128,14 @@ check "duplicate PUT body is etcd's, field for field" \
 	grep -qE "^\{\"errorCode\":105,\"message\":\"Key already exists\",\"cause\":\"/_etcd/registry/$TOK/$ID1\",\"index\":[0-9]+\}\$" "$BODY"
 check "duplicate PUT is application/json" [ "$(header Content-Type)" = application/json ]
 
-# 5. the member's watch on its own key is answered from history
+# 5. the member's watch on its own key is answered from history (a watch
+# that waited instead would end empty after --long-poll-timeout: the event
+# in the answer is the proof, not its speed)
 t0=$(now_ms)
 api GET "$DPATH/$ID1?recursive=false&wait=true&waitIndex=$N1"
 dt=$(($(now_ms) - t0))
-checkc "self watch at createdIndex answered at once from history (${dt} ms)" \
-	'[ "$STATUS" = 200 ] && [ "$dt" -lt 1000 ] &&
+checkc "self watch at createdIndex answered from history with the create event (${dt} ms)" \
+	'[ "$STATUS" = 200 ] &&
 	[ "$(jqb ".action + \" \" + .node.key + \" \" + (.node.modifiedIndex|tostring)")" = "create /_etcd/registry/$TOK/$ID1 $N1" ]'
 
 # 6. a recursive watch from before the PUT is answered from history
@@ -138,7 +143,7 @@ t0=$(now_ms)
 api GET "$DPATH?recursive=true&wait=true&waitIndex=$((IDX0 + 1))"
 dt=$(($(now_ms) - t0))
 checkc "recursive watch from X-Etcd-Index+1 gets the PUT from history (${dt} ms)" \
-	'[ "$STATUS" = 200 ] && [ "$dt" -lt 1000 ] &&
+	'[ "$STATUS" = 200 ] &&
 	[ "$(jqb ".node.key + \" \" + .node.value + \" \" + (.node.modifiedIndex|tostring)")" = "/_etcd/registry/$TOK/$ID1 m1=http://127.0.0.1:32801 $N1" ]'
 
 # 7. _config is never an event: a watch from the start of history gets the member
@@ -156,7 +161,7 @@ t0=$(now_ms)
 dput "$ID2" "m2=http://127.0.0.1:32802"
 expect "second registration answers 201" 201
 N2=$(jqn .node.modifiedIndex)
-check "the pending watch is released within 1 s of the PUT" bg_done "$W1" 1000
+check "the pending watch is released by the PUT" bg_done "$W1" 10000
 checkc "the released watch carries the new member" \
 	'[ "$(cut -d" " -f1 "$T/watch1.meta" 2>/dev/null)" = 200 ] &&
 	[ "$(jq -r ".node.key + \" \" + .node.value + \" \" + (.node.modifiedIndex|tostring)" "$T/watch1.body" 2>/dev/null)" = "/_etcd/registry/$TOK/$ID2 m2=http://127.0.0.1:32802 $N2" ]'
@@ -174,16 +179,16 @@ dput "$ID3" "m3=http://127.0.0.1:32803,m3=http://127.0.0.1:32813"
 expect "a 15-digit id with two peer URLs registers" 201
 N3=$(jqn .node.modifiedIndex)
 checkc "waitIndex=0 watch gets the next event" \
-	'bg_done "$W0" 1000 && [ "$(jq -r .node.key "$T/watch0.body" 2>/dev/null)" = "/_etcd/registry/$TOK/$ID3" ]'
+	'bg_done "$W0" 10000 && [ "$(jq -r .node.key "$T/watch0.body" 2>/dev/null)" = "/_etcd/registry/$TOK/$ID3" ]'
 checkc "watch without waitIndex gets the next event" \
-	'bg_done "$WN" 1000 && [ "$(jq -r .node.key "$T/watchnone.body" 2>/dev/null)" = "/_etcd/registry/$TOK/$ID3" ]'
+	'bg_done "$WN" 10000 && [ "$(jq -r .node.key "$T/watchnone.body" 2>/dev/null)" = "/_etcd/registry/$TOK/$ID3" ]'
 
-# 10. --long-poll-timeout 2: an empty 200 after about 2 s
+# 10. --long-poll-timeout 2: an empty 200, not before 2 s
 t0=$(now_ms)
 api GET "$DPATH?recursive=true&wait=true&waitIndex=$((N3 + 1))"
 dt=$(($(now_ms) - t0))
-checkc "a watch with nothing to report ends in an empty 200 after ~2 s (status $STATUS, $(wc -c <"$BODY") bytes, ${dt} ms)" \
-	'[ "$STATUS" = 200 ] && [ ! -s "$BODY" ] && [ "$dt" -ge 1800 ] && [ "$dt" -lt 4000 ]'
+checkc "a watch with nothing to report ends in an empty 200 after --long-poll-timeout 2 s (status $STATUS, $(wc -c <"$BODY") bytes, ${dt} ms)" \
+	'[ "$STATUS" = 200 ] && [ ! -s "$BODY" ] && [ "$dt" -ge 1800 ]'
 
 # 11. bad input: nothing stored
 api GET "$DPATH?quorum=false&recursive=false&sorted=false"
@@ -256,7 +261,9 @@ sleep 0.5
 check "a watch on the doomed cluster waits" alive "$WD"
 api DELETE /clusters/gone
 expect "DELETE the cluster answers 204" 204
-check "DELETE releases the pending watch within 1 s" bg_done "$WD" 1000
+# ended by the DELETE (404, Key not found), not by --long-poll-timeout (an empty 200)
+checkc "DELETE releases the pending watch: 404 errorCode 100 ($(cat "$T/watchdel.meta" 2>/dev/null))" \
+	'bg_done "$WD" 10000 && [ "$(cut -d" " -f1 "$T/watchdel.meta")" = 404 ] && [ "$(jq -r .errorCode "$T/watchdel.body" 2>/dev/null)" = 100 ]'
 check "the released watch reports no member event" \
 	bash -c "! jq -e '.node.key' '$T/watchdel.body' >/dev/null 2>&1"
 DPATH=$GONE_PATH
@@ -264,10 +271,8 @@ api GET "$DPATH?quorum=false&recursive=false&sorted=false"
 check "deleted cluster's token is 404 errorCode 100" etcd_error 404 100
 dput fedcba9876543210 "late=http://127.0.0.1:1"
 check "deleted cluster's token refuses registrations" [ "$STATUS" = 404 ]
-if command -v sqlite3 >/dev/null; then
-	check "no row in the database names the deleted token" \
-		bash -c "! sqlite3 -readonly '$T/db/kindling.db' .dump 2>/dev/null | grep -q '$GONE_TOK'"
-fi
+check "no row in the database names the deleted token" \
+	bash -c "sqlite3 -readonly '$T/db/kindling.db' .dump >'$T/dump.sql' && ! grep -q '$GONE_TOK' '$T/dump.sql'"
 
 # 15. GET /new?size=N: a discovery-only token
 api GET /clusters
@@ -340,7 +345,7 @@ E3=$(jqb .discovery_url)
 t0=$SECONDS
 etcd_cluster a 3 "$E3"
 E3_EPS=$CLUSTER_ENDPOINTS
-check "3 etcd members bootstrap through kindling and are healthy" etcd_wait_healthy "$E3_EPS" 40
+check "3 etcd members bootstrap through kindling and are healthy" etcd_wait_healthy "$E3_EPS" 90
 check "etcd lists 3 started members a1,a2,a3" [ "$(etcd_member_names "${ETCD_CLIENT[a1]}")" = a1,a2,a3 ]
 check "the 3-member cluster takes a write" etcd_put_get "$E3_EPS"
 check "kindling shows e3's 3 members with etcd's ids, names, peer URLs" cluster_json_ok e3 3 a
@@ -353,7 +358,7 @@ E5=$(jqb .discovery_url)
 t0=$SECONDS
 etcd_cluster b 5 "$E5"
 E5_EPS=$CLUSTER_ENDPOINTS
-check "5 etcd members bootstrap through kindling and are healthy" etcd_wait_healthy "$E5_EPS" 40
+check "5 etcd members bootstrap through kindling and are healthy" etcd_wait_healthy "$E5_EPS" 90
 check "etcd lists 5 started members" [ "$(etcd_member_count "${ETCD_CLIENT[b3]}")" = 5 ]
 check "the 5-member cluster takes a write" etcd_put_get "$E5_EPS"
 check "kindling shows e5's 5 members" cluster_json_ok e5 5 b
@@ -361,13 +366,13 @@ echo "# 5 members formed in $((SECONDS - t0)) s"
 
 # (2) a late member: exit or proxy
 etcd_member a4 "$T/a4" "$(free_port)" "$(free_port)" "$E3" --discovery-fallback=exit
-check "a 4th member with --discovery-fallback=exit exits" etcd_wait_exit a4 20
+check "a 4th member with --discovery-fallback=exit exits" etcd_wait_exit a4 60
 check "... with a non-zero status (${ETCD_RC[a4]:-running})" [ "${ETCD_RC[a4]:-0}" != 0 ]
 check "... saying the cluster is full" etcd_log_has a4 'cluster is full'
 etcd_member a5 "$T/a5" "$(free_port)" "$(free_port)" "$E3"
 check "a 4th member with the default fallback becomes a proxy" \
-	etcd_log_has a5 'discovery cluster full, falling back to proxy' 20
-check "... and starts proxying" etcd_log_has a5 'proxy started listening' 10
+	etcd_log_has a5 'discovery cluster full, falling back to proxy' 60
+check "... and starts proxying" etcd_log_has a5 'proxy started listening' 30
 sleep 1
 check "... and keeps running" etcd_running a5
 etcd_stop a5
@@ -376,14 +381,14 @@ check "late members did not register" [ "$(jqb .members.registered)" = 3 ]
 
 # (3) an unknown token; restarts; a wiped data dir
 etcd_member u1 "$T/u1" "$(free_port)" "$(free_port)" "$BASE/discovery/00000000000000000000000000000000"
-check "a member with an unknown token exits" etcd_wait_exit u1 20
+check "a member with an unknown token exits" etcd_wait_exit u1 60
 check "... saying 100: Key not found" etcd_log_has u1 '100: Key not found'
 
 sleep 0.5
 lines_before=$(discovery_log_lines)
 etcd_stop a2
 etcd_restart a2
-check "a2 restarted with its data dir rejoins" etcd_wait_healthy "$E3_EPS" 30
+check "a2 restarted with its data dir rejoins" etcd_wait_healthy "$E3_EPS" 90
 check "... ignoring the discovery token" etcd_log_has a2 'discovery token ignored since a cluster has already been initialized'
 sleep 1
 lines_after=$(discovery_log_lines)
@@ -393,9 +398,9 @@ checkc "... without one discovery request ($lines_before before, $lines_after af
 etcd_stop a3
 rm -rf "$T/a3"
 etcd_restart a3
-check "a3 with a wiped data dir exits" etcd_wait_exit a3 20
+check "a3 with a wiped data dir exits" etcd_wait_exit a3 60
 check "... because it has previously registered (412/105)" etcd_log_has a3 'has previously registered'
-check "kindling answered that PUT with 412" eventually 2 grep -qE 'PUT /discovery.* 412' "$T/kindling.log"
+check "kindling answered that PUT with 412" eventually 20 grep -qE 'PUT /discovery.* 412' "$T/kindling.log"
 api GET /clusters/e3
 check "e3 still lists 3 members" [ "$(jqb .members.registered)" = 3 ]
 etcd_cluster_stop a 3
@@ -414,7 +419,7 @@ K3=$(jqb .discovery_url)
 etcd_member k1 "$T/k1" "$(free_port)" "$(free_port)" "$K3"
 etcd_member k2 "$T/k2" "$(free_port)" "$(free_port)" "$K3"
 registered=""
-for i in $(seq 1 100); do
+for i in $(seq 1 600); do
 	registered=$(curl -s "$BASE/clusters/k3" | jq -r .members.registered)
 	[ "$registered" = 2 ] && break
 	sleep 0.1
@@ -428,7 +433,7 @@ api GET /clusters/k3
 check "after kill -9 both registrations are still there" [ "$(jqb .members.registered)" = 2 ]
 etcd_member k3 "$T/k3" "$(free_port)" "$(free_port)" "$K3"
 check "the third member joins and the cluster forms" \
-	etcd_wait_healthy "${ETCD_CLIENT[k1]},${ETCD_CLIENT[k2]},${ETCD_CLIENT[k3]}" 40
+	etcd_wait_healthy "${ETCD_CLIENT[k1]},${ETCD_CLIENT[k2]},${ETCD_CLIENT[k3]}" 90
 echo "# the cluster formed $((SECONDS - t0)) s after kindling's restart"
 checkc "k1 or k2 saw kindling gone while waiting and retried" \
 	'etcd_log_has k1 "error connecting to" || etcd_log_has k2 "error connecting to"'
@@ -440,5 +445,5 @@ checkc "indexes go on after the restart: k3's createdIndex is the highest, X-Etc
 etcd_cluster_stop k 3
 
 kindling_stop
-check "kindling's log holds no discovery token" bash -c "! grep -qE '$HEX32' '$T/kindling.log' '$T/kindling.old.log' 2>/dev/null"
+check "no kindling log (of the $(kindling_logs | wc -l) starts) holds a discovery token" log_lacks_re "$HEX32"
 finish

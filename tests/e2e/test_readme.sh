@@ -3,15 +3,17 @@
 # but for the port, against a fresh kindling: the examples must keep working.
 source "$(dirname "$0")/lib.sh"
 
+# Join continuation lines, keep the commands of ```sh blocks.
+awk '/^```sh$/ {on=1; next} /^```$/ {on=0} on' README.md |
+	sed -e :a -e '/\\$/N; s/\\\n//; ta' | grep -v '^#' | grep -v '^$' >"$T/commands"
+# one check per README command, counted before any runs: the README is the data
+NCMD=$(wc -l <"$T/commands")
+plan $((NCMD + 3))
 kindling_start || exit 1
 # curl fails on HTTP errors here, so an example that stopped working fails.
 curl() { command curl --fail-with-body "$@"; }
 export -f curl
-
-# Join continuation lines, keep the commands of ```sh blocks.
-awk '/^```sh$/ {on=1; next} /^```$/ {on=0} on' README.md |
-	sed -e :a -e '/\\$/N; s/\\\n//; ta' | grep -v '^#' | grep -v '^$' >"$T/commands"
-check "the README has runnable examples" [ "$(wc -l <"$T/commands")" -ge 15 ]
+check "the README has runnable examples ($NCMD, at least 15)" [ "$NCMD" -ge 15 ]
 n=0
 while IFS= read -r cmd; do
 	n=$((n + 1))

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh [TARGET...] - runs each libFuzzer target (build/fuzz/fuzz_TARGET, made
+# run.sh [TARGET...] - runs each libFuzzer target (default: the Makefile's FUZZ_TARGETS) (build/fuzz/fuzz_TARGET, made
 # by `make fuzz-build`) for FUZZ_SECONDS (default 60) on its committed seeds
 # (tests/fuzz/TARGET/corpus, never written to) plus its working corpus
 # (build/fuzz/corpus/TARGET, kept between runs), and prints one line per
@@ -19,7 +19,8 @@ case ${KINDLING_FUZZ_SKIP_KNOWN:-0} in
 0 | "") ;;
 *) export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/fuzz/known-leaks.supp" ;;
 esac
-targets=${*:-subst accept cluster discovery}
+# no TARGET: the Makefile's FUZZ_TARGETS (what make fuzz-build builds)
+targets=${*:-$(env -u MAKEFLAGS -u MFLAGS make -s --no-print-directory print-fuzz-targets)}
 mkdir -p build/fuzz/logs build/fuzz/artifacts
 
 # max input length per target (bytes)

@@ -19,8 +19,9 @@
 #   unit     examples/kindling.service under a real systemd in a container
 #   cleanup  removes every container and volume it made, unmounts its storage
 #
-# Prints "PASS test_image: name" / "FAIL test_image: name" lines and ends with
-# "N passed, N failed"; exits non-zero on any failure. Everything podman keeps
+# Prints "PASS test_image: name" / "FAIL test_image: name" lines, its plan
+# and end line (tests/report.sh); exits non-zero on any failure. No check has
+# an upper time bound (the times are printed); waits are generous. Everything podman keeps
 # (storage, volumes, runtime state, events, network config) is under
 # build/podman (KINDLING_PODMAN_DIR): the machine's default container storage
 # and networks are never used. Images stay cached there for the next run;
@@ -32,6 +33,7 @@
 # cache to /var/lib/containers/cache whatever its storage settings say.
 # KINDLING_IMAGE_CONTEXT=DIR builds another tree (e.g. a `git archive` of a
 # commit) instead of the work tree; it must hold the Dockerfile.
+# timeout: 1800
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 if [ -z "${KINDLING_IMAGE_NS:-}" ] && [ "$(id -u)" = 0 ]; then
@@ -56,6 +58,7 @@ VOLUMES=()
 VARLIB_MOUNTED=""
 # shellcheck source=../report.sh
 source tests/report.sh
+plan 53
 note() { echo "# $*"; }
 
 # step NAME / step_end: times one step.
@@ -150,11 +153,10 @@ cleanup() {
 	step_end
 	if [ "$left" -eq 0 ]; then pass "cleanup: no mount left under $W"; else fail "cleanup: $left mounts left under $W"; fi
 	echo "# times: ${TIMES[*]}"
-	echo "$PASSES passed, $FAILS failed"
-	[ "$FAILS" -eq 0 ]
 }
-trap 'cleanup; exit $?' EXIT
-trap 'exit 130' INT TERM
+trap 'st=$?; cleanup; report_exit $st' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # --- deps ----------------------------------------------------------------------
 step deps
@@ -335,7 +337,7 @@ start_kindling() {
 		cat "$T/$name.err"
 		return 1
 	}
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do
 		curl -sf -o /dev/null "$BASE/healthz" && return 0
 		[ "$(podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = true ] || break
 		sleep 0.1
@@ -401,10 +403,12 @@ t0=$EPOCHREALTIME
 podman stop -t 10 "$C1" >/dev/null 2>&1
 took=$(secs_since "$t0")
 code=$(podman inspect --format '{{.State.ExitCode}}' "$C1")
-# Well under the 10 s after which podman would SIGKILL (exit code 137); the
-# wall time includes podman's own work, slower on a loaded machine.
-check "podman stop -t 10: stopped in ${took}s (< 5 s)" [ "${took%.*}" -lt 5 ]
-check "exit code 0 after SIGTERM (was $code)" [ "$code" = 0 ]
+# Stopped by itself on SIGTERM, before the 10 s after which podman SIGKILLs
+# (exit code 137): exit code 0 says so. The wall time is printed, not checked
+# (it includes podman's own work, slower on a loaded machine).
+check "podman stop -t 10: the container is stopped (${took}s)" \
+	[ "$(podman inspect --format '{{.State.Running}}' "$C1")" = false ]
+check "exit code 0 after SIGTERM, not SIGKILLed (was $code)" [ "$code" = 0 ]
 podman logs "$C1" >"$T/c1.log" 2>&1
 check "log says SIGTERM: draining and stopping, then stopped" \
 	bash -c "grep -q 'SIGTERM: draining and stopping' '$T/c1.log' && grep -q 'stopped' '$T/c1.log'"
@@ -415,10 +419,9 @@ ms_of() { # an ISO time with milliseconds at the start of a log line -> ms of th
 }
 t_term=$(grep -m1 'SIGTERM: draining' "$T/c1.log")
 t_stop=$(grep -m1 'info stopped' "$T/c1.log")
-if [ -n "$t_term" ] && [ -n "$t_stop" ]; then
-	drain=$(($(ms_of "$t_stop") - $(ms_of "$t_term")))
-	check "kindling drains and stops in ${drain} ms after SIGTERM (< 1000)" [ "$drain" -lt 1000 ]
-fi
+drain=-1
+[ -n "$t_term" ] && [ -n "$t_stop" ] && drain=$(($(ms_of "$t_stop") - $(ms_of "$t_term")))
+check "kindling logs SIGTERM, then drains and stops (${drain} ms later)" [ "$drain" -ge 0 ]
 check "log holds no token" bash -c "! grep -qF -e '$ADMIN' -e '${FETCH#Bearer }' '$T/c1.log'"
 sed 's/^/# c1: /' "$T/c1.log" | head -12
 
@@ -455,7 +458,7 @@ CONTAINERS+=("$C4")
 podman run -d --name "$C4" "${RUN_OPTS[@]}" --network none \
 	-v "$T/secrets/admin-token:/run/secrets/kindling-admin-token:ro" "$IMAGE" >/dev/null 2>&1
 ok=1
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	podman healthcheck run "$C4" >/dev/null 2>&1 && { ok=0; break; }
 	sleep 0.1
 done
@@ -468,17 +471,20 @@ podman rm -f -t 0 "$C4" >/dev/null 2>&1
 podman run -d --name "$C4" "${RUN_OPTS[@]}" --network none --entrypoint env "$IMAGE" \
 	-u KINDLING_ADMIN_TOKEN_FILE /usr/bin/kindling --insecure-no-auth >/dev/null 2>&1
 ok=1
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do
 	podman healthcheck run "$C4" >/dev/null 2>&1 && { ok=0; break; }
 	sleep 0.1
 done
 check "--entrypoint env -u KINDLING_ADMIN_TOKEN_FILE ... --insecure-no-auth: healthy" [ "$ok" = 0 ]
 podman rm -f -t 0 "$C4" >/dev/null 2>&1
 # A running container where nothing serves /healthz must be unhealthy.
+# (it must be running: a container that did not start is "unhealthy" too)
 ok=1
 podman run -d --name "$C4" "${RUN_OPTS[@]}" --network none --entrypoint sleep "$IMAGE" 60 >/dev/null 2>&1
+running=$(podman inspect --format '{{.State.Running}}' "$C4" 2>/dev/null)
 podman healthcheck run "$C4" >/dev/null 2>&1 || ok=0
-check "healthcheck is unhealthy when nothing serves /healthz" [ "$ok" = 0 ]
+check "healthcheck is unhealthy when nothing serves /healthz (in a running container: $running)" \
+	[ "$ok:$running" = 0:true ]
 podman rm -f -t 0 "$C4" >/dev/null 2>&1
 
 # --- unit ----------------------------------------------------------------------
@@ -518,13 +524,13 @@ if podman build --pull=never --network host --format docker --layers -t "$SD_IMA
 		-v "$U/etc:/etc/kindling:ro" "$SD_IMAGE" >/dev/null 2>"$T/sd-run.err"
 	sx() { podman exec "$C5" "$@" 2>/dev/null; }
 	state=""
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do
 		state=$(sx systemctl is-active kindling)
 		[ "$state" = active ] && break
 		sleep 0.1
 	done
 	check "unit: systemctl is-active kindling: $state" [ "$state" = active ]
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		sx curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break
 		sleep 0.1
 	done

@@ -3,7 +3,9 @@
 #
 # Ignition 2.14's ignition-validate knows only spec 3.x, so the 2.x output is
 # checked against a JSON Schema written from the 2.x spec. Needs python3 and
-# python3-jsonschema (Debian). Prints "PASS name" / "FAIL name"; exits 1 on any FAIL.
+# python3-jsonschema (Debian). Prints "PASS name" / "FAIL name" and the end
+# line tests/run.sh requires; exits 1 on any FAIL. Without python3-jsonschema:
+# one SKIP, or a FAIL under CI=true (it is in the Makefile's TEST_DEBS).
 cd "$(dirname "$0")/../.." || exit 1
 PY=${PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
@@ -14,8 +16,14 @@ me = "tests/unit/check_2x_schema.sh"
 try:
     import jsonschema
 except ImportError:
-    print("FAIL %s: python3-jsonschema is not installed (apt-get install python3-jsonschema)" % me)
-    sys.exit(1)
+    import os
+    if os.environ.get("CI", "") in ("true", "TRUE", "True", "1", "yes"):
+        print("FAIL %s: python3-jsonschema is not installed, and CI must run every promised check" % me)
+        print("# end %s: 0 passed, 1 failed, 0 skipped" % me)
+        sys.exit(1)
+    print("SKIP %s: the 2.x goldens against the schema: python3-jsonschema is not installed (make test-deps)" % me)
+    print("# end %s: 0 passed, 0 failed, 1 skipped" % me)
+    sys.exit(0)
 
 with open("tests/schema/ignition-2.x.json") as f:
     schema = json.load(f)
@@ -68,5 +76,6 @@ variant("refuses httpHeaders", lambda d: d["ignition"].update(
 variant("refuses security in 2.1.0", lambda d: d["ignition"].update(
     version="2.1.0", security={"tls": {"certificateAuthorities": [{"source": "data:,x"}]}}))
 variant("refuses an unknown top-level key", lambda d: d.update(extra={}))
+print("# end %s: %d passed, %d failed, 0 skipped" % (me, passed, failed))
 sys.exit(1 if failed else 0)
 PYEOF

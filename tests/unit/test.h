@@ -1,4 +1,8 @@
-/* test.h - a minimal unit-test harness: one PASS/FAIL line per test. */
+/* test.h - a minimal unit-test harness: one PASS/FAIL line per test, and an
+ * end line ("# end FILE: N passed, N failed, 0 skipped") that tests/run.sh
+ * requires: a program that stops before it (a crash, a hang killed at its
+ * time limit) fails. A program's limit is tests/run.sh's default (600 s)
+ * unless a comment in its first 40 lines says "timeout: N". */
 #ifndef KINDLING_TEST_H
 #define KINDLING_TEST_H
 
@@ -53,7 +57,14 @@ static int test_passed, test_failed;
 		fflush(stdout);                                                                    \
 	} while (0)
 
-/* The exit status of a test program: 0 when every test passed. */
-#define TEST_EXIT() (test_failed ? 1 : 0)
+/* Prints the end line; returns the exit status of a test program: 0 when
+ * every test passed. */
+static inline int test_exit(const char *file)
+{
+	printf("# end %s: %d passed, %d failed, 0 skipped\n", file, test_passed, test_failed);
+	fflush(stdout);
+	return test_failed ? 1 : 0;
+}
+#define TEST_EXIT() test_exit(__FILE__)
 
 #endif
