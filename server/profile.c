@@ -280,7 +280,8 @@ struct rule {
 #define ENUM_MAX    256  /* values of a declared enum */
 #define SECRET_SET  "A-Z a-z 0-9 . _ ~ + / = -"
 
-/* Appends "; got <what> at byte <i>" to why, or nothing when why is NULL. */
+/* True when s[0..n) is of the type; else false, and (when why is not NULL and
+ * one byte is to blame) "; got <that byte> at byte <i>" appended to why. */
 typedef bool (*type_check_fn)(const char *s, size_t n, struct buf *why);
 
 static bool check_line(const char *s, size_t n, struct buf *why);
