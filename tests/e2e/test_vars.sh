@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2016 # check_that takes single-quoted expressions, evaluated later
+# shellcheck disable=SC2016,SC2034 # check_that takes single-quoted expressions, evaluated later
 # test_vars.sh - issue 12, item 7: variable values must not break out of what
 # they are rendered into. Each of the four attacks (a newline in
 # rabbitmq_admin_user adding keys to rabbitmq.conf, a quote in
