@@ -272,13 +272,15 @@ lost=0
 acked=0
 conflicts=0 # 409, or 503 (kindling gave up after 16 tries: "still changing")
 other=""
+# value_of VAR I - a value of round I that VAR's rule accepts
+value_of() { if [ "$1" = rabbitmq_etcd_endpoint ]; then echo "127.0.0.$2:2379"; else echo "v$2"; fi; }
 total=0
 gen0=$(curl -s "$BASE/clusters/shared" | jq .generation)
 for i in $(seq 1 10); do
 	ppids=()
 	for v in rabbitmq_image rabbitmq_etcd_endpoint rabbitmq_admin_user rabbitmq_admin_password; do
 		curl -s -o /dev/null -w "%{http_code} $v\n" -X PATCH -H 'Content-Type: application/json' \
-			--data-binary "{\"vars\":{\"$v\":\"v$i\"}}" "$BASE/clusters/shared" >"$T/patch.$v" &
+			--data-binary "{\"vars\":{\"$v\":\"$(value_of "$v" "$i")\"}}" "$BASE/clusters/shared" >"$T/patch.$v" &
 		ppids+=($!)
 	done
 	wait "${ppids[@]}"
@@ -289,7 +291,7 @@ for i in $(seq 1 10); do
 		case $code in
 		200)
 			acked=$((acked + 1))
-			[ "$(jq -r ".$v" <<<"$vars")" = "v$i" ] || lost=$((lost + 1))
+			[ "$(jq -r ".$v" <<<"$vars")" = "$(value_of "$v" "$i")" ] || lost=$((lost + 1))
 			;;
 		409 | 503) conflicts=$((conflicts + 1)) ;;
 		*) other="$other $code" ;;

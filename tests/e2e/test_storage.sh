@@ -9,7 +9,8 @@
 # SIGTERM with a write in flight.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-type skip >/dev/null 2>&1 || skip() { echo "SKIP $TEST_NAME: $1"; }
+plan 73
+require_tool sqlite3 python3 jq
 
 J='Content-Type: application/json'
 IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
@@ -205,9 +206,9 @@ kindling_stop
 rm "$T/db/kindling.db"
 rc=0
 "$KINDLING_BIN" --listen 127.0.0.1:0 --db "$T/db/kindling.db" --templates templates \
-	>"$T/lost.log" 2>&1 || rc=$?
+	>"$(kindling_log lost)" 2>&1 || rc=$?
 check_that "a start where the database was deleted (its -wal left) refuses (rc=$rc)" '[ "$rc" != 0 ]'
-check "and says what happened and what to do" grep -q 'does not exist but .*-wal does' "$T/lost.log"
+check "and says what happened and what to do" grep -q 'does not exist but .*-wal does' "$T/kindling-lost.log"
 check "and creates nothing" [ ! -e "$T/db/kindling.db" ]
 
 # ---- a full disk ----
@@ -239,7 +240,7 @@ if mkdir -p "$T/small" && mount -t tmpfs -o size=2m tmpfs "$T/small" 2>/dev/null
 	kindling_stop
 	umount "$T/small"
 else
-	skip "full disk: cannot mount a small tmpfs here (needs root)"
+	skip "full disk: cannot mount a small tmpfs here (needs root)" 9
 fi
 
 # ---- start-up refusals ----
@@ -247,15 +248,15 @@ rm -rf "$T/db" && mkdir -p "$T/db"
 sqlite3 "$T/db/kindling.db" 'PRAGMA user_version = -5'
 rc=0
 "$KINDLING_BIN" --listen 127.0.0.1:0 --db "$T/db/kindling.db" --templates templates \
-	>"$T/schema.log" 2>&1 || rc=$?
+	>"$(kindling_log schema)" 2>&1 || rc=$?
 check_that "a database with user_version -5 is refused at start (rc=$rc)" '[ "$rc" != 0 ]'
 check "with a message naming the version, not 'not an error'" \
-	sh -c "grep -q 'schema version -5' '$T/schema.log' && ! grep -q 'not an error' '$T/schema.log'"
+	sh -c "grep -q 'schema version -5' '$T/kindling-schema.log' && ! grep -q 'not an error' '$T/kindling-schema.log'"
 rc=0
 "$KINDLING_BIN" --listen 127.0.0.1:0 --db "$T/db2/kindling.db" --templates templates \
-	--ignition-version 9.9.9 >"$T/version.log" 2>&1 || rc=$?
+	--ignition-version 9.9.9 >"$(kindling_log version)" 2>&1 || rc=$?
 check_that "--ignition-version 9.9.9 is refused at start (rc=$rc)" '[ "$rc" != 0 ]'
-check "with the versions kindling renders" grep -q '9.9.9.*3.3.0' "$T/version.log"
+check "with the versions kindling renders" grep -q '9.9.9.*3.3.0' "$T/kindling-version.log"
 check "and nothing was created" [ ! -e "$T/db2" ]
 
 # ---- 503 from --max-long-polls ----

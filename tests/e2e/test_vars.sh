@@ -12,6 +12,7 @@
 # GET /profiles shows the rules. A profile with a bad rule stops start-up with
 # a message naming profile, variable and rule.
 source "$(dirname "$0")/lib.sh"
+plan 55
 
 # quiet_validate FILE - ignition-validate accepts FILE and prints nothing.
 quiet_validate() {
