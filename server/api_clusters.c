@@ -242,6 +242,10 @@ static void upstream_done(struct req *r)
 	else if (w->job.result != K_OK)
 		reply_error(r, w->job.result == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM,
 		            "the discovery upstream failed, nothing was stored: %s", w->why);
+	else if (!profile_builtin_valid("discovery_url", w->c.discovery_url))
+		reply_error(r, K_EUPSTREAM,
+		            "the discovery upstream answered a URL that cannot go into a unit "
+		            "(only plain http(s) URL characters); nothing was stored");
 	else
 		submit_create(w);
 }

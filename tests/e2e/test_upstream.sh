@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 33
+plan 35
 need_tools etcd etcdctl discovery.etcd.io curl jq ss python3
 
 HEX32='[0-9a-f]{32}'
@@ -160,5 +160,28 @@ checkc "3 creates hanging on the upstream do not stall other requests (4 healthz
 early=$(cat "$T"/hang?.meta | awk -v min="$((UTO - 100))" '$1 != 502 || $2 * 1000 < min' | wc -l)
 checkc "3 concurrent creates each end in 502 once their budget is spent ($(cat "$T"/hang?.meta | tr '\n' ' ')seconds)" \
 	'[ "$(cat "$T"/hang?.meta | wc -l)" = 3 ] && [ "$early" = 0 ]'
+kindling_stop
+
+# ---- the upstream answers a URL that could not go into a unit safely --------
+ODD_PORT=$(free_port)
+python3 - "$ODD_PORT" <<'EOF' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"http://127.0.0.1:1/d'$(id)\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+PIDS_TO_STOP+=("$!")
+eventually 10 sh -c "curl -s -o /dev/null 'http://127.0.0.1:$ODD_PORT/new?size=1'"
+kindling_start --discovery-upstream "http://127.0.0.1:$ODD_PORT" || exit 1
+post_json /clusters '{"name":"odd","size":1}'
+checkc "an upstream URL with a quote and \$( is refused at create: 502, nothing stored" \
+	'problem_502 && [ "$(curl -s -o /dev/null -w "%{http_code}" "$BASE/clusters/odd")" = 404 ]'
 kindling_stop
 finish
