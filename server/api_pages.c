@@ -22,7 +22,7 @@
 #define NAME_MAX_LEN      63
 #define CURSOR_MAX        96
 #define CONFIRM_MAX       128
-#define MASKED            "hidden-until-revealed"
+#define MASKED            "hiddenUntilRevealed" /* passes the secret rules: the config renders */
 
 static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
                           "img-src 'self'; form-action 'self'; base-uri 'none'; "

@@ -255,7 +255,7 @@ async function modePages() {
 		assert(secrets.length === 2 && secrets.every((s) => /^[A-Za-z0-9]{16,}$/.test(s)), `secrets: ${secrets}`);
 		const config = await page.textContent('#config-json');
 		assert(secrets.every((s) => config.includes(s)), 'the revealed config lacks the secrets');
-		assert(!config.includes('hidden-until-revealed'), 'the revealed config is masked');
+		assert(!config.includes('hiddenUntilRevealed'), 'the revealed config is masked');
 		await shot(page, 'detail-revealed');
 	});
 
@@ -286,7 +286,7 @@ async function modePages() {
 		await shot(page, 'config-2.3.0');
 		await page.goto(`${BASE}/clusters/xss?version=3.4.0`);
 		const masked = await page.textContent('#config-json');
-		assert(JSON.parse(masked).ignition.version === '3.4.0' && masked.includes('hidden-until-revealed'),
+		assert(JSON.parse(masked).ignition.version === '3.4.0' && masked.includes('hiddenUntilRevealed'),
 			'unrevealed 3.4.0 config');
 	});
 

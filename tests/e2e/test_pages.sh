@@ -133,7 +133,7 @@ check "vars are escaped on the detail page" \
 check "no raw <script>alert on the detail page" bash -c "! grep -qF '<script>alert' '$BODY'"
 check "the pointer (fetch token) is hidden until revealed" \
 	bash -c "! grep -qF '${FETCH_TOKEN#Bearer }' '$BODY'"
-check "the rendered config masks the secrets" grep -qF 'hidden-until-revealed' "$BODY"
+check "the rendered config masks the secrets" grep -qF 'hiddenUntilRevealed' "$BODY"
 check "the fetch log shows the Ignition version from the User-Agent" \
 	grep -qF 'title="Ignition/Debian 2.14.0+ds1-1+b6">2.14.0<' "$BODY"
 check "the members table lists the member's peer URLs" \
