@@ -19,7 +19,7 @@ case ${KINDLING_FUZZ_SKIP_KNOWN:-0} in
 0 | "") ;;
 *) export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/fuzz/known-leaks.supp" ;;
 esac
-targets=${*:-subst accept cluster discovery}
+targets=${*:-subst accept cluster discovery http}
 mkdir -p build/fuzz/logs build/fuzz/artifacts
 
 # max input length per target (bytes)
@@ -29,6 +29,7 @@ max_len() {
 	accept) echo 1024 ;;
 	cluster) echo 16384 ;;
 	discovery) echo 4096 ;;
+	http) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
 }
