@@ -699,8 +699,9 @@ static bool own_origin(const struct req *r, const struct http_origin *o)
  * send none of them and pass. Refused, 403: Sec-Fetch-Site other than
  * same-origin / none; an Origin (or, without one, a Referer) that is not
  * kindling's; a body type a form on any site can send (form, multipart,
- * text/plain) on an API write, or on a ROUTE_FORM route without a marker
- * that proves kindling's own page sent it. No preflight-free request a page
+ * text/plain) on an API write that does not take JSON only (those answer
+ * 415 to it), or on a ROUTE_FORM route without a marker that proves
+ * kindling's own page sent it. No preflight-free request a page
  * on another site can make gets through, with or without credentials.
  */
 static bool cross_site_ok(struct req *r)
@@ -735,7 +736,8 @@ static bool cross_site_ok(struct req *r)
 		proven = true;
 	}
 	const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (!http_simple_content_type(ct))
+	/* a ROUTE_JSON_BODY route refuses such a body anyway (415, below) */
+	if (!http_simple_content_type(ct) || (r->route->flags & ROUTE_JSON_BODY))
 		return true;
 	if (!(r->route->flags & ROUTE_FORM)) {
 		reply_http_problem(
