@@ -83,18 +83,19 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_OBJS)
 asan: build/asan/kindling $(UNIT_BINS)
 
 # Fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="subst accept"].
+# (http runs the real server on a loopback port inside the fuzzer.)
 # Each target runs FUZZ_SECONDS on its seeds (tests/fuzz/NAME/corpus) plus
 # what it found before (build/fuzz/corpus/NAME); a crash fails. See tests/fuzz/README.md.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= subst accept cluster discovery
+FUZZ_TARGETS ?= subst accept cluster discovery http
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -MMD -MP \
                 -DKINDLING_VERSION='"$(VERSION)"'
 FUZZ_OBJS     = $(ASAN_OBJS:build/asan/obj/%=build/fuzz/obj/%)
 # server files a target #includes (to reach static functions) stay out of its link
 FUZZ_OMIT_cluster   := api_clusters
-FUZZ_OMIT_discovery := http api_discovery
+FUZZ_OMIT_discovery := http api_discovery http_errors
 FUZZ_LD_discovery   := -Wl,--wrap=discovery_get,--wrap=discovery_put,--wrap=discovery_watch \
                        -Wl,--wrap=store_dir_create,--wrap=log_info
 build/fuzz/obj/%.o: server/%.c

@@ -18,7 +18,7 @@ struct app {
 	const struct config *cfg;
 	struct store *store;
 	struct profile_set *profiles;
-	char public_url[512]; /* no trailing slash; "" only while starting on port 0 */
+	char public_url[512]; /* no trailing slash; set before the server serves */
 	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
 	struct confcache *cache;
 	struct fetchlog *fetchlog;

@@ -922,53 +922,16 @@ void api_page_cluster(struct req *r)
 
 /* ---- delete by form ---- */
 
-/* Copies the host[:port] of "scheme://host[:port]/..." into out; false when
- * url has no authority. */
-static bool url_host(const char *url, char *out, size_t outlen)
-{
-	const char *p = strstr(url, "://");
-	if (!p)
-		return false;
-	p += 3;
-	size_t n = strcspn(p, "/?#");
-	if (n == 0 || n >= outlen || memchr(p, '@', n))
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	return true;
-}
-
-/* True when the request comes from one of kindling's own pages: the host of
- * Origin (or, without Origin, of Referer) equals the Host header, or the
- * host of --public-url (kindling behind a proxy that rewrites Host). */
-static bool same_origin(struct req *r)
-{
-	const struct app *a = req_app(r);
-	const char *host = req_header(r, "Host");
-	const char *origin = req_header(r, "Origin");
-	const char *from = origin ? origin : req_header(r, "Referer");
-	char got[256], pub[256];
-	if (!from || !url_host(from, got, sizeof(got)))
-		return false;
-	return (host && !strcasecmp(got, host)) ||
-	       (url_host(a->public_url, pub, sizeof(pub)) && !strcasecmp(got, pub));
-}
-
 static void page_deleted(struct req *r);
 
+/* POST /clusters/{name}/delete. Only from kindling's own pages: http.c's
+ * cross-site check (ROUTE_STATE_CHANGE | ROUTE_FORM) ran before. */
 void api_page_delete(struct req *r)
 {
 	const char *name = req_param(r, "name");
 	char back[128];
 	snprintf(back, sizeof(back), "/clusters/%s#delete",
 	         api_valid_name(name, strlen(name)) ? name : "");
-	if (!same_origin(r)) {
-		error_page(r, 403, "Refused",
-		           "This delete did not come from one of kindling's own pages (its Origin "
-		           "or Referer does not match the Host), so nothing was deleted.",
-		           "/");
-		return;
-	}
 	const char *ct = req_header(r, "Content-Type");
 	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		error_page(r, 415, "Unsupported form",

@@ -9,12 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "httpcheck.h"
+
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_LIST, OPT_HELP, OPT_VERSION };
 
 struct opt {
 	const char *name; /* flag without "--"; env is KINDLING_ + upper(name) */
 	enum opt_type type;
-	size_t offset;
+	size_t offset; /* OPT_LIST: of a char *[] array, described in lists[] */
 	const char *dflt;
 	int min, max;
 	const char *help;
@@ -30,6 +32,9 @@ static const struct opt opts[] = {
          "profile folder; repeat to add folders (later ones override same-named profiles)"},
         {"public-url", OPT_STR, F(public_url), NULL, 0, 0,
          "base URL nodes and etcd members use to reach kindling (default http://LISTEN)"},
+        {"allow-host", OPT_LIST, F(allow_hosts), NULL, 0, 0,
+         "another name clients may reach kindling by (Host header); repeat or separate "
+         "with commas (IP addresses, localhost and the --public-url host always work)"},
         {"admin-token-file", OPT_STR, F(admin_token_file), NULL, 0, 0,
          "file holding the operator token (Bearer, or Basic password)"},
         {"insecure-no-auth", OPT_BOOL, F(insecure_no_auth), "false", 0, 0,
@@ -81,9 +86,84 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
+/* The list options: where their count is, how many they hold, and what
+ * separates items in a KINDLING_* variable and in a flag (NULL: nothing). */
+static const struct list_spec {
+	size_t offset, count_offset;
+	size_t max;
+	const char *env_sep, *flag_sep;
+} lists[] = {
+        {F(templates), F(ntemplates), CONFIG_MAX_TEMPLATE_DIRS, ":", NULL},
+        {F(allow_hosts), F(nallow_hosts), CONFIG_MAX_ALLOW_HOSTS, ",", ","},
+};
+
+static const struct list_spec *list_of(const struct opt *o)
+{
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (lists[i].offset == o->offset)
+			return &lists[i];
+	return NULL;
+}
+
+static size_t *list_count(struct config *cfg, const struct opt *o)
+{
+	return (size_t *)(void *)((char *)cfg + list_of(o)->count_offset);
+}
+
 static void *field(struct config *cfg, const struct opt *o)
 {
 	return (char *)cfg + o->offset;
+}
+
+/* Adds one --allow-host name, lowercased: a host name without a port, or "*". */
+static enum kerr add_host(char **list, size_t *n, const char *val, const char *from,
+                          struct buf *errmsg)
+{
+	struct http_authority a;
+	if (strcmp(val, "*") != 0 &&
+	    (!http_authority_parse(val, strlen(val), &a) || a.port >= 0 || a.ip)) {
+		buf_addf(errmsg,
+		         "%s: \"%s\" is not a host name (letters, digits, \"-._~\"; no port, which "
+		         "is not compared; IP addresses are always allowed)",
+		         from, val);
+		return K_EINVAL;
+	}
+	list[*n] = strdup(strcmp(val, "*") ? a.host : val);
+	if (!list[*n])
+		return K_ENOMEM;
+	(*n)++;
+	return K_OK;
+}
+
+/* Adds every item of val, split at any of sep (NULL: val is one item). */
+static enum kerr set(struct config *cfg, const struct opt *o, const char *val, const char *from,
+                     struct buf *errmsg);
+
+static enum kerr set_list(struct config *cfg, const struct opt *o, const char *val, const char *sep,
+                          const char *from, struct buf *errmsg)
+{
+	if (!sep)
+		return set(cfg, o, val, from, errmsg);
+	char *copy = strdup(val), *save = NULL;
+	enum kerr e = K_OK;
+	if (!copy)
+		return K_ENOMEM;
+	for (char *t = strtok_r(copy, sep, &save); t && e == K_OK; t = strtok_r(NULL, sep, &save))
+		e = set(cfg, o, t, from, errmsg);
+	free(copy);
+	return e;
+}
+
+/* Empties a list (flags replace the environment's list rather than extend it). */
+static void clear_list(struct config *cfg, const struct opt *o)
+{
+	char **list = field(cfg, o);
+	size_t *n = list_count(cfg, o);
+	for (size_t i = 0; i < *n; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+	*n = 0;
 }
 
 static enum kerr set(struct config *cfg, const struct opt *o, const char *val, const char *from,
@@ -100,14 +180,18 @@ static enum kerr set(struct config *cfg, const struct opt *o, const char *val, c
 		return *p ? K_OK : K_ENOMEM;
 	}
 	case OPT_LIST: {
-		if (cfg->ntemplates == CONFIG_MAX_TEMPLATE_DIRS) {
-			buf_addf(errmsg, "%s: at most %d folders", from, CONFIG_MAX_TEMPLATE_DIRS);
+		char **list = field(cfg, o);
+		size_t *n = list_count(cfg, o);
+		if (*n == list_of(o)->max) {
+			buf_addf(errmsg, "%s: at most %zu values", from, list_of(o)->max);
 			return K_EINVAL;
 		}
-		cfg->templates[cfg->ntemplates] = strdup(val);
-		if (!cfg->templates[cfg->ntemplates])
+		if (o->offset == F(allow_hosts))
+			return add_host(list, n, val, from, errmsg);
+		list[*n] = strdup(val);
+		if (!list[*n])
 			return K_ENOMEM;
-		cfg->ntemplates++;
+		(*n)++;
 		return K_OK;
 	}
 	case OPT_INT: {
@@ -150,7 +234,8 @@ static void usage(void)
 	printf("usage: kindling [flags]\n\n"
 	       "Issues per-cluster Ignition configs and serves etcd discovery.\n"
 	       "Every flag can also be set as a KINDLING_* environment variable\n"
-	       "(--public-url as KINDLING_PUBLIC_URL; lists separated by ':').\n\n");
+	       "(--public-url as KINDLING_PUBLIC_URL; KINDLING_TEMPLATES separated by ':',\n"
+	       "KINDLING_ALLOW_HOST by ','). Flags win over the environment.\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct opt *o = &opts[i];
 		const char *arg = o->type == OPT_INT                          ? " N"
@@ -204,20 +289,16 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 		if (!v || opts[i].type == OPT_HELP || opts[i].type == OPT_VERSION)
 			continue;
 		if (opts[i].type == OPT_LIST) {
-			char *copy = strdup(v), *save = NULL;
-			if (!copy)
-				return K_ENOMEM;
-			for (char *t = strtok_r(copy, ":", &save); t && e == K_OK;
-			     t = strtok_r(NULL, ":", &save))
-				e = set(cfg, &opts[i], t, name, errmsg);
-			free(copy);
+			e = set_list(cfg, &opts[i], v, list_of(&opts[i])->env_sep, name, errmsg);
 		} else {
 			e = set(cfg, &opts[i], v, name, errmsg);
 		}
 		if (e != K_OK)
 			return e;
 	}
-	size_t env_templates = cfg->ntemplates;
+	bool from_env[NOPTS]; /* a list still holding the environment's items */
+	for (size_t i = 0; i < NOPTS; i++)
+		from_env[i] = opts[i].type == OPT_LIST;
 	for (int a = 1; a < argc; a++) {
 		const char *arg = argv[a];
 		if (strncmp(arg, "--", 2) != 0) {
@@ -255,15 +336,18 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 			}
 			val = argv[++a];
 		}
-		if (o->type == OPT_LIST && env_templates) {
-			/* flags replace the environment's list rather than extend it */
-			for (size_t i = 0; i < env_templates; i++)
-				free(cfg->templates[i]);
-			cfg->ntemplates = env_templates = 0;
-		}
 		char from[80];
 		snprintf(from, sizeof(from), "--%s", o->name);
-		if ((e = set(cfg, o, val, from, errmsg)) != K_OK)
+		if (o->type == OPT_LIST) {
+			if (from_env[o - opts]) {
+				clear_list(cfg, o);
+				from_env[o - opts] = false;
+			}
+			e = set_list(cfg, o, val, list_of(o)->flag_sep, from, errmsg);
+		} else {
+			e = set(cfg, o, val, from, errmsg);
+		}
+		if (e != K_OK)
 			return e;
 	}
 	if (cfg->ntemplates == 0 &&
@@ -303,9 +387,9 @@ void config_free(struct config *cfg)
 			free(*p);
 			*p = NULL;
 		}
-	for (size_t i = 0; i < cfg->ntemplates; i++)
-		free(cfg->templates[i]);
-	cfg->ntemplates = 0;
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opts[i].type == OPT_LIST)
+			clear_list(cfg, &opts[i]);
 	free(cfg->admin_token);
 	cfg->admin_token = NULL;
 }

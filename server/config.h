@@ -9,6 +9,7 @@
 #include "err.h"
 
 #define CONFIG_MAX_TEMPLATE_DIRS 16
+#define CONFIG_MAX_ALLOW_HOSTS   32
 
 /* Filled by config_parse, read-only afterwards. Strings are owned by it. */
 struct config {
@@ -17,6 +18,9 @@ struct config {
 	char *templates[CONFIG_MAX_TEMPLATE_DIRS];
 	size_t ntemplates;
 	char *public_url; /* NULL: derived from the listen address */
+	/* --allow-host: more names the Host header may carry (lowercase, no port; "*": any) */
+	char *allow_hosts[CONFIG_MAX_ALLOW_HOSTS];
+	size_t nallow_hosts;
 	char *admin_token_file;
 	char *admin_token; /* read from admin_token_file, or NULL */
 	bool insecure_no_auth;

@@ -1,4 +1,12 @@
-/* http.c - libmicrohttpd glue: route matching, request context, replies, metrics, logging. */
+/* http.c - libmicrohttpd glue: route matching, request context, replies, metrics, logging.
+ *
+ * Threads: libmicrohttpd's workers (--threads, one epoll loop each) run every
+ * callback of a connection on that connection's worker. Handlers hand parked
+ * requests to other threads (creates, discovery, the upstream), which call
+ * only req_resume. parked_mu guards the parking state of every request (the
+ * parked / forced lists and the flags next to them); it is taken after no
+ * other lock and nothing is called while it is held.
+ */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -6,6 +14,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,11 +26,14 @@
 #include <unistd.h>
 
 #include "form.h"
+#include "httpcheck.h"
 #include "log.h"
 
 #define MAX_PARAMS   4
 #define MAX_HEADERS  12
 #define PATH_MAX_LEN 2048
+#define MAX_TE       8 /* Transfer-Encoding fields looked at */
+#define MAX_HOSTS    40
 
 /* The one mapping from errors to HTTP statuses, with problem type slugs. */
 static const struct {
@@ -50,9 +63,35 @@ int http_status(enum kerr e)
 	return (unsigned)e < K_ERR_COUNT ? kerr_http[e].status : 500;
 }
 
+/* Problems of the HTTP layer itself, beside the kerr mapping: statuses no
+ * lower module has a reason to return. */
+enum http_problem {
+	HP_BAD_FRAMING,   /* Content-Length / Transfer-Encoding that cannot frame a body */
+	HP_BAD_HOST,      /* no Host in HTTP/1.1, two of them, or not a host[:port] */
+	HP_CROSS_SITE,    /* a state change a browser sent from another site */
+	HP_MISDIRECTED,   /* a Host kindling is not known by (DNS rebinding) */
+	HP_HEADERS_LARGE, /* over --header-max */
+	HP_TE_UNKNOWN,    /* a transfer coding other than chunked */
+	HP_STOPPING,      /* parked when the server stopped */
+	HP_COUNT
+};
+
+static const struct {
+	int status;
+	const char *slug;
+} http_problems[HP_COUNT] = {
+        [HP_BAD_FRAMING] = {400, "bad-framing"},
+        [HP_BAD_HOST] = {400, "bad-host"},
+        [HP_CROSS_SITE] = {403, "cross-site-request"},
+        [HP_MISDIRECTED] = {421, "misdirected-request"},
+        [HP_HEADERS_LARGE] = {431, "headers-too-large"},
+        [HP_TE_UNKNOWN] = {501, "transfer-coding-not-implemented"},
+        [HP_STOPPING] = {503, "shutting-down"},
+};
+
 /* Statuses counted separately in /metrics; anything else counts as "other". */
-static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
-                                     406, 409, 412, 413, 415, 422, 500, 502, 503};
+static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406, 409,
+                                     412, 413, 414, 415, 421, 422, 431, 500, 501, 502, 503};
 #define NSTATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 /* Latency histogram bounds, seconds. */
 static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -64,10 +103,20 @@ struct route_stats {
 };
 
 struct http_server {
-	struct MHD_Daemon *d;
-	int listen_fd;
+	struct MHD_Daemon *d; /* NULL until http_serve */
+	int listen_fd;        /* bound by http_bind, listening from http_serve */
 	int port;
 	bool loopback;
+	char listen_host[HTTP_HOST_MAX + 1]; /* the --listen host when it is a name */
+	const char *hosts[MAX_HOSTS];        /* names Host may carry (http_host_allowed) */
+	size_t nhosts;
+	struct http_origin public_origin; /* of o.public_url, when has_public_origin */
+	bool has_public_origin;
+	atomic_bool stopping;   /* http_stop began: replies say Connection: close */
+	struct req *parked;     /* suspended requests, under parked_mu */
+	bool closing;           /* under parked_mu: the drain is over, nothing parks */
+	atomic_int resuming;    /* req_resume calls between the lock and MHD */
+	atomic_int forced_open; /* requests answered 503 by http_stop, not yet ended */
 	const struct route *routes;
 	size_t nroutes;
 	struct route_stats *stats; /* per route, plus one for unmatched */
@@ -102,15 +151,49 @@ struct req {
 	struct timespec start;
 	int status; /* 0 until replied */
 	size_t resp_len;
+	const char *secret_pattern; /* a secret route the path matched: shown instead of it */
+	bool started;               /* on_access saw it: method, path, route are set */
 	bool suspended;
 	bool too_big;     /* the body overflowed: drain it, then answer 413 */
 	bool over_budget; /* all bodies together overflowed: drain, then 503 */
+	/* parking, under parked_mu */
+	bool parked;               /* suspended; its handler has not called req_resume yet */
+	bool forced;               /* resumed by http_stop and answered 503; the handler holds it */
+	bool handler_done;         /* forced, and the handler has called req_resume since */
+	bool ended;                /* forced, and libmicrohttpd is done with it */
+	struct req *pnext, *pprev; /* in h->parked, or in the forced list */
 	handler_fn on_resume;
 	void *data;
 	void (*free_data)(void *);
 	size_t pathcap;
 	char pathbuf[]; /* pathcap bytes: the path parameters, NUL-terminated */
 };
+
+/* The parking state of every request (see the comment at the top). */
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Requests http_stop answered whose handlers have not given them back: kept
+ * reachable, freed by the handler's req_resume. */
+static struct req *forced_list;
+
+static void plink(struct req **head, struct req *r)
+{
+	r->pprev = NULL;
+	r->pnext = *head;
+	if (*head)
+		(*head)->pprev = r;
+	*head = r;
+}
+
+static void punlink(struct req **head, struct req *r)
+{
+	if (r->pprev)
+		r->pprev->pnext = r->pnext;
+	else
+		*head = r->pnext;
+	if (r->pnext)
+		r->pnext->pprev = r->pprev;
+	r->pnext = r->pprev = NULL;
+}
 
 static double elapsed_s(const struct timespec *start)
 {
@@ -160,6 +243,8 @@ static const struct route *find_route(struct req *r, struct buf *allow)
 		const struct route *rt = &r->h->routes[i];
 		if (!match(rt->pattern, r->path, r))
 			continue;
+		if ((rt->flags & ROUTE_SECRET_PATH) && !r->secret_pattern)
+			r->secret_pattern = rt->pattern;
 		if (method_is(rt, r->method))
 			return rt;
 		if (!r->path_route)
@@ -284,6 +369,8 @@ static void queue(struct req *r, int status, const char *content_type, struct MH
 	for (const struct hdr *hd = r->hdrs; hd; hd = hd->next)
 		MHD_add_response_header(resp, hd->name, hd->value);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (atomic_load(&r->h->stopping)) /* keep-alive clients reconnect, to a replica */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (MHD_queue_response(r->mc, (unsigned)status, resp) != MHD_YES)
 		log_warnx("cannot queue a %d response for %s %s", status, r->method, r->path);
 	MHD_destroy_response(resp);
@@ -381,20 +468,42 @@ static bool has_reply_header(const struct req *r, const char *name)
 	return false;
 }
 
-/* Sends problem+json for e, with errors (stolen) when non-NULL. */
-static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
+/* The problem+json object (a new reference, or NULL on ENOMEM); the detail
+ * is cut to 1 KiB and made valid UTF-8. */
+static json_t *problem_json(int status, const char *slug, const char *detail)
 {
-	int status = http_status(e);
 	char text[1024];
 	str_copy(text, sizeof(text), detail ? detail : "");
 	buf_utf8_repair(text);
-	detail = detail ? text : NULL;
 	const char *title = MHD_get_reason_phrase_for((unsigned)status);
 	char type[96];
-	snprintf(type, sizeof(type), "urn:kindling:problem:%s",
-	         (unsigned)e < K_ERR_COUNT ? kerr_http[e].slug : "error");
-	json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
-	                      status, "detail", detail ? detail : title);
+	snprintf(type, sizeof(type), "urn:kindling:problem:%s", slug ? slug : "error");
+	return json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
+	                 "detail", detail ? text : title);
+}
+
+char *http_problem_body(int status, const char *slug, const char *detail, size_t *out_len)
+{
+	json_t *j = problem_json(status, slug, detail);
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	size_t n = s ? strlen(s) : 0;
+	char *t = s ? realloc(s, n + 2) : NULL;
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n++] = '\n';
+	t[n] = '\0';
+	*out_len = n;
+	return t;
+}
+
+/* Sends problem+json with status and slug, and errors (stolen) when non-NULL. */
+static void problem_status(struct req *r, int status, const char *slug, const char *detail,
+                           json_t *errors)
+{
+	json_t *j = problem_json(status, slug, detail);
 	if (j && errors)
 		json_object_set_new(j, "errors", errors);
 	else
@@ -402,6 +511,25 @@ static void problem(struct req *r, enum kerr e, const char *detail, json_t *erro
 	if (status == 503 && !has_reply_header(r, "Retry-After"))
 		reply_header(r, "Retry-After", "1"); /* every 503 means: retry */
 	reply_json_typed(r, status, "application/problem+json", j);
+}
+
+/* Sends problem+json for e, with errors (stolen) when non-NULL. */
+static void problem(struct req *r, enum kerr e, const char *detail, json_t *errors)
+{
+	problem_status(r, http_status(e), (unsigned)e < K_ERR_COUNT ? kerr_http[e].slug : "error",
+	               detail, errors);
+}
+
+/* Sends one of the HTTP layer's own problems; detail is printf-formatted. */
+__attribute__((format(printf, 3, 4))) static void
+reply_http_problem(struct req *r, enum http_problem p, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	problem_status(r, http_problems[p].status, http_problems[p].slug, detail, NULL);
 }
 
 void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
@@ -425,9 +553,34 @@ void reply_invalid(struct req *r, json_t *errors)
 	problem(r, K_EINVAL, detail, errors);
 }
 
+/* Answers a request that http_stop resumed, or that parks too late, instead of its handler. */
+static void reply_stopping(struct req *r)
+{
+	reply_header(r, "Retry-After", "5");
+	reply_http_problem(r, HP_STOPPING,
+	                   "kindling is shutting down and this request was still waiting; "
+	                   "retry");
+}
+
 void req_suspend(struct req *r, handler_fn on_resume)
 {
 	r->on_resume = on_resume;
+	pthread_mutex_lock(&parked_mu);
+	bool closing = r->h->closing;
+	if (closing) {
+		/* too late to park: answered now, the handler's req_resume frees it */
+		r->forced = true;
+		atomic_fetch_add(&r->h->forced_open, 1);
+		plink(&forced_list, r);
+	} else {
+		r->parked = true;
+		plink(&r->h->parked, r);
+	}
+	pthread_mutex_unlock(&parked_mu);
+	if (closing) {
+		reply_stopping(r);
+		return;
+	}
 	r->suspended = true;
 	MHD_suspend_connection(r->mc);
 }
@@ -443,9 +596,34 @@ void *req_data(const struct req *r)
 	return r->data;
 }
 
+static void req_free(struct req *r)
+{
+	if (r->free_data)
+		r->free_data(r->data);
+	free(r);
+}
+
 void req_resume(struct req *r)
 {
+	pthread_mutex_lock(&parked_mu);
+	if (r->forced) {
+		/* http_stop answered it: the handler gives it back */
+		r->handler_done = true;
+		bool last = r->ended;
+		if (last)
+			punlink(&forced_list, r);
+		pthread_mutex_unlock(&parked_mu);
+		if (last)
+			req_free(r);
+		return;
+	}
+	struct http_server *h = r->h;
+	r->parked = false;
+	punlink(&h->parked, r);
+	atomic_fetch_add(&h->resuming, 1);
+	pthread_mutex_unlock(&parked_mu);
 	MHD_resume_connection(r->mc);
+	atomic_fetch_sub(&h->resuming, 1);
 }
 
 /* Checks the admin token: Bearer, or Basic with the token as password. */
@@ -483,18 +661,132 @@ static size_t body_limit(const struct req *r)
 	return r->route && r->route->body_max ? r->route->body_max : r->h->o.body_max;
 }
 
-static void dispatch(struct req *r, const char *allow)
+/* True when the request names a host kindling is known by; otherwise
+ * replies 400 (no Host in HTTP/1.1, two, or not host[:port]) or 421. */
+static bool host_ok(struct req *r, const char *version)
 {
+	const char *host = req_header(r, MHD_HTTP_HEADER_HOST);
+	if (!host) {
+		if (version && !strcmp(version, MHD_HTTP_VERSION_1_0))
+			return true; /* HTTP/1.0 may leave it out; browsers never do */
+		reply_http_problem(r, HP_BAD_HOST, "an HTTP/1.1 request needs a Host header");
+		return false;
+	}
+	struct http_authority a;
+	if (!http_authority_parse(host, strlen(host), &a)) {
+		reply_http_problem(r, HP_BAD_HOST, "Host \"%.200s\" is not host[:port]", host);
+		return false;
+	}
+	if (http_host_allowed(&a, r->h->hosts, r->h->nhosts))
+		return true;
+	reply_http_problem(r, HP_MISDIRECTED,
+	                   "kindling is not known as \"%.200s\": IP addresses, localhost and the "
+	                   "host of --public-url are; add other names with --allow-host %.200s",
+	                   a.host, a.host);
+	return false;
+}
+
+/* True when o is one of kindling's own origins: the scheme it serves with
+ * the Host the request names, or the origin of --public-url. */
+static bool own_origin(const struct req *r, const struct http_origin *o)
+{
+	const struct http_server *h = r->h;
+	if (h->has_public_origin && http_origin_equal(o, &h->public_origin))
+		return true;
+	const char *host = req_header(r, MHD_HTTP_HEADER_HOST);
+	struct http_origin self = {.https = h->o.tls_cert_pem != NULL};
+	if (!host || !http_authority_parse(host, strlen(host), &self.a))
+		return false;
+	if (self.a.port < 0)
+		self.a.port = self.https ? 443 : 80;
+	return http_origin_equal(o, &self);
+}
+
+/*
+ * The one cross-site check, for ROUTE_STATE_CHANGE routes. A browser marks
+ * what it sends: Sec-Fetch-Site (Chromium, Firefox, Safari), Origin (every
+ * POST, PATCH, DELETE), Referer (unless a policy drops it). curl and scripts
+ * send none of them and pass. Refused, 403: Sec-Fetch-Site other than
+ * same-origin / none; an Origin (or, without one, a Referer) that is not
+ * kindling's; a body type a form on any site can send (form, multipart,
+ * text/plain) on an API write that does not take JSON only (those answer
+ * 415 to it), or on a ROUTE_FORM route without a marker that proves
+ * kindling's own page sent it. No preflight-free request a page
+ * on another site can make gets through, with or without credentials.
+ */
+static bool cross_site_ok(struct req *r)
+{
+	const char *site = req_header(r, "Sec-Fetch-Site");
+	if (!http_fetch_site_ok(site)) {
+		reply_http_problem(r, HP_CROSS_SITE,
+		                   "refused: the browser says a page on another site sent this "
+		                   "request (Sec-Fetch-Site: %.40s); use kindling's own pages, or "
+		                   "curl",
+		                   site);
+		return false;
+	}
+	bool proven = site && !strcasecmp(site, "same-origin");
+	const char *origin = req_header(r, "Origin");
+	const char *name = origin ? "Origin" : "Referer";
+	const char *from = origin ? origin : req_header(r, "Referer");
+	if (from) {
+		struct http_origin o;
+		if (!http_origin_parse(from, &o) || !own_origin(r, &o)) {
+			char shown[208];
+			str_copy(shown, sizeof(shown), from);
+			if (!origin) /* a Referer's path and query may hold anything */
+				shown[strcspn(shown, "?#")] = '\0';
+			reply_http_problem(
+			        r, HP_CROSS_SITE,
+			        "refused: %s %s is not kindling's own origin (its Host or "
+			        "--public-url), so a page on another site sent this request",
+			        name, shown);
+			return false;
+		}
+		proven = true;
+	}
+	const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	/* a ROUTE_JSON_BODY route refuses such a body anyway (415, below) */
+	if (!http_simple_content_type(ct) || (r->route->flags & ROUTE_JSON_BODY))
+		return true;
+	if (!(r->route->flags & ROUTE_FORM)) {
+		reply_http_problem(
+		        r, HP_CROSS_SITE,
+		        "refused: Content-Type %.100s is what a form on any web page can "
+		        "send; send application/json, or no body",
+		        ct);
+		return false;
+	}
+	if (!proven) {
+		reply_http_problem(r, HP_CROSS_SITE,
+		                   "refused: this form post carries no Origin, Referer or "
+		                   "Sec-Fetch-Site: same-origin, so it cannot be told from one a "
+		                   "page on another site sent; use the form on kindling's page");
+		return false;
+	}
+	return true;
+}
+
+/* What a reply may show of the path: a secret route's pattern instead of a
+ * path that holds its secret. */
+static const char *shown_path(const struct req *r);
+
+static void dispatch(struct req *r, const char *allow, const char *version)
+{
+	if (!host_ok(r, version))
+		return;
 	if (!r->route) {
 		if (allow[0]) {
 			reply_header(r, "Allow", allow);
 			reply_error(r, K_EMETHOD, "%s is not allowed on %s; allowed: %s", r->method,
-			            r->path, allow);
+			            shown_path(r), allow);
 		} else {
-			reply_error(r, K_ENOTFOUND, "no resource at %s", r->path);
+			reply_error(r, K_ENOTFOUND, "no resource at %s", shown_path(r));
 		}
 		return;
 	}
+	if ((r->route->flags & ROUTE_STATE_CHANGE) && !cross_site_ok(r))
+		return;
 	if (r->route->auth == AUTH_OPERATOR && !operator_ok(r)) {
 		reply_header(r, "WWW-Authenticate", "Bearer realm=\"kindling\"");
 		if (r->route->flags & ROUTE_BROWSER)
@@ -517,24 +809,103 @@ static void dispatch(struct req *r, const char *allow)
 		reply_error(r, K_EIO, "the handler sent no reply");
 }
 
-/* Counts Content-Length headers: two of them is request smuggling. */
-static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
+/* The framing headers of a request, gathered in one pass. */
+struct framing {
+	int ncl;                /* Content-Length fields */
+	size_t nte;             /* Transfer-Encoding fields */
+	const char *te[MAX_TE]; /* the first MAX_TE of their values */
+	int nhost;              /* Host fields */
+};
+
+static enum MHD_Result scan_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
 {
 	(void)kind;
-	(void)value;
-	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
-		(*(int *)cls)++;
+	struct framing *f = cls;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		f->ncl++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		if (f->nte < MAX_TE)
+			f->te[f->nte] = value;
+		f->nte++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) {
+		f->nhost++;
+	}
 	return MHD_YES;
 }
 
-/* Creates the context on the first call; answers 413 at once when the
- * declared length is over the limit. */
-static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, const char *url,
-                           const char *method)
+/*
+ * The checks of the first callback, when the request line and headers are
+ * in and the body is not: the size of the head (--header-max, exactly: the
+ * request line, the header lines with their line ends and the empty line),
+ * then the body's framing (RFC 9112 6). Replies (and libmicrohttpd then
+ * closes the connection, as RFC 9112 6.3 wants for bad framing) or returns.
+ */
+static void first_checks(struct req *r, const char *version)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(r->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci && ci->header_size > r->h->o.header_max) {
+		reply_http_problem(r, HP_HEADERS_LARGE,
+		                   "the request line and headers are %zu bytes, over --header-max "
+		                   "%zu",
+		                   ci->header_size, r->h->o.header_max);
+		return;
+	}
+	struct framing f = {0};
+	MHD_get_connection_values(r->mc, MHD_HEADER_KIND, scan_framing, &f);
+	if (f.nhost > 1) {
+		reply_http_problem(r, HP_BAD_HOST, "more than one Host header");
+		return;
+	}
+	if (f.nte) {
+		const char *te = f.te[0];
+		switch (f.nte > MAX_TE ? HTTP_TE_BAD : http_transfer_coding(f.te, f.nte)) {
+		case HTTP_TE_UNKNOWN:
+			reply_http_problem(r, HP_TE_UNKNOWN,
+			                   "Transfer-Encoding \"%.100s\": kindling decodes only "
+			                   "chunked; send chunked or a Content-Length",
+			                   te);
+			return;
+		case HTTP_TE_BAD:
+			reply_http_problem(r, HP_BAD_FRAMING,
+			                   "Transfer-Encoding \"%.100s\"%s: send exactly one "
+			                   "\"Transfer-Encoding: chunked\"",
+			                   te, f.nte > 1 ? " (and more fields)" : "");
+			return;
+		default:
+			break;
+		}
+		if (version && !strcmp(version, MHD_HTTP_VERSION_1_0)) {
+			reply_http_problem(
+			        r, HP_BAD_FRAMING,
+			        "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1)");
+			return;
+		}
+		if (f.ncl) {
+			reply_http_problem(r, HP_BAD_FRAMING,
+			                   "both Transfer-Encoding and Content-Length: the body's "
+			                   "length is ambiguous (request smuggling, RFC 9112 6.3); "
+			                   "send one of them");
+			return;
+		}
+	}
+	if (f.ncl > 1) {
+		reply_error(r, K_EBADREQ, "more than one Content-Length header");
+		return;
+	}
+	const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > body_limit(r))
+		reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes", body_limit(r));
+}
+
+/* Allocates a request's context; uri is the raw target, whose path (up to
+ * '?') is kept for the log of a request that never reaches a route. */
+static struct req *req_alloc(struct http_server *h, struct MHD_Connection *mc, const char *uri)
 {
 	/* the parameters are pieces of the path, each with its NUL */
-	size_t pathcap = strlen(url) + MAX_PARAMS + 1;
+	size_t n = strcspn(uri, "?");
+	size_t pathcap = n + MAX_PARAMS + 1;
 	if (pathcap > PATH_MAX_LEN)
 		pathcap = PATH_MAX_LEN;
 	struct req *r = calloc(1, sizeof(*r) + pathcap);
@@ -544,43 +915,58 @@ static struct req *req_new(struct http_server *h, struct MHD_Connection *mc, con
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->h = h;
 	r->mc = mc;
+	if (n >= pathcap)
+		n = pathcap - 1;
+	memcpy(r->pathbuf, uri, n);
+	r->pathbuf[n] = '\0';
+	return r;
+}
+
+/* libmicrohttpd's first word of a request (the request line is in): the
+ * context exists from here on, so the completed-callback logs even a
+ * request libmicrohttpd refuses itself (431, a bad chunk). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	return req_alloc(cls, mc, uri);
+}
+
+/* Fills in what the first access callback knows: method, decoded path, route. */
+static void req_begin(struct req *r, const char *url, const char *method)
+{
+	r->started = true;
 	r->method = method;
 	r->path = url;
-	atomic_fetch_add(&h->inflight, 1);
+	atomic_fetch_add(&r->h->inflight, 1);
 	struct buf allow;
 	buf_init(&allow, 128);
 	r->route = find_route(r, &allow);
 	buf_free(&allow);
 	buf_init(&r->body, body_limit(r));
-	return r;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **ctx)
 {
-	(void)version;
 	struct http_server *h = cls;
 	struct req *r = *ctx;
-	if (!r) {
-		r = req_new(h, mc, url, method);
-		if (!r)
-			return MHD_NO;
-		*ctx = r;
-		int ncl = 0;
-		MHD_get_connection_values(mc, MHD_HEADER_KIND, count_cl, &ncl);
-		if (ncl > 1) {
-			reply_error(r, K_EBADREQ, "more than one Content-Length header");
-			return MHD_YES;
+	if (!r || !r->started) {
+		if (!r) {
+			r = req_alloc(h, mc, url);
+			if (!r)
+				return MHD_NO;
+			*ctx = r;
 		}
-		const char *cl = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > body_limit(r))
-			reply_error(r, K_ETOOBIG, "the body is over the limit of %zu bytes",
-			            body_limit(r));
+		req_begin(r, url, method);
+		first_checks(r, version);
 		return MHD_YES;
 	}
 	if (r->suspended) {
 		r->suspended = false;
+		if (r->forced) {
+			reply_stopping(r);
+			return MHD_YES;
+		}
 		handler_fn fn = r->on_resume;
 		r->on_resume = NULL;
 		fn(r);
@@ -623,7 +1009,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 	buf_init(&allow, 128);
 	if (!r->route)
 		find_route(r, &allow);
-	dispatch(r, buf_str(&allow));
+	dispatch(r, buf_str(&allow), version);
 	buf_free(&allow);
 	return MHD_YES;
 }
@@ -648,6 +1034,11 @@ static const char *unmatched_log_path(const struct http_server *h, const char *p
 			return rt->pattern;
 	}
 	return path;
+}
+
+static const char *shown_path(const struct req *r)
+{
+	return r->secret_pattern ? r->secret_pattern : unmatched_log_path(r->h, r->path);
 }
 
 /* The request log line, built by hand: it is written for every request. */
@@ -684,7 +1075,7 @@ static void log_request(struct req *r, const char *path, double secs, bool compl
 {
 	char text[PATH_MAX_LEN * 3 + 256];
 	struct line l = {text, text + sizeof(text)};
-	put_str(&l, r->method);
+	put_str(&l, r->method ? r->method : "-");
 	put(&l, " ", 1);
 	for (const unsigned char *c = (const unsigned char *)path; *c && l.end - l.p > 256; c++) {
 		if (*c < 0x20 || *c == 0x7f) {
@@ -714,6 +1105,14 @@ static void log_request(struct req *r, const char *path, double secs, bool compl
 	log_text(text, (size_t)(l.p - text));
 }
 
+/* The status of a reply http_errors.c wrote itself (see http.h). */
+static _Thread_local int direct_status;
+
+void http_note_direct_reply(int status)
+{
+	direct_status = status;
+}
+
 /* Logs one line per request, counts it, frees the context. */
 static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
                          enum MHD_RequestTerminationCode toe)
@@ -723,6 +1122,13 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	struct req *r = *ctx;
 	if (!r)
 		return;
+	*ctx = NULL;
+	if (!r->status) { /* libmicrohttpd answered itself (http_errors.c) */
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
+		r->status = ci ? (int)ci->http_status : direct_status;
+	}
+	direct_status = 0;
 	double s = elapsed_s(&r->start);
 	size_t route_i = r->route ? (size_t)(r->route - h->routes) : h->nroutes;
 	atomic_fetch_add(&h->stats[route_i].by_status[status_slot(r->status)], 1);
@@ -731,10 +1137,18 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		b++;
 	atomic_fetch_add(&h->buckets[b], 1);
 	atomic_fetch_add(&h->latency_us_sum, (unsigned long long)(s * 1e6));
-	const struct route *lr = r->route ? r->route : r->path_route;
-	const char *path = lr && (lr->flags & ROUTE_SECRET_PATH) ? lr->pattern
-	                   : lr                                  ? r->path
-	                                                         : unmatched_log_path(h, r->path);
+	const char *path;
+	if (r->started) {
+		const struct route *lr = r->route ? r->route : r->path_route;
+		path = r->secret_pattern ? r->secret_pattern
+		       : lr              ? r->path
+		                         : unmatched_log_path(h, r->path);
+	} else {
+		/* refused before routing: the raw path, up to any %XX (which could
+		 * spell a secret path), under a secret prefix only the pattern */
+		r->pathbuf[strcspn(r->pathbuf, "%")] = '\0';
+		path = unmatched_log_path(h, r->pathbuf);
+	}
 	log_request(r, path, s, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	while (r->hdrs) {
 		struct hdr *hd = r->hdrs;
@@ -743,12 +1157,22 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 	}
 	if (!r->too_big && !r->over_budget)
 		atomic_fetch_sub(&h->body_bytes, r->body.len);
-	if (r->free_data)
-		r->free_data(r->data);
 	buf_free(&r->body);
-	free(r);
-	*ctx = NULL;
-	atomic_fetch_sub(&h->inflight, 1);
+	if (r->started)
+		atomic_fetch_sub(&h->inflight, 1);
+	pthread_mutex_lock(&parked_mu);
+	bool keep = r->forced && !r->handler_done;
+	if (keep) {
+		r->ended = true; /* the handler's req_resume frees it */
+		r->mc = NULL;
+	} else if (r->forced) {
+		punlink(&forced_list, r);
+	}
+	if (r->forced)
+		atomic_fetch_sub(&h->forced_open, 1);
+	pthread_mutex_unlock(&parked_mu);
+	if (!keep)
+		req_free(r);
 }
 
 /* Decodes %XX in place but keeps %00 as text, so no NUL enters a path. */
@@ -778,10 +1202,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	char line[512];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	char *html = strstr(line, " ('<html>"); /* the client got problem+json instead */
+	if (html)
+		str_copy(html, sizeof(line) - (size_t)(html - line), ")");
+	if (strstr(line, "failed to queue error response")) /* http_errors.c answered */
+		return;
 	log_warnx("http: %s", line);
 }
 
-/* Splits "host:port" / "[v6]:port" / ":port" and binds a listening socket. */
+/* Splits "host:port" / "[v6]:port" / ":port" and binds a socket (it listens
+ * only from http_serve, so nothing connects before kindling decided to serve). */
 static int bind_listen(const char *listen_addr, struct http_server *h, struct buf *errmsg)
 {
 	char host[256], port[16];
@@ -802,6 +1232,9 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	memcpy(host, listen_addr, hl);
 	host[hl] = '\0';
 	str_copy(port, sizeof(port), colon + 1);
+	struct http_authority a;
+	if (hl && http_authority_parse(host, hl, &a) && !a.ip)
+		str_copy(h->listen_host, sizeof(h->listen_host), a.host);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE},
@@ -814,7 +1247,7 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		buf_addf(errmsg, "cannot listen on %s: %s", listen_addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -839,9 +1272,28 @@ static int bind_listen(const char *listen_addr, struct http_server *h, struct bu
 	return 0;
 }
 
-enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
-                     void *app, struct http_server **out, struct buf *errmsg)
+/* Checks the rule of route_flags: every operator route but GET and HEAD
+ * changes state and must say so, so no write misses the cross-site check. */
+static bool routes_ok(const struct route *routes, size_t n, struct buf *errmsg)
 {
+	for (size_t i = 0; i < n; i++) {
+		const struct route *rt = &routes[i];
+		bool read = !strcmp(rt->method, "GET") || !strcmp(rt->method, "HEAD");
+		if ((rt->auth == AUTH_OPERATOR && !read && !(rt->flags & ROUTE_STATE_CHANGE)) ||
+		    ((rt->flags & ROUTE_FORM) && !(rt->flags & ROUTE_STATE_CHANGE))) {
+			buf_addf(errmsg, "route %s %s: an operator write needs ROUTE_STATE_CHANGE",
+			         rt->method, rt->pattern);
+			return false;
+		}
+	}
+	return true;
+}
+
+enum kerr http_bind(const struct http_options *o, const struct route *routes, size_t nroutes,
+                    void *app, struct http_server **out, struct buf *errmsg)
+{
+	if (!routes_ok(routes, nroutes, errmsg))
+		return K_EINVAL;
 	struct http_server *h = calloc(1, sizeof(*h));
 	if (!h)
 		return K_ENOMEM;
@@ -860,10 +1312,47 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 		free(h);
 		return K_EIO;
 	}
+	*out = h;
+	return K_OK;
+}
+
+/* The names a Host may carry (IP literals pass anyway): localhost, the
+ * --listen and --public-url hosts when they are names, and --allow-host. */
+static void collect_hosts(struct http_server *h)
+{
+	h->nhosts = 0;
+	h->hosts[h->nhosts++] = "localhost";
+	if (h->listen_host[0])
+		h->hosts[h->nhosts++] = h->listen_host;
+	if (h->has_public_origin && !h->public_origin.a.ip)
+		h->hosts[h->nhosts++] = h->public_origin.a.host;
+	for (size_t i = 0; i < h->o.nallow_hosts && h->nhosts < MAX_HOSTS; i++)
+		h->hosts[h->nhosts++] = h->o.allow_hosts[i];
+}
+
+enum kerr http_serve(struct http_server *h, struct buf *errmsg)
+{
+	const struct http_options *o = &h->o;
+	h->has_public_origin = o->public_url && o->public_url[0] &&
+	                       http_origin_parse(o->public_url, &h->public_origin);
+	collect_hosts(h);
+	if (listen(h->listen_fd, 4096) < 0) {
+		buf_addf(errmsg, "cannot listen on %s: %s", o->listen, strerror(errno));
+		return K_EIO;
+	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
 	if (o->tls_cert_pem)
 		flags |= MHD_USE_TLS;
+	/*
+	 * The per-connection memory holds the request head, libmicrohttpd's
+	 * record of each header field (about 56 bytes) and the read buffer.
+	 * It is sized so that every head up to --header-max reaches
+	 * first_checks, which then enforces --header-max exactly, unless it
+	 * has hundreds of tiny fields; past the memory libmicrohttpd refuses
+	 * with 431 itself (made problem+json by http_errors.c).
+	 */
+	size_t memory = 2 * o->header_max + 16 * 1024;
 	/* The logger must come first; the TLS items come last, and without TLS
 	 * the first of them is MHD_OPTION_END, which ends the array there. */
 	struct MHD_OptionItem opts[] = {
@@ -873,7 +1362,11 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 	        {MHD_OPTION_CONNECTION_TIMEOUT, o->conn_timeout_s, NULL},
 	        {MHD_OPTION_CONNECTION_LIMIT, o->max_conns, NULL},
 	        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_conns_per_ip, NULL},
-	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->header_max + 2 * 1024), NULL},
+	        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)memory, NULL},
+	        /* -1: refuse whitespace between a header name and its colon (RFC
+	         * 9112 5.1: "Transfer-Encoding : chunked" smuggles a body) */
+	        {MHD_OPTION_STRICT_FOR_CLIENT, -1, NULL},
+	        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
 	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
 	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
@@ -886,12 +1379,8 @@ enum kerr http_start(const struct http_options *o, const struct route *routes, s
 	if (!h->d) {
 		buf_addf(errmsg, "cannot start the HTTP server on %s (see the lines above)",
 		         o->listen);
-		close(h->listen_fd);
-		free(h->stats);
-		free(h);
 		return K_EIO;
 	}
-	*out = h;
 	return K_OK;
 }
 
@@ -905,13 +1394,45 @@ bool http_is_loopback(const struct http_server *h)
 	return h->loopback;
 }
 
-/* Waits until no request is in flight, or for at most secs since start. */
-static void wait_inflight(struct http_server *h, const struct timespec *start, int secs)
+/* Takes every parked request off h->parked, marks it forced and resumes it,
+ * so that on_access answers it 503. Returns how many. */
+static int release_parked(struct http_server *h)
 {
-	while (atomic_load(&h->inflight) > 0 && elapsed_s(start) < secs) {
+	int n = 0;
+	for (;;) {
+		struct MHD_Connection *batch[64];
+		size_t got = 0;
+		pthread_mutex_lock(&parked_mu);
+		h->closing = true; /* from now on req_suspend answers at once */
+		while (h->parked && got < sizeof(batch) / sizeof(batch[0])) {
+			struct req *r = h->parked;
+			punlink(&h->parked, r);
+			r->parked = false;
+			r->forced = true;
+			atomic_fetch_add(&h->forced_open, 1);
+			plink(&forced_list, r);
+			batch[got++] = r->mc;
+		}
+		pthread_mutex_unlock(&parked_mu);
+		/* outside the lock: once resumed, a request may end (and be freed) at once */
+		for (size_t i = 0; i < got; i++)
+			MHD_resume_connection(batch[i]);
+		n += (int)got;
+		if (got < sizeof(batch) / sizeof(batch[0]))
+			return n;
+	}
+}
+
+/* Waits up to max_s for *counter to reach 0; true when it did. */
+static bool wait_zero(atomic_int *counter, double max_s)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (atomic_load(counter) > 0 && elapsed_s(&start) < max_s) {
 		struct timespec ms = {0, 10 * 1000 * 1000};
 		nanosleep(&ms, NULL);
 	}
+	return atomic_load(counter) <= 0;
 }
 
 void http_stop(struct http_server **hp, int drain_timeout_s)
@@ -919,24 +1440,47 @@ void http_stop(struct http_server **hp, int drain_timeout_s)
 	if (!hp || !*hp)
 		return;
 	struct http_server *h = *hp;
-	MHD_quiesce_daemon(h->d);
-	if (h->o.drain)
-		h->o.drain(h->app);
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	wait_inflight(h, &start, drain_timeout_s);
-	if (h->o.stop_work) {
-		h->o.stop_work(h->app);
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		wait_inflight(h, &start, 2);
+	if (h->d) {
+		atomic_store(&h->stopping, true);
+		MHD_quiesce_daemon(h->d);
+		if (h->o.drain)
+			h->o.drain(h->app);
+		wait_zero(&h->inflight, drain_timeout_s);
+		/* what parked requests wait on ends and answers them (the writer
+		 * commits its queue, upstream calls are cut short) */
+		if (h->o.stop_work) {
+			h->o.stop_work(h->app);
+			wait_zero(&h->inflight, 2);
+		}
+		int n = release_parked(h);
+		if (n)
+			log_warnx("answering %d parked request%s 503 after --drain-timeout %ds", n,
+			          n == 1 ? "" : "s", drain_timeout_s);
+		/* their 503s go out (a client that does not read them is cut off) */
+		wait_zero(&h->forced_open, 2);
+		/* a req_resume between its lock and libmicrohttpd: a few instructions */
+		while (atomic_load(&h->resuming) > 0)
+			sched_yield();
+		if (atomic_load(&h->inflight) > 0)
+			log_warnx("stopping with %d requests still in flight",
+			          atomic_load(&h->inflight));
+		MHD_stop_daemon(h->d);
 	}
-	if (atomic_load(&h->inflight) > 0)
-		log_warnx("stopping with %d requests still in flight", atomic_load(&h->inflight));
-	MHD_stop_daemon(h->d);
-	close(h->listen_fd);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
 	free(h->stats);
 	free(h);
 	*hp = NULL;
+}
+
+int http_requests_held(void)
+{
+	int held = 0;
+	pthread_mutex_lock(&parked_mu);
+	for (const struct req *r = forced_list; r; r = r->pnext)
+		held += !r->handler_done;
+	pthread_mutex_unlock(&parked_mu);
+	return held;
 }
 
 void http_write_metrics(const struct http_server *h, struct buf *out)

@@ -26,6 +26,11 @@ enum route_flags {
 	ROUTE_JSON_BODY = 1u << 0,   /* a body must be application/json (415 otherwise) */
 	ROUTE_SECRET_PATH = 1u << 1, /* the path holds a secret: log the pattern instead */
 	ROUTE_BROWSER = 1u << 2,     /* may answer HTML: challenge browsers with Basic auth */
+	/* changes state: refused (403) when a browser says another site sent it
+	 * (Sec-Fetch-Site, Origin, Referer) or when it carries a body type a
+	 * cross-site form can send; every operator route but GET must have it */
+	ROUTE_STATE_CHANGE = 1u << 3,
+	ROUTE_FORM = 1u << 4, /* with ROUTE_STATE_CHANGE: takes a form from kindling's own pages */
 };
 
 /* A row of the route table. Patterns are literal segments and {name}
@@ -40,7 +45,12 @@ struct route {
 };
 
 struct http_options {
-	const char *listen; /* host:port */
+	const char *listen;     /* host:port */
+	const char *public_url; /* read by http_serve; may be filled in after http_bind */
+	/* names the Host header may carry besides IP literals, localhost and the
+	 * hosts of listen and public_url ("*": any) */
+	const char *const *allow_hosts;
+	size_t nallow_hosts;
 	int threads;
 	int conn_timeout_s;
 	int max_conns;
@@ -58,22 +68,38 @@ struct http_options {
 };
 
 /*
- * Binds the listen address and starts serving routes[0..nroutes-1] (the table
- * must outlive the server) with app passed to handlers. Returns K_OK and
- * *out, or K_EIO with a message in errmsg.
+ * Binds the listen address for routes[0..nroutes-1] (the table must outlive
+ * the server) with app passed to handlers, but neither listens nor serves:
+ * nothing can connect until http_serve. o is copied; its strings must
+ * outlive the server. Returns K_OK and *out, or K_EIO with a message in
+ * errmsg (K_EINVAL for a route table that breaks the rules in route_flags).
  */
-enum kerr http_start(const struct http_options *o, const struct route *routes, size_t nroutes,
-                     void *app, struct http_server **out, struct buf *errmsg);
+enum kerr http_bind(const struct http_options *o, const struct route *routes, size_t nroutes,
+                    void *app, struct http_server **out, struct buf *errmsg);
 
-/* The bound port (useful with port 0). */
+/* Listens and starts the worker threads; o->public_url is read now. K_OK, or
+ * K_EIO / K_ENOMEM with a message in errmsg (the server stays bound). */
+enum kerr http_serve(struct http_server *h, struct buf *errmsg);
+
+/* The bound port (useful with port 0), known after http_bind. */
 int http_port(const struct http_server *h);
 
 /* True when the listen address is loopback only. */
 bool http_is_loopback(const struct http_server *h);
 
-/* Stops accepting, lets requests in flight finish (up to drain_timeout_s),
- * stops the server and NULLs *h. Accepts NULL. */
+/*
+ * Stops accepting, calls o.drain, lets requests in flight finish (up to
+ * drain_timeout_s), then answers every request still parked with
+ * req_suspend 503 problem+json (Retry-After), stops the server and NULLs
+ * *h. A parked request's handler may still call req_resume afterwards (and
+ * only that): its data is freed then. Accepts NULL and a server that never
+ * served.
+ */
 void http_stop(struct http_server **h, int drain_timeout_s);
+
+/* How many requests http_stop answered whose handlers have not called
+ * req_resume yet: threads that may still run and use what they were given. */
+int http_requests_held(void);
 
 /* Appends the Prometheus text of the request counters and latencies. */
 void http_write_metrics(const struct http_server *h, struct buf *out);
@@ -110,6 +136,17 @@ void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
 void reply_invalid(struct req *r, json_t *errors);
 
 /*
+ * The problem+json body every error reply has: {type, title, status,
+ * detail} with type "urn:kindling:problem:" slug. A new malloc'd string
+ * (its length in *out_len), or NULL on ENOMEM. For http_errors.c, which
+ * dresses libmicrohttpd's own error replies in it.
+ */
+char *http_problem_body(int status, const char *slug, const char *detail, size_t *out_len);
+/* http_errors.c wrote a reply of this status itself, on this thread, for the
+ * request libmicrohttpd is about to end: the request log shows it. */
+void http_note_direct_reply(int status);
+
+/*
  * A reply built once and sent many times, from any thread: for hot paths.
  * http_shared_new takes the malloc'd body; headers are given up front
  * (extra[] is NULL-terminated name, value pairs, may be NULL). Returns NULL
@@ -126,7 +163,9 @@ void reply_shared(struct req *r, int status, struct http_shared *s);
 /*
  * Long polls. req_suspend parks the request without a thread; another thread
  * later calls req_resume, and then on_resume runs on a worker thread and
- * must reply. req_resume is safe from any thread, once per suspend.
+ * must reply. req_resume is safe from any thread, once per suspend. When the
+ * server stops first, http.c answers the request 503 itself and on_resume
+ * never runs (see http_stop).
  */
 void req_suspend(struct req *r, handler_fn on_resume);
 /* Handler state that lives until the request ends (freed with free_fn). */

@@ -89,9 +89,9 @@ static char *read_file(const char *path, struct buf *err)
 
 int main(int argc, char **argv)
 {
-	struct config cfg;
+	static struct config cfg; /* static: threads may outlive main (see out:) */
 	struct buf err;
-	struct app app = {0};
+	static struct app app; /* static, like cfg */
 	struct http_server *http = NULL;
 	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
@@ -166,12 +166,11 @@ int main(int argc, char **argv)
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
-	const char *colon = strrchr(cfg.listen, ':');
-	int port = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
-	if (port > 0)
-		set_public_url(&cfg, port, app.public_url, sizeof(app.public_url));
 	struct http_options ho = {
 	        .listen = cfg.listen,
+	        .public_url = app.public_url,
+	        .allow_hosts = (const char *const *)cfg.allow_hosts,
+	        .nallow_hosts = cfg.nallow_hosts,
 	        .threads = cfg.threads,
 	        .conn_timeout_s = cfg.conn_timeout_s,
 	        .max_conns = cfg.max_conns,
@@ -185,7 +184,8 @@ int main(int argc, char **argv)
 	        .drain = drain,
 	        .stop_work = stop_work,
 	};
-	if (http_start(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
+	/* bound, not listening: the refusal below comes before anyone can connect */
+	if (http_bind(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
 		log_warnx("%s", buf_str(&err));
 		goto out;
 	}
@@ -200,8 +200,12 @@ int main(int argc, char **argv)
 	if (!cfg.admin_token)
 		log_warnx("no admin token: operator routes are open to anyone who can connect%s",
 		          http_is_loopback(http) ? " (loopback only)" : " (--insecure-no-auth)");
-	if (port <= 0)
-		set_public_url(&cfg, http_port(http), app.public_url, sizeof(app.public_url));
+	/* the bound port is known (port 0 too): the URL is final before any worker reads it */
+	set_public_url(&cfg, http_port(http), app.public_url, sizeof(app.public_url));
+	if (http_serve(http, &err) != K_OK) {
+		log_warnx("%s", buf_str(&err));
+		goto out;
+	}
 	log_info("kindling %s listening on %s (port %d), public URL %s, database %s, %d threads",
 	         KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
 	         cfg.threads);
@@ -220,15 +224,24 @@ out:
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	store_close(&app.store);
+	/* requests answered 503 at the end of the drain whose handler threads
+	 * still run (an upstream call): what those use stays (cfg is static, so
+	 * it is not a leak); they end with the process */
+	int held = http_requests_held();
+	if (held)
+		log_warnx("%d request%s still in a handler's thread (an upstream call): "
+		          "exiting without waiting for %s",
+		          held, held == 1 ? "" : "s", held == 1 ? "it" : "them");
 	free(ca_pem);
 	free(cert_pem);
 	if (key_pem)
 		explicit_bzero(key_pem, strlen(key_pem));
 	free(key_pem);
 	profile_set_free(&app.profiles);
-	if (cfg.discovery_upstream)
+	if (cfg.discovery_upstream && !held)
 		upstream_global_cleanup();
-	config_free(&cfg);
+	if (!held)
+		config_free(&cfg);
 	buf_free(&err);
 	if (status == 0 && exit_now < 0)
 		log_info("stopped");

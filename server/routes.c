@@ -2,7 +2,9 @@
 #include "api.h"
 
 /* Scanned in order for every request: the node routes, which carry boot
- * storms, come first. No two patterns overlap, so order means nothing else. */
+ * storms, come first. No two patterns overlap, so order means nothing else.
+ * Every operator write is ROUTE_STATE_CHANGE (http_bind refuses a table
+ * without): http.c refuses what a page on another site could have sent. */
 const struct route api_routes[] = {
         /* a node route: the handler checks the cluster's fetch token */
         {"GET", "/clusters/{name}/ignition", api_cluster_ignition, AUTH_NONE, 0, 0},
@@ -13,18 +15,22 @@ const struct route api_routes[] = {
         /* the browser pages; the static files are public */
         {"GET", "/", api_page_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"GET", "/static/{file}", api_static, AUTH_NONE, 0, 0},
-        {"POST", "/clusters/{name}/delete", api_page_delete, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"POST", "/clusters/{name}/delete", api_page_delete, AUTH_OPERATOR,
+         ROUTE_BROWSER | ROUTE_STATE_CHANGE | ROUTE_FORM, 0},
         {"GET", "/clusters", api_clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
-        {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
+        {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR,
+         ROUTE_JSON_BODY | ROUTE_STATE_CHANGE, 0},
         {"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
-        {"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR, ROUTE_JSON_BODY, 0},
-        {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, 0, 0},
-        {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, 0, 0},
+        {"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR,
+         ROUTE_JSON_BODY | ROUTE_STATE_CHANGE, 0},
+        {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
+        {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
-        /* discovery.etcd.io-compatible allocation: any method, like the original */
-        {"GET", "/new", api_discovery_new, AUTH_OPERATOR, 0, 0},
-        {"POST", "/new", api_discovery_new, AUTH_OPERATOR, 0, 0},
+        /* discovery.etcd.io-compatible allocation: any method, like the original;
+         * a GET that allocates, so it is a state change too */
+        {"GET", "/new", api_discovery_new, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
+        {"POST", "/new", api_discovery_new, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"GET", "/healthz", api_healthz, AUTH_NONE, 0, 0},
         {"GET", "/metrics", api_metrics, AUTH_NONE, 0, 0},
 };

@@ -23,7 +23,7 @@ SLOW=${ABUSE_CONNS:-500}
 IDLE_WAIT=$((CONN_TIMEOUT + 40))
 
 # slowloris PORT SRC N MODE SECONDS OUT - N connections from address SRC.
-# MODE idle: send "GET /healthz HTTP/1.1\r\nHost: x\r\n" and then nothing
+# MODE idle: send "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" and then nothing
 # (and end early once the server closed every connection);
 # MODE trickle: then one more header byte every 2 s. Runs SECONDS, then
 # writes JSON to OUT: connected, refused (closed at once), closed (by the
@@ -38,7 +38,7 @@ for i in range(n):
     s.bind((src, 0))
     try:
         s.connect(("127.0.0.1", port))
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     except OSError:
         refused += 1
         s.close()
@@ -201,7 +201,7 @@ echo "# trickling connections still open after 3 x --conn-timeout: $(jq .still_o
 cat >"$T/bodies.py" <<'PYEOF'
 import socket, sys, time
 port, n, out, secs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-head = b"POST /clusters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
+head = b"POST /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
 conns = []
 for i in range(n):
     s = socket.socket()

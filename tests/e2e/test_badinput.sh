@@ -137,7 +137,7 @@ check "the cluster page shows the fetch log's User-Agent escaped (status $STATUS
 	bash -c "[ '$STATUS' = 200 ] && grep -qi '<html' '$BODY' && ! grep -qiE '<script>alert|<img src=x' '$BODY'"
 row "cluster name of invalid UTF-8" 404 P GET "/clusters/%ff%fe"
 row "cluster name of 64 characters" 404 P GET "/clusters/$(printf 'a%.0s' $(seq 64))"
-row "token rotation of a missing cluster" 404 P POST "/clusters/nope/token" --data-binary ''
+row "token rotation of a missing cluster" 404 P POST "/clusters/nope/token"
 row "list ?limit=0x10" 422 P GET "/clusters?limit=0x10"
 row "list ?limit=-1" 422 P GET "/clusters?limit=-1"
 row "list ?q= of 64 characters" 422 P GET "/clusters?q=$(printf 'q%.0s' $(seq 64))"
@@ -246,16 +246,16 @@ for i in $(seq 1 3000); do hdrs+=(-H "X-H$i: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 row "3000 headers (150 KiB)" 431 M GET /healthz "${hdrs[@]}"
 row "Content-Length: 18446744073709551616" 4xx - POST /clusters -H 'Content-Type: application/json' \
 	-H 'Content-Length: 18446744073709551616' --data-binary '{}'
-raw "Content-Length: -1" 400 'POST /clusters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}'
+raw "Content-Length: -1" 400 'POST /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n{}'
 # RFC 9112 6.3: differing Content-Length values must be refused (request smuggling)
-raw "two different Content-Length headers" 400 'POST /clusters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}'
-raw "a bad chunk size" 4xx 'POST /clusters HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'
-raw "a NUL in the request line" lenient 'GET /healthz\x00x HTTP/1.1\r\nHost: x\r\n\r\n'
-raw "a NUL in a header" lenient 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n'
+raw "two different Content-Length headers" 400 'POST /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}'
+raw "a bad chunk size" 4xx 'POST /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'
+raw "a NUL in the request line" lenient 'GET /healthz\x00x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+raw "a NUL in a header" lenient 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\x00b\r\n\r\n'
 raw "HTTP/1.1 without Host" lenient 'GET /healthz HTTP/1.1\r\n\r\n'
-raw "method in lower case" 405 'get /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
-raw "method TRACE" 405 'TRACE /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
-raw "an unknown method" 405 'FOO /clusters HTTP/1.1\r\nHost: x\r\n\r\n'
+raw "method in lower case" 405 'get /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+raw "method TRACE" 405 'TRACE /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+raw "an unknown method" 405 'FOO /clusters HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
 row "OPTIONS on /clusters" 405 P OPTIONS /clusters
 row "DELETE on /healthz" 405 P DELETE /healthz
 row "POST on /profiles" 405 P POST /profiles --data-binary '{}'

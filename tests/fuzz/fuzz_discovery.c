@@ -476,6 +476,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h = e + 1;
 		}
 	}
+	/* browsers and curl send a Host; without one http.c answers 400 before any route */
+	if (!MHD_lookup_connection_value(&conn, MHD_HEADER_KIND, "Host") &&
+	    conn.nhdrs < FAKE_MAX_KV) {
+		conn.hdrs[conn.nhdrs].k = strdup("Host");
+		conn.hdrs[conn.nhdrs++].v = strdup("127.0.0.1:8080");
+	}
 	check_form(body, body_len, data[0]);
 
 	/* libmicrohttpd: path and query apart, each unescaped */

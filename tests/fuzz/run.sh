@@ -30,6 +30,7 @@ max_len() {
 	accept) echo 1024 ;;
 	cluster) echo 16384 ;;
 	discovery) echo 4096 ;;
+	http) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
 }
