@@ -26,8 +26,14 @@ done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
 	echo "installing:$missing"
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } >/dev/null 2>&1 ||
-		{ echo "apt-get install$missing failed" >&2; exit 1; }
+	log=$(mktemp)
+	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		rm -f "$log"
+		echo "apt-get install$missing failed" >&2
+		exit 1
+	fi
+	rm -f "$log"
 else
 	echo "missing Debian packages:$missing" >&2
 	echo "install them with: sudo apt-get install$missing" >&2
