@@ -195,12 +195,23 @@ static bool complete(const char *a, size_t n);
 static const char *find(const char *hay, size_t n, const char *needle);
 
 /* True when the input is one whole request head and nothing announces a
- * body: then an answer must come. */
+ * body: then an answer must come. libmicrohttpd 0.9.75 reads its lines as C
+ * strings and skips empty lines before the request line (RFC 9112 2.2), so a
+ * line that starts with NUL is empty to it too: a head made only of such
+ * lines has no request line yet, and like any incomplete request it is
+ * closed at --conn-timeout, not answered. */
 static bool expects_answer(const uint8_t *data, size_t size)
 {
 	const char *d = (const char *)data, *end = find(d, size, "\r\n\r\n");
 	if (!end || (size_t)(end + 4 - d) != size)
 		return false;
+	const char *line = d;
+	while (line < end + 2 && (*line == '\0' || *line == '\r' || *line == '\n')) {
+		const char *nl = memchr(line, '\n', (size_t)(end + 4 - line));
+		line = nl ? nl + 1 : end + 4;
+	}
+	if (line >= end + 2)
+		return false; /* no request line: only empty lines */
 	static const char *const body_words[] = {"content-length", "transfer-encoding", "expect"};
 	for (size_t i = 0; i + 6 <= size; i++)
 		for (size_t w = 0; w < 3; w++) {
