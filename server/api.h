@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "events.h"
 #include "http.h"
 #include "profile.h"
 #include "render.h"
@@ -49,12 +50,9 @@ void api_cluster_token(struct req *r);
 struct confcache;
 enum kerr confcache_new(struct confcache **out);
 void confcache_free(struct confcache **cc);
-/* Drops a cluster's cached configs. Called by api_on_change only. */
-void api_invalidate(const struct app *a, const char *name);
-
-/* The writer's change hook (arg: the app): drops what memory holds of a
- * committed change (cached configs, a deleted cluster's discovery). */
-void api_on_change(void *arg, const struct write_change *ch);
+/* An events subscriber (arg: the confcache): a changed, rotated or deleted
+ * cluster's cached configs are dropped, and all of them on a resync. */
+void confcache_on_event(void *arg, const struct event *ev);
 
 /*
  * A cluster write on behalf of a request: the writer commits it while the

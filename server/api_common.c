@@ -74,14 +74,6 @@ struct render_cluster api_render_input(const struct app *a, const struct cluster
 	};
 }
 
-void api_on_change(void *arg, const struct write_change *ch)
-{
-	const struct app *a = arg;
-	api_invalidate(a, ch->name);
-	if (ch->kind == WRITE_DELETE && ch->discovery_token[0])
-		discovery_forget(a->discovery, ch->discovery_token);
-}
-
 static void write_free(void *p)
 {
 	struct api_write *w = p;

@@ -102,11 +102,20 @@ static void drop_bucket(struct confcache *cc, size_t b)
 	}
 }
 
-void api_invalidate(const struct app *a, const char *name)
+void confcache_on_event(void *arg, const struct event *ev)
 {
-	struct confcache *cc = a->cache;
+	struct confcache *cc = arg;
+	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED)
+		return; /* configs do not hold registrations */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
+	if (ev->kind == EV_RESYNC) {
+		for (size_t b = 0; b < BUCKETS; b++)
+			drop_bucket(cc, b);
+		pthread_rwlock_unlock(&cc->lock);
+		return;
+	}
+	const char *name = ev->cluster;
 	for (struct entry **p = &cc->b[hash_name(name)]; *p; p = &(*p)->next) {
 		if (!strcmp((*p)->c.name, name)) {
 			struct entry *e = *p;

@@ -624,6 +624,12 @@ void discovery_forget(struct discovery *d, const char *token)
 	deliver(out);
 }
 
+void discovery_on_event(void *arg, const struct event *ev)
+{
+	if ((ev->kind == EV_CLUSTER_DELETED || ev->kind == EV_DIRECTORY_DELETED) && ev->token[0])
+		discovery_forget(arg, ev->token);
+}
+
 size_t discovery_waiters(struct discovery *d)
 {
 	pthread_mutex_lock(&d->mu);

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	static struct app app; /* static, like cfg */
 	struct http_server *http = NULL;
+	struct events *events = NULL;
 	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
 
@@ -159,10 +160,13 @@ int main(int argc, char **argv)
 	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
 	                                 .max_waiters = cfg.max_long_polls,
 	                                 .max_registrations = cfg.max_registrations};
-	if (confcache_new(&app.cache) != K_OK ||
+	/* every committed change reaches the copies: cached configs, discovery */
+	if (events_new(&events) != K_OK || confcache_new(&app.cache) != K_OK ||
 	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
 	    discovery_new(app.store, &dopt, &app.discovery) != K_OK ||
-	    writer_start(app.store, cfg.max_clusters, api_on_change, &app, &app.writer) != K_OK) {
+	    events_subscribe(events, confcache_on_event, app.cache) != K_OK ||
+	    events_subscribe(events, discovery_on_event, app.discovery) != K_OK ||
+	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -224,6 +228,7 @@ out:
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	store_close(&app.store);
+	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads
 	 * still run (an upstream call): what those use stays (cfg is static, so
 	 * it is not a leak); they end with the process */

@@ -2,7 +2,7 @@
  *
  * Threads: HTTP workers call writer_submit (takes mu briefly); the writer
  * thread takes jobs off the queue under mu and runs them with mu released.
- * done and on_change run on the writer thread with mu released. Lock order:
+ * done and the event subscribers run on the writer thread with mu released. Lock order:
  * mu, then the store's connection locks (never the other way).
  */
 #include "writer.h"
@@ -17,8 +17,7 @@
 struct writer {
 	struct store *store;
 	int max_clusters;
-	write_change_fn on_change;
-	void *change_arg;
+	struct events *events;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -48,10 +47,14 @@ static size_t take(struct writer *w, struct write_job **out)
 
 static void publish(struct writer *w, enum write_kind kind, const char *name, const char *token)
 {
-	if (!w->on_change)
-		return;
-	struct write_change ch = {kind, name, token};
-	w->on_change(w->change_arg, &ch);
+	static const enum event_kind kinds[] = {
+	        [WRITE_CREATE] = EV_CLUSTER_CREATED,
+	        [WRITE_UPDATE] = EV_CLUSTER_CHANGED,
+	        [WRITE_ROTATE] = EV_TOKEN_ROTATED,
+	        [WRITE_DELETE] = EV_CLUSTER_DELETED,
+	};
+	struct event ev = {.kind = kinds[kind], .cluster = name, .token = token};
+	events_publish(w->events, &ev);
 }
 
 /* Runs one job that is not a create, publishes it when committed. */
@@ -148,16 +151,14 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-enum kerr writer_start(struct store *s, int max_clusters, write_change_fn on_change, void *arg,
-                       struct writer **out)
+enum kerr writer_start(struct store *s, int max_clusters, struct events *ev, struct writer **out)
 {
 	struct writer *w = calloc(1, sizeof(*w));
 	if (!w)
 		return K_ENOMEM;
 	w->store = s;
 	w->max_clusters = max_clusters;
-	w->on_change = on_change;
-	w->change_arg = arg;
+	w->events = ev;
 	w->tail = &w->head;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
