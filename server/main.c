@@ -13,6 +13,8 @@
 #include "upstream.h"
 #include "http.h"
 #include "log.h"
+#include "render.h"
+#include "service.h"
 #include "writer.h"
 
 /* Raises the open-files limit to its hard maximum: every connection is a file. */
@@ -58,7 +60,7 @@ static void drain(void *arg)
 static void stop_work(void *arg)
 {
 	struct app *app = arg;
-	api_upstream_stop(2000);
+	service_stop(2000);
 	writer_stop(app->writer);
 	discovery_stop(app->discovery);
 }
@@ -222,7 +224,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
-	api_upstream_stop(2000);
+	service_stop(2000);
 	writer_free(&app.writer);
 	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
