@@ -25,6 +25,9 @@ void api_cluster_ignition(struct req *r);
 void api_cluster_userdata(struct req *r);
 void api_cluster_token(struct req *r);
 
+/* api_events.c */
+void api_cluster_events(struct req *r);
+
 /* The rendered-config cache of api_ignition.c. One owner: main. */
 struct confcache;
 enum kerr confcache_new(struct confcache **out);

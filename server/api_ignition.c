@@ -106,8 +106,9 @@ static void drop_bucket(struct confcache *cc, size_t b)
 void confcache_on_event(void *arg, const struct event *ev)
 {
 	struct confcache *cc = arg;
-	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED)
-		return; /* configs do not hold registrations */
+	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED ||
+	    ev->kind == EV_CONFIG_FETCHED)
+		return; /* configs hold neither registrations nor fetches */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
 	if (ev->kind == EV_RESYNC) {

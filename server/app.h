@@ -12,6 +12,7 @@
 struct confcache;
 struct fetchlog;
 struct discovery;
+struct eventlog;
 
 /* What the handlers (through req_app()), the service and the views read.
  * Set up by main, read-only while serving (the modules it points to are
@@ -26,6 +27,7 @@ struct app {
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;
 	struct writer *writer;
+	struct eventlog *eventlog; /* recent events, for event streams */
 };
 
 #endif

@@ -17,6 +17,7 @@ struct discovery_options {
 	int long_poll_timeout_s; /* a watch with no event ends with an empty 200 */
 	int max_waiters;         /* watches held at once; past it DISC_BUSY */
 	int max_registrations;   /* per directory; 0: 3 x size + 10 */
+	struct events *events;   /* every committed registration is published here (or NULL) */
 };
 
 /* The etcd-level outcome of a request; api_discovery.c maps it to HTTP. */

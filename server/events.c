@@ -18,13 +18,10 @@ struct events {
 };
 
 static const char *const kind_names[EV_NKINDS] = {
-        [EV_CLUSTER_CREATED] = "cluster-created",
-        [EV_CLUSTER_CHANGED] = "cluster-changed",
-        [EV_TOKEN_ROTATED] = "token-rotated",
-        [EV_CLUSTER_DELETED] = "cluster-deleted",
-        [EV_MEMBER_REGISTERED] = "member-registered",
-        [EV_DIRECTORY_DELETED] = "directory-deleted",
-        [EV_RESYNC] = "resync",
+        [EV_CLUSTER_CREATED] = "cluster-created",     [EV_CLUSTER_CHANGED] = "cluster-changed",
+        [EV_TOKEN_ROTATED] = "token-rotated",         [EV_CLUSTER_DELETED] = "cluster-deleted",
+        [EV_MEMBER_REGISTERED] = "member-registered", [EV_DIRECTORY_DELETED] = "directory-deleted",
+        [EV_CONFIG_FETCHED] = "config-fetched",       [EV_RESYNC] = "resync",
 };
 
 enum kerr events_new(struct events **out)

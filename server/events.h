@@ -4,6 +4,7 @@
 #ifndef KINDLING_EVENTS_H
 #define KINDLING_EVENTS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,19 +17,25 @@ enum event_kind {
 	EV_CLUSTER_DELETED,
 	EV_MEMBER_REGISTERED, /* a discovery registration, with its index */
 	EV_DIRECTORY_DELETED, /* a discovery directory (with or without its cluster) */
+	EV_CONFIG_FETCHED,    /* a node was served its config (recorded in the fetch log) */
 	/* Events may have been missed (a replica's listening connection to the
 	 * database dropped and is back): drop every copy, re-check every waiter. */
 	EV_RESYNC,
 	EV_NKINDS
 };
 
-/* One committed change. Strings are borrowed for the call only. */
+/* One committed change. Everything is borrowed for the call only. A
+ * publisher sets what it knows of the cluster: its name, its id, or its
+ * discovery token ("" for what it does not know). */
 struct event {
 	enum event_kind kind;
-	const char *cluster; /* the cluster's name; "" when the change has none */
-	const char *token;   /* its discovery token; "" when none */
-	int64_t index;       /* MEMBER_REGISTERED: the registration's index; else 0 */
-	bool remote;         /* committed by another replica (through the database) */
+	const char *cluster;    /* the cluster's name */
+	const char *cluster_id; /* its id */
+	const char *token;      /* its discovery token */
+	int64_t index;          /* MEMBER_REGISTERED: the registration's index; else 0 */
+	int64_t at;             /* when, ms since the epoch (0: now) */
+	const json_t *data;     /* more about it, for event streams; NULL: nothing */
+	bool remote;            /* committed by another replica (through the database) */
 };
 
 /* Called on the publishing thread (a writer thread or the database listener):

@@ -12,10 +12,13 @@
 #include "fetchlog.h"
 #include "upstream.h"
 #include "http.h"
+#include "eventlog.h"
 #include "log.h"
 #include "render.h"
 #include "service.h"
 #include "writer.h"
+
+#define EVENTLOG_KEEP 4096 /* events kept for streams to resume from (Last-Event-ID) */
 
 /* Raises the open-files limit to its hard maximum: every connection is a file. */
 static void raise_nofile(void)
@@ -162,12 +165,19 @@ int main(int argc, char **argv)
 	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
 	                                 .max_waiters = cfg.max_long_polls,
 	                                 .max_registrations = cfg.max_registrations};
+	if (events_new(&events) != K_OK) {
+		log_warnx("cannot start: out of memory");
+		goto out;
+	}
+	dopt.events = events;
 	/* every committed change reaches the copies: cached configs, discovery */
-	if (events_new(&events) != K_OK || confcache_new(&app.cache) != K_OK ||
-	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
+	if (confcache_new(&app.cache) != K_OK ||
+	    fetchlog_start(app.store, cfg.fetch_log_size, events, &app.fetchlog) != K_OK ||
 	    discovery_new(app.store, &dopt, &app.discovery) != K_OK ||
 	    events_subscribe(events, confcache_on_event, app.cache) != K_OK ||
 	    events_subscribe(events, discovery_on_event, app.discovery) != K_OK ||
+	    eventlog_new(EVENTLOG_KEEP, cfg.event_keepalive_s, &app.eventlog) != K_OK ||
+	    events_subscribe(events, eventlog_on_event, app.eventlog) != K_OK ||
 	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
@@ -229,6 +239,7 @@ out:
 	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
+	eventlog_free(&app.eventlog);
 	store_close(&app.store);
 	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads

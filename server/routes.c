@@ -51,6 +51,7 @@ const struct route api_routes[] = {
         {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/events", api_cluster_events, AUTH_OPERATOR, 0, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
         /* discovery.etcd.io-compatible allocation: any method, like the original;
          * a GET that allocates, so it is a state change too */

@@ -45,7 +45,9 @@ static size_t take(struct writer *w, struct write_job **out)
 	return n;
 }
 
-static void publish(struct writer *w, enum write_kind kind, const char *name, const char *token)
+/* gen: the committed generation (0: not known); the event's data carries it. */
+static void publish(struct writer *w, enum write_kind kind, const char *name, const char *token,
+                    int64_t gen)
 {
 	static const enum event_kind kinds[] = {
 	        [WRITE_CREATE] = EV_CLUSTER_CREATED,
@@ -53,8 +55,14 @@ static void publish(struct writer *w, enum write_kind kind, const char *name, co
 	        [WRITE_ROTATE] = EV_TOKEN_ROTATED,
 	        [WRITE_DELETE] = EV_CLUSTER_DELETED,
 	};
-	struct event ev = {.kind = kinds[kind], .cluster = name, .token = token};
+	json_t *data = gen ? json_pack("{s:I}", "generation", (json_int_t)gen) : NULL;
+	struct event ev = {.kind = kinds[kind],
+	                   .cluster = name,
+	                   .cluster_id = "",
+	                   .token = token,
+	                   .data = data};
 	events_publish(w->events, &ev);
+	json_decref(data);
 }
 
 /* Runs one job that is not a create, publishes it when committed. */
@@ -78,7 +86,8 @@ static void run_one(struct writer *w, struct write_job *j)
 	}
 	if (j->result == K_OK)
 		publish(w, j->kind, j->name,
-		        j->kind == WRITE_DELETE ? token : j->out.discovery_token);
+		        j->kind == WRITE_DELETE ? token : j->out.discovery_token,
+		        j->kind == WRITE_DELETE ? 0 : j->out.generation);
 }
 
 /* Commits a batch of creates in one transaction, publishes each stored one. */
@@ -94,7 +103,7 @@ static void run_creates(struct writer *w, struct write_job *batch, size_t n)
 	for (struct write_job *j = batch; j; j = j->next, i++) {
 		j->result = results[i];
 		if (j->result == K_OK)
-			publish(w, WRITE_CREATE, j->create->name, j->create->discovery_token);
+			publish(w, WRITE_CREATE, j->create->name, j->create->discovery_token, 1);
 	}
 }
 
