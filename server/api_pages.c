@@ -26,8 +26,8 @@
 #define MASKED            "hiddenUntilRevealed" /* passes the secret rules: the config renders */
 
 static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
-                          "img-src 'self'; form-action 'self'; base-uri 'none'; "
-                          "frame-ancestors 'none'";
+                          "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                          "base-uri 'none'; frame-ancestors 'none'";
 
 /* Sends a finished page (taking its memory), or a plain 500 when building it
  * failed. */
@@ -578,7 +578,8 @@ static void fetch_row(const struct store_fetch *f, void *arg)
 /* The overview list of fields. */
 static void overview(struct html *h, const struct cluster *c, const json_t *j)
 {
-	html_raw(h, "<section aria-labelledby=\"overview-h\"><h2 id=\"overview-h\">Overview</h2>\n"
+	html_raw(h, "<section id=\"overview\" aria-labelledby=\"overview-h\"><h2 "
+	            "id=\"overview-h\">Overview</h2>\n"
 	            "<dl class=\"fields\">\n");
 	html_addf(h, "<dt>Name</dt><dd>%s</dd>\n<dt>ID</dt><dd><code>%s</code></dd>\n", c->name,
 	          c->id);
@@ -889,10 +890,14 @@ void api_page_cluster(struct req *r)
 	html_page_begin(&h, c.name);
 	html_addf(&h,
 	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
-	          "<p class=\"muted\">%d of %d members registered · %lld config fetches · "
+	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
+	          "config fetches · "
 	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
-	          "<a href=\"#delete\">delete</a></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count);
+	          "<a href=\"#delete\">delete</a></p>\n"
+	          /* kindling.js follows the events and shows this; without it: reload */
+	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
+	          "data-events=\"/clusters/%s/events\"></p>\n",
+	          c.name, c.members, c.size, (long long)c.fetch_count, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
