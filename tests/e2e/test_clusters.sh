@@ -251,7 +251,7 @@ check_that "--max-clusters: 409 limit-reached" '[ "$STATUS" = 409 ] && [ "$(jqb 
 kindling_stop
 
 # ---- an older database: migration 0002 counts the clusters it holds ----------
-sqlite3 "$T/v1.db" <db/0001_init.sql
+sqlite3 "$T/v1.db" <db/sqlite/0001_init.sql
 sqlite3 "$T/v1.db" "PRAGMA user_version = 1; INSERT INTO clusters (id, name, size, profiles, vars, secrets,
 	ignition_version, discovery_mode, discovery_url, fetch_token, created_at, updated_at)
 	SELECT 'id-' || value, 'old' || value, 3, '[\"etcd\"]', '{}', '{}', '3.3.0', 'builtin',
