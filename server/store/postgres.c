@@ -155,6 +155,7 @@ static const char *const sql[Q_COUNT] = {
 struct pconn {
 	PGconn *pg; /* NULL: not connected (yet, or since a failure) */
 	bool busy;
+	bool fresh; /* taken from the pool, nothing run yet: a lost connection is retried */
 	bool prepared[Q_COUNT];
 };
 
@@ -221,9 +222,11 @@ static void note(struct pg *s, const char *text)
 static void one_line(char *out, size_t n, const char *msg)
 {
 	snprintf(out, n, "%s", msg && msg[0] ? msg : "connection lost");
-	for (char *p = out; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	char *w = out;
+	for (const char *p = out; *p; p++) /* blanks squeezed: one line, one space */
+		if (!(*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') || (w > out && w[-1] != ' '))
+			*w++ = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
+	*w = '\0';
 	size_t len = strlen(out);
 	while (len && out[len - 1] == ' ')
 		out[--len] = '\0';
@@ -247,18 +250,24 @@ static void drop_conn(struct pconn *c)
 	memset(c->prepared, 0, sizeof(c->prepared));
 }
 
+/* Set by await: its NULL was the deadline, not a lost connection. */
+static _Thread_local bool timed_out;
+
 /* Waits (until deadline, monotonic ms) for the result of what was sent on
  * pg; returns the first result (the caller PQclear()s it) or NULL on a
- * timeout or lost connection. */
+ * timeout (timed_out set) or lost connection. */
 static PGresult *await(PGconn *pg, int64_t deadline)
 {
+	timed_out = false;
 	int fd = PQsocket(pg);
 	int f;
 	while ((f = PQflush(pg)) == 1) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT | POLLIN};
 		int left = (int)(deadline - mono_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0)
+		if (left <= 0 || poll(&p, 1, left) <= 0) {
+			timed_out = true;
 			return NULL;
+		}
 		if ((p.revents & POLLIN) && !PQconsumeInput(pg))
 			return NULL;
 	}
@@ -272,6 +281,7 @@ static PGresult *await(PGconn *pg, int64_t deadline)
 			int r = left > 0 ? poll(&p, 1, left) : 0;
 			if (r < 0 && errno == EINTR)
 				continue;
+			timed_out = r == 0;
 			if (r <= 0 || !PQconsumeInput(pg)) {
 				PQclear(first);
 				return NULL;
@@ -327,7 +337,7 @@ static enum kerr run_for(struct pg *s, struct pconn *c, const char *name, const 
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(last_state, sizeof(last_state), "%s", state ? state : "");
 	one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
-	if (!r && ok)
+	if (!r && ok && timed_out)
 		snprintf(msg, sizeof(msg), "no answer within %d ms: connection closed", wait_ms);
 	PQclear(r);
 	enum kerr e = classify(last_state);
@@ -345,9 +355,38 @@ static enum kerr run(struct pg *s, struct pconn *c, const char *name, const char
 	return run_for(s, c, name, text, p, out, QUERY_WAIT_MS);
 }
 
+static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
+
+/* Whether a statement only reads: run again on a new connection when the
+ * pooled one turned out to be dead (the server restarted meanwhile). */
+static bool is_read(enum q q)
+{
+	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET;
+}
+
+/* Whether the first use of a pooled connection failed because the
+ * connection was dead, and a new one is up: then the caller runs its
+ * statement (a read or a BEGIN) again, once. */
+static bool reconnected(struct pg *s, struct pconn *c, bool first, enum kerr e)
+{
+	return first && e == K_EUNAVAIL && !c->pg && connect_one(s, c, NULL) == K_OK;
+}
+
+static enum kerr qx_once(struct pg *s, struct pconn *c, enum q q, const struct params *p,
+                         PGresult **out);
+
 /* Runs the prepared statement q (preparing it on first use on c). */
 static enum kerr qx(struct pg *s, struct pconn *c, enum q q, const struct params *p,
                     PGresult **out)
+{
+	bool first = c->fresh && is_read(q);
+	c->fresh = false;
+	enum kerr e = qx_once(s, c, q, p, out);
+	return reconnected(s, c, first, e) ? qx_once(s, c, q, p, out) : e;
+}
+
+static enum kerr qx_once(struct pg *s, struct pconn *c, enum q q, const struct params *p,
+                         PGresult **out)
 {
 	char name[16];
 	snprintf(name, sizeof(name), "k%d", (int)q);
@@ -380,6 +419,13 @@ static enum kerr cmd(struct pg *s, struct pconn *c, const char *text)
 	return run(s, c, NULL, text, NULL, NULL);
 }
 
+/* NOTICEs (CREATE TABLE IF NOT EXISTS ...) are not kindling's to print. */
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 /* Opens c's connection with kindling's session settings. K_OK, or
  * K_EUNAVAIL (the database cannot be reached) with the reason noted. */
 static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
@@ -399,6 +445,7 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
 		one_line(msg, sizeof(msg), PQerrorMessage(c->pg));
 		goto fail;
 	}
+	PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
 	if (PQsetnonblocking(c->pg, 1) != 0) {
 		one_line(msg, sizeof(msg), PQerrorMessage(c->pg));
 		goto fail;
@@ -457,6 +504,7 @@ static struct pconn *acquire(struct pg *s, enum kerr *e)
 	 * idle_session_timeout) shows as EOF here: reconnect before use */
 	if (c->pg && (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
 		drop_conn(c);
+	c->fresh = true;
 	*e = c->pg ? K_OK : connect_one(s, c, NULL);
 	if (*e != K_OK) {
 		pthread_mutex_lock(&s->mu);
@@ -485,10 +533,20 @@ static enum kerr release(struct pg *s, struct pconn *c, enum kerr e)
 	return e;
 }
 
-/* BEGIN, unless e says the call failed already. */
+/* Starts a transaction with text (BEGIN ...), unless e says the call failed already. */
+static enum kerr begin_with(struct pg *s, struct pconn *c, enum kerr e, const char *text)
+{
+	if (e != K_OK)
+		return e;
+	bool first = c->fresh;
+	c->fresh = false;
+	e = cmd(s, c, text);
+	return reconnected(s, c, first, e) ? cmd(s, c, text) : e;
+}
+
 static enum kerr begin(struct pg *s, struct pconn *c, enum kerr e)
 {
-	return e != K_OK ? e : cmd(s, c, "BEGIN");
+	return begin_with(s, c, e, "BEGIN");
 }
 
 /* Commits when e is K_OK, else rolls back; returns the final result. */
@@ -682,8 +740,6 @@ static enum kerr pg_open(const char *target, int pool_size, void **out, struct b
 		pg_close(s);
 		return K_ENOMEM;
 	}
-	/* the URL as given may hold a password: messages name the server only */
-	snprintf(s->where, sizeof(s->where), "(PostgreSQL)");
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(target, &err);
 	if (!opts) {
@@ -694,6 +750,21 @@ static enum kerr pg_open(const char *target, int pool_size, void **out, struct b
 		pg_close(s);
 		return K_EIO;
 	}
+	/* the URL may hold a password: messages name the server only */
+	const char *host = "", *port = "", *db = "", *user = "";
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		const char *v = o->val ? o->val : "";
+		if (!strcmp(o->keyword, "host"))
+			host = v;
+		else if (!strcmp(o->keyword, "port"))
+			port = v;
+		else if (!strcmp(o->keyword, "dbname"))
+			db = v;
+		else if (!strcmp(o->keyword, "user"))
+			user = v;
+	}
+	snprintf(s->where, sizeof(s->where), "postgresql://%s%s%s%s%s/%s", user, user[0] ? "@" : "",
+	         host, port[0] ? ":" : "", port, db);
 	PQconninfoFree(opts);
 	struct pconn *c = &s->conns[0];
 	c->busy = true;
@@ -884,8 +955,7 @@ static enum kerr pg_cluster_list(void *b, const struct store_list_query *q,
 	*out_more = false;
 	struct pconn *c = acquire(s, &e);
 	/* the page and the total from one snapshot */
-	if (e == K_OK)
-		e = cmd(s, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	e = begin_with(s, c, e, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	p_text(&p, filtered ? q->q : NULL);
 	if (q->sort == SORT_CREATED || q->sort == SORT_CREATED_DESC)
 		p_int(&p, after_time);
@@ -1170,7 +1240,7 @@ static enum kerr dir_get_on(struct pg *s, struct pconn *c, const char *token, st
 	memset(d, 0, sizeof(*d));
 	p_text(&p, token);
 	/* the row and its members from one snapshot */
-	enum kerr e = cmd(s, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	enum kerr e = begin_with(s, c, K_OK, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	if (e == K_OK)
 		e = qx(s, c, Q_DIR_GET, &p, &r);
 	if (e == K_OK && PQntuples(r) != 1)
