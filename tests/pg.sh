@@ -11,7 +11,7 @@
 #
 # or run it: "bash tests/pg.sh start" prints the export lines for a shell
 # (eval them), "bash tests/pg.sh stop" stops what KINDLING_TEST_PG_DIR names.
-# The server runs with fsync=off: the tests crash kindling, never the
+# Plain sh (tests/run.sh sources it too). The server runs with fsync=off: the tests crash kindling, never the
 # machine, and a test database is thrown away anyway.
 # shellcheck shell=bash
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -35,7 +35,7 @@ pg_as_owner() {
 pg_free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
 		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1
@@ -46,7 +46,7 @@ pg_start() {
 	[ -z "$(pg_missing)" ] || { echo "pg_start: missing $(pg_missing)" >&2; return 1; }
 	d=$(mktemp -d /tmp/kindling-pg.XXXXXX) || return 1
 	chmod 0755 "$d"
-	[ "$(id -u)" = 0 ] && chown postgres "$d"
+	if [ "$(id -u)" = 0 ]; then chown postgres "$d"; fi
 	if ! pg_as_owner "$PG_BIN/initdb" -D "$d/data" -A trust -U kindling -E UTF8 --no-sync \
 		>"$d/initdb.log" 2>&1; then
 		echo "pg_start: initdb failed:" >&2
@@ -95,7 +95,8 @@ pg_stop() {
 	unset KINDLING_TEST_PG_URL KINDLING_TEST_PG_DIR PG_PID
 }
 
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+case $0 in
+*pg.sh)
 	case ${1:-} in
 	start)
 		pg_start || exit 1
@@ -107,4 +108,5 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		exit 2
 		;;
 	esac
-fi
+	;;
+esac

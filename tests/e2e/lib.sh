@@ -140,6 +140,15 @@ db_sql() {
 	fi
 }
 
+# db_dump - the whole default database as SQL text (sqlite3 .dump, pg_dump).
+db_dump() {
+	if on_pg; then
+		pg_dump "$(pg_url_of "$T/db/kindling.db")"
+	else
+		sqlite3 -readonly "$T/db/kindling.db" .dump
+	fi
+}
+
 # cleanup [STATUS] - the EXIT trap: stops everything the test started (by
 # PID), scans the kindling logs, checks the plan (report_end) and exits with
 # the script's status, non-zero when any check failed.
