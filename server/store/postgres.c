@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #define QUERY_WAIT_MS        (STATEMENT_TIMEOUT_MS + 5000)
 #define MIGRATION_LOCK_KEY   "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
 #define MAX_PARAMS           12
+#define PROBE_LOCK_MS        250
 #define STR_(x)              #x
 #define STRINGIFY(x)         STR_(x)
 
@@ -168,6 +170,7 @@ struct pg {
 	pthread_cond_t freed;
 	pthread_mutex_t fault_mu;
 	bool faulty; /* the last call failed: a recovery is logged */
+	atomic_bool write_failed; /* the last write failed: /healthz probes a write */
 	char fault[512];
 };
 
@@ -533,6 +536,16 @@ static enum kerr release(struct pg *s, struct pconn *c, enum kerr e)
 	return e;
 }
 
+/* release after a write: a failure makes /healthz probe writes until one works. */
+static enum kerr release_write(struct pg *s, struct pconn *c, enum kerr e)
+{
+	if (e == K_EUNAVAIL || e == K_EIO)
+		atomic_store(&s->write_failed, true);
+	else if (e == K_OK)
+		atomic_store(&s->write_failed, false);
+	return release(s, c, e);
+}
+
 /* Starts a transaction with text (BEGIN ...), unless e says the call failed already. */
 static enum kerr begin_with(struct pg *s, struct pconn *c, enum kerr e, const char *text)
 {
@@ -809,12 +822,37 @@ static enum kerr pg_cluster_count(void *b, int64_t *out)
 	return release(s, c, e);
 }
 
+/* A write that changes nothing and waits PROBE_LOCK_MS at most for its
+ * lock: can writes succeed now? */
+static enum kerr probe_write(struct pg *s, bool *out_locked)
+{
+	enum kerr e;
+	*out_locked = false;
+	struct pconn *c = acquire(s, &e);
+	e = begin(s, c, e);
+	if (e == K_OK)
+		e = cmd(s, c, "SET LOCAL lock_timeout = " STRINGIFY(PROBE_LOCK_MS));
+	if (e == K_OK) {
+		e = cmd(s, c, "UPDATE cluster_count SET n = n");
+		*out_locked = e != K_OK && !strcmp(last_state, "55P03");
+	}
+	return release_write(s, c, finish(s, c, e));
+}
+
 static enum kerr pg_health(void *b, struct buf *why)
 {
 	struct pg *s = b;
 	int64_t n;
+	bool locked = false;
 	enum kerr e = pg_cluster_count(s, &n);
-	if (e != K_OK) {
+	if (e == K_OK && atomic_load(&s->write_failed))
+		e = probe_write(s, &locked);
+	if (e != K_OK && locked) {
+		buf_addf(why,
+		         "%s: the database is locked: a write waited %d ms for locks another "
+		         "session holds",
+		         s->where, PROBE_LOCK_MS);
+	} else if (e != K_OK) {
 		pthread_mutex_lock(&s->fault_mu);
 		buf_addf(why, "%s: %s", s->where, s->fault[0] ? s->fault : kerr_str(e));
 		pthread_mutex_unlock(&s->fault_mu);
@@ -904,7 +942,7 @@ static void pg_clusters_create(void *b, const struct cluster *const *cls, size_t
 		if (e == K_OK)
 			e = cmd(s, c, "RELEASE SAVEPOINT one");
 	}
-	e = release(s, c, finish(s, c, e));
+	e = release_write(s, c, finish(s, c, e));
 	for (size_t i = 0; i < n && e != K_OK; i++) /* no commit: nothing of it is stored */
 		if (results[i] == K_OK || results[i] == K_EIO || results[i] == K_EUNAVAIL)
 			results[i] = e;
@@ -1033,7 +1071,7 @@ static enum kerr pg_cluster_update(void *b, const char *name, store_mutate_fn fn
 		cluster_clear(out);
 	cluster_clear(&cur);
 	free(vars);
-	return release(s, c, e);
+	return release_write(s, c, e);
 }
 
 /* Runs q bound with $1 = name, $2 (and $3) as given. */
@@ -1086,7 +1124,7 @@ static enum kerr pg_cluster_rotate_token(void *b, const char *name, const char *
 	e = finish(s, c, e);
 	if (e != K_OK)
 		cluster_clear(out);
-	return release(s, c, e);
+	return release_write(s, c, e);
 }
 
 static enum kerr pg_cluster_delete(void *b, const char *name, char out_token[33])
@@ -1112,7 +1150,7 @@ static enum kerr pg_cluster_delete(void *b, const char *name, char out_token[33]
 	e = finish(s, c, e);
 	if (e != K_OK)
 		out_token[0] = '\0';
-	return release(s, c, e);
+	return release_write(s, c, e);
 }
 
 /* Records one cluster's part of a batch: its rows, one count update, one trim. */
@@ -1184,7 +1222,7 @@ static enum kerr pg_fetches_record(void *b, const struct store_fetch_group *grou
 	}
 	PQclear(r);
 	buf_free(&ids);
-	return release(s, c, finish(s, c, e));
+	return release_write(s, c, finish(s, c, e));
 }
 
 static enum kerr pg_fetches_list(void *b, const char *cluster_id, int limit,
@@ -1229,7 +1267,7 @@ static enum kerr pg_dir_create(void *b, const char *token, int size)
 		if (e != K_OK && !strcmp(last_state, "23505"))
 			e = K_EEXIST;
 	}
-	return release(s, c, e);
+	return release_write(s, c, e);
 }
 
 /* Reads the token's row and members into *d. */
@@ -1371,7 +1409,7 @@ static enum kerr pg_put_members(void *b, struct store_put *puts, size_t n)
 		p_int(&p, index);
 		e = qx(s, c, Q_INDEX_SET, &p, NULL);
 	}
-	return release(s, c, finish(s, c, e));
+	return release_write(s, c, finish(s, c, e));
 }
 
 const struct store_backend store_backend_postgres = {
