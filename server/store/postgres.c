@@ -169,7 +169,7 @@ struct pg {
 	pthread_mutex_t mu; /* busy flags */
 	pthread_cond_t freed;
 	pthread_mutex_t fault_mu;
-	bool faulty; /* the last call failed: a recovery is logged */
+	bool faulty;              /* the last call failed: a recovery is logged */
 	atomic_bool write_failed; /* the last write failed: /healthz probes a write */
 	char fault[512];
 };
@@ -227,7 +227,8 @@ static void one_line(char *out, size_t n, const char *msg)
 	snprintf(out, n, "%s", msg && msg[0] ? msg : "connection lost");
 	char *w = out;
 	for (const char *p = out; *p; p++) /* blanks squeezed: one line, one space */
-		if (!(*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') || (w > out && w[-1] != ' '))
+		if (!(*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ') ||
+		    (w > out && w[-1] != ' '))
 			*w++ = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
 	*w = '\0';
 	size_t len = strlen(out);
@@ -322,10 +323,10 @@ static enum kerr run_for(struct pg *s, struct pconn *c, const char *name, const 
 	last_state[0] = '\0';
 	if (out)
 		*out = NULL;
-	int ok = name   ? PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL,
-	                                      NULL, 0)
-	         : p    ? PQsendQueryParams(c->pg, text, p->n, NULL, p->v, NULL, NULL, 0)
-	                : PQsendQuery(c->pg, text);
+	int ok = name ? PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL,
+	                                    0)
+	         : p  ? PQsendQueryParams(c->pg, text, p->n, NULL, p->v, NULL, NULL, 0)
+	              : PQsendQuery(c->pg, text);
 	if (ok)
 		r = await(c->pg, deadline);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -379,8 +380,7 @@ static enum kerr qx_once(struct pg *s, struct pconn *c, enum q q, const struct p
                          PGresult **out);
 
 /* Runs the prepared statement q (preparing it on first use on c). */
-static enum kerr qx(struct pg *s, struct pconn *c, enum q q, const struct params *p,
-                    PGresult **out)
+static enum kerr qx(struct pg *s, struct pconn *c, enum q q, const struct params *p, PGresult **out)
 {
 	bool first = c->fresh && is_read(q);
 	c->fresh = false;
@@ -453,10 +453,12 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
 		one_line(msg, sizeof(msg), PQerrorMessage(c->pg));
 		goto fail;
 	}
-	enum kerr e = cmd(s, c,
-	                  "SET statement_timeout = " STRINGIFY(STATEMENT_TIMEOUT_MS) "; "
-	                  "SET idle_in_transaction_session_timeout = 60000; "
-	                  "SET synchronous_commit = on");
+	enum kerr e = cmd(
+	        s, c,
+	        "SET statement_timeout = " STRINGIFY(
+	                STATEMENT_TIMEOUT_MS) "; "
+	                                      "SET idle_in_transaction_session_timeout = 60000; "
+	                                      "SET synchronous_commit = on");
 	if (e != K_OK) {
 		pthread_mutex_lock(&s->fault_mu);
 		snprintf(msg, sizeof(msg), "%.*s", (int)sizeof(msg) - 1, s->fault);
@@ -499,7 +501,8 @@ static struct pconn *acquire(struct pg *s, enum kerr *e)
 	pthread_mutex_unlock(&s->mu);
 	if (!c) {
 		last_state[0] = '\0';
-		note(s, "every connection of the pool stayed busy for " STRINGIFY(POOL_WAIT_MS) " ms");
+		note(s,
+		     "every connection of the pool stayed busy for " STRINGIFY(POOL_WAIT_MS) " ms");
 		*e = K_EUNAVAIL;
 		return NULL;
 	}
@@ -630,8 +633,8 @@ static enum kerr read_cluster(const PGresult *r, int row, struct cluster *c)
 	c->created_at = get_int(r, row, 15);
 	c->updated_at = get_int(r, row, 16);
 	c->members = (int)get_int(r, row, 17);
-	enum kerr e = prev && c->profiles && c->vars && c->secrets && c->discovery_url ? K_OK
-	                                                                              : K_EIO;
+	enum kerr e =
+	        prev && c->profiles && c->vars && c->secrets && c->discovery_url ? K_OK : K_EIO;
 	json_decref(prev);
 	if (e != K_OK)
 		cluster_clear(c);
@@ -691,8 +694,8 @@ static enum kerr migrate(struct pg *s, struct pconn *c, struct buf *errmsg)
 		e = run_for(s, c, NULL, migrations_postgres[i].sql, NULL, NULL, 3600 * 1000);
 		if (e != K_OK) {
 			pthread_mutex_lock(&s->fault_mu);
-			buf_addf(errmsg, "%s: migration %s: %s", s->where, migrations_postgres[i].name,
-			         s->fault);
+			buf_addf(errmsg, "%s: migration %s: %s", s->where,
+			         migrations_postgres[i].name, s->fault);
 			pthread_mutex_unlock(&s->fault_mu);
 			finish(s, c, e);
 			return K_EIO;
@@ -728,7 +731,7 @@ static void pg_close(void *b)
 	struct pg *s = b;
 	if (!s)
 		return;
-	for (int i = s->n - 1; i >= 0; i--)
+	for (int i = s->n - 1; s->conns && i >= 0; i--)
 		drop_conn(&s->conns[i]);
 	pthread_cond_destroy(&s->freed);
 	pthread_mutex_destroy(&s->mu);
@@ -868,7 +871,8 @@ static enum kerr insert_cluster(struct pg *s, struct pconn *c, const struct clus
 	struct params p = {0};
 	enum kerr e;
 	if ((e = dump_json(cl->profiles, &profiles)) != K_OK ||
-	    (e = dump_json(cl->vars, &vars)) != K_OK || (e = dump_json(cl->secrets, &secrets)) != K_OK)
+	    (e = dump_json(cl->vars, &vars)) != K_OK ||
+	    (e = dump_json(cl->secrets, &secrets)) != K_OK)
 		goto out;
 	p_text(&p, cl->id);
 	p_text(&p, cl->name);
@@ -1017,7 +1021,8 @@ static enum kerr pg_cluster_list(void *b, const struct store_list_query *q,
 	p.n = 0;
 	p_text(&p, q->q);
 	if (e == K_OK)
-		e = filtered ? qx(s, c, Q_LIST_TOTAL, &p, &r) : qx(s, c, Q_COUNT_CLUSTERS, NULL, &r);
+		e = filtered ? qx(s, c, Q_LIST_TOTAL, &p, &r)
+		             : qx(s, c, Q_COUNT_CLUSTERS, NULL, &r);
 	if (e == K_OK && PQntuples(r) == 1)
 		*out_total = get_int(r, 0, 0);
 	else if (e == K_OK)
@@ -1110,9 +1115,9 @@ static enum kerr pg_cluster_rotate_token(void *b, const char *name, const char *
 		p_text(&p, name);
 		e = qx(s, c, Q_PREV_COUNT, &p, &r);
 		if (e == K_OK)
-			e = PQntuples(r) != 1                          ? K_EIO
+			e = PQntuples(r) != 1                       ? K_EIO
 			    : get_int(r, 0, 0) >= STORE_PREV_TOKENS ? K_ELIMIT
-			                                               : K_OK;
+			                                            : K_OK;
 		PQclear(r);
 	}
 	if (e == K_OK)
@@ -1329,8 +1334,8 @@ static enum kerr pg_dir_get(void *b, const char *token, struct store_dir *out)
 
 /* Runs a one-integer query bound with token (and id when not NULL): its
  * value, -1 when no row, -2 on error (*e says which). */
-static int64_t int_query(struct pg *s, struct pconn *c, enum q q, const char *token,
-                         const char *id, enum kerr *e)
+static int64_t int_query(struct pg *s, struct pconn *c, enum q q, const char *token, const char *id,
+                         enum kerr *e)
 {
 	struct params p = {0};
 	PGresult *r = NULL;

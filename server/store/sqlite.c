@@ -1,4 +1,5 @@
-/* sqlite.c - the SQLite backend of the store (the default); the only file that includes sqlite3.h. */
+/* sqlite.c - the SQLite backend of the store (the default); the only file that includes sqlite3.h.
+ */
 #include "backend.h"
 
 #include <errno.h>
@@ -752,7 +753,7 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 }
 
 static void sq_clusters_create(void *b_, const struct cluster *const *cls, size_t n,
-                           int max_clusters, enum kerr *results)
+                               int max_clusters, enum kerr *results)
 {
 	struct sq *s = b_;
 	enum kerr e;
@@ -817,8 +818,8 @@ static enum kerr sq_cluster_get(void *b_, const char *name, struct cluster *out)
 }
 
 static enum kerr sq_cluster_list(void *b_, const struct store_list_query *q,
-                             void (*fn)(const struct cluster *c, void *arg), void *arg,
-                             bool *out_more, int64_t *out_total)
+                                 void (*fn)(const struct cluster *c, void *arg), void *arg,
+                                 bool *out_more, int64_t *out_total)
 {
 	struct sq *s = b_;
 	static const enum q by_sort[] = {
@@ -904,7 +905,7 @@ static enum kerr exec_named(struct conn *c, enum q q, const char *name, const in
 }
 
 static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn fn, void *arg,
-                               struct cluster *out)
+                                   struct cluster *out)
 {
 	struct sq *s = b_;
 	struct cluster cur = {0};
@@ -937,7 +938,7 @@ static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn f
 }
 
 static enum kerr sq_cluster_rotate_token(void *b_, const char *name, const char *token,
-                                     int64_t grace_until, struct cluster *out)
+                                         int64_t grace_until, struct cluster *out)
 {
 	struct sq *s = b_;
 	enum kerr e;
@@ -1050,7 +1051,7 @@ static enum kerr record_group(struct conn *c, const struct store_fetch_group *g,
 }
 
 static enum kerr sq_fetches_record(void *b_, const struct store_fetch_group *groups, size_t n,
-                               int keep)
+                                   int keep)
 {
 	struct sq *s = b_;
 	enum kerr e;
@@ -1062,7 +1063,7 @@ static enum kerr sq_fetches_record(void *b_, const struct store_fetch_group *gro
 }
 
 static enum kerr sq_fetches_list(void *b_, const char *cluster_id, int limit,
-                             void (*fn)(const struct store_fetch *f, void *arg), void *arg)
+                                 void (*fn)(const struct store_fetch *f, void *arg), void *arg)
 {
 	struct sq *s = b_;
 	struct conn *c = acquire_read(s);

@@ -13,11 +13,11 @@
 #include "store.h"
 #include "test.h"
 
-static struct store *st;      /* the store under test */
-static const char *backend;   /* "sqlite" or "pg" */
-static char target[1024];     /* its --db */
-static char pg_admin[1024];   /* KINDLING_TEST_PG_URL */
-static int serial;            /* makes ids and names unique */
+static struct store *st;    /* the store under test */
+static const char *backend; /* "sqlite" or "pg" */
+static char target[1024];   /* its --db */
+static char pg_admin[1024]; /* KINDLING_TEST_PG_URL */
+static int serial;          /* makes ids and names unique */
 
 /* A cluster to create; clear it with cluster_clear. */
 static void mk(struct cluster *c, const char *name, bool with_dir)
@@ -65,7 +65,8 @@ static int sh(const char *cmd)
 static int psql(const char *url, const char *q)
 {
 	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "psql '%s' -Atq -v ON_ERROR_STOP=1 -c \"%s\" >/dev/null", url, q);
+	snprintf(cmd, sizeof(cmd), "psql '%s' -Atq -v ON_ERROR_STOP=1 -c \"%s\" >/dev/null", url,
+	         q);
 	return sh(cmd);
 }
 
@@ -293,11 +294,22 @@ static void t_discovery(void)
 	CHECK_INT(store_cluster_get(st, "alpha", &g), K_OK);
 	const char *tok = "feedfeedfeedfeedfeedfeedfeedfeed";
 	struct store_put p[5] = {
-	        {.token = tok, .id = "a1", .value = "m1=http://10.0.0.1:2380", .max_members = 2, .at = 5},
-	        {.token = tok, .id = "a2", .value = "m2=http://10.0.0.2:2380", .max_members = 2, .at = 6},
+	        {.token = tok,
+	         .id = "a1",
+	         .value = "m1=http://10.0.0.1:2380",
+	         .max_members = 2,
+	         .at = 5},
+	        {.token = tok,
+	         .id = "a2",
+	         .value = "m2=http://10.0.0.2:2380",
+	         .max_members = 2,
+	         .at = 6},
 	        {.token = tok, .id = "a1", .value = "again", .max_members = 2, .at = 7},
 	        {.token = tok, .id = "a3", .value = "m3", .max_members = 2, .at = 8},
-	        {.token = "00000000000000000000000000000000", .id = "a1", .value = "x", .max_members = 2},
+	        {.token = "00000000000000000000000000000000",
+	         .id = "a1",
+	         .value = "x",
+	         .max_members = 2},
 	};
 	CHECK_INT(store_put_members(st, p, 5), K_OK);
 	CHECK_INT(p[0].result, K_OK);
@@ -309,7 +321,8 @@ static void t_discovery(void)
 	CHECK(p[1].index > p[0].index);
 	CHECK_INT(p[2].index, p[1].index);
 	/* a cluster's directory, in another batch: its indexes go on increasing */
-	struct store_put q = {.token = g.discovery_token, .id = "b1", .value = "n1", .max_members = 9};
+	struct store_put q = {
+	        .token = g.discovery_token, .id = "b1", .value = "n1", .max_members = 9};
 	CHECK_INT(store_put_members(st, &q, 1), K_OK);
 	CHECK_INT(q.result, K_OK);
 	CHECK(q.index > 1);
@@ -362,7 +375,11 @@ static void t_fetch_log(void)
 		                               .status = i == 1 ? 403 : 200};
 	struct store_fetch_group grp[2] = {
 	        {.cluster_id = g.id, .rows = rows, .nrows = 4, .ok = 3, .last_ok = 103},
-	        {.cluster_id = "deleted-meanwhile", .rows = rows, .nrows = 1, .ok = 1, .last_ok = 1},
+	        {.cluster_id = "deleted-meanwhile",
+	         .rows = rows,
+	         .nrows = 1,
+	         .ok = 1,
+	         .last_ok = 1},
 	};
 	CHECK_INT(store_fetches_record(st, grp, 2, 3), K_OK);
 	struct fetches x = {0};
@@ -460,8 +477,8 @@ static void *race_create(void *arg)
 	struct racer *x = arg;
 	for (int i = 0; i < 10; i++) {
 		char name[64];
-		snprintf(name, sizeof(name), "%s-%d-%d", x->name ? x->name : "many", x->name ? 0 : x->id,
-		         x->name ? 0 : i);
+		snprintf(name, sizeof(name), "%s-%d-%d", x->name ? x->name : "many",
+		         x->name ? 0 : x->id, x->name ? 0 : i);
 		struct cluster c;
 		mk(&c, name, false);
 		const struct cluster *cls[] = {&c};
@@ -594,16 +611,19 @@ static void t_unavailable(void)
 	struct buf why;
 	buf_init(&why, 1024);
 	/* every connection cut: the next call reconnects by itself */
-	snprintf(q, sizeof(q),
-	         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '%s'", db);
+	snprintf(
+	        q, sizeof(q),
+	        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '%s'",
+	        db);
 	CHECK(psql(pg_admin, q) == 0);
 	int64_t n = -1;
 	CHECK_INT(store_cluster_count(st, &n), K_OK);
 	/* the database refuses connections: K_EUNAVAIL, health not ok, no hang */
-	snprintf(q, sizeof(q),
-	         "ALTER DATABASE %s ALLOW_CONNECTIONS false; "
-	         "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '%s'",
-	         db, db);
+	snprintf(
+	        q, sizeof(q),
+	        "ALTER DATABASE %s ALLOW_CONNECTIONS false; "
+	        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '%s'",
+	        db, db);
 	CHECK(psql(pg_admin, q) == 0);
 	struct cluster g;
 	CHECK_INT(store_cluster_get(st, "bravo", &g), K_EUNAVAIL);
@@ -657,7 +677,8 @@ static void suite(void)
 	struct buf err;
 	buf_init(&err, 4096);
 	if (store_open(target, 4, &st, &err) != K_OK) {
-		printf("FAIL %s: %s: store_open %s: %s\n", __FILE__, backend, target, buf_str(&err));
+		printf("FAIL %s: %s: store_open %s: %s\n", __FILE__, backend, target,
+		       buf_str(&err));
 		test_failed++;
 		buf_free(&err);
 		return;
@@ -703,10 +724,12 @@ int main(void)
 	const char *pg = getenv("KINDLING_TEST_PG_URL");
 	backend = "pg";
 	if (!pg || !pg[0]) {
-		const char *why = "KINDLING_TEST_PG_URL is not set (tests/run.sh starts a PostgreSQL "
-		                  "with tests/pg.sh when postgresql is installed: make test-deps)";
+		const char *why =
+		        "KINDLING_TEST_PG_URL is not set (tests/run.sh starts a PostgreSQL "
+		        "with tests/pg.sh when postgresql is installed: make test-deps)";
 		if (in_ci()) {
-			printf("FAIL %s: pg: %s, and CI must run every promised check\n", __FILE__, why);
+			printf("FAIL %s: pg: %s, and CI must run every promised check\n", __FILE__,
+			       why);
 			test_failed++;
 		} else {
 			SKIP("pg: the PostgreSQL backend (14 tests)", why);
