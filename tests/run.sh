@@ -36,7 +36,11 @@ pg_passed=0
 pg_failed=0
 pg_skipped=0
 # The end-to-end scripts that touch storage: run again on PostgreSQL.
-PG_E2E=${PG_E2E:-"tests/e2e/test_clusters.sh tests/e2e/test_discovery.sh tests/e2e/test_vars.sh tests/e2e/test_security.sh tests/e2e/test_storage.sh tests/e2e/test_crash.sh"}
+# (about 3 minutes more on 2 cores)
+PG_E2E=${PG_E2E:-"tests/e2e/test_clusters.sh tests/e2e/test_discovery.sh tests/e2e/test_vars.sh
+	tests/e2e/test_security.sh tests/e2e/test_storage.sh tests/e2e/test_crash.sh
+	tests/e2e/test_ignition.sh tests/e2e/test_pages.sh tests/e2e/test_upstream.sh
+	tests/e2e/test_badinput.sh"}
 SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|\.[ch]:[0-9]+:[0-9]+: runtime error: '
 
 # time_limit SOURCE - the "timeout: N" a source file declares in its first 40

@@ -379,9 +379,53 @@ static bool reconnected(struct pg *s, struct pconn *c, bool first, enum kerr e)
 static enum kerr qx_once(struct pg *s, struct pconn *c, enum q q, const struct params *p,
                          PGresult **out);
 
+/* Whether s is valid UTF-8 (PostgreSQL refuses anything else in a text
+ * parameter, with an error that would abort the transaction). */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u) {
+		int n = *u < 0x80             ? 0
+		        : (*u & 0xe0) == 0xc0 ? 1
+		        : (*u & 0xf0) == 0xe0 ? 2
+		        : (*u & 0xf8) == 0xf0 ? 3
+		                              : -1;
+		if (n < 0 || (n == 1 && *u < 0xc2) || (n == 3 && *u > 0xf4))
+			return false;
+		uint32_t cp = n ? *u & (0x3f >> n) : *u;
+		for (int i = 1; i <= n; i++) {
+			if ((u[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (u[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		u += n + 1;
+	}
+	return true;
+}
+
+/* Whether every text parameter of p is valid UTF-8. */
+static bool params_valid(const struct params *p)
+{
+	for (int i = 0; p && i < p->n; i++)
+		if (p->v[i] && !utf8_valid(p->v[i]))
+			return false;
+	return true;
+}
+
 /* Runs the prepared statement q (preparing it on first use on c). */
 static enum kerr qx(struct pg *s, struct pconn *c, enum q q, const struct params *p, PGresult **out)
 {
+	/* a key that is not UTF-8 (from a URL) names no row: no query, no
+	 * aborted transaction */
+	if (!params_valid(p)) {
+		if (out)
+			*out = NULL;
+		snprintf(last_state, sizeof(last_state), "22021");
+		return K_ENOTFOUND;
+	}
 	bool first = c->fresh && is_read(q);
 	c->fresh = false;
 	enum kerr e = qx_once(s, c, q, p, out);
@@ -1353,6 +1397,10 @@ static int64_t int_query(struct pg *s, struct pconn *c, enum q q, const char *to
 static enum kerr put_one(struct pg *s, struct pconn *c, struct store_put *p, int64_t *index)
 {
 	enum kerr e;
+	if (!utf8_valid(p->token) || !utf8_valid(p->id) || !utf8_valid(p->value)) {
+		p->result = K_ENOTFOUND; /* no such token can exist */
+		return K_OK;
+	}
 	/* the directory's row lock: a delete waits for us, or we see it gone */
 	int64_t last = int_query(s, c, Q_DIR_LOCK, p->token, NULL, &e);
 	if (last < 0) {

@@ -424,6 +424,28 @@ static void t_delete(void)
 	cluster_clear(&g);
 }
 
+/* keys from URLs need not be UTF-8: they name nothing, and spoil no batch */
+static void t_bad_utf8(void)
+{
+	struct cluster g;
+	struct store_dir d;
+	CHECK_INT(store_cluster_get(st, "\xff\xfe", &g), K_ENOTFOUND);
+	CHECK_INT(store_cluster_update(st, "a\xc3", set_var, "w", &g), K_ENOTFOUND);
+	CHECK_INT(store_dir_get(st, "\xed\xa0\x80", &d), K_ENOTFOUND);
+	char tok[33];
+	CHECK_INT(store_cluster_delete(st, "\xff", tok), K_ENOTFOUND);
+	struct store_put p[2] = {
+	        {.token = "\xff\xfe", .id = "c1", .value = "v", .max_members = 9},
+	        {.token = "feedfeedfeedfeedfeedfeedfeedfeed",
+	         .id = "c2",
+	         .value = "v",
+	         .max_members = 9},
+	};
+	CHECK_INT(store_put_members(st, p, 2), K_OK);
+	CHECK_INT(p[0].result, K_ENOTFOUND);
+	CHECK_INT(p[1].result, K_OK);
+}
+
 static void t_health(void)
 {
 	struct buf why;
@@ -693,6 +715,7 @@ static void suite(void)
 	RUN_ON(t_discovery);
 	RUN_ON(t_fetch_log);
 	RUN_ON(t_delete);
+	RUN_ON(t_bad_utf8);
 	RUN_ON(t_health);
 	RUN_ON(t_newer_schema);
 	if (!strcmp(backend, "pg")) {
@@ -732,7 +755,7 @@ int main(void)
 			       why);
 			test_failed++;
 		} else {
-			SKIP("pg: the PostgreSQL backend (14 tests)", why);
+			SKIP("pg: the PostgreSQL backend (15 tests)", why);
 		}
 	} else {
 		snprintf(pg_admin, sizeof(pg_admin), "%s", pg);
