@@ -28,7 +28,8 @@
  * a statement statement_timeout (STATEMENT_TIMEOUT_MS, server side) and
  * QUERY_WAIT_MS on the client side (a server or network that went silent):
  * then the call fails with K_EUNAVAIL, the connection is closed, and the
- * next use of its slot connects again.
+ * next use of its slot connects again. After a failed connect, calls that
+ * need a new connection fail at once for RECONNECT_PAUSE_MS.
  */
 #define POOL_WAIT_MS         10000
 #define CONNECT_TIMEOUT_S    "5"
@@ -37,6 +38,7 @@
 #define MIGRATION_LOCK_KEY   "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
 #define MAX_PARAMS           12
 #define PROBE_LOCK_MS        250
+#define RECONNECT_PAUSE_MS   250 /* after a failed connect, new ones fail at once this long */
 #define STR_(x)              #x
 #define STRINGIFY(x)         STR_(x)
 
@@ -171,6 +173,7 @@ struct pg {
 	pthread_mutex_t fault_mu;
 	bool faulty;              /* the last call failed: a recovery is logged */
 	atomic_bool write_failed; /* the last write failed: /healthz probes a write */
+	atomic_llong down_until;  /* monotonic ms: no new connect tried before it */
 	char fault[512];
 };
 
@@ -512,6 +515,7 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
 	return K_OK;
 fail:
 	drop_conn(c);
+	atomic_store(&s->down_until, mono_ms() + RECONNECT_PAUSE_MS);
 	last_state[0] = '\0';
 	note(s, msg);
 	if (errmsg)
@@ -555,7 +559,14 @@ static struct pconn *acquire(struct pg *s, enum kerr *e)
 	if (c->pg && (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))
 		drop_conn(c);
 	c->fresh = true;
-	*e = c->pg ? K_OK : connect_one(s, c, NULL);
+	if (!c->pg && mono_ms() < atomic_load(&s->down_until)) {
+		/* a connect failed a moment ago: fail fast rather than have every
+		 * request wait its own connect_timeout for an unreachable server */
+		*e = K_EUNAVAIL;
+		last_state[0] = '\0';
+	} else {
+		*e = c->pg ? K_OK : connect_one(s, c, NULL);
+	}
 	if (*e != K_OK) {
 		pthread_mutex_lock(&s->mu);
 		c->busy = false;
@@ -990,10 +1001,17 @@ static void pg_clusters_create(void *b, const struct cluster *const *cls, size_t
 		if (e == K_OK)
 			e = cmd(s, c, "RELEASE SAVEPOINT one");
 	}
-	e = release_write(s, c, finish(s, c, e));
+	e = finish(s, c, e);
 	for (size_t i = 0; i < n && e != K_OK; i++) /* no commit: nothing of it is stored */
 		if (results[i] == K_OK || results[i] == K_EIO || results[i] == K_EUNAVAIL)
 			results[i] = e;
+	/* a create that failed (a statement timeout, say) is a failed write,
+	 * though the others of its batch committed */
+	enum kerr worst = e;
+	for (size_t i = 0; i < n && worst == K_OK; i++)
+		if (results[i] == K_EIO || results[i] == K_EUNAVAIL)
+			worst = results[i];
+	release_write(s, c, worst);
 }
 
 /* Reads the cluster named name. K_OK, K_ENOTFOUND, K_EUNAVAIL, K_EIO. */

@@ -658,6 +658,7 @@ static void t_unavailable(void)
 	/* back: served again without a reopen */
 	snprintf(q, sizeof(q), "ALTER DATABASE %s ALLOW_CONNECTIONS true", db);
 	CHECK(psql(pg_admin, q) == 0);
+	usleep(300 * 1000); /* past the pause after a failed connect (fails fast meanwhile) */
 	CHECK_INT(store_cluster_get(st, "bravo", &g), K_OK);
 	cluster_clear(&g);
 	CHECK_INT(create1("after-away", false, 1000, NULL), K_OK);
