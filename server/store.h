@@ -1,4 +1,4 @@
-/* store.h - kindling's durable state (SQLite or PostgreSQL, server/store/): clusters, discovery, fetches. */
+/* store.h - kindling's durable state (SQLite or PostgreSQL: server/store/). */
 #ifndef KINDLING_STORE_H
 #define KINDLING_STORE_H
 

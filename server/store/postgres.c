@@ -271,8 +271,11 @@ static PGresult *await(PGconn *pg, int64_t deadline)
 	while ((f = PQflush(pg)) == 1) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT | POLLIN};
 		int left = (int)(deadline - mono_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0) {
-			timed_out = true;
+		int r = left > 0 ? poll(&p, 1, left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			timed_out = r == 0;
 			return NULL;
 		}
 		if ((p.revents & POLLIN) && !PQconsumeInput(pg))
