@@ -337,7 +337,9 @@ for i in 1 2; do
 		>"$T/watch.$i.status" &
 	watches+=($!)
 done
-eventually 10 sh -c "curl -s '$BASE/metrics' | grep -q '^kindling_http_requests_in_flight [2-9]'"
+# both watches held: 3 in flight with the /metrics request itself (2 could
+# be one watch and the /metrics request, the other curl not started yet)
+eventually 10 sh -c "curl -s '$BASE/metrics' | grep -q '^kindling_http_requests_in_flight [3-9]'"
 api GET "/discovery/$token?wait=true&recursive=true"
 check "a watch past --max-long-polls is 503 problem+json" problem_is 503 unavailable
 check "with Retry-After (etcd members retry)" [ -n "$(header Retry-After)" ]
