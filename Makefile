@@ -9,15 +9,16 @@
 #   make clean
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle
-# Debian packages: to build, to run the tests (nodejs, npm: the browser tests;
+PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle libpq
+# Debian packages: to build, to run the tests (postgresql: the PostgreSQL backend's
+# tests, tests/pg.sh; nodejs, npm: the browser tests;
 # clang, libclang-rt-14-dev: libFuzzer for the fuzz smoke test), to check
 # examples/ (make test-image: hcl v2 source and Go to build its hclfmt), to lint.
 BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
-              libcurl4-gnutls-dev libsqlite3-dev nettle-dev
+              libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev
 TEST_DEBS  := curl jq sqlite3 procps iproute2 util-linux etcd-server etcd-client etcd-discovery \
               ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
-              chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev
+              chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev postgresql
 EXAMPLE_DEBS := systemd golang-go golang-github-hashicorp-hcl-v2-dev
 LINT_DEBS  := clang-format clang-tidy cppcheck
 
@@ -32,8 +33,9 @@ LDLIBS   = $(PKG_LIBS) -lpthread
 SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-SRCS     := $(filter-out server/main.c,$(wildcard server/*.c))
-MIGRATIONS := $(sort $(wildcard db/[0-9]*.sql))
+SRCS     := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard server/store/*.c)
+MIGRATIONS_SQLITE   := $(sort $(wildcard db/sqlite/[0-9]*.sql))
+MIGRATIONS_POSTGRES := $(sort $(wildcard db/postgres/[0-9]*.sql))
 STATIC     := $(sort $(wildcard server/static/*))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 
@@ -46,9 +48,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
         print-test-debs print-fuzz-targets
 all: build/kindling
 
-build/gen/migrations.c: $(MIGRATIONS) tools/embed-migrations.sh
+build/gen/migrations.c: $(MIGRATIONS_SQLITE) $(MIGRATIONS_POSTGRES) tools/embed-migrations.sh
 	@mkdir -p $(@D)
-	@sh tools/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+	@sh tools/embed-migrations.sh sqlite $(MIGRATIONS_SQLITE) -- postgres $(MIGRATIONS_POSTGRES) \
+		> $@.tmp && mv $@.tmp $@
 
 build/gen/static.c: $(STATIC) tools/embed-static.sh
 	@mkdir -p $(@D)
@@ -146,7 +149,7 @@ test-image: deps
 	@$(MAKE) --no-print-directory build/kindling
 	@KINDLING_BIN=build/kindling sh tests/run.sh tests/image/test_examples.sh tests/image/test_image.sh
 
-FORMAT_FILES = $(wildcard server/*.[ch] tests/unit/*.[ch])
+FORMAT_FILES = $(wildcard server/*.[ch] server/store/*.[ch] tests/unit/*.[ch])
 lint: build/kindling
 	@sh tools/need-debs.sh $(LINT_DEBS)
 	clang-format --dry-run --Werror $(FORMAT_FILES)
@@ -164,4 +167,5 @@ bench: build/kindling
 clean:
 	rm -rf build
 
--include $(wildcard build/obj/*.d build/asan/obj/*.d build/asan/tests/*.d build/fuzz/obj/*.d build/fuzz/*.d)
+-include $(wildcard build/obj/*.d build/obj/store/*.d build/asan/obj/*.d build/asan/obj/store/*.d \
+	build/asan/tests/*.d build/fuzz/obj/*.d build/fuzz/obj/store/*.d build/fuzz/*.d)

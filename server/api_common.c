@@ -86,8 +86,8 @@ void api_reply_store_error(struct req *r, enum kerr e, const char *name)
 		break;
 	case K_EUNAVAIL:
 		reply_error(r, e,
-		            "the database is busy (locked by another writer) or kindling is "
-		            "stopping; nothing was changed, retry");
+		            "the database is busy (locked by another writer) or unreachable, or "
+		            "kindling is stopping; nothing was changed, retry");
 		break;
 	default: {
 		char why[512];

@@ -1,4 +1,4 @@
-/* store.h - kindling's durable state in SQLite: clusters, discovery, fetches. */
+/* store.h - kindling's durable state (SQLite or PostgreSQL: server/store/). */
 #ifndef KINDLING_STORE_H
 #define KINDLING_STORE_H
 
@@ -55,16 +55,21 @@ int cluster_grace_tokens(const struct cluster *c, int64_t now, int64_t *out_unti
 int64_t store_now_ms(void);
 
 /*
- * Opens (creating it and its folder, 0700) the database at path, sets WAL,
- * synchronous=FULL, foreign keys and a busy timeout, and applies the
- * embedded migrations past PRAGMA user_version in one transaction. Refuses
- * to create a new database where one was (path missing, its -wal or -shm
- * present). On error returns K_EIO with a message in errmsg and *out
- * untouched.
+ * Opens the database path names: a postgresql:// or postgres:// URL is a
+ * PostgreSQL database (libpq: PG* variables, sslmode; a pool of up to
+ * pool_size connections opened on demand; its migrations applied past
+ * schema_version in one transaction under an advisory lock); anything else
+ * an SQLite file, opened (creating it and its folder, 0700) with WAL,
+ * synchronous=FULL, foreign keys and a busy timeout, its migrations
+ * applied past PRAGMA user_version in one transaction, refusing to create a
+ * new database where one was (path missing, its -wal or -shm present).
+ * Both refuse a database newer than the binary. On error returns K_EIO (or
+ * K_ENOMEM) with a message in errmsg and *out untouched.
  *
  * Errors of every call below: K_EUNAVAIL when the database stayed locked by
- * another writer for the whole busy timeout (retry); K_EIO for a failure of
- * the database or the disk, whose cause the store logs once per kind.
+ * another writer for the whole busy or statement timeout, or cannot be
+ * reached (retry); K_EIO for a failure of the database or the disk, whose
+ * cause the store logs once per kind.
  */
 enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg);
 

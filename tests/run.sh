@@ -1,8 +1,12 @@
 #!/bin/sh
-# run.sh [unit|e2e|FILE...] - runs the unit-test programs and the end-to-end
-# scripts, prints their PASS/FAIL/SKIP lines, and ends with
-# "N passed, N failed, N skipped". Exits non-zero when anything failed.
+# run.sh [unit|e2e|e2e-pg|FILE|pg:FILE...] - runs the unit-test programs and
+# the end-to-end scripts, then the scripts that touch storage (PG_E2E) once
+# more on PostgreSQL (KINDLING_TEST_DB=pg; pg:FILE runs one that way), prints
+# their PASS/FAIL/SKIP lines, and ends with "N passed, N failed, N skipped"
+# and the same per backend. Exits non-zero when anything failed.
 # KINDLING_BIN picks the binary under test (default: the ASan+UBSan build).
+# One throw-away PostgreSQL (tests/pg.sh) serves the whole run, each test on
+# databases of its own; KINDLING_TEST_PG_URL set beforehand names another.
 #
 # Rules for every program it runs (see README, "Tests"):
 #  - a time limit: TEST_TIMEOUT seconds (default 600), or the script's own
@@ -28,6 +32,15 @@ logs=$(mktemp -d /tmp/kindling-tests.XXXXXX)
 passed=0
 failed=0
 skipped=0
+pg_passed=0
+pg_failed=0
+pg_skipped=0
+# The end-to-end scripts that touch storage: run again on PostgreSQL.
+# (about 3 minutes more on 2 cores)
+PG_E2E=${PG_E2E:-"tests/e2e/test_clusters.sh tests/e2e/test_discovery.sh tests/e2e/test_vars.sh
+	tests/e2e/test_security.sh tests/e2e/test_storage.sh tests/e2e/test_crash.sh
+	tests/e2e/test_ignition.sh tests/e2e/test_pages.sh tests/e2e/test_upstream.sh
+	tests/e2e/test_badinput.sh"}
 SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|\.[ch]:[0-9]+:[0-9]+: runtime error: '
 
 # time_limit SOURCE - the "timeout: N" a source file declares in its first 40
@@ -84,11 +97,25 @@ run_one() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + s))
+	case $name in
+	*"[pg]" | *test_store)
+		# test_store runs both backends: its pg lines count for PostgreSQL
+		if [ "${name%\[pg\]}" = "$name" ]; then
+			p=$(grep -c '^PASS .*: pg: ' "$log")
+			f=$(grep -c '^FAIL .*: pg: ' "$log")
+			s=$(grep -c '^SKIP .*: pg: ' "$log")
+		fi
+		pg_passed=$((pg_passed + p))
+		pg_failed=$((pg_failed + f))
+		pg_skipped=$((pg_skipped + s))
+		;;
+	esac
 }
 
-# run_file FILE - a script (bash) or a unit program.
+# run_file FILE - a script (bash) or a unit program; pg:FILE, a script on PostgreSQL.
 run_file() {
 	case "$1" in
+	pg:*) run_one "${1#pg:}[pg]" "${1#pg:}" env KINDLING_TEST_DB=pg bash "${1#pg:}" ;;
 	*.sh) run_one "$1" "$1" bash "$1" ;;
 	build/asan/tests/*) run_one "$1" "tests/unit/${1##*/}.c" "$1" ;;
 	*) run_one "$1" "$1" "$1" ;;
@@ -96,6 +123,16 @@ run_file() {
 }
 
 what=${1:-all}
+# one PostgreSQL for the run (when none is given and it is installed; else
+# the PostgreSQL tests skip, or fail under CI, saying why)
+if [ -z "${KINDLING_TEST_PG_URL:-}" ] && [ "$what" != e2e ]; then
+	# shellcheck source=pg.sh
+	. tests/pg.sh
+	if [ -z "$(pg_missing)" ]; then
+		pg_start >"$logs/pg_start.log" 2>&1 || cat "$logs/pg_start.log"
+		trap pg_stop EXIT
+	fi
+fi
 if [ "$what" = all ] || [ "$what" = unit ]; then
 	for t in build/asan/tests/test_*; do
 		case $t in *.d) continue ;; esac
@@ -110,11 +147,21 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
 		[ -f "$t" ] && run_file "$t"
 	done
 fi
-if [ "$what" != all ] && [ "$what" != unit ] && [ "$what" != e2e ]; then
+if [ "$what" = all ] || [ "$what" = e2e-pg ]; then
+	for t in $PG_E2E; do
+		[ -f "$t" ] && run_file "pg:$t"
+	done
+fi
+if [ "$what" != all ] && [ "$what" != unit ] && [ "$what" != e2e ] && [ "$what" != e2e-pg ]; then
 	for t in "$@"; do
 		run_file "$t"
 	done
 fi
+echo "# sqlite: $((passed - pg_passed)) passed, $((failed - pg_failed)) failed, $((skipped - pg_skipped)) skipped; postgresql: $pg_passed passed, $pg_failed failed, $pg_skipped skipped"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && rm -rf "$logs"
+if [ -n "${PG_PID:-}" ]; then
+	trap - EXIT
+	pg_stop
+fi
 [ "$failed" -eq 0 ]

@@ -10,11 +10,21 @@
 # cleanup scans every one of them for ASan/UBSan/LSan reports: one check of
 # every lib.sh script, "no sanitizer report in any kindling log", a FAIL that
 # names each log with a report.
+#
+# KINDLING_TEST_DB=pg runs the test on PostgreSQL: every --db PATH that
+# kindling_start passes (the default $T/db/kindling.db included) becomes an
+# empty database of its own on the server KINDLING_TEST_PG_URL names (the one
+# tests/run.sh starts; without it, the test starts its own with tests/pg.sh),
+# the same PATH the same database. The test's name gets "-pg". db_sql runs
+# SQL on the default database with either backend; on_pg tells which runs;
+# sqlite_only REASON N skips N checks that only mean something for a file.
 # shellcheck shell=bash disable=SC2034 # the variables are for the sourcing script
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 KINDLING_BIN=${KINDLING_BIN:-build/asan/kindling}
 TEST_NAME=$(basename "$0" .sh)
+KINDLING_TEST_DB=${KINDLING_TEST_DB:-sqlite}
+[ "$KINDLING_TEST_DB" = pg ] && TEST_NAME="$TEST_NAME-pg"
 T=$(mktemp -d "/tmp/kindling-$TEST_NAME.XXXXXX")
 KPID=""
 PORT=""
@@ -78,6 +88,67 @@ sanitizer_scan() {
 	fi
 }
 
+# on_pg - true when the test runs on PostgreSQL (KINDLING_TEST_DB=pg).
+on_pg() { [ "$KINDLING_TEST_DB" = pg ]; }
+
+# sqlite_only REASON [N] - on PostgreSQL, skips N checks (default 1) that
+# only mean something for an SQLite file, and returns 0; on SQLite returns 1
+# (run them): "sqlite_only 'the file mode' || check ...".
+sqlite_only() {
+	on_pg || return 1
+	skip "SQLite only: $1" "${2:-1}"
+}
+
+OWN_PG="" # this test started its PostgreSQL (no KINDLING_TEST_PG_URL given)
+
+# pg_ensure - a PostgreSQL server for the test: the one KINDLING_TEST_PG_URL
+# names, else one of its own (tests/pg.sh), stopped at exit. A missing
+# PostgreSQL FAILs under CI and skips the rest of the test otherwise. Call
+# it from the test's shell, not a subshell (kindling_start does).
+pg_ensure() {
+	[ -z "${KINDLING_TEST_PG_URL:-}" ] || return 0
+	# shellcheck source=../pg.sh
+	source tests/pg.sh
+	[ -z "$(pg_missing)" ] || require_tool "${PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" psql
+	pg_start >&2 || return 1
+	OWN_PG=1
+}
+
+# pg_url_of PATH - the PostgreSQL database that stands for the SQLite file
+# PATH in this test (created, empty, on first use; pg_ensure first).
+pg_url_of() {
+	local map=$T/pg-databases name url base
+	touch "$map"
+	url=$(awk -v p="$1" '$1 == p { print $2 }' "$map")
+	[ -n "$url" ] && { echo "$url"; return 0; }
+	base=$(basename "$1" .db | tr -c 'a-z0-9\n' '_')
+	name=$(echo "k_${TEST_NAME}_$$_$base" | tr -c 'a-z0-9\n' '_' | cut -c1-63)
+	url=$(psql "$KINDLING_TEST_PG_URL" -Atq -v ON_ERROR_STOP=1 -c "CREATE DATABASE $name" >/dev/null &&
+		echo "${KINDLING_TEST_PG_URL%/*}/$name") || return 1
+	echo "$1 $url" >>"$map"
+	echo "$url"
+}
+
+# db_sql SQL - runs SQL on the test's default database ($T/db/kindling.db,
+# or the PostgreSQL database standing for it); prints the rows, "|" between
+# columns.
+db_sql() {
+	if on_pg; then
+		psql "$(pg_url_of "$T/db/kindling.db")" -Atq -v ON_ERROR_STOP=1 -c "$1"
+	else
+		sqlite3 -readonly "$T/db/kindling.db" "$1"
+	fi
+}
+
+# db_dump - the whole default database as SQL text (sqlite3 .dump, pg_dump).
+db_dump() {
+	if on_pg; then
+		pg_dump "$(pg_url_of "$T/db/kindling.db")"
+	else
+		sqlite3 -readonly "$T/db/kindling.db" .dump
+	fi
+}
+
 # cleanup [STATUS] - the EXIT trap: stops everything the test started (by
 # PID), scans the kindling logs, checks the plan (report_end) and exits with
 # the script's status, non-zero when any check failed.
@@ -87,6 +158,7 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
+	if [ -n "$OWN_PG" ]; then pg_stop; fi
 	sanitizer_scan
 	report_end "$st"
 	st=$?
@@ -104,8 +176,23 @@ kindling_start() {
 	log=$T/kindling.$n.log
 	echo "$log" >>"$KLOGS"
 	ln -sfn "kindling.$n.log" "$T/kindling.log"
-	"$KINDLING_BIN" --listen 127.0.0.1:0 --db "$T/db/kindling.db" --templates templates \
-		--threads 2 "$@" 2>"$log" &
+	local db=$T/db/kindling.db args=() a next=""
+	for a in "$@"; do
+		if [ -n "$next" ]; then
+			db=$a
+			next=""
+		elif [ "$a" = --db ]; then
+			next=1
+		else
+			args+=("$a")
+		fi
+	done
+	if on_pg; then
+		pg_ensure || return 1
+		case $db in postgres://* | postgresql://*) ;; *) db=$(pg_url_of "$db") || return 1 ;; esac
+	fi
+	"$KINDLING_BIN" --listen 127.0.0.1:0 --db "$db" --templates templates \
+		--threads 2 "${args[@]}" 2>"$log" &
 	KPID=$!
 	PORT=""
 	for i in $(seq 1 400); do

@@ -24,10 +24,12 @@ FETCH=$(jqb '.pointer.ignition.config.replace.httpHeaders[0].value' | sed 's/^Be
 api PUT "$DP/0123456789abcdef?prevExist=false" --data-urlencode "value=m1=http://127.0.0.1:2380"
 expect "fixture member registered" 201
 
-db() { sqlite3 -readonly "$T/db/kindling.db" "$1" 2>/dev/null; }
+db() { db_sql "$1" 2>/dev/null; }
 state() {
+	local gens="group_concat(generation)"
+	if on_pg; then gens="string_agg(generation::text, ',' ORDER BY name)"; fi
 	db "SELECT (SELECT count(*) FROM clusters), (SELECT count(*) FROM discovery_tokens),
-	    (SELECT count(*) FROM discovery_members), (SELECT group_concat(generation) FROM clusters)"
+	    (SELECT count(*) FROM discovery_members), (SELECT $gens FROM clusters)"
 }
 STATE0=$(state)
 # 600 two-byte characters: a 1 KiB problem detail would end in the middle of one

@@ -272,7 +272,7 @@ check "deleted cluster's token is 404 errorCode 100" etcd_error 404 100
 dput fedcba9876543210 "late=http://127.0.0.1:1"
 check "deleted cluster's token refuses registrations" [ "$STATUS" = 404 ]
 check "no row in the database names the deleted token" \
-	bash -c "sqlite3 -readonly '$T/db/kindling.db' .dump >'$T/dump.sql' && ! grep -q '$GONE_TOK' '$T/dump.sql'"
+	eval 'db_dump >"$T/dump.sql" && [ -s "$T/dump.sql" ] && ! grep -q "$GONE_TOK" "$T/dump.sql"' 
 
 # 15. GET /new?size=N: a discovery-only token
 api GET /clusters

@@ -301,7 +301,7 @@ seq 300 | xargs -P 16 -I{} curl -s -o /dev/null --max-time 10 -H "Authorization:
 	"$BASE/clusters/ign/ignition"
 check "300 concurrent fetches: fetches.count $before -> $((before + 300))" wait_fetch_count ign $((before + 300))
 check_that "... and the fetch log keeps the newest 50 of them" \
-	'[ "$(sqlite3 -readonly "$T/db/kindling.db" "SELECT count(*) FROM fetches JOIN clusters ON clusters.id = cluster_id WHERE name = '"'ign'"' AND status = 200")" = 50 ]'
+	'[ "$(db_sql "SELECT count(*) FROM fetches JOIN clusters ON clusters.id = cluster_id WHERE name = '"'ign'"' AND status = 200")" = 50 ]'
 
 # ---- token rotation ------------------------------------------------------------
 # bearer_of_body - the token in the last body's (a pointer's) Authorization header

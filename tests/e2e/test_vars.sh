@@ -189,8 +189,13 @@ check_that "GET /profiles: an undeclared rule is the default (one line, 4096 byt
 kindling_stop && pass "kindling stops cleanly"
 
 # ---- a value stored before its rule existed is not rendered ------------------------
-sqlite3 "$T/db/kindling.db" \
-	"UPDATE clusters SET vars = json_set(vars, '\$.rabbitmq_admin_user', 'ops' || char(10) || 'default_pass = owned') WHERE name = 'rmq'"
+if on_pg; then
+	psql "$(pg_url_of "$T/db/kindling.db")" -q -v ON_ERROR_STOP=1 -c \
+		"UPDATE clusters SET vars = (vars::jsonb || jsonb_build_object('rabbitmq_admin_user', 'ops' || chr(10) || 'default_pass = owned'))::text WHERE name = 'rmq'"
+else
+	sqlite3 "$T/db/kindling.db" \
+		"UPDATE clusters SET vars = json_set(vars, '\$.rabbitmq_admin_user', 'ops' || char(10) || 'default_pass = owned') WHERE name = 'rmq'"
+fi
 kindling_start --templates "$TPL" || exit 1
 api GET /clusters/rmq/ignition -H "Authorization: Bearer $TOKEN"
 check_that "an old stored value that fails its rule: /ignition serves no config (500 problem+json: Ignition retries)" \

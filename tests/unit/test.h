@@ -11,7 +11,7 @@
 #include <string.h>
 
 static int test_failed_checks;
-static int test_passed, test_failed;
+static int test_passed, test_failed, test_skipped;
 
 /* Records a failed check with its location; the test goes on. */
 #define CHECK(cond)                                                                                \
@@ -57,11 +57,21 @@ static int test_passed, test_failed;
 		fflush(stdout);                                                                    \
 	} while (0)
 
+/* Prints "SKIP file: name: reason" for a test that cannot run here (the
+ * reason says why); tests/run.sh counts it as skipped. */
+#define SKIP(name, reason)                                                                         \
+	do {                                                                                       \
+		test_skipped++;                                                                    \
+		printf("SKIP %s: %s: %s\n", __FILE__, (name), (reason));                           \
+		fflush(stdout);                                                                    \
+	} while (0)
+
 /* Prints the end line; returns the exit status of a test program: 0 when
  * every test passed. */
 static inline int test_exit(const char *file)
 {
-	printf("# end %s: %d passed, %d failed, 0 skipped\n", file, test_passed, test_failed);
+	printf("# end %s: %d passed, %d failed, %d skipped\n", file, test_passed, test_failed,
+	       test_skipped);
 	fflush(stdout);
 	return test_failed ? 1 : 0;
 }

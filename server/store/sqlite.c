@@ -1,5 +1,6 @@
-/* store.c - kindling's durable state in SQLite; the only file that includes sqlite3.h. */
-#include "store.h"
+/* sqlite.c - the SQLite backend of the store (the default); the only file that includes sqlite3.h.
+ */
+#include "backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -12,7 +13,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#include "log.h"
+#include "../log.h"
 #include "migrations.h"
 
 /* How long a write waits for a lock held by another process; then K_EUNAVAIL. */
@@ -139,12 +140,12 @@ static const char *const sql[Q_COUNT] = {
 
 struct conn {
 	pthread_mutex_t mu;
-	struct store *s;
+	struct sq *s;
 	sqlite3 *db;
 	sqlite3_stmt *st[Q_COUNT];
 };
 
-struct store {
+struct sq {
 	int n;
 	struct conn *conns;
 	atomic_uint next;
@@ -191,7 +192,7 @@ static bool is_busy(int rc)
 }
 
 /* Logs a failure once per kind, and a recovery once. */
-static void note_fault(struct store *s, int rc, const char *text)
+static void note_fault(struct sq *s, int rc, const char *text)
 {
 	pthread_mutex_lock(&s->fault_mu);
 	if (rc != s->fault_rc) {
@@ -205,44 +206,11 @@ static void note_fault(struct store *s, int rc, const char *text)
 	pthread_mutex_unlock(&s->fault_mu);
 }
 
-int64_t store_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void cluster_clear(struct cluster *c)
-{
-	if (!c)
-		return;
-	json_decref(c->profiles);
-	json_decref(c->vars);
-	json_decref(c->secrets);
-	free(c->discovery_url);
-	memset(c, 0, sizeof(*c));
-}
-
-int cluster_grace_tokens(const struct cluster *c, int64_t now, int64_t *out_until)
-{
-	int n = 0;
-	int64_t until = 0;
-	for (int i = 0; i < c->nprev; i++) {
-		if (c->prev[i].until > now) {
-			n++;
-			until = c->prev[i].until > until ? c->prev[i].until : until;
-		}
-	}
-	if (out_until)
-		*out_until = until;
-	return n;
-}
-
 /* Takes a connection, preferring an idle one. Never fails. */
 /* A free connection, the lowest-numbered first: the few a quiet server uses
  * keep their page caches warm, and the others never fill theirs (up to 2 MB
  * each). When all are busy, waits for one in turn. */
-static struct conn *acquire(struct store *s)
+static struct conn *acquire(struct sq *s)
 {
 	for (int i = 0; i < s->n; i++) {
 		struct conn *c = &s->conns[i];
@@ -256,7 +224,7 @@ static struct conn *acquire(struct store *s)
 }
 
 /* Takes a connection for reading. */
-static struct conn *acquire_read(struct store *s)
+static struct conn *acquire_read(struct sq *s)
 {
 	last_failure.rc = 0;
 	return acquire(s);
@@ -270,7 +238,7 @@ static struct conn *acquire_read(struct store *s)
  */
 static enum kerr release(struct conn *c, enum kerr e, bool write)
 {
-	struct store *s = c->s;
+	struct sq *s = c->s;
 	pthread_mutex_unlock(&c->mu);
 	if (e == K_EIO && is_busy(last_failure.rc))
 		e = K_EUNAVAIL;
@@ -303,7 +271,7 @@ static enum kerr release(struct conn *c, enum kerr e, bool write)
 
 /* Takes a connection for a write transaction: refuses (K_EIO) when the
  * database file is not the one opened any more. */
-static struct conn *acquire_write(struct store *s, enum kerr *e)
+static struct conn *acquire_write(struct sq *s, enum kerr *e)
 {
 	struct conn *c = acquire_read(s);
 	int moved = 0;
@@ -444,7 +412,7 @@ static int open_conn(const char *path, struct conn *c, struct buf *errmsg)
 	                              "PRAGMA synchronous = FULL;"
 	                              "PRAGMA foreign_keys = ON;"
 	                              "PRAGMA busy_timeout = " BUSY_TIMEOUT_TEXT ";";
-	struct store *s = c->s;
+	struct sq *s = c->s;
 	memset(c, 0, sizeof(*c));
 	c->s = s;
 	pthread_mutex_init(&c->mu, NULL);
@@ -499,15 +467,15 @@ static int migrate(sqlite3 *db, const char *path, struct buf *errmsg)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	if (version > migrations_count) {
+	if (version > migrations_sqlite_count) {
 		buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)",
-		         path, version, migrations_count);
+		         path, version, migrations_sqlite_count);
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	for (int i = version; i < migrations_count; i++) {
-		if (sqlite3_exec(db, migrations[i].sql, NULL, NULL, &err) != SQLITE_OK) {
-			buf_addf(errmsg, "%s: migration %s: %s", path, migrations[i].name,
+	for (int i = version; i < migrations_sqlite_count; i++) {
+		if (sqlite3_exec(db, migrations_sqlite[i].sql, NULL, NULL, &err) != SQLITE_OK) {
+			buf_addf(errmsg, "%s: migration %s: %s", path, migrations_sqlite[i].name,
 			         err ? err : sqlite3_errmsg(db));
 			sqlite3_free(err);
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -515,7 +483,7 @@ static int migrate(sqlite3 *db, const char *path, struct buf *errmsg)
 		}
 	}
 	char set[64];
-	snprintf(set, sizeof(set), "PRAGMA user_version = %d; COMMIT", migrations_count);
+	snprintf(set, sizeof(set), "PRAGMA user_version = %d; COMMIT", migrations_sqlite_count);
 	if (sqlite3_exec(db, set, NULL, NULL, &err) != SQLITE_OK)
 		goto fail;
 	return 0;
@@ -574,14 +542,17 @@ static int make_folder(const char *path, struct buf *errmsg)
 	return -1;
 }
 
-enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg)
+static void sq_close(void *b_);
+static enum kerr sq_cluster_count(void *b_, int64_t *out);
+
+static enum kerr sq_open(const char *path, int pool_size, void **out, struct buf *errmsg)
 {
 	if (make_folder(path, errmsg) < 0)
 		return K_EIO;
 	bool created = false;
 	if (refuse_lost(path, &created, errmsg) < 0)
 		return K_EIO;
-	struct store *s = calloc(1, sizeof(*s));
+	struct sq *s = calloc(1, sizeof(*s));
 	if (!s)
 		return K_ENOMEM;
 	s->conns = calloc((size_t)pool_size, sizeof(*s->conns));
@@ -595,19 +566,19 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 		s->conns[i].s = s;
 		if (open_conn(path, &s->conns[i], errmsg) < 0) {
 			s->n = i + 1;
-			store_close(&s);
+			sq_close(s);
 			return K_EIO;
 		}
 		s->n = i + 1;
 		if (i == 0 && migrate(s->conns[0].db, path, errmsg) < 0) {
-			store_close(&s);
+			sq_close(s);
 			return K_EIO;
 		}
 	}
 	int64_t n = 0;
-	if (store_cluster_count(s, &n) != K_OK) {
+	if (sq_cluster_count(s, &n) != K_OK) {
 		buf_addf(errmsg, "%s: cannot count clusters", path);
-		store_close(&s);
+		sq_close(s);
 		return K_EIO;
 	}
 	atomic_store(&s->clusters, n);
@@ -617,21 +588,20 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 	return K_OK;
 }
 
-void store_close(struct store **sp)
+static void sq_close(void *b_)
 {
-	if (!sp || !*sp)
+	struct sq *s = b_;
+	if (!s)
 		return;
-	struct store *s = *sp;
 	for (int i = s->n - 1; i >= 0; i--)
 		close_conn(&s->conns[i]);
 	pthread_mutex_destroy(&s->fault_mu);
 	free(s->conns);
 	free(s);
-	*sp = NULL;
 }
 
 /* Runs a one-integer query. */
-static enum kerr query_int(struct store *s, enum q q, int64_t *out)
+static enum kerr query_int(struct sq *s, enum q q, int64_t *out)
 {
 	struct conn *c = acquire_read(s);
 	sqlite3_stmt *st = stmt(c, q);
@@ -646,7 +616,7 @@ static enum kerr query_int(struct store *s, enum q q, int64_t *out)
 
 /* A write that changes nothing, with a short busy timeout: can writes
  * succeed now? */
-static enum kerr probe_write(struct store *s)
+static enum kerr probe_write(struct sq *s)
 {
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
@@ -659,8 +629,9 @@ static enum kerr probe_write(struct store *s)
 	return release(c, e, true);
 }
 
-void store_last_fault(struct store *s, char *out, size_t n)
+static void sq_last_fault(void *b_, char *out, size_t n)
 {
+	struct sq *s = b_;
 	pthread_mutex_lock(&s->fault_mu);
 	snprintf(out, n, "%s", s->fault_rc ? s->fault : "");
 	pthread_mutex_unlock(&s->fault_mu);
@@ -670,7 +641,7 @@ void store_last_fault(struct store *s, char *out, size_t n)
  * database's folder has less than DISK_ROOM_MIN bytes free. A small probe
  * write may fit into the reused part of the -wal file while real writes
  * still do not. */
-static bool disk_full(struct store *s, struct buf *why)
+static bool disk_full(struct sq *s, struct buf *why)
 {
 	pthread_mutex_lock(&s->fault_mu);
 	bool full = (s->fault_rc & 0xff) == SQLITE_FULL;
@@ -690,8 +661,9 @@ static bool disk_full(struct store *s, struct buf *why)
 	return true;
 }
 
-enum kerr store_health(struct store *s, struct buf *why)
+static enum kerr sq_health(void *b_, struct buf *why)
 {
+	struct sq *s = b_;
 	int64_t n;
 	enum kerr e = K_OK;
 	int moved = 0;
@@ -721,13 +693,14 @@ enum kerr store_health(struct store *s, struct buf *why)
 	return e;
 }
 
-enum kerr store_cluster_count(struct store *s, int64_t *out)
+static enum kerr sq_cluster_count(void *b_, int64_t *out)
 {
+	struct sq *s = b_;
 	return query_int(s, Q_COUNT_CLUSTERS, out);
 }
 
 /* Reserves a place for one more cluster. */
-static bool reserve_cluster(struct store *s, int max)
+static bool reserve_cluster(struct sq *s, int max)
 {
 	long long n = atomic_load(&s->clusters);
 	do {
@@ -779,9 +752,10 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 	return rc == SQLITE_DONE ? K_OK : K_EIO;
 }
 
-void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
-                           int max_clusters, enum kerr *results)
+static void sq_clusters_create(void *b_, const struct cluster *const *cls, size_t n,
+                               int max_clusters, enum kerr *results)
 {
+	struct sq *s = b_;
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
 	e = begin(c, e);
@@ -835,17 +809,19 @@ static enum kerr get_locked(struct conn *c, const char *name, struct cluster *ou
 	return e;
 }
 
-enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out)
+static enum kerr sq_cluster_get(void *b_, const char *name, struct cluster *out)
 {
+	struct sq *s = b_;
 	struct conn *c = acquire_read(s);
 	enum kerr e = get_locked(c, name, out);
 	return release(c, e, false);
 }
 
-enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
-                             void (*fn)(const struct cluster *c, void *arg), void *arg,
-                             bool *out_more, int64_t *out_total)
+static enum kerr sq_cluster_list(void *b_, const struct store_list_query *q,
+                                 void (*fn)(const struct cluster *c, void *arg), void *arg,
+                                 bool *out_more, int64_t *out_total)
 {
+	struct sq *s = b_;
 	static const enum q by_sort[] = {
 	        [SORT_NAME] = Q_LIST_NAME,
 	        [SORT_NAME_DESC] = Q_LIST_NAME_DESC,
@@ -928,9 +904,10 @@ static enum kerr exec_named(struct conn *c, enum q q, const char *name, const in
 	return must_change && sqlite3_changes(c->db) == 0 ? K_ENOTFOUND : K_OK;
 }
 
-enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
-                               struct cluster *out)
+static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn fn, void *arg,
+                                   struct cluster *out)
 {
+	struct sq *s = b_;
 	struct cluster cur = {0};
 	enum kerr e;
 	memset(out, 0, sizeof(*out));
@@ -960,9 +937,10 @@ enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_f
 	return release(c, e, true);
 }
 
-enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
-                                     int64_t grace_until, struct cluster *out)
+static enum kerr sq_cluster_rotate_token(void *b_, const char *name, const char *token,
+                                         int64_t grace_until, struct cluster *out)
 {
+	struct sq *s = b_;
 	enum kerr e;
 	int64_t now = store_now_ms();
 	memset(out, 0, sizeof(*out));
@@ -994,8 +972,9 @@ enum kerr store_cluster_rotate_token(struct store *s, const char *name, const ch
 	return release(c, e, true);
 }
 
-enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33])
+static enum kerr sq_cluster_delete(void *b_, const char *name, char out_token[33])
 {
+	struct sq *s = b_;
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
 	sqlite3_stmt *st = NULL;
@@ -1071,9 +1050,10 @@ static enum kerr record_group(struct conn *c, const struct store_fetch_group *g,
 	return e;
 }
 
-enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *groups, size_t n,
-                               int keep)
+static enum kerr sq_fetches_record(void *b_, const struct store_fetch_group *groups, size_t n,
+                                   int keep)
 {
+	struct sq *s = b_;
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
 	e = begin(c, e);
@@ -1082,9 +1062,10 @@ enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *
 	return release(c, finish(c, e), true);
 }
 
-enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
-                             void (*fn)(const struct store_fetch *f, void *arg), void *arg)
+static enum kerr sq_fetches_list(void *b_, const char *cluster_id, int limit,
+                                 void (*fn)(const struct store_fetch *f, void *arg), void *arg)
 {
+	struct sq *s = b_;
 	struct conn *c = acquire_read(s);
 	sqlite3_stmt *st = stmt(c, Q_FETCH_LIST);
 	enum kerr e = st ? K_OK : K_EIO;
@@ -1110,18 +1091,9 @@ enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
 	return release(c, e, false);
 }
 
-void store_dir_clear(struct store_dir *d)
+static enum kerr sq_dir_create(void *b_, const char *token, int size)
 {
-	if (!d)
-		return;
-	for (size_t i = 0; i < d->n; i++)
-		free(d->members[i].value);
-	free(d->members);
-	memset(d, 0, sizeof(*d));
-}
-
-enum kerr store_dir_create(struct store *s, const char *token, int size)
-{
+	struct sq *s = b_;
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
 	sqlite3_stmt *st = e == K_OK ? stmt(c, Q_DIR_CREATE) : NULL;
@@ -1192,8 +1164,9 @@ static enum kerr dir_get_locked(struct conn *c, const char *token, struct store_
 	return e;
 }
 
-enum kerr store_dir_get(struct store *s, const char *token, struct store_dir *out)
+static enum kerr sq_dir_get(void *b_, const char *token, struct store_dir *out)
 {
+	struct sq *s = b_;
 	struct conn *c = acquire_read(s);
 	enum kerr e = dir_get_locked(c, token, out);
 	return release(c, e, false);
@@ -1254,8 +1227,9 @@ static enum kerr put_one(struct conn *c, struct store_put *p)
 	return K_OK;
 }
 
-enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n)
+static enum kerr sq_put_members(void *b_, struct store_put *puts, size_t n)
 {
+	struct sq *s = b_;
 	enum kerr e;
 	struct conn *c = acquire_write(s, &e);
 	e = begin(c, e);
@@ -1263,3 +1237,23 @@ enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n)
 		e = put_one(c, &puts[i]);
 	return release(c, finish(c, e), true);
 }
+
+const struct store_backend store_backend_sqlite = {
+        .name = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .health = sq_health,
+        .last_fault = sq_last_fault,
+        .clusters_create = sq_clusters_create,
+        .cluster_get = sq_cluster_get,
+        .cluster_list = sq_cluster_list,
+        .cluster_update = sq_cluster_update,
+        .cluster_rotate_token = sq_cluster_rotate_token,
+        .cluster_delete = sq_cluster_delete,
+        .fetches_record = sq_fetches_record,
+        .fetches_list = sq_fetches_list,
+        .dir_create = sq_dir_create,
+        .dir_get = sq_dir_get,
+        .put_members = sq_put_members,
+        .cluster_count = sq_cluster_count,
+};

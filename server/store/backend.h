@@ -1,0 +1,53 @@
+/* backend.h - what a storage backend implements behind store.h; included by server/store/ only. */
+#ifndef KINDLING_STORE_BACKEND_H
+#define KINDLING_STORE_BACKEND_H
+
+#include "../store.h"
+
+/*
+ * A backend is this table plus the opaque pointer its open returned (the
+ * shape of SQLite's sqlite3_vfs): chosen once by store_open from --db,
+ * nothing above store.h knows which one runs. Every entry has the contract
+ * of the store.h function of the same name, with the backend's pointer in
+ * place of the struct store. All are thread-safe.
+ *
+ * Change events (issue 13, part 2) hook in here: a backend gains
+ *   enum kerr (*listen)(void *b, store_event_fn fn, void *arg);
+ * (SQLite: called by the dispatcher after each successful write, in
+ * process; PostgreSQL: NOTIFY inside each write transaction, delivered at
+ * commit to a dedicated LISTEN connection), and store.c publishes.
+ */
+struct store_backend {
+	const char *name; /* "sqlite", "postgres": for messages */
+	enum kerr (*open)(const char *target, int pool_size, void **out, struct buf *errmsg);
+	void (*close)(void *b);
+	enum kerr (*health)(void *b, struct buf *why);
+	void (*last_fault)(void *b, char *out, size_t n);
+	void (*clusters_create)(void *b, const struct cluster *const *cls, size_t n,
+	                        int max_clusters, enum kerr *results);
+	enum kerr (*cluster_get)(void *b, const char *name, struct cluster *out);
+	enum kerr (*cluster_list)(void *b, const struct store_list_query *q,
+	                          void (*fn)(const struct cluster *c, void *arg), void *arg,
+	                          bool *out_more, int64_t *out_total);
+	enum kerr (*cluster_update)(void *b, const char *name, store_mutate_fn fn, void *arg,
+	                            struct cluster *out);
+	enum kerr (*cluster_rotate_token)(void *b, const char *name, const char *token,
+	                                  int64_t grace_until, struct cluster *out);
+	enum kerr (*cluster_delete)(void *b, const char *name, char out_token[33]);
+	enum kerr (*fetches_record)(void *b, const struct store_fetch_group *groups, size_t n,
+	                            int keep);
+	enum kerr (*fetches_list)(void *b, const char *cluster_id, int limit,
+	                          void (*fn)(const struct store_fetch *f, void *arg), void *arg);
+	enum kerr (*dir_create)(void *b, const char *token, int size);
+	enum kerr (*dir_get)(void *b, const char *token, struct store_dir *out);
+	enum kerr (*put_members)(void *b, struct store_put *puts, size_t n);
+	enum kerr (*cluster_count)(void *b, int64_t *out);
+};
+
+extern const struct store_backend store_backend_sqlite;
+extern const struct store_backend store_backend_postgres;
+
+/* Whether --db names a PostgreSQL database (postgresql:// or postgres://). */
+bool store_target_is_postgres(const char *target);
+
+#endif

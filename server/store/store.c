@@ -1,0 +1,163 @@
+/* store.c - the store.h dispatcher: picks the backend from --db, forwards every call. */
+#include "../store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+
+struct store {
+	const struct store_backend *be;
+	void *b;
+};
+
+bool store_target_is_postgres(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
+}
+
+int64_t store_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cluster_clear(struct cluster *c)
+{
+	if (!c)
+		return;
+	json_decref(c->profiles);
+	json_decref(c->vars);
+	json_decref(c->secrets);
+	free(c->discovery_url);
+	memset(c, 0, sizeof(*c));
+}
+
+int cluster_grace_tokens(const struct cluster *c, int64_t now, int64_t *out_until)
+{
+	int n = 0;
+	int64_t until = 0;
+	for (int i = 0; i < c->nprev; i++) {
+		if (c->prev[i].until > now) {
+			n++;
+			until = c->prev[i].until > until ? c->prev[i].until : until;
+		}
+	}
+	if (out_until)
+		*out_until = until;
+	return n;
+}
+
+void store_dir_clear(struct store_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->members[i].value);
+	free(d->members);
+	memset(d, 0, sizeof(*d));
+}
+
+enum kerr store_open(const char *path, int pool_size, struct store **out, struct buf *errmsg)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return K_ENOMEM;
+	s->be = store_target_is_postgres(path) ? &store_backend_postgres : &store_backend_sqlite;
+	enum kerr e = s->be->open(path, pool_size, &s->b, errmsg);
+	if (e != K_OK) {
+		free(s);
+		return e;
+	}
+	*out = s;
+	return K_OK;
+}
+
+void store_close(struct store **sp)
+{
+	if (!sp || !*sp)
+		return;
+	struct store *s = *sp;
+	s->be->close(s->b);
+	free(s);
+	*sp = NULL;
+}
+
+enum kerr store_health(struct store *s, struct buf *why)
+{
+	return s->be->health(s->b, why);
+}
+
+void store_last_fault(struct store *s, char *out, size_t n)
+{
+	s->be->last_fault(s->b, out, n);
+}
+
+void store_clusters_create(struct store *s, const struct cluster *const *cls, size_t n,
+                           int max_clusters, enum kerr *results)
+{
+	s->be->clusters_create(s->b, cls, n, max_clusters, results);
+}
+
+enum kerr store_cluster_get(struct store *s, const char *name, struct cluster *out)
+{
+	return s->be->cluster_get(s->b, name, out);
+}
+
+enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
+                             void (*fn)(const struct cluster *c, void *arg), void *arg,
+                             bool *out_more, int64_t *out_total)
+{
+	return s->be->cluster_list(s->b, q, fn, arg, out_more, out_total);
+}
+
+enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
+                               struct cluster *out)
+{
+	return s->be->cluster_update(s->b, name, fn, arg, out);
+}
+
+enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
+                                     int64_t grace_until, struct cluster *out)
+{
+	return s->be->cluster_rotate_token(s->b, name, token, grace_until, out);
+}
+
+enum kerr store_cluster_delete(struct store *s, const char *name, char out_token[33])
+{
+	return s->be->cluster_delete(s->b, name, out_token);
+}
+
+enum kerr store_fetches_record(struct store *s, const struct store_fetch_group *groups, size_t n,
+                               int keep)
+{
+	return s->be->fetches_record(s->b, groups, n, keep);
+}
+
+enum kerr store_fetches_list(struct store *s, const char *cluster_id, int limit,
+                             void (*fn)(const struct store_fetch *f, void *arg), void *arg)
+{
+	return s->be->fetches_list(s->b, cluster_id, limit, fn, arg);
+}
+
+enum kerr store_dir_create(struct store *s, const char *token, int size)
+{
+	return s->be->dir_create(s->b, token, size);
+}
+
+enum kerr store_dir_get(struct store *s, const char *token, struct store_dir *out)
+{
+	return s->be->dir_get(s->b, token, out);
+}
+
+enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n)
+{
+	return s->be->put_members(s->b, puts, n);
+}
+
+enum kerr store_cluster_count(struct store *s, int64_t *out)
+{
+	return s->be->cluster_count(s->b, out);
+}
