@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "log.h"
 #include "store.h"
+#include "view.h"
 
 struct kept {
 	uint64_t id;
@@ -136,12 +137,7 @@ static char *event_json(const struct event *ev)
 	if (!j)
 		return NULL;
 	char at[32];
-	int64_t ms = ev->at ? ev->at : store_now_ms();
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(at + n, sizeof(at) - n, ".%03dZ", (int)(ms % 1000));
+	view_time(ev->at ? ev->at : store_now_ms(), at);
 	json_object_set_new(j, "kind", json_string(event_kind_name(ev->kind)));
 	json_object_set_new(j, "at", json_string(at));
 	if (ev->cluster[0])
