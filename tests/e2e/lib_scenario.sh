@@ -110,7 +110,11 @@ scn_node_destroy() {
 		[ -z "$(scn_ns_pids "$ns")" ] && break
 		sleep 0.1
 	done
-	[ -z "$(scn_ns_pids "$ns")" ] && ip netns del "$ns"
+	[ -z "$(scn_ns_pids "$ns")" ] || return 1
+	# the veth first: a deleted namespace's devices go asynchronously, and a
+	# machine coming back at once needs the name veth-nI again
+	in_ns "$SCN_HUB" ip link del "veth-n$1" 2>/dev/null
+	ip netns del "$ns"
 }
 
 # scn_net_down - ends what still runs inside the namespaces (by PID: only

@@ -221,8 +221,15 @@ rmq_cluster_is() {
 }
 
 # ==== 1. replacement ================================================================================
-for i in 1 2 3; do (boot "$i"; echo $? >"$T/boot$i.rc") & done
-wait
+boot_pids=()
+for i in 1 2 3; do
+	(
+		boot "$i"
+		echo $? >"$T/boot$i.rc"
+	) &
+	boot_pids+=("$!")
+done
+wait "${boot_pids[@]}"
 check_that "nodes 1-3 boot: Ignition fetch + files exit 0, the join step and its inputs written" \
 	'(for i in 1 2 3; do [ "$(cat $T/boot$i.rc)" = 0 ] && [ -x $T/n$i/sysroot/opt/kindling/etcd-join ] || exit 1; done)'
 for i in 1 2 3; do etcd_up "$i" 60; done
@@ -273,7 +280,8 @@ rmqctl 4 cluster_status >"$T/cs-after.txt" 2>&1
 show "after: etcdctl member list -w table (node 4)" "$T/members-after.txt"
 show "after: rabbitmqctl cluster_status (node 4)" "$T/cs-after.txt"
 show "after: rabbitmqctl list_queues name type durable messages (node 4)" "$T/queues.json"
-grep -h "removing unknown node\|Peer discovery: " "$T"/n[134]/sysroot/var/log/rabbitmq/*.log 2>/dev/null | grep -i "remov\|forget" | head -5 >"$T/cleanup-lines.txt"
+grep -h "Peer discovery: .*cleanup\|removing unknown node\|Removing node" "$T"/n[134]/rabbitmq-server.log 2>/dev/null |
+	sed 's/\x1b\[[0-9;]*m//g' | sort -u | head -6 >"$T/cleanup-lines.txt"
 show "RabbitMQ's peer-discovery cleanup" "$T/cleanup-lines.txt"
 
 # ==== 3. reboot with the data directory ===========================================================
@@ -344,7 +352,6 @@ ok=1
 for i in 6 7 8; do stop_pid "${ETCD_PIDS[$i]}" 15 || ok=0; done
 check_that "etcd stops on SIGTERM on nodes 6, 7, 8" '[ $ok = 1 ]'
 kindling_stop
-wait 2>/dev/null
 scn_net_down >/dev/null
 check_that "the namespaces are gone" '(for ns in "$SCN_HUB" "${SCN_NODES[@]}"; do ! scn_ns_exists "$ns" || exit 1; done)'
 PIDS_TO_STOP=()
