@@ -32,7 +32,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
 source "$(dirname "$0")/lib_scenario.sh"
-plan 40
+plan 42
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 CLUSTER=rmq
