@@ -339,8 +339,8 @@ for old in 1 3 5; do
 	note "node $old replaced by node $new in $((SECONDS - t0)) s"
 	new=$((new + 1))
 done
-check_that "the last replacement found the cluster with no founding member left (through the replacements' registrations)" \
-	'grep -q "added as member" "$T/n8/etcd-join.log" && [ "$(started 8)" = n6,n7,n8 ]'
+check_that "the last replacement found the cluster with no founding member left (through the replacements' registrations); every replacement registered itself (8 registrations)" \
+	'grep -q "added as member [0-9a-f]" "$T/n8/etcd-join.log" && [ "$(started 8)" = n6,n7,n8 ] && [ "$(curl -s "$DISCOVERY_URL" | jq "[.node.nodes[]?] | length")" = 8 ]'
 ectl 8 member list -w table >"$T/members-end.txt" 2>&1
 show "end: etcdctl member list -w table (node 8)" "$T/members-end.txt"
 curl -s "$KURL/clusters/$CLUSTER" -H "$AUTH" | jq '.members' >"$T/members.json"
