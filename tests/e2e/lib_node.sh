@@ -103,6 +103,8 @@ _node_verify_root() {
 		chmod 755 "$vr$e"
 	done
 	[ -d "$sysroot/etc/systemd" ] && cp -a "$sysroot/etc/systemd" "$vr/etc/"
+	# programs a profile writes itself (the etcd profile's /opt/kindling/etcd-join)
+	[ -d "$sysroot/opt" ] && cp -a "$sysroot/opt" "$vr/"
 	return 0
 }
 

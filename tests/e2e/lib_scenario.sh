@@ -54,7 +54,8 @@ scn_ns_pids() { scn_ns_exists "$1" && ip netns pids "$1" 2>/dev/null; }
 # removed first.
 scn_net_up() {
 	local ns i a
-	for ns in "$SCN_HUB" "${SCN_NODES[@]}"; do
+	# (and replacement machines' namespaces a killed run may have left)
+	for ns in "$SCN_HUB" "${SCN_NODES[@]}" $(find /run/netns -maxdepth 1 -name 'kindling-n[0-9]*' -printf '%f\n' 2>/dev/null | grep -vxE 'kindling-n[123]'); do
 		scn_ns_exists "$ns" || continue
 		if [ -n "$(scn_ns_pids "$ns")" ]; then
 			echo "scn_net_up: namespace $ns exists and runs PIDs $(scn_ns_pids "$ns" | paste -sd' ')" >&2
@@ -68,18 +69,52 @@ scn_net_up() {
 		in_ns "$SCN_HUB" ip addr add "$SCN_NET.1/24" dev kbr0 &&
 		in_ns "$SCN_HUB" ip link set kbr0 up || return 1
 	for i in 1 2 3; do
-		ns=${SCN_NODES[$((i - 1))]}
-		a=$(scn_addr "$i")
-		ip netns add "$ns" || return 1
-		# the veth pair is created inside the hub: nothing touches the host
-		in_ns "$SCN_HUB" ip link add "veth-n$i" type veth peer name eth0 netns "$ns" &&
-			in_ns "$SCN_HUB" ip link set "veth-n$i" master kbr0 &&
-			in_ns "$SCN_HUB" ip link set "veth-n$i" up &&
-			in_ns "$ns" ip link set lo up &&
-			in_ns "$ns" ip addr add "$a/24" dev eth0 &&
-			in_ns "$ns" ip link set eth0 up &&
-			in_ns "$ns" ip route add default via "$SCN_NET.1" || return 1
+		scn_node_up "$i" || return 1
 	done
+}
+
+# scn_ns I - the namespace of node I (kindling-nI).
+scn_ns() { echo "kindling-n$1"; }
+
+# scn_node_up I - a machine joins the network: creates node I's namespace
+# (I 1-99) at $SCN_NET.(10+I), with a veth to the hub's bridge, and adds it to
+# SCN_NODES (once), so scn_net_down ends it. For a replacement machine (4, 5,
+# ...) or one coming back (the namespace of a destroyed node, at its old
+# address). Fails when the namespace exists.
+scn_node_up() {
+	local i=$1 ns a
+	ns=$(scn_ns "$i")
+	a=$(scn_addr "$i")
+	ip netns add "$ns" || return 1
+	case " ${SCN_NODES[*]} " in *" $ns "*) ;; *) SCN_NODES+=("$ns") ;; esac
+	# the veth pair is created inside the hub: nothing touches the host
+	in_ns "$SCN_HUB" ip link add "veth-n$i" type veth peer name eth0 netns "$ns" &&
+		in_ns "$SCN_HUB" ip link set "veth-n$i" master kbr0 &&
+		in_ns "$SCN_HUB" ip link set "veth-n$i" up &&
+		in_ns "$ns" ip link set lo up &&
+		in_ns "$ns" ip addr add "$a/24" dev eth0 &&
+		in_ns "$ns" ip link set eth0 up &&
+		in_ns "$ns" ip route add default via "$SCN_NET.1"
+}
+
+# scn_node_destroy I - a machine gone: SIGKILLs every process in node I's
+# namespace (only processes this test started can be there), waits for them
+# (10 s at most), and deletes the namespace with its veth. Its folder (the
+# machine's disk) is left alone. Returns 1 when something survived.
+scn_node_destroy() {
+	local ns p
+	ns=$(scn_ns "$1")
+	scn_ns_exists "$ns" || return 0
+	for p in $(scn_ns_pids "$ns"); do kill -KILL "$p" 2>/dev/null; done
+	for _ in $(seq 1 100); do
+		[ -z "$(scn_ns_pids "$ns")" ] && break
+		sleep 0.1
+	done
+	[ -z "$(scn_ns_pids "$ns")" ] || return 1
+	# the veth first: a deleted namespace's devices go asynchronously, and a
+	# machine coming back at once needs the name veth-nI again
+	in_ns "$SCN_HUB" ip link del "veth-n$1" 2>/dev/null
+	ip netns del "$ns"
 }
 
 # scn_net_down - ends what still runs inside the namespaces (by PID: only
@@ -117,8 +152,13 @@ declare -A UNIT_ENV=()
 
 # unit_env_load FILE - loads KEY=VALUE lines of an EnvironmentFile into UNIT_ENV.
 unit_env_load() {
-	local k v
 	UNIT_ENV=()
+	unit_env_add "$1"
+}
+
+# unit_env_add FILE - adds KEY=VALUE lines of an EnvironmentFile to UNIT_ENV.
+unit_env_add() {
+	local k v
 	while IFS='=' read -r k v; do
 		case $k in '' | '#'*) continue ;; esac
 		UNIT_ENV[$k]=$v
@@ -150,4 +190,51 @@ unit_words() {
 		done
 		printf '%s\n' "$out"
 	done < <(printf '%s\n' "$1" | xargs -n1 printf '%s\n')
+}
+
+# unit_env_rooted ROOT UNIT_FILE - loads every EnvironmentFile= of UNIT_FILE,
+# as the node at ROOT has it (ROOT/run/metadata/coreos for
+# /run/metadata/coreos), in order, into UNIT_ENV; a "-" one may be missing.
+# Returns 1, naming it, when another one is missing.
+unit_env_rooted() {
+	local root=$1 f opt
+	UNIT_ENV=()
+	while IFS= read -r f; do
+		opt=""
+		case $f in -*) f=${f#-} opt=1 ;; esac
+		if [ -f "$root$f" ]; then
+			unit_env_add "$root$f"
+		elif [ -z "$opt" ]; then
+			echo "unit_env_rooted: $root$f is missing" >&2
+			return 1
+		fi
+	done < <(unit_values "$2" EnvironmentFile)
+}
+
+# rooted ROOT WORD - a command word as the node at ROOT sees it: an absolute
+# path under the node's folder (/opt/kindling/etcd-join -> ROOT/opt/...),
+# anything else as is.
+rooted() {
+	case $2 in /*) echo "$1$2" ;; *) echo "$2" ;; esac
+}
+
+# unit_exec_rooted ROOT UNIT_FILE KEY - the KEY= command lines of UNIT_FILE
+# (ExecStartPre, ...), split into words with UNIT_ENV, each absolute word
+# rooted at ROOT: prints one command a line, its words separated by tabs.
+unit_exec_rooted() {
+	local root=$1 line w out
+	local -a words
+	while IFS= read -r line; do
+		mapfile -t words < <(unit_words "${line#-}")
+		out=""
+		for w in "${words[@]}"; do out="$out${out:+$'\t'}$(rooted "$root" "$w")"; done
+		printf '%s\n' "$out"
+	done < <(unit_values "$2" "$3")
+}
+
+# unit_env_words - UNIT_ENV as VAR=VALUE words for env(1), one a line: the
+# environment systemd gives the unit's commands.
+unit_env_words() {
+	local k
+	for k in "${!UNIT_ENV[@]}"; do printf '%s=%s\n' "$k" "${UNIT_ENV[$k]}"; done
 }

@@ -11,7 +11,7 @@
 # token rotation with a grace period). Needs root (Ignition's files stage).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
-plan 107
+plan 108
 require_tool "$IGNITION_BIN" ignition-validate systemd-analyze systemctl sqlite3
 
 IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
@@ -218,8 +218,10 @@ check_that "each cluster has its own Erlang cookie" \
 	'[ -s "$N/c/sysroot/var/lib/rabbitmq/.erlang.cookie" ] && ! cmp -s "$COOKIE" "$N/c/sysroot/var/lib/rabbitmq/.erlang.cookie"'
 DROPIN=$S/etc/systemd/system/etcd-member.service.d/20-clct-etcd-member.conf
 check "the etcd drop-in is 0644 root:root" [ "$(stat_of "$DROPIN")" = "644 0:0" ]
-check_that "the etcd drop-in has the cluster's discovery URL and keeps \${COREOS_EC2_IPV4_LOCAL}" \
-	'grep -qF -- "--discovery=\"$DISCOVERY_URL\"" "$DROPIN" && grep -qF "http://\${COREOS_EC2_IPV4_LOCAL}:2380" "$DROPIN"'
+check_that "the etcd drop-in runs the join step first, takes its bootstrap flags from it and keeps \${COREOS_EC2_IPV4_LOCAL}" \
+	'grep -qx "ExecStartPre=/opt/kindling/etcd-join /etc/kindling/etcd-join.env /run/kindling/etcd-bootstrap.env" "$DROPIN" && grep -qx "  \$KINDLING_ETCD_BOOTSTRAP" "$DROPIN" && grep -qF "http://\${COREOS_EC2_IPV4_LOCAL}:2380" "$DROPIN"'
+check_that "the join step (0755) and its inputs (0600: the discovery URL is a secret) hold the cluster's discovery URL and size" \
+	'[ "$(stat_of "$S/opt/kindling/etcd-join")" = "755 0:0" ] && [ "$(stat_of "$S/etc/kindling/etcd-join.env")" = "600 0:0" ] && grep -qxF "KINDLING_DISCOVERY_URL=$DISCOVERY_URL" "$S/etc/kindling/etcd-join.env" && grep -qx "KINDLING_CLUSTER_SIZE=3" "$S/etc/kindling/etcd-join.env"'
 check "no etcd-member.service unit file, only its drop-in" [ ! -e "$S/etc/systemd/system/etcd-member.service" ]
 check "rabbitmq.service is 0644 root:root" [ "$(stat_of "$S/etc/systemd/system/rabbitmq.service")" = "644 0:0" ]
 check_that "rabbitmq.service runs the default image after docker.socket" '

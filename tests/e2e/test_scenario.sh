@@ -20,7 +20,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
 source "$(dirname "$0")/lib_scenario.sh"
-plan 54
+plan 57
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 CLUSTER=rmq
@@ -150,8 +150,18 @@ for i in 1 2 3; do
 	S=$R/sysroot
 	mkdir -p "$S/run/metadata"
 	echo "COREOS_EC2_IPV4_LOCAL=$(scn_addr "$i")" >"$S/run/metadata/coreos"
-	envfile=$(unit_values "$S/$DROPIN" EnvironmentFile)
-	unit_env_load "$S$envfile"
+	# the drop-in's ExecStartPre first: the join step (etcd-member.service
+	# gives it ETCD_NAME and ETCD_DATA_DIR) writes the bootstrap flags; a
+	# founding member's are --discovery=<the cluster's URL>
+	unit_env_rooted "$S" "$S/$DROPIN"
+	mapfile -t envs < <(unit_env_words)
+	IFS=$'\t' read -r -a pre < <(unit_exec_rooted "$S" "$S/$DROPIN" ExecStartPre)
+	in_ns "$ns" env "${envs[@]}" ETCD_NAME="n$i" ETCD_DATA_DIR="$S/var/lib/etcd" \
+		timeout 60 "${pre[@]}" >"$R/etcd-join.log" 2>&1
+	check_that "node $i: the join step (ExecStartPre) decides: a founding member, bootstrapping through the discovery URL" \
+		'grep -q "a founding member, bootstrapping through the discovery URL" "$R/etcd-join.log"'
+	unit_env_rooted "$S" "$S/$DROPIN"
+	envfile="$(unit_values "$S/$DROPIN" EnvironmentFile | paste -sd' ')"
 	line=$(unit_values "$S/$DROPIN" ExecStart | tail -1)
 	mapfile -t words < <(unit_words "$line")
 	flags=()
@@ -161,7 +171,7 @@ for i in 1 2 3; do
 	done
 	check_that "node $i: the drop-in runs /usr/lib/coreos/etcd-wrapper with only --flag=value words (from $envfile)" \
 		'[ "${words[0]}" = /usr/lib/coreos/etcd-wrapper ] && [ -z "$bad" ] && [ "${#flags[@]}" -ge 5 ]'
-	check_that "node $i: its --discovery is the cluster's kindling URL, as written" \
+	check_that "node $i: its --discovery is the cluster's kindling URL, as the join step wrote it" \
 		'printf "%s\n" "${flags[@]}" | grep -qxF -- "--discovery=$DISCOVERY_URL"'
 	printf '%s\n' "${flags[@]}" >"$R/etcd.flags"
 	# Debian's etcd in place of the etcd-wrapper (Container Linux's etcd-member

@@ -29,6 +29,8 @@ static const char *hash512 =
         "sha512-cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0f"
         "f8318d2877eec2f63b931bd47417a81a538327af927da3e";
 
+/* The etcd drop-in: the old Terraform module's, with the join step (issue 16):
+ * the bootstrap flags come from the file /opt/kindling/etcd-join writes. */
 static const char *etcd_dropin =
         "[Unit]\n"
         "Requires=coreos-metadata.service\n"
@@ -36,14 +38,30 @@ static const char *etcd_dropin =
         "\n"
         "[Service]\n"
         "EnvironmentFile=/run/metadata/coreos\n"
+        "# Written by the ExecStartPre below: KINDLING_ETCD_BOOTSTRAP is\n"
+        "# --discovery=<the cluster's URL> (a founding member, or a reboot with its\n"
+        "# data), or --initial-cluster=... --initial-cluster-state=existing (a\n"
+        "# replacement that etcd-join added to the formed cluster).\n"
+        "EnvironmentFile=-/run/kindling/etcd-bootstrap.env\n"
+        "ExecStartPre=/opt/kindling/etcd-join /etc/kindling/etcd-join.env "
+        "/run/kindling/etcd-bootstrap.env\n"
         "ExecStart=\n"
         "ExecStart=/usr/lib/coreos/etcd-wrapper $ETCD_OPTS \\\n"
         "  --listen-peer-urls=\"http://${COREOS_EC2_IPV4_LOCAL}:2380\" \\\n"
         "  --listen-client-urls=\"http://0.0.0.0:2379\" \\\n"
         "  --initial-advertise-peer-urls=\"http://${COREOS_EC2_IPV4_LOCAL}:2380\" \\\n"
         "  --advertise-client-urls=\"http://${COREOS_EC2_IPV4_LOCAL}:2379\" \\\n"
-        "  --discovery=\"https://kindling.example.com/discovery/"
-        "5f0c2e3a9b7d4e61a8c3f2b1d0e9a7c6\"\n";
+        "  $KINDLING_ETCD_BOOTSTRAP\n";
+
+/* The join step's inputs as the goldens' cluster renders them. */
+static const char *etcd_join_env =
+        "# Written by kindling (profile etcd) for cluster demo: the inputs\n"
+        "# of /opt/kindling/etcd-join (etcd-member.service's ExecStartPre).\n"
+        "KINDLING_DISCOVERY_URL=https://kindling.example.com/discovery/"
+        "5f0c2e3a9b7d4e61a8c3f2b1d0e9a7c6\n"
+        "KINDLING_CLUSTER_SIZE=3\n"
+        "KINDLING_REPLACE_AFTER=120\n"
+        "KINDLING_JOIN_RETRY=10\n";
 
 static void find_srcdir(const char *argv0)
 {
@@ -432,7 +450,24 @@ static void renders_the_right_content(void)
 	json_t *d = json_array_get(json_object_get(u, "dropins"), 0);
 	CHECK_STR(json_string_value(json_object_get(d, "name")), "20-clct-etcd-member.conf");
 	CHECK_STR(json_string_value(json_object_get(d, "contents")), etcd_dropin);
-	CHECK(json_object_get(j, "storage") == NULL);
+	files = json_object_get(json_object_get(j, "storage"), "files");
+	CHECK_INT(json_array_size(files), 2);
+	f = json_array_get(files, 0);
+	CHECK_STR(json_string_value(json_object_get(f, "path")), "/etc/kindling/etcd-join.env");
+	CHECK_INT(json_integer_value(json_object_get(f, "mode")), 0600);
+	char *envf = undata(
+	        json_string_value(json_object_get(json_object_get(f, "contents"), "source")));
+	CHECK_STR(envf, etcd_join_env);
+	free(envf);
+	f = json_array_get(files, 1);
+	CHECK_STR(json_string_value(json_object_get(f, "path")), "/opt/kindling/etcd-join");
+	CHECK_INT(json_integer_value(json_object_get(f, "mode")), 0755);
+	char *script = undata(
+	        json_string_value(json_object_get(json_object_get(f, "contents"), "source")));
+	CHECK(script && strncmp(script, "#!/bin/sh\n", 10) == 0);
+	CHECK(script && strstr(script, "for cluster demo.\n"));
+	CHECK(script && strstr(script, "REPLACE_AFTER=${KINDLING_REPLACE_AFTER:-120}\n"));
+	free(script);
 	json_decref(j);
 	free(out);
 
@@ -452,16 +487,18 @@ static void renders_the_right_content(void)
 	CHECK(rc && strstr(rc, "  docker.io/library/rabbitmq:3.10-management\n"));
 	CHECK(rc && strstr(rc, "until curl -fsS http://127.0.0.1:2379/health;"));
 	CHECK(rc && strstr(rc, "\nRequires=docker.socket\nAfter=docker.socket\n"));
-	CHECK_INT(json_array_size(files), 3);
-	const char *paths[] = {"/etc/rabbitmq/enabled_plugins", "/etc/rabbitmq/rabbitmq.conf",
+	/* sorted by path: the etcd profile's two files among them */
+	CHECK_INT(json_array_size(files), 5);
+	const char *paths[] = {"/etc/kindling/etcd-join.env", "/etc/rabbitmq/enabled_plugins",
+	                       "/etc/rabbitmq/rabbitmq.conf", "/opt/kindling/etcd-join",
 	                       "/var/lib/rabbitmq/.erlang.cookie"};
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		f = json_array_get(files, i);
 		CHECK_STR(json_string_value(json_object_get(f, "path")), paths[i]);
 		CHECK(json_is_true(json_object_get(f, "overwrite")));
 		CHECK(json_object_get(f, "filesystem") == NULL);
 	}
-	f = json_array_get(files, 2);
+	f = json_array_get(files, 4);
 	CHECK_INT(json_integer_value(json_object_get(f, "mode")), 0400);
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(f, "user"), "id")), 999);
 	CHECK_INT(json_integer_value(json_object_get(json_object_get(f, "group"), "id")), 999);
@@ -469,7 +506,7 @@ static void renders_the_right_content(void)
 	        json_string_value(json_object_get(json_object_get(f, "contents"), "source")));
 	CHECK_STR(cookie, "mine");
 	free(cookie);
-	f = json_array_get(files, 1);
+	f = json_array_get(files, 2);
 	CHECK_INT(json_integer_value(json_object_get(f, "mode")), 0640);
 	CHECK(json_object_get(f, "user") == NULL);
 	char *conf = undata(
@@ -482,7 +519,7 @@ static void renders_the_right_content(void)
 	CHECK(conf && strstr(conf, "\nloopback_users = none\n"));
 	free(conf);
 	char *plugins = undata(json_string_value(
-	        json_object_get(json_object_get(json_array_get(files, 0), "contents"), "source")));
+	        json_object_get(json_object_get(json_array_get(files, 1), "contents"), "source")));
 	CHECK_STR(plugins, "[rabbitmq_management,rabbitmq_peer_discovery_etcd].\n");
 	free(plugins);
 	json_decref(j);
