@@ -100,11 +100,58 @@ out:
 	return e;
 }
 
+/* Checks that the PEMs parse and that the key is the certificate's, before
+ * GnuTLS's credentials see them (gnutls_certificate_set_x509_key_mem2 of
+ * 3.7.9 leaks a certificate when it refuses a pair). K_OK, or K_EINVAL with
+ * the reason in errmsg. */
+static enum kerr precheck(const gnutls_datum_t *cert, const gnutls_datum_t *key,
+                          struct buf *errmsg)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t pk = NULL;
+	unsigned char id1[64], id2[64];
+	size_t n1 = sizeof(id1), n2 = sizeof(id2);
+	enum kerr e = K_EINVAL;
+	int rc;
+	if ((rc = gnutls_x509_crt_init(&crt)) < 0 ||
+	    (rc = gnutls_x509_crt_import(crt, cert, GNUTLS_X509_FMT_PEM)) < 0) {
+		buf_addf(errmsg, "the certificate is not a PEM X.509 certificate: %s",
+		         gnutls_strerror(rc));
+		goto out;
+	}
+	if ((rc = gnutls_x509_privkey_init(&pk)) < 0 ||
+	    (rc = gnutls_x509_privkey_import2(pk, key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		buf_addf(errmsg, "the key is not an unencrypted PEM private key: %s",
+		         gnutls_strerror(rc));
+		goto out;
+	}
+	if ((rc = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, id1, &n1)) < 0 ||
+	    (rc = gnutls_x509_privkey_get_key_id(pk, GNUTLS_KEYID_USE_SHA256, id2, &n2)) < 0) {
+		buf_addf(errmsg, "cannot compare the key with the certificate: %s",
+		         gnutls_strerror(rc));
+		goto out;
+	}
+	if (n1 != n2 || memcmp(id1, id2, n1) != 0) {
+		buf_addstr(errmsg, "the key is not the certificate's (their public keys differ)");
+		goto out;
+	}
+	e = K_OK;
+out:
+	gnutls_x509_privkey_deinit(pk);
+	gnutls_x509_crt_deinit(crt);
+	return e;
+}
+
 /* Makes a credentials object (one reference) from the PEMs; K_OK and *out,
  * K_EINVAL with the reason in errmsg, K_ENOMEM. */
 static enum kerr creds_new(const char *cert_pem, const char *key_pem, struct tls_creds **out,
                            struct buf *errmsg)
 {
+	gnutls_datum_t cert = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
+	gnutls_datum_t key = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
+	enum kerr e = precheck(&cert, &key, errmsg);
+	if (e != K_OK)
+		return e;
 	struct tls_creds *c = calloc(1, sizeof(*c));
 	if (!c)
 		return K_ENOMEM;
@@ -113,8 +160,6 @@ static enum kerr creds_new(const char *cert_pem, const char *key_pem, struct tls
 		free(c);
 		return K_ENOMEM;
 	}
-	gnutls_datum_t cert = {(unsigned char *)(uintptr_t)cert_pem, (unsigned)strlen(cert_pem)};
-	gnutls_datum_t key = {(unsigned char *)(uintptr_t)key_pem, (unsigned)strlen(key_pem)};
 	/* checks that the key is the certificate's (GnuTLS >= 3.5 does unless told not to) */
 	int rc = gnutls_certificate_set_x509_key_mem2(c->x509, &cert, &key, GNUTLS_X509_FMT_PEM,
 	                                              NULL, 0);
@@ -123,7 +168,7 @@ static enum kerr creds_new(const char *cert_pem, const char *key_pem, struct tls
 		creds_unref(c);
 		return K_EINVAL;
 	}
-	enum kerr e = check_leaf(c, errmsg);
+	e = check_leaf(c, errmsg);
 	if (e != K_OK) {
 		creds_unref(c);
 		return e;
