@@ -132,9 +132,9 @@ struct http_server {
 	atomic_size_t body_bytes; /* held by all requests, bounded by o.bodies_max */
 	void *app;
 	struct http_options o;
-	struct tls *tls;           /* NULL: plain HTTP */
-	pthread_mutex_t token_mu;  /* guards admin_token */
-	char *admin_token;         /* NULL: operator routes are open */
+	struct tls *tls;          /* NULL: plain HTTP */
+	pthread_mutex_t token_mu; /* guards admin_token */
+	char *admin_token;        /* NULL: operator routes are open */
 };
 
 /* A reply header, name and value in one allocation. */

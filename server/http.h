@@ -62,7 +62,7 @@ struct http_options {
 	/* PEMs, read (checked and copied) by http_bind; NULL: plain HTTP */
 	const char *tls_cert_pem, *tls_key_pem;
 	const char *tls_priorities; /* GnuTLS priority string; NULL: libmicrohttpd's "NORMAL" */
-	void (*drain)(void *app); /* called once on stop, before waiting for requests */
+	void (*drain)(void *app);   /* called once on stop, before waiting for requests */
 	/* called once on stop after that wait: ends the background work parked
 	 * requests wait on (they get their answers), which are then awaited
 	 * for up to 2 s more */

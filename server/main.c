@@ -114,9 +114,10 @@ static void reload(struct http_server *http, const struct config *cfg)
 			         cfg->tls_cert, buf_str(&desc));
 		} else {
 			http_tls_describe(http, &desc);
-			log_warnx("SIGHUP: refusing the new --tls-cert %s / --tls-key %s: %s; still "
-			          "serving %s",
-			          cfg->tls_cert, cfg->tls_key, buf_str(&err), buf_str(&desc));
+			log_warnx(
+			        "SIGHUP: refusing the new --tls-cert %s / --tls-key %s: %s; still "
+			        "serving %s",
+			        cfg->tls_cert, cfg->tls_key, buf_str(&err), buf_str(&desc));
 		}
 		free(cert);
 		free_secret(&key);

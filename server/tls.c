@@ -91,8 +91,9 @@ static enum kerr check_leaf(struct tls_creds *c, struct buf *errmsg)
 	const char *pkname = pk >= 0 ? gnutls_pk_get_name((gnutls_pk_algorithm_t)pk) : NULL;
 	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
 		dn.data = NULL;
-	snprintf(c->desc, sizeof(c->desc), "%s %u-bit, subject \"%.200s\", not after %s, SHA-256 %s",
-	         pkname ? pkname : "?", bits, dn.data ? (const char *)dn.data : "?", when, hex);
+	snprintf(c->desc, sizeof(c->desc),
+	         "%s %u-bit, subject \"%.200s\", not after %s, SHA-256 %s", pkname ? pkname : "?",
+	         bits, dn.data ? (const char *)dn.data : "?", when, hex);
 	e = K_OK;
 out:
 	gnutls_free(dn.data);
@@ -104,8 +105,7 @@ out:
  * GnuTLS's credentials see them (gnutls_certificate_set_x509_key_mem2 of
  * 3.7.9 leaks a certificate when it refuses a pair). K_OK, or K_EINVAL with
  * the reason in errmsg. */
-static enum kerr precheck(const gnutls_datum_t *cert, const gnutls_datum_t *key,
-                          struct buf *errmsg)
+static enum kerr precheck(const gnutls_datum_t *cert, const gnutls_datum_t *key, struct buf *errmsg)
 {
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_x509_privkey_t pk = NULL;
@@ -212,8 +212,7 @@ void tls_free(struct tls **tp)
 	*tp = NULL;
 }
 
-enum kerr tls_reload(struct tls *t, const char *cert_pem, const char *key_pem,
-                     struct buf *errmsg)
+enum kerr tls_reload(struct tls *t, const char *cert_pem, const char *key_pem, struct buf *errmsg)
 {
 	struct tls_creds *c = NULL;
 	enum kerr e = creds_new(cert_pem, key_pem, &c, errmsg);

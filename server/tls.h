@@ -30,8 +30,7 @@ void tls_free(struct tls **t);
  * error (K_EINVAL with the reason in errmsg, K_ENOMEM) nothing changes and
  * the old pair stays in use. The ticket key stays, so clients resume.
  */
-enum kerr tls_reload(struct tls *t, const char *cert_pem, const char *key_pem,
-                     struct buf *errmsg);
+enum kerr tls_reload(struct tls *t, const char *cert_pem, const char *key_pem, struct buf *errmsg);
 
 /* Appends a description of the certificate in use: key type, subject,
  * expiry and SHA-256 fingerprint (as `openssl x509 -fingerprint -sha256`). */
