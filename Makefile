@@ -159,6 +159,7 @@ format:
 
 bench: build/kindling
 	@sh bench/run.sh
+	@sh bench/tls.sh
 
 clean:
 	rm -rf build
