@@ -31,98 +31,43 @@ json_t *api_body_object(struct req *r)
 	return j;
 }
 
-void api_field_error(json_t *errors, const char *field, const char *fmt, ...)
+static void call_free(void *p)
 {
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_array_append_new(errors, json_pack("{s:s, s:s}", "field", field, "message", msg));
+	struct api_call *call = p;
+	service_reply_clear(&call->rep);
+	free(call);
 }
 
-void api_time(int64_t ms, char out[32])
+struct api_call *api_call_start(struct req *r, handler_fn on_done)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
-
-bool api_valid_name(const char *s, size_t n)
-{
-	if (n < 1 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
-struct render_cluster api_render_input(const struct app *a, const struct cluster *c)
-{
-	return (struct render_cluster){
-	        .name = c->name,
-	        .id = c->id,
-	        .size = c->size,
-	        .discovery_url = c->discovery_url,
-	        .public_url = a->public_url,
-	        .profiles = c->profiles,
-	        .vars = c->vars,
-	        .secrets = c->secrets,
-	};
-}
-
-void api_on_change(void *arg, const struct write_change *ch)
-{
-	const struct app *a = arg;
-	api_invalidate(a, ch->name);
-	if (ch->kind == WRITE_DELETE && ch->discovery_token[0])
-		discovery_forget(a->discovery, ch->discovery_token);
-}
-
-static void write_free(void *p)
-{
-	struct api_write *w = p;
-	cluster_clear(&w->job.out);
-	cluster_clear(&w->c);
-	json_decref(w->patch);
-	json_decref(w->errors);
-	explicit_bzero(w->token, sizeof(w->token));
-	free(w);
-}
-
-struct api_write *api_write_new(struct req *r, enum write_kind kind, const char *name,
-                                handler_fn on_done)
-{
-	struct api_write *w = calloc(1, sizeof(*w));
-	if (!w) {
+	struct api_call *call = calloc(1, sizeof(*call));
+	if (!call) {
 		reply_error(r, K_ENOMEM, "out of memory");
 		return NULL;
 	}
-	w->r = r;
-	w->on_done = on_done;
-	w->job.kind = kind;
-	str_copy(w->name, sizeof(w->name), name);
-	w->job.name = w->name;
-	req_set_data(r, w, write_free);
-	return w;
+	call->r = r;
+	req_set_data(r, call, call_free);
+	req_suspend(r, on_done);
+	return call;
 }
 
-/* The writer's report, on its thread: wake the request. */
-static void write_done(struct write_job *job)
+void api_call_done(void *arg)
 {
-	struct api_write *w = (struct api_write *)(void *)job;
-	req_resume(w->r);
+	struct api_call *call = arg;
+	req_resume(call->r);
 }
 
-void api_write_submit(struct api_write *w)
+void api_reply_service_error(struct req *r, const struct service_reply *rep)
 {
-	const struct app *a = req_app(w->r);
-	w->job.done = write_done;
-	req_suspend(w->r, w->on_done);
-	writer_submit(a->writer, &w->job);
+	if (rep->err == K_EINVAL && rep->errors) {
+		reply_invalid(r, json_incref(rep->errors));
+		return;
+	}
+	if (rep->why[0]) {
+		reply_error(r, rep->err, "%s", rep->why);
+		return;
+	}
+	api_reply_store_error(r, rep->err, rep->name);
 }
 
 void api_reply_store_error(struct req *r, enum kerr e, const char *name)

@@ -9,8 +9,9 @@
 #include "api.h"
 #include "digest.h"
 #include "fetchlog.h"
-#include "rand.h"
+#include "fields.h"
 #include "render.h"
+#include "view.h"
 
 #define IGNITION_TYPE "application/vnd.coreos.ignition+json"
 #define BUCKETS       4096
@@ -102,11 +103,21 @@ static void drop_bucket(struct confcache *cc, size_t b)
 	}
 }
 
-void api_invalidate(const struct app *a, const char *name)
+void confcache_on_event(void *arg, const struct event *ev)
 {
-	struct confcache *cc = a->cache;
+	struct confcache *cc = arg;
+	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED ||
+	    ev->kind == EV_CONFIG_FETCHED)
+		return; /* configs hold neither registrations nor fetches */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
+	if (ev->kind == EV_RESYNC) {
+		for (size_t b = 0; b < BUCKETS; b++)
+			drop_bucket(cc, b);
+		pthread_rwlock_unlock(&cc->lock);
+		return;
+	}
+	const char *name = ev->cluster;
 	for (struct entry **p = &cc->b[hash_name(name)]; *p; p = &(*p)->next) {
 		if (!strcmp((*p)->c.name, name)) {
 			struct entry *e = *p;
@@ -132,7 +143,7 @@ static int version_index(const char *v)
 static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 {
 	const struct cluster *c = &e->c;
-	struct render_cluster rc = api_render_input(a, c);
+	struct render_cluster rc = view_render_input(a, c);
 	char *body = NULL;
 	size_t len = 0;
 	enum kerr err = render_config(a->profiles, &rc, render_versions[vi], &body, &len);
@@ -371,38 +382,6 @@ out:
 		             status);
 }
 
-/* Writes the pointer config for a cluster into *out (malloc'd). */
-static enum kerr pointer_for(const struct app *a, const struct cluster *c, const char *version,
-                             const char *hash, char **out, size_t *out_len)
-{
-	char source[1024];
-	snprintf(source, sizeof(source), "%s/clusters/%s/ignition%s%s", a->public_url, c->name,
-	         hash ? "?version=" : "", hash ? version : "");
-	char sha[DIGEST_SHA512_HEX + 8];
-	if (hash)
-		snprintf(sha, sizeof(sha), "sha512-%s", hash);
-	struct render_pointer p = {
-	        .version = version,
-	        .source_url = source,
-	        .token = c->fetch_token,
-	        .hash = hash ? sha : NULL,
-	        .ca_pem = a->ca_pem,
-	        .http_total_s = a->cfg->http_total_s,
-	};
-	return render_pointer(&p, out, out_len);
-}
-
-json_t *api_pointer_json(const struct app *a, const struct cluster *c)
-{
-	char *s = NULL;
-	size_t n;
-	if (pointer_for(a, c, c->ignition_version, NULL, &s, &n) != K_OK)
-		return json_null();
-	json_t *j = json_loadb(s, n, 0, NULL);
-	free(s);
-	return j ? j : json_null();
-}
-
 void api_cluster_userdata(struct req *r)
 {
 	const struct app *a = req_app(r);
@@ -413,11 +392,11 @@ void api_cluster_userdata(struct req *r)
 	bool want_hash = hash && (!strcmp(hash, "1") || !strcmp(hash, "true"));
 	json_t *errors = json_array();
 	if (qv && version_index(qv) < 0)
-		api_field_error(errors, "version", "is not a supported Ignition spec version");
+		field_error(errors, "version", "is not a supported Ignition spec version");
 	if (hash && !want_hash && strcmp(hash, "0") != 0 && strcmp(hash, "false") != 0)
-		api_field_error(errors, "hash", "must be 1 or 0");
+		field_error(errors, "hash", "must be 1 or 0");
 	if (format && strcmp(format, "json") != 0 && strcmp(format, "base64") != 0)
-		api_field_error(errors, "format", "must be json or base64");
+		field_error(errors, "format", "must be json or base64");
 	if (json_array_size(errors)) {
 		reply_invalid(r, errors);
 		return;
@@ -441,8 +420,9 @@ void api_cluster_userdata(struct req *r)
 	const char *version = qv ? qv : e->c.ignition_version;
 	char *body = NULL;
 	size_t len = 0;
-	err = pointer_for(a, &e->c, version, want_hash ? e->v[version_index(version)].hash : NULL,
-	                  &body, &len);
+	err = view_pointer_config(a, &e->c, version,
+	                          want_hash ? e->v[version_index(version)].hash : NULL, &body,
+	                          &len);
 	unlock(a, e, temp);
 	if (err != K_OK) {
 		reply_error(r, err, "cannot build the pointer config: %s", kerr_str(err));
@@ -465,40 +445,21 @@ void api_cluster_userdata(struct req *r)
 
 static void token_done(struct req *r)
 {
-	const struct app *a = req_app(r);
-	struct api_write *w = req_data(r);
-	enum kerr err = w->job.result;
-	if (err == K_ELIMIT) {
-		reply_error(r, err,
-		            "%d rotated fetch tokens of cluster \"%s\" are still in their grace "
-		            "period (--token-grace %d s): each stays valid for all of it, so no "
-		            "more rotations until the oldest expires",
-		            STORE_PREV_TOKENS, w->name, a->cfg->token_grace_s);
-		return;
-	}
-	if (err != K_OK) {
-		api_reply_store_error(r, err, w->name);
+	struct api_call *call = req_data(r);
+	if (call->rep.err != K_OK) {
+		api_reply_service_error(r, &call->rep);
 		return;
 	}
 	char t[32];
-	api_time(w->job.grace_until, t);
-	json_t *j = api_cluster_json(a, &w->job.out, true);
+	view_time(call->rep.grace_until, t);
+	json_t *j = view_cluster_json(req_app(r), &call->rep.c, true);
 	json_object_set_new(j, "previous_token_valid_until", json_string(t));
 	reply_json(r, 200, j);
 }
 
 void api_cluster_token(struct req *r)
 {
-	const struct app *a = req_app(r);
-	struct api_write *w = api_write_new(r, WRITE_ROTATE, req_param(r, "name"), token_done);
-	if (!w)
-		return;
-	enum kerr err = rand_hex(w->token, 32);
-	if (err != K_OK) {
-		reply_error(r, err, "cannot make a token: %s", kerr_str(err));
-		return;
-	}
-	w->job.token = w->token;
-	w->job.grace_until = store_now_ms() + (int64_t)a->cfg->token_grace_s * 1000;
-	api_write_submit(w);
+	struct api_call *call = api_call_start(r, token_done);
+	if (call)
+		service_rotate(req_app(r), req_param(r, "name"), &call->rep, api_call_done, call);
 }

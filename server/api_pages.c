@@ -8,12 +8,13 @@
 #include <strings.h>
 
 #include "api.h"
-#include "form.h"
 #include "digest.h"
 #include "discovery.h"
-#include "fetchlog.h"
+#include "fields.h"
+#include "form.h"
 #include "html.h"
 #include "render.h"
+#include "view.h"
 
 #define PAGE_MAX          (16 * 1024 * 1024) /* a rendered config is up to 4 MiB */
 #define ROW_MAX           (64 * 1024)
@@ -25,14 +26,8 @@
 #define MASKED            "hiddenUntilRevealed" /* passes the secret rules: the config renders */
 
 static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
-                          "img-src 'self'; form-action 'self'; base-uri 'none'; "
-                          "frame-ancestors 'none'";
-
-bool api_wants_html(struct req *r)
-{
-	reply_header(r, "Vary", "Accept");
-	return html_accept_prefers(req_header(r, "Accept"));
-}
+                          "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                          "base-uri 'none'; frame-ancestors 'none'";
 
 /* Sends a finished page (taking its memory), or a plain 500 when building it
  * failed. */
@@ -98,7 +93,7 @@ static void add_time_str(struct html *h, const char *rfc3339)
 static void add_time(struct html *h, int64_t ms)
 {
 	char t[32];
-	api_time(ms, t);
+	view_time(ms, t);
 	add_time_str(h, t);
 }
 
@@ -256,7 +251,7 @@ static bool set_cursor(struct store_list_query *q, const char *cursor, char name
 		q->cursor_time = t;
 		n = end + 1;
 	}
-	if (!api_valid_name(n, strlen(n)))
+	if (!name_valid(n, strlen(n)))
 		return false;
 	snprintf(name, CURSOR_MAX, "%s", n);
 	q->has_cursor = true;
@@ -343,7 +338,7 @@ static enum kerr list_query(const struct app *a, const struct list_args *la, boo
 	char name[CURSOR_MAX];
 	if (la->from && !set_cursor(&q, la->from, name))
 		return K_EINVAL;
-	return store_cluster_list(a->store, &q, list_row, rs, out_more, out_total);
+	return view_cluster_list(a, &q, list_row, rs, out_more, out_total);
 }
 
 void api_page_list(struct req *r)
@@ -366,8 +361,6 @@ void api_page_list(struct req *r)
 		error_page(r, 503, "Out of memory", "Try again.", "/");
 		return;
 	}
-	if (a->fetchlog)
-		fetchlog_flush(a->fetchlog);
 	bool more = false;
 	int64_t total = 0;
 	bool has_prev = la.from != NULL, has_next;
@@ -585,7 +578,8 @@ static void fetch_row(const struct store_fetch *f, void *arg)
 /* The overview list of fields. */
 static void overview(struct html *h, const struct cluster *c, const json_t *j)
 {
-	html_raw(h, "<section aria-labelledby=\"overview-h\"><h2 id=\"overview-h\">Overview</h2>\n"
+	html_raw(h, "<section id=\"overview\" aria-labelledby=\"overview-h\"><h2 "
+	            "id=\"overview-h\">Overview</h2>\n"
 	            "<dl class=\"fields\">\n");
 	html_addf(h, "<dt>Name</dt><dd>%s</dd>\n<dt>ID</dt><dd><code>%s</code></dd>\n", c->name,
 	          c->id);
@@ -815,7 +809,7 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 		          asked, version);
 	json_t *vars = reveal ? json_incref(c->vars) : masked(c->vars, secret_names);
 	json_t *secrets = reveal ? json_incref(c->secrets) : masked(c->secrets, secret_names);
-	struct render_cluster rc = api_render_input(a, c);
+	struct render_cluster rc = view_render_input(a, c);
 	rc.vars = vars;
 	rc.secrets = secrets;
 	char *body = NULL, *text = NULL;
@@ -877,9 +871,7 @@ void api_page_cluster(struct req *r)
 	const char *rv = req_query(r, "reveal");
 	bool reveal = rv && (!strcmp(rv, "1") || !strcmp(rv, "true"));
 	struct cluster c;
-	if (a->fetchlog)
-		fetchlog_flush(a->fetchlog);
-	enum kerr e = store_cluster_get(a->store, name, &c);
+	enum kerr e = view_cluster_get(a, name, &c);
 	if (e == K_ENOTFOUND) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "There is no cluster named “%.63s”.", name);
@@ -891,17 +883,21 @@ void api_page_cluster(struct req *r)
 		           "kindling could not read the cluster; see the server log.", "/");
 		return;
 	}
-	json_t *j = api_cluster_json(a, &c, true);
+	json_t *j = view_cluster_json(a, &c, true);
 	json_t *secret_names = secret_var_names(a, &c);
 	struct html h;
 	html_init(&h, PAGE_MAX);
 	html_page_begin(&h, c.name);
 	html_addf(&h,
 	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
-	          "<p class=\"muted\">%d of %d members registered · %lld config fetches · "
+	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
+	          "config fetches · "
 	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
-	          "<a href=\"#delete\">delete</a></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count);
+	          "<a href=\"#delete\">delete</a></p>\n"
+	          /* kindling.js follows the events and shows this; without it: reload */
+	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
+	          "data-events=\"/clusters/%s/events\"></p>\n",
+	          c.name, c.members, c.size, (long long)c.fetch_count, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
@@ -931,7 +927,7 @@ void api_page_delete(struct req *r)
 	const char *name = req_param(r, "name");
 	char back[128];
 	snprintf(back, sizeof(back), "/clusters/%s#delete",
-	         api_valid_name(name, strlen(name)) ? name : "");
+	         name_valid(name, strlen(name)) ? name : "");
 	const char *ct = req_header(r, "Content-Type");
 	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		error_page(r, 415, "Unsupported form",
@@ -949,23 +945,24 @@ void api_page_delete(struct req *r)
 		           back);
 		return;
 	}
-	struct api_write *w = api_write_new(r, WRITE_DELETE, name, page_deleted);
-	if (w)
-		api_write_submit(w);
+	struct api_call *call = api_call_start(r, page_deleted);
+	if (call)
+		service_delete(req_app(r), name, &call->rep, api_call_done, call);
 }
 
 /* Resumed after the delete's commit. */
 static void page_deleted(struct req *r)
 {
-	struct api_write *w = req_data(r);
+	struct api_call *call = req_data(r);
+	enum kerr e = call->rep.err;
 	char back[128];
-	snprintf(back, sizeof(back), "/clusters/%s", w->name);
-	if (w->job.result == K_ENOTFOUND) {
+	snprintf(back, sizeof(back), "/clusters/%s", call->rep.name);
+	if (e == K_ENOTFOUND) {
 		error_page(r, 404, "No such cluster", "The cluster does not exist (any more).",
 		           "/");
 		return;
 	}
-	if (w->job.result == K_EUNAVAIL) {
+	if (e == K_EUNAVAIL) {
 		reply_header(r, "Retry-After", "1");
 		error_page(r, 503, "Busy",
 		           "The database is busy or kindling is stopping; the cluster was not "
@@ -973,7 +970,7 @@ static void page_deleted(struct req *r)
 		           back);
 		return;
 	}
-	if (w->job.result != K_OK) {
+	if (e != K_OK) {
 		error_page(r, 500, "The database failed",
 		           "The cluster was not deleted; the server log says why.", back);
 		return;

@@ -39,6 +39,8 @@ struct config {
 	int max_conns_per_ip;
 	int max_clusters;
 	int max_long_polls;
+	int max_event_streams;
+	int event_keepalive_s;
 	int max_profiles;      /* profiles per cluster */
 	int max_vars;          /* vars per cluster */
 	int max_registrations; /* per discovery token; 0: 3 x size + 10 */

@@ -449,6 +449,26 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 	}
 }
 
+/* Tells the subscribers of a committed registration (no lock held). */
+static void publish_registration(struct discovery *d, const struct store_put *put)
+{
+	if (!d->o.events)
+		return;
+	const char *eq = strchr(put->value, '=');
+	json_t *data = json_pack("{s:s, s:s%, s:I}", "id", put->id, "name", put->value,
+	                         eq ? (size_t)(eq - put->value) : strlen(put->value), "index",
+	                         (json_int_t)put->index);
+	struct event ev = {.kind = EV_MEMBER_REGISTERED,
+	                   .cluster = "",
+	                   .cluster_id = "",
+	                   .token = put->token,
+	                   .index = put->index,
+	                   .at = put->at,
+	                   .data = data};
+	events_publish(d->o.events, &ev);
+	json_decref(data);
+}
+
 /* The writer: takes every pending registration, commits them together, then
  * answers them and wakes the watches in index order. */
 static void *writer(void *arg)
@@ -515,6 +535,8 @@ static void *writer(void *arg)
 		pthread_mutex_unlock(&d->mu);
 		deliver(out);
 		for (size_t i = 0; i < n; i++) {
+			if (err == K_OK && puts[i].result == K_OK)
+				publish_registration(d, &puts[i]);
 			free(batch[i]->value);
 			free(batch[i]);
 		}
@@ -622,6 +644,12 @@ void discovery_forget(struct discovery *d, const char *token)
 	}
 	pthread_mutex_unlock(&d->mu);
 	deliver(out);
+}
+
+void discovery_on_event(void *arg, const struct event *ev)
+{
+	if ((ev->kind == EV_CLUSTER_DELETED || ev->kind == EV_DIRECTORY_DELETED) && ev->token[0])
+		discovery_forget(arg, ev->token);
 }
 
 size_t discovery_waiters(struct discovery *d)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "events.h"
 #include "store.h"
 
 /* Directories cached in memory, a writer thread that group-commits
@@ -16,6 +17,7 @@ struct discovery_options {
 	int long_poll_timeout_s; /* a watch with no event ends with an empty 200 */
 	int max_waiters;         /* watches held at once; past it DISC_BUSY */
 	int max_registrations;   /* per directory; 0: 3 x size + 10 */
+	struct events *events;   /* every committed registration is published here (or NULL) */
 };
 
 /* The etcd-level outcome of a request; api_discovery.c maps it to HTTP. */
@@ -54,6 +56,10 @@ void discovery_release_all(struct discovery *d);
 /* A directory was deleted: its watches end with DISC_NOT_FOUND and its
  * cached copy is dropped. */
 void discovery_forget(struct discovery *d, const char *token);
+
+/* An events subscriber (arg: the discovery): a deleted cluster's or
+ * directory's watches end and its copy is dropped. */
+void discovery_on_event(void *arg, const struct event *ev);
 
 /* Ends every watch, completes the pending registrations and stops the
  * threads; registrations after it are answered DISC_BUSY at once. Accepts

@@ -28,6 +28,7 @@ struct entry {
 
 struct fetchlog {
 	struct store *store;
+	struct events *events;
 	int keep;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -96,6 +97,21 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 	return ngroups;
 }
 
+/* Tells the subscribers of a served fetch (no lock held). */
+static void publish_fetch(struct fetchlog *f, const struct entry *e)
+{
+	json_t *data = json_pack("{s:s, s:s, s:s, s:i}", "client", e->client, "user_agent",
+	                         e->user_agent, "version", e->version, "status", e->status);
+	struct event ev = {.kind = EV_CONFIG_FETCHED,
+	                   .cluster = "",
+	                   .cluster_id = e->cluster_id,
+	                   .token = "",
+	                   .at = e->at,
+	                   .data = data};
+	events_publish(f->events, &ev);
+	json_decref(data);
+}
+
 /* Takes the pending entries and writes them; called with mu held, returns
  * with it held. */
 static void drain(struct fetchlog *f)
@@ -110,6 +126,8 @@ static void drain(struct fetchlog *f)
 	size_t ngroups = n ? group_batch(f->g, batch, n, f->keep) : 0;
 	if (ngroups && store_fetches_record(f->store, f->g->groups, ngroups, f->keep) != K_OK)
 		log_warnx("fetch log: could not record %zu fetches", n);
+	for (size_t i = 0; i < n && f->events; i++)
+		publish_fetch(f, &batch[i]);
 	pthread_mutex_lock(&f->mu);
 	f->flush_done = wanted;
 	pthread_cond_broadcast(&f->flushed);
@@ -158,7 +176,7 @@ static void free_buffers(struct fetchlog *f)
 	free(f);
 }
 
-enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
+enum kerr fetchlog_start(struct store *s, int keep, struct events *ev, struct fetchlog **out)
 {
 	struct fetchlog *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -171,6 +189,7 @@ enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out)
 		return K_ENOMEM;
 	}
 	f->store = s;
+	f->events = ev;
 	f->keep = keep;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->wake, NULL);

@@ -3,13 +3,14 @@
 #define KINDLING_FETCHLOG_H
 
 #include "err.h"
+#include "events.h"
 #include "store.h"
 
 /* A queue and the thread that writes it to the store about every 200 ms. */
 struct fetchlog;
 
 /* Starts the writer thread. keep = rows kept per cluster. K_OK, K_ENOMEM, K_EIO. */
-enum kerr fetchlog_start(struct store *s, int keep, struct fetchlog **out);
+enum kerr fetchlog_start(struct store *s, int keep, struct events *ev, struct fetchlog **out);
 
 /* Queues one served fetch (strings copied, truncated to sane lengths): the
  * record of the nodes that booted, so refused fetches do not belong here.

@@ -4,11 +4,12 @@
  * callback of a connection on that connection's worker. Handlers hand parked
  * requests to other threads (creates, discovery, the upstream), which call
  * only req_resume. parked_mu guards the parking state of every request (the
- * parked / forced lists and the flags next to them); it is taken after no
- * other lock and nothing is called while it is held. token_mu guards the
- * admin token (replaced on SIGHUP), held for one comparison, after no other
- * lock. TLS: tls.c, which has its own lock (the credentials a new connection
- * gets, swapped on SIGHUP), reached from on_connection.
+ * parked / forced lists and the flags next to them) and the list of open
+ * streams; it is taken after no other lock, and nothing but a stream's wake
+ * (its own mutex, then libmicrohttpd's) is called while it is held. token_mu
+ * guards the admin token (replaced on SIGHUP), held for one comparison, after
+ * no other lock. TLS: tls.c, which has its own lock (the credentials a new
+ * connection gets, swapped on SIGHUP), reached from on_connection.
  */
 #include "http.h"
 
@@ -118,11 +119,13 @@ struct http_server {
 	size_t nhosts;
 	struct http_origin public_origin; /* of o.public_url, when has_public_origin */
 	bool has_public_origin;
-	atomic_bool stopping;   /* http_stop began: replies say Connection: close */
-	struct req *parked;     /* suspended requests, under parked_mu */
-	bool closing;           /* under parked_mu: the drain is over, nothing parks */
-	atomic_int resuming;    /* req_resume calls between the lock and MHD */
-	atomic_int forced_open; /* requests answered 503 by http_stop, not yet ended */
+	atomic_bool stopping;        /* http_stop began: replies say Connection: close */
+	struct req *parked;          /* suspended requests, under parked_mu */
+	bool closing;                /* under parked_mu: the drain is over, nothing parks */
+	atomic_int resuming;         /* req_resume calls between the lock and MHD */
+	atomic_int forced_open;      /* requests answered 503 by http_stop, not yet ended */
+	struct http_stream *streams; /* open streams, under parked_mu */
+	atomic_int nstreams;
 	const struct route *routes;
 	size_t nroutes;
 	struct route_stats *stats; /* per route, plus one for unmatched */
@@ -442,6 +445,129 @@ void reply_static(struct req *r, int status, const char *content_type, const cha
 	queue(r, status, content_type,
 	      MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT),
 	      len);
+}
+
+/* A streamed reply (reply_stream). mu guards parked and pending; it is taken
+ * before libmicrohttpd's own locks, never the other way. */
+struct http_stream {
+	struct http_server *h;
+	struct MHD_Connection *mc;
+	stream_fill_fn fill;
+	void (*done)(void *arg);
+	void *arg;
+	pthread_mutex_t mu;
+	bool parked;                       /* suspended in stream_read, waiting for a wake */
+	bool pending;                      /* woken while fill ran: run it again before parking */
+	atomic_bool ending;                /* http_stop: end the reply at the next read */
+	struct http_stream *snext, *sprev; /* h->streams, under parked_mu */
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *s = cls;
+	(void)pos;
+	for (;;) {
+		if (atomic_load(&s->ending))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		pthread_mutex_lock(&s->mu);
+		s->pending = false;
+		pthread_mutex_unlock(&s->mu);
+		long n = s->fill(s->arg, buf, max);
+		if (n < 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (n > 0)
+			return (ssize_t)n;
+		pthread_mutex_lock(&s->mu);
+		bool again = s->pending || atomic_load(&s->ending);
+		if (!again) {
+			/* nothing to send: park without a thread; 0 with the
+			 * connection suspended is libmicrohttpd's "not yet" */
+			s->parked = true;
+			MHD_suspend_connection(s->mc);
+		}
+		pthread_mutex_unlock(&s->mu);
+		if (!again)
+			return 0;
+	}
+}
+
+static void stream_free(void *cls)
+{
+	struct http_stream *s = cls;
+	pthread_mutex_lock(&parked_mu);
+	if (s->sprev)
+		s->sprev->snext = s->snext;
+	else
+		s->h->streams = s->snext;
+	if (s->snext)
+		s->snext->sprev = s->sprev;
+	pthread_mutex_unlock(&parked_mu);
+	s->done(s->arg);
+	atomic_fetch_sub(&s->h->nstreams, 1);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+struct http_stream *reply_stream(struct req *r, int status, const char *content_type,
+                                 stream_fill_fn fill, void (*done)(void *arg), void *arg)
+{
+	struct http_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->h = r->h;
+	s->mc = r->mc;
+	s->fill = fill;
+	s->done = done;
+	s->arg = arg;
+	pthread_mutex_init(&s->mu, NULL);
+	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+	                                                              stream_read, s, stream_free);
+	if (!resp) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return NULL;
+	}
+	atomic_fetch_add(&s->h->nstreams, 1);
+	pthread_mutex_lock(&parked_mu);
+	s->snext = s->h->streams;
+	if (s->snext)
+		s->snext->sprev = s;
+	s->h->streams = s;
+	if (s->h->closing)
+		atomic_store(&s->ending, true); /* stopping: it ends at once */
+	pthread_mutex_unlock(&parked_mu);
+	queue(r, status, content_type, resp, 0);
+	return s;
+}
+
+void http_stream_wake(struct http_stream *s)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->parked) {
+		s->parked = false;
+		MHD_resume_connection(s->mc);
+	} else {
+		s->pending = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+int http_streams_open(const struct http_server *h)
+{
+	return atomic_load(&h->nstreams);
+}
+
+/* http_stop: every open stream ends (its reply closes), and a new one ends
+ * at once. */
+static void end_streams(struct http_server *h)
+{
+	pthread_mutex_lock(&parked_mu);
+	h->closing = true;
+	for (struct http_stream *s = h->streams; s; s = s->snext) {
+		atomic_store(&s->ending, true);
+		http_stream_wake(s);
+	}
+	pthread_mutex_unlock(&parked_mu);
 }
 
 /* Serializes j (stolen) for a reply; falls back to a fixed text on ENOMEM. */
@@ -1561,12 +1687,15 @@ void http_stop(struct http_server **hp, int drain_timeout_s)
 			h->o.stop_work(h->app);
 			wait_zero(&h->inflight, 2);
 		}
+		end_streams(h);
 		int n = release_parked(h);
 		if (n)
 			log_warnx("answering %d parked request%s 503 after --drain-timeout %ds", n,
 			          n == 1 ? "" : "s", drain_timeout_s);
-		/* their 503s go out (a client that does not read them is cut off) */
+		/* their 503s go out, and the streams' last bytes (a client
+		 * that does not read them is cut off) */
 		wait_zero(&h->forced_open, 2);
+		wait_zero(&h->nstreams, 2);
 		/* a req_resume between its lock and libmicrohttpd: a few instructions */
 		while (atomic_load(&h->resuming) > 0)
 			sched_yield();

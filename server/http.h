@@ -187,6 +187,26 @@ void reply_shared(struct req *r, int status, struct http_shared *s);
  * never runs (see http_stop).
  */
 void req_suspend(struct req *r, handler_fn on_resume);
+/*
+ * A reply whose body is written as it comes (Server-Sent Events), held
+ * without a thread. fill(arg, buf, max) runs on a worker whenever the
+ * socket has room: it copies at most max bytes and returns how many, 0 when
+ * it has nothing now (the connection is parked until http_stream_wake), or
+ * -1 to end the reply. done(arg) runs exactly once, when the connection is
+ * over (the client left, fill ended, or http_stop ended it); the stream is
+ * invalid from then on. NULL (and done not called, nothing queued) on
+ * ENOMEM. Headers added with reply_header are sent.
+ */
+struct http_stream;
+typedef long (*stream_fill_fn)(void *arg, char *buf, size_t max);
+struct http_stream *reply_stream(struct req *r, int status, const char *content_type,
+                                 stream_fill_fn fill, void (*done)(void *arg), void *arg);
+/* fill has something new: it runs again soon. Any thread, any time before
+ * done has run (the caller serializes the two, e.g. under its own lock). */
+void http_stream_wake(struct http_stream *s);
+/* Streams open now. */
+int http_streams_open(const struct http_server *h);
+
 /* Handler state that lives until the request ends (freed with free_fn). */
 void req_set_data(struct req *r, void *data, void (*free_fn)(void *));
 void *req_data(const struct req *r);

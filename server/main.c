@@ -13,8 +13,13 @@
 #include "fetchlog.h"
 #include "upstream.h"
 #include "http.h"
+#include "eventlog.h"
 #include "log.h"
+#include "render.h"
+#include "service.h"
 #include "writer.h"
+
+#define EVENTLOG_KEEP 4096 /* events kept for streams to resume from (Last-Event-ID) */
 
 /* Raises the open-files limit to its hard maximum: every connection is a file. */
 static void raise_nofile(void)
@@ -59,7 +64,7 @@ static void drain(void *arg)
 static void stop_work(void *arg)
 {
 	struct app *app = arg;
-	api_upstream_stop(2000);
+	service_stop(2000);
 	writer_stop(app->writer);
 	discovery_stop(app->discovery);
 }
@@ -147,6 +152,7 @@ int main(int argc, char **argv)
 	struct buf err;
 	static struct app app; /* static, like cfg */
 	struct http_server *http = NULL;
+	struct events *events = NULL;
 	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
 	enum kerr e;
@@ -215,10 +221,20 @@ int main(int argc, char **argv)
 	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
 	                                 .max_waiters = cfg.max_long_polls,
 	                                 .max_registrations = cfg.max_registrations};
+	if (events_new(&events) != K_OK) {
+		log_warnx("cannot start: out of memory");
+		goto out;
+	}
+	dopt.events = events;
+	/* every committed change reaches the copies: cached configs, discovery */
 	if (confcache_new(&app.cache) != K_OK ||
-	    fetchlog_start(app.store, cfg.fetch_log_size, &app.fetchlog) != K_OK ||
+	    fetchlog_start(app.store, cfg.fetch_log_size, events, &app.fetchlog) != K_OK ||
 	    discovery_new(app.store, &dopt, &app.discovery) != K_OK ||
-	    writer_start(app.store, cfg.max_clusters, api_on_change, &app, &app.writer) != K_OK) {
+	    events_subscribe(events, confcache_on_event, app.cache) != K_OK ||
+	    events_subscribe(events, discovery_on_event, app.discovery) != K_OK ||
+	    eventlog_new(EVENTLOG_KEEP, cfg.event_keepalive_s, &app.eventlog) != K_OK ||
+	    events_subscribe(events, eventlog_on_event, app.eventlog) != K_OK ||
+	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -285,12 +301,14 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(&http, cfg.drain_timeout_s);
-	api_upstream_stop(2000);
+	service_stop(2000);
 	writer_free(&app.writer);
 	discovery_free(&app.discovery);
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
+	eventlog_free(&app.eventlog);
 	store_close(&app.store);
+	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads
 	 * still run (an upstream call): what those use stays (cfg is static, so
 	 * it is not a leak); they end with the process */

@@ -1,5 +1,30 @@
 /* routes.c - the one route table: method, pattern, handler, auth, flags. */
 #include "api.h"
+#include "html.h"
+
+/* A cluster list or a cluster is a page for a browser, JSON for the rest:
+ * Vary: Accept, and text/html preferred in Accept picks the page. */
+static bool wants_html(struct req *r)
+{
+	reply_header(r, "Vary", "Accept");
+	return html_accept_prefers(req_header(r, "Accept"));
+}
+
+static void clusters_list(struct req *r)
+{
+	if (wants_html(r))
+		api_page_list(r);
+	else
+		api_clusters_list(r);
+}
+
+static void cluster_get(struct req *r)
+{
+	if (wants_html(r))
+		api_page_cluster(r);
+	else
+		api_cluster_get(r);
+}
 
 /* Scanned in order for every request: the node routes, which carry boot
  * storms, come first. No two patterns overlap, so order means nothing else.
@@ -17,15 +42,16 @@ const struct route api_routes[] = {
         {"GET", "/static/{file}", api_static, AUTH_NONE, 0, 0},
         {"POST", "/clusters/{name}/delete", api_page_delete, AUTH_OPERATOR,
          ROUTE_BROWSER | ROUTE_STATE_CHANGE | ROUTE_FORM, 0},
-        {"GET", "/clusters", api_clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"GET", "/clusters", clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR,
          ROUTE_JSON_BODY | ROUTE_STATE_CHANGE, 0},
-        {"GET", "/clusters/{name}", api_cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
+        {"GET", "/clusters/{name}", cluster_get, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"PATCH", "/clusters/{name}", api_cluster_patch, AUTH_OPERATOR,
          ROUTE_JSON_BODY | ROUTE_STATE_CHANGE, 0},
         {"DELETE", "/clusters/{name}", api_cluster_delete, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/events", api_cluster_events, AUTH_OPERATOR, 0, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
         /* discovery.etcd.io-compatible allocation: any method, like the original;
          * a GET that allocates, so it is a state change too */

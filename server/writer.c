@@ -2,7 +2,7 @@
  *
  * Threads: HTTP workers call writer_submit (takes mu briefly); the writer
  * thread takes jobs off the queue under mu and runs them with mu released.
- * done and on_change run on the writer thread with mu released. Lock order:
+ * done and the event subscribers run on the writer thread with mu released. Lock order:
  * mu, then the store's connection locks (never the other way).
  */
 #include "writer.h"
@@ -17,8 +17,7 @@
 struct writer {
 	struct store *store;
 	int max_clusters;
-	write_change_fn on_change;
-	void *change_arg;
+	struct events *events;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -46,12 +45,24 @@ static size_t take(struct writer *w, struct write_job **out)
 	return n;
 }
 
-static void publish(struct writer *w, enum write_kind kind, const char *name, const char *token)
+/* gen: the committed generation (0: not known); the event's data carries it. */
+static void publish(struct writer *w, enum write_kind kind, const char *name, const char *token,
+                    int64_t gen)
 {
-	if (!w->on_change)
-		return;
-	struct write_change ch = {kind, name, token};
-	w->on_change(w->change_arg, &ch);
+	static const enum event_kind kinds[] = {
+	        [WRITE_CREATE] = EV_CLUSTER_CREATED,
+	        [WRITE_UPDATE] = EV_CLUSTER_CHANGED,
+	        [WRITE_ROTATE] = EV_TOKEN_ROTATED,
+	        [WRITE_DELETE] = EV_CLUSTER_DELETED,
+	};
+	json_t *data = gen ? json_pack("{s:I}", "generation", (json_int_t)gen) : NULL;
+	struct event ev = {.kind = kinds[kind],
+	                   .cluster = name,
+	                   .cluster_id = "",
+	                   .token = token,
+	                   .data = data};
+	events_publish(w->events, &ev);
+	json_decref(data);
 }
 
 /* Runs one job that is not a create, publishes it when committed. */
@@ -75,7 +86,8 @@ static void run_one(struct writer *w, struct write_job *j)
 	}
 	if (j->result == K_OK)
 		publish(w, j->kind, j->name,
-		        j->kind == WRITE_DELETE ? token : j->out.discovery_token);
+		        j->kind == WRITE_DELETE ? token : j->out.discovery_token,
+		        j->kind == WRITE_DELETE ? 0 : j->out.generation);
 }
 
 /* Commits a batch of creates in one transaction, publishes each stored one. */
@@ -91,7 +103,7 @@ static void run_creates(struct writer *w, struct write_job *batch, size_t n)
 	for (struct write_job *j = batch; j; j = j->next, i++) {
 		j->result = results[i];
 		if (j->result == K_OK)
-			publish(w, WRITE_CREATE, j->create->name, j->create->discovery_token);
+			publish(w, WRITE_CREATE, j->create->name, j->create->discovery_token, 1);
 	}
 }
 
@@ -148,16 +160,14 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-enum kerr writer_start(struct store *s, int max_clusters, write_change_fn on_change, void *arg,
-                       struct writer **out)
+enum kerr writer_start(struct store *s, int max_clusters, struct events *ev, struct writer **out)
 {
 	struct writer *w = calloc(1, sizeof(*w));
 	if (!w)
 		return K_ENOMEM;
 	w->store = s;
 	w->max_clusters = max_clusters;
-	w->on_change = on_change;
-	w->change_arg = arg;
+	w->events = ev;
 	w->tail = &w->head;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);

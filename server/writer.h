@@ -4,6 +4,7 @@
 #define KINDLING_WRITER_H
 
 #include "err.h"
+#include "events.h"
 #include "store.h"
 
 /* A queue of writes and the thread that commits them: consecutive creates
@@ -34,21 +35,12 @@ struct write_job {
 	struct write_job *next; /* the writer's */
 };
 
-/* What was committed, for caches and waiters. name is the cluster's;
- * discovery_token is its built-in discovery token ("" when none). */
-struct write_change {
-	enum write_kind kind;
-	const char *name;
-	const char *discovery_token;
-};
-typedef void (*write_change_fn)(void *arg, const struct write_change *ch);
-
 /*
- * Starts the writer thread. on_change(arg, ch) is called on it after every
- * committed write, before that write's done. K_OK, K_ENOMEM, K_EIO (no thread).
+ * Starts the writer thread. Every committed write is published to ev (which
+ * may be NULL) on that thread, before that write's done runs. K_OK,
+ * K_ENOMEM, K_EIO (no thread).
  */
-enum kerr writer_start(struct store *s, int max_clusters, write_change_fn on_change, void *arg,
-                       struct writer **out);
+enum kerr writer_start(struct store *s, int max_clusters, struct events *ev, struct writer **out);
 
 /* Queues job; never blocks on the database. Once writer_stop has begun,
  * done(job) runs at once, on the caller's thread, with K_EUNAVAIL. */

@@ -41,6 +41,10 @@ function watch(page) {
 	});
 	page.on('pageerror', (e) => w.problems.push(`page error: ${e.message}`));
 	page.on('requestfailed', (r) => {
+		// leaving a live page closes its event stream: not a problem
+		if (/\/events$/.test(r.url()) && r.failure()?.errorText === 'net::ERR_ABORTED') {
+			return;
+		}
 		w.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
 	});
 	page.on('response', (r) => {
@@ -294,6 +298,48 @@ async function modePages() {
 		const resp = await page.goto(`${BASE}/clusters/nope`);
 		assert(resp.status() === 404 && (await page.textContent('h1')) === 'No such cluster', 'page');
 	}, [404]);
+
+	await step(page, w, 'live: a fetch and a registration from outside appear without a reload', async () => {
+		const created = await fetch(`${BASE}/clusters`, {
+			method: 'POST',
+			headers: { 'Content-Type': 'application/json' },
+			body: JSON.stringify({ name: 'live', size: 3 }),
+		});
+		assert(created.status === 201, `create: ${created.status}`);
+		const c = await created.json();
+		await page.goto(`${BASE}/clusters/live`);
+		await page.waitForSelector('#live:not([hidden])', { timeout: 10000 });
+		await page.evaluate(() => { window.kindlingNotReloaded = true; });
+		const auth = c.pointer.ignition.config.replace.httpHeaders[0].value;
+		const t0 = Date.now();
+		const got = await fetch(`${BASE}/clusters/live/ignition`, {
+			headers: { Authorization: auth, 'User-Agent': 'Ignition/2.14.0' },
+		});
+		assert(got.status === 200, `fetch: ${got.status}`);
+		const put = await fetch(`${c.discovery_url}/8e9e05c52164694d?prevExist=false`, {
+			method: 'PUT',
+			headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+			body: 'value=' + encodeURIComponent('node-one=http://10.0.0.1:2380'),
+		});
+		assert(put.status === 201, `registration: ${put.status}`);
+		await page.waitForFunction(() =>
+			/node-one/.test(document.getElementById('members')?.textContent || '') &&
+			/2\.14\.0/.test(document.getElementById('fetches')?.textContent || '') &&
+			/1 of 3 members registered · 1 config fetches/.test(
+				document.getElementById('summary')?.textContent || ''),
+		null, { timeout: 2000 }).catch(async (e) => {
+			const text = async (id) => (await page.textContent(`#${id}`).catch(() => '')) || '';
+			throw new Error(`${e.message}: summary "${(await text('summary')).trim()}", live ` +
+				`"${await text('live')}", members "${(await text('members')).slice(0, 200)}", ` +
+				`fetches "${(await text('fetches')).slice(0, 300)}"`.replace(/\s+/g, ' '));
+		});
+		const ms = Date.now() - t0;
+		assert(await page.evaluate(() => window.kindlingNotReloaded === true), 'the page reloaded');
+		await shot(page, 'live-cluster');
+		console.log(`# live: fetch and registration shown ${ms} ms after they were made`);
+		const gone = await fetch(`${BASE}/clusters/live`, { method: 'DELETE' });
+		assert(gone.status === 204, `delete: ${gone.status}`);
+	});
 
 	await step(page, w, 'delete refuses a wrong confirmation', async () => {
 		await page.goto(`${BASE}/clusters/c05`);

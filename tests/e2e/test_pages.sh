@@ -8,8 +8,8 @@
 # skipped, or FAILs under CI=true.
 source "$(dirname "$0")/lib.sh"
 # the checks of tests/browser/pages.test.mjs, per MODE (it prints one line per step)
-declare -A BROWSER_CHECKS=([empty]=1 [pages]=15 [auth]=3)
-plan 85
+declare -A BROWSER_CHECKS=([empty]=1 [pages]=16 [auth]=3)
+plan 86
 
 SHOTS=${SHOTS:-$PWD/build/screenshots}
 BROWSER_UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Safari/537.36'
@@ -72,7 +72,7 @@ check "GET / is HTML" [ "$(header Content-Type)" = "text/html; charset=utf-8" ]
 check "the empty state shows the curl command with the public URL" \
 	grep -qF "curl -s -X POST $BASE/clusters" "$BODY"
 check "HTML has the Content-Security-Policy" [ "$(header Content-Security-Policy)" = \
-	"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" ]
+	"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" ]
 check "HTML has nosniff and Referrer-Policy same-origin" \
 	[ "$(header X-Content-Type-Options) $(header Referrer-Policy)" = "nosniff same-origin" ]
 check "HTML pages are not cached" [ "$(header Cache-Control)" = no-store ]

@@ -1,13 +1,13 @@
 /* fuzz_cluster.c - libFuzzer target: the cluster validator (POST /clusters, PATCH vars).
  *
  * The input is a request body. It goes through exactly what
- * api_clusters_create does before touching the store: json_loadb with
+ * service_create does before touching the store: json_loadb with
  * JSON_REJECT_DUPLICATES (api_body_object), check_create, check_profiles
  * (profile_check) against the shipped profiles plus two fuzz-only ones
  * (tests/fuzz/cluster/templates: a required variable, a variable used in a
  * unit, a masked unit, clashes with rabbitmq). check_create and
- * check_profiles are static in server/api_clusters.c, so this file includes
- * that file (and the Makefile leaves api_clusters.o out of this target);
+ * check_profiles are static in server/service.c, so this file includes
+ * that file (and the Makefile leaves service.o out of this target);
  * once they are exposed (see tests/fuzz/README.md) the include becomes a link.
  *
  * Checks, beyond ASan/UBSan:
@@ -19,19 +19,20 @@
  *    503 "Service Unavailable" instead of the 400/422);
  *  - an accepted cluster can be built: secrets generate, its own spec
  *    version renders (K_OK, valid JSON), its pointer config and its JSON
- *    form (api_cluster_json) build; the body's vars applied as a PATCH
+ *    form (view_cluster_json) build; the body's vars applied as a PATCH
  *    (merge_vars + check_profiles) and, when accepted, render too.
  *
  * KINDLING_FUZZ_SKIP_KNOWN=1 skips the UTF-8 detail check (a known bug,
  * tests/fuzz/README.md) so a long run can explore past it.
  */
 #include "fuzz_util.h"
-#include "../../server/api_clusters.c"
+#include "../../server/service.c"
 
 #include <stdint.h>
 
 #include "profile.h"
 #include "render.h"
+#include "view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -189,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	/* api_clusters_create up to the store */
+	/* service_create up to the store */
 	struct cluster c = {0};
 	json_t *errors = json_array();
 	check_create(&fz_app, body, &c, errors);
@@ -232,7 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.generation = 1;
 		c.created_at = c.updated_at = 1700000000000;
 		render_check(&c, c.ignition_version);
-		json_t *cj = api_cluster_json(&fz_app, &c, true);
+		json_t *cj = view_cluster_json(&fz_app, &c, true);
 		if (!cj || json_is_null(json_object_get(cj, "pointer")))
 			abort(); /* a stored cluster would have no JSON form */
 		char *dump = json_dumps(cj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

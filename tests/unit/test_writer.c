@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static struct store *st;
+static struct events *evs; /* on_change subscribed */
 static char dir_tpl[] = "/tmp/kindling-unit-writer.XXXXXX";
 static char db_path[256];
 
@@ -100,12 +101,12 @@ static void on_done(struct write_job *job)
 	pthread_mutex_unlock(&d.mu);
 }
 
-static void on_change(void *arg, const struct write_change *ch)
+static void on_change(void *arg, const struct event *ev)
 {
 	(void)arg;
 	pthread_mutex_lock(&d.mu);
 	d.changes++;
-	d.deletes += ch->kind == WRITE_DELETE && ch->discovery_token[0];
+	d.deletes += ev->kind == EV_CLUSTER_DELETED && ev->token[0];
 	pthread_mutex_unlock(&d.mu);
 }
 
@@ -135,7 +136,7 @@ static void writer_reports_every_create(void)
 	static struct write_job jobs[N];
 	struct writer *w = NULL;
 	reset();
-	CHECK_INT(writer_start(st, 1000, on_change, NULL, &w), K_OK);
+	CHECK_INT(writer_start(st, 1000, evs, &w), K_OK);
 	int64_t before = count();
 	for (int i = 0; i < N; i++) {
 		char name[32];
@@ -174,7 +175,7 @@ static void update_rotate_delete(void)
 {
 	struct writer *w = NULL;
 	reset();
-	CHECK_INT(writer_start(st, 1000, on_change, NULL, &w), K_OK);
+	CHECK_INT(writer_start(st, 1000, evs, &w), K_OK);
 	struct cluster c;
 	fill(&c, "u", 900);
 	struct write_job j = {.kind = WRITE_CREATE, .create = &c, .done = on_done};
@@ -260,7 +261,7 @@ static void busy_is_unavailable(void)
 	CHECK_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	struct writer *w = NULL;
 	reset();
-	CHECK_INT(writer_start(st, 1000, on_change, NULL, &w), K_OK);
+	CHECK_INT(writer_start(st, 1000, evs, &w), K_OK);
 	struct write_job del = {.kind = WRITE_DELETE, .name = "w1", .done = on_done};
 	writer_submit(w, &del);
 	wait_for(1);
@@ -291,11 +292,14 @@ int main(void)
 		return 1;
 	}
 	buf_free(&err);
+	if (events_new(&evs) != K_OK || events_subscribe(evs, on_change, NULL) != K_OK)
+		return 1;
 	RUN(batch_results_one_by_one);
 	RUN(writer_reports_every_create);
 	RUN(update_rotate_delete);
 	RUN(busy_is_unavailable);
 	store_close(&st);
+	events_free(&evs);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

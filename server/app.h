@@ -1,0 +1,33 @@
+/* app.h - what the layers below the routes share: the configuration and the
+ * modules set up by main. Knows nothing of HTTP. */
+#ifndef KINDLING_APP_H
+#define KINDLING_APP_H
+
+#include "config.h"
+#include "events.h"
+#include "profile.h"
+#include "store.h"
+#include "writer.h"
+
+struct confcache;
+struct fetchlog;
+struct discovery;
+struct eventlog;
+
+/* What the handlers (through req_app()), the service and the views read.
+ * Set up by main, read-only while serving (the modules it points to are
+ * thread-safe). */
+struct app {
+	const struct config *cfg;
+	struct store *store;
+	struct profile_set *profiles;
+	char public_url[512]; /* no trailing slash; set before the server serves */
+	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
+	struct confcache *cache;
+	struct fetchlog *fetchlog;
+	struct discovery *discovery;
+	struct writer *writer;
+	struct eventlog *eventlog; /* recent events, for event streams */
+};
+
+#endif

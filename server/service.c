@@ -1,0 +1,396 @@
+/* service.c - cluster writes, checked and completed before the writer commits them.
+ *
+ * Each write is an op, allocated here and freed once its outcome is
+ * reported: the writer (or the upstream thread) holds it meanwhile.
+ */
+#include "service.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fields.h"
+#include "rand.h"
+#include "render.h"
+#include "upstream.h"
+
+struct op {
+	struct write_job job; /* first: the writer reports the job */
+	const struct app *a;
+	struct service_reply *out;
+	service_done_fn done;
+	void *arg;
+	char name[64];
+	char token[65];   /* a rotation's new token */
+	struct cluster c; /* a create's cluster */
+	json_t *patch;    /* a vars change */
+};
+
+void service_reply_clear(struct service_reply *r)
+{
+	if (!r)
+		return;
+	cluster_clear(&r->c);
+	json_decref(r->errors);
+	r->errors = NULL;
+}
+
+static struct op *op_new(const struct app *a, enum write_kind kind, const char *name,
+                         struct service_reply *out, service_done_fn done, void *arg)
+{
+	memset(out, 0, sizeof(*out));
+	struct op *o = calloc(1, sizeof(*o));
+	if (!o) {
+		out->err = K_ENOMEM;
+		done(arg);
+		return NULL;
+	}
+	o->a = a;
+	o->out = out;
+	o->done = done;
+	o->arg = arg;
+	o->job.kind = kind;
+	str_copy(o->name, sizeof(o->name), name);
+	str_copy(out->name, sizeof(out->name), name);
+	o->job.name = o->name;
+	return o;
+}
+
+/* Reports the outcome and frees the op. */
+static void finish(struct op *o, enum kerr e)
+{
+	service_done_fn done = o->done;
+	void *arg = o->arg;
+	o->out->err = e;
+	cluster_clear(&o->c);
+	json_decref(o->patch);
+	explicit_bzero(o->token, sizeof(o->token));
+	free(o);
+	done(arg);
+}
+
+/* The writer's report, on its thread: the committed row goes to the reply. */
+static void written(struct write_job *job)
+{
+	struct op *o = (struct op *)(void *)job;
+	struct service_reply *out = o->out;
+	if (job->result == K_OK && job->kind == WRITE_CREATE) {
+		out->c = o->c; /* what was inserted is the row */
+		memset(&o->c, 0, sizeof(o->c));
+	} else if (job->result == K_OK && job->kind != WRITE_DELETE) {
+		out->c = job->out;
+		memset(&job->out, 0, sizeof(job->out));
+	}
+	cluster_clear(&job->out);
+	if (job->result == K_OK && job->kind == WRITE_ROTATE)
+		out->grace_until = job->grace_until;
+	if (job->result == K_ELIMIT && job->kind == WRITE_ROTATE)
+		snprintf(
+		        out->why, sizeof(out->why),
+		        "%d rotated fetch tokens of cluster \"%s\" are still in their grace period "
+		        "(--token-grace %d s): each stays valid for all of it, so no more "
+		        "rotations until the oldest expires",
+		        STORE_PREV_TOKENS, o->name, o->a->cfg->token_grace_s);
+	finish(o, job->result);
+}
+
+static void submit(struct op *o)
+{
+	o->job.done = written;
+	writer_submit(o->a->writer, &o->job);
+}
+
+/* Checks the fields of a create body; fills c's scalar fields. */
+static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
+{
+	static const char *const known[] = {
+	        "name", "size", "profiles", "vars", "ignition_version", "discovery"};
+	const char *key;
+	json_t *v;
+	json_object_foreach (body, key, v) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok = ok || !strcmp(key, known[i]);
+		if (!ok)
+			field_error(errors, key,
+			            "unknown field; known fields are name, size, "
+			            "profiles, vars, ignition_version, discovery");
+	}
+
+	v = json_object_get(body, "name");
+	if (!v)
+		field_error(errors, "name", "is required");
+	else if (!json_is_string(v))
+		field_error(errors, "name", "must be a string");
+	else if (!name_valid(json_string_value(v), json_string_length(v)))
+		field_error(errors, "name",
+		            "must be a DNS label: 1 to 63 characters of a-z, 0-9 and '-', "
+		            "starting and ending with a letter or digit");
+	else
+		str_copy(c->name, sizeof(c->name), json_string_value(v));
+
+	v = json_object_get(body, "size");
+	if (!v)
+		field_error(errors, "size", "is required");
+	else if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 99)
+		field_error(errors, "size", "must be a whole number from 1 to 99");
+	else
+		c->size = (int)json_integer_value(v);
+
+	v = json_object_get(body, "ignition_version");
+	const char *version = a->cfg->ignition_version;
+	if (v && (!json_is_string(v) || !render_version_known(json_string_value(v)))) {
+		struct buf list;
+		buf_init(&list, 256);
+		for (const char *const *p = render_versions; *p; p++)
+			buf_addf(&list, "%s%s", p == render_versions ? "" : ", ", *p);
+		field_error(errors, "ignition_version", "must be one of %s", buf_str(&list));
+		buf_free(&list);
+	} else if (v) {
+		version = json_string_value(v);
+	}
+	str_copy(c->ignition_version, sizeof(c->ignition_version), version);
+
+	v = json_object_get(body, "discovery");
+	const char *mode = a->cfg->discovery_upstream ? "upstream" : "builtin";
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") != 0 &&
+	                                 strcmp(json_string_value(v), "upstream") != 0)))
+		field_error(errors, "discovery", "must be \"builtin\" or \"upstream\"");
+	else if (v)
+		mode = json_string_value(v);
+	if (!strcmp(mode, "upstream") && !a->cfg->discovery_upstream)
+		field_error(errors, "discovery",
+		            "\"upstream\" needs kindling started with --discovery-upstream");
+	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
+}
+
+/* Checks profiles and vars (present or defaulted) with the profile set. */
+static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, json_t *errors)
+{
+	if (!json_is_array(profiles)) {
+		field_error(errors, "profiles", "must be an array of profile names");
+		return;
+	}
+	if (!json_is_object(vars)) {
+		field_error(errors, "vars", "must be an object of strings");
+		return;
+	}
+	if ((int)json_array_size(profiles) > a->cfg->max_profiles) {
+		field_error(errors, "profiles", "at most %d profiles (--max-profiles)",
+		            a->cfg->max_profiles);
+		return;
+	}
+	if ((int)json_object_size(vars) > a->cfg->max_vars) {
+		field_error(errors, "vars", "at most %d variables (--max-vars)", a->cfg->max_vars);
+		return;
+	}
+	profile_check(a->profiles, profiles, vars, errors);
+}
+
+/* Hands the checked cluster (its discovery URL set) to the writer. */
+static void submit_create(struct op *o)
+{
+	o->c.created_at = o->c.updated_at = store_now_ms();
+	o->c.generation = 1; /* the store starts every cluster at 1 */
+	o->job.create = &o->c;
+	submit(o);
+}
+
+/* Upstream allocations under way, and the flag that cuts them short at stop. */
+static atomic_int upstream_running;
+static atomic_bool upstream_cancel;
+
+static void stopping(struct op *o)
+{
+	snprintf(o->out->why, sizeof(o->out->why),
+	         "kindling is stopping; nothing was stored, retry");
+	finish(o, K_EUNAVAIL);
+}
+
+/* On a thread of its own: a slow upstream holds no HTTP worker. */
+static void *upstream_run(void *arg)
+{
+	struct op *o = arg;
+	const struct config *cfg = o->a->cfg;
+	const struct upstream_options uo = {.base_url = cfg->discovery_upstream,
+	                                    .timeout_ms = cfg->upstream_timeout_ms,
+	                                    .retries = cfg->upstream_retries,
+	                                    .cancel = &upstream_cancel};
+	struct buf why;
+	buf_init(&why, sizeof(o->out->why) - 200);
+	enum kerr e = upstream_new(&uo, o->c.size, &o->c.discovery_url, &why);
+	if (e == K_EUNAVAIL) {
+		stopping(o);
+	} else if (e != K_OK) {
+		snprintf(o->out->why, sizeof(o->out->why),
+		         "the discovery upstream failed, nothing was stored: %s", buf_str(&why));
+		finish(o, e == K_ENOMEM ? K_ENOMEM : K_EUPSTREAM);
+	} else if (!profile_builtin_valid("discovery_url", o->c.discovery_url)) {
+		snprintf(o->out->why, sizeof(o->out->why),
+		         "the discovery upstream answered a URL that cannot go into a unit "
+		         "(only plain http(s) URL characters); nothing was stored");
+		finish(o, K_EUPSTREAM);
+	} else {
+		submit_create(o);
+	}
+	buf_free(&why);
+	atomic_fetch_sub(&upstream_running, 1);
+	return NULL;
+}
+
+void service_stop(int timeout_ms)
+{
+	atomic_store(&upstream_cancel, true);
+	for (int waited = 0; atomic_load(&upstream_running) > 0 && waited < timeout_ms;
+	     waited += 10) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Allocates the discovery URL from --discovery-upstream, then stores it.
+ * Checks the name first, so a duplicate does not spend an upstream token. */
+static void create_upstream(struct op *o)
+{
+	struct cluster existing;
+	if (store_cluster_get(o->a->store, o->c.name, &existing) == K_OK) {
+		cluster_clear(&existing);
+		finish(o, K_EEXIST);
+		return;
+	}
+	if (atomic_load(&upstream_cancel)) {
+		stopping(o);
+		return;
+	}
+	atomic_fetch_add(&upstream_running, 1);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, upstream_run, o) != 0) {
+		atomic_fetch_sub(&upstream_running, 1);
+		snprintf(o->out->why, sizeof(o->out->why), "cannot start a thread");
+		finish(o, K_ENOMEM);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+void service_create(const struct app *a, json_t *request, struct service_reply *out,
+                    service_done_fn done, void *arg)
+{
+	struct op *o = op_new(a, WRITE_CREATE, "", out, done, arg);
+	if (!o)
+		return;
+	struct cluster *c = &o->c;
+	json_t *errors = json_array();
+	check_create(a, request, c, errors);
+	str_copy(o->name, sizeof(o->name), c->name);
+	str_copy(out->name, sizeof(out->name), c->name);
+	json_t *profiles = json_object_get(request, "profiles");
+	json_t *vars = json_object_get(request, "vars");
+	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
+	c->vars = vars ? json_incref(vars) : json_object();
+	check_profiles(a, c->profiles, c->vars, errors);
+	if (json_array_size(errors)) {
+		out->errors = errors;
+		finish(o, K_EINVAL);
+		return;
+	}
+	json_decref(errors);
+	enum kerr e = profile_generate_secrets(a->profiles, c->profiles, c->vars, &c->secrets);
+	if (e == K_OK)
+		e = rand_uuid(c->id);
+	if (e == K_OK)
+		e = rand_hex(c->fetch_token, 32);
+	if (e == K_OK && !strcmp(c->discovery_mode, "builtin"))
+		e = rand_hex(c->discovery_token, 16);
+	if (e == K_OK && c->discovery_token[0] &&
+	    asprintf(&c->discovery_url, "%s/discovery/%s", a->public_url, c->discovery_token) < 0) {
+		c->discovery_url = NULL;
+		e = K_ENOMEM;
+	}
+	if (e != K_OK) {
+		snprintf(out->why, sizeof(out->why), "cannot generate secrets: %s", kerr_str(e));
+		finish(o, e);
+		return;
+	}
+	if (c->discovery_token[0])
+		submit_create(o);
+	else
+		create_upstream(o);
+}
+
+/* Applies an RFC 7396 merge patch of vars onto a copy of old (new reference). */
+static json_t *merge_vars(const json_t *old, json_t *patch)
+{
+	json_t *vars = json_deep_copy(old);
+	const char *k;
+	json_t *v;
+	json_object_foreach (patch, k, v) {
+		if (json_is_null(v))
+			json_object_del(vars, k);
+		else
+			json_object_set(vars, k, v);
+	}
+	return vars;
+}
+
+/* On the writer thread, inside the transaction: merges the patch into the
+ * row's vars and checks them with the profiles. */
+static enum kerr patch_mutate(void *arg, struct cluster *c)
+{
+	struct op *o = arg;
+	json_t *vars = merge_vars(c->vars, o->patch);
+	if (!vars)
+		return K_ENOMEM;
+	check_profiles(o->a, c->profiles, vars, o->out->errors);
+	if (json_array_size(o->out->errors)) {
+		json_decref(vars);
+		return K_EINVAL;
+	}
+	json_decref(c->vars);
+	c->vars = vars;
+	return K_OK;
+}
+
+void service_set_vars(const struct app *a, const char *name, json_t *patch,
+                      struct service_reply *out, service_done_fn done, void *arg)
+{
+	struct op *o = op_new(a, WRITE_UPDATE, name, out, done, arg);
+	if (!o)
+		return;
+	/* read, merge, check and write in one transaction, on the writer */
+	out->errors = json_array();
+	o->patch = json_incref(patch);
+	o->job.mutate = patch_mutate;
+	o->job.mutate_arg = o;
+	submit(o);
+}
+
+void service_rotate(const struct app *a, const char *name, struct service_reply *out,
+                    service_done_fn done, void *arg)
+{
+	struct op *o = op_new(a, WRITE_ROTATE, name, out, done, arg);
+	if (!o)
+		return;
+	enum kerr e = rand_hex(o->token, 32);
+	if (e != K_OK) {
+		snprintf(out->why, sizeof(out->why), "cannot make a token: %s", kerr_str(e));
+		finish(o, e);
+		return;
+	}
+	o->job.token = o->token;
+	o->job.grace_until = store_now_ms() + (int64_t)a->cfg->token_grace_s * 1000;
+	submit(o);
+}
+
+void service_delete(const struct app *a, const char *name, struct service_reply *out,
+                    service_done_fn done, void *arg)
+{
+	struct op *o = op_new(a, WRITE_DELETE, name, out, done, arg);
+	if (o)
+		submit(o);
+}

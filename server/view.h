@@ -1,0 +1,40 @@
+/* view.h - what an operator is shown of a cluster: its JSON, its pointer
+ * config, the times, and reads that include the latest fetches. Knows
+ * nothing of HTTP; the JSON routes and the pages both build on it. */
+#ifndef KINDLING_VIEW_H
+#define KINDLING_VIEW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "app.h"
+#include "render.h"
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds (25 bytes). */
+void view_time(int64_t ms, char out[32]);
+
+/* The cluster's JSON (new reference; NULL when out of memory). Generated
+ * secrets are listed by name only; detail adds the pointer config and the
+ * registered members. */
+json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool detail);
+
+/* The cluster's pointer config as JSON (new reference; null on failure). */
+json_t *view_pointer_json(const struct app *a, const struct cluster *c);
+
+/* The pointer config for spec version (its ?version= and its sha512 when
+ * hash is given) into *out (malloc'd, *out_len bytes). K_OK, K_ENOMEM. */
+enum kerr view_pointer_config(const struct app *a, const struct cluster *c, const char *version,
+                              const char *hash, char **out, size_t *out_len);
+
+/* What rendering needs to know about c (all borrowed from c and a). */
+struct render_cluster view_render_input(const struct app *a, const struct cluster *c);
+
+/* store_cluster_get and store_cluster_list, with the fetches recorded so far
+ * counted (the fetch log is flushed first). Same contracts. */
+enum kerr view_cluster_get(const struct app *a, const char *name, struct cluster *out);
+enum kerr view_cluster_list(const struct app *a, const struct store_list_query *q,
+                            void (*fn)(const struct cluster *c, void *arg), void *arg,
+                            bool *out_more, int64_t *out_total);
+
+#endif
