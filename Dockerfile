@@ -33,7 +33,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # Keep this list in step with BUILD_DEBS in the Makefile.
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-        make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
+        make gcc pkg-config libc6-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
         libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -52,7 +52,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # CA bundle libcurl uses for an https --discovery-upstream (discovery.etcd.io).
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-        libmicrohttpd12 libjansson4 libcurl3-gnutls libsqlite3-0 libnettle8 libpq5 \
+        libmicrohttpd12 libgnutls30 libjansson4 libcurl3-gnutls libsqlite3-0 libnettle8 libpq5 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 kindling \

@@ -9,12 +9,12 @@
 #   make clean
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson libcurl sqlite3 nettle libpq
+PKGS     := libmicrohttpd gnutls jansson libcurl sqlite3 nettle libpq
 # Debian packages: to build, to run the tests (postgresql: the PostgreSQL backend's
 # tests, tests/pg.sh; nodejs, npm: the browser tests;
 # clang, libclang-rt-14-dev: libFuzzer for the fuzz smoke test), to check
 # examples/ (make test-image: hcl v2 source and Go to build its hclfmt), to lint.
-BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libjansson-dev \
+BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
               libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev
 TEST_DEBS  := curl jq sqlite3 procps iproute2 util-linux etcd-server etcd-client etcd-discovery \
               ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
@@ -163,6 +163,7 @@ format:
 
 bench: build/kindling
 	@sh bench/run.sh
+	@sh bench/tls.sh
 
 clean:
 	rm -rf build

@@ -41,6 +41,8 @@ static const struct opt opts[] = {
          "allow a non-loopback listen address without an admin token"},
         {"tls-cert", OPT_STR, F(tls_cert), NULL, 0, 0, "PEM certificate chain: serve HTTPS"},
         {"tls-key", OPT_STR, F(tls_key), NULL, 0, 0, "PEM private key for --tls-cert"},
+        {"tls-priorities", OPT_STR, F(tls_priorities), NULL, 0, 0,
+         "GnuTLS priority string for HTTPS (default libmicrohttpd's \"NORMAL\")"},
         {"tls-ca", OPT_STR, F(tls_ca), NULL, 0, 0,
          "PEM CA put into every pointer config so nodes trust --tls-cert"},
         {"discovery-upstream", OPT_STR, F(discovery_upstream), NULL, 0, 0,
@@ -252,12 +254,11 @@ static void usage(void)
 	}
 }
 
-static enum kerr read_token(struct config *cfg, struct buf *errmsg)
+enum kerr config_read_token(const char *path, char **out, struct buf *errmsg)
 {
-	FILE *f = fopen(cfg->admin_token_file, "r");
+	FILE *f = fopen(path, "r");
 	if (!f) {
-		buf_addf(errmsg, "--admin-token-file %s: %s", cfg->admin_token_file,
-		         strerror(errno));
+		buf_addf(errmsg, "--admin-token-file %s: %s", path, strerror(errno));
 		return K_EINVAL;
 	}
 	char line[512];
@@ -270,11 +271,13 @@ static enum kerr read_token(struct config *cfg, struct buf *errmsg)
 		buf_addf(errmsg,
 		         "--admin-token-file %s: the token must be one line of 16 to 510 "
 		         "characters without spaces or ':'",
-		         cfg->admin_token_file);
+		         path);
+		explicit_bzero(line, sizeof(line));
 		return K_EINVAL;
 	}
-	cfg->admin_token = strdup(line);
-	return cfg->admin_token ? K_OK : K_ENOMEM;
+	*out = strdup(line);
+	explicit_bzero(line, sizeof(line));
+	return *out ? K_OK : K_ENOMEM;
 }
 
 enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *errmsg, int *out_exit)
@@ -361,7 +364,8 @@ enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *er
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->threads = n < 1 ? 1 : n > 16 ? 16 : (int)n;
 	}
-	if (cfg->admin_token_file && (e = read_token(cfg, errmsg)) != K_OK)
+	if (cfg->admin_token_file &&
+	    (e = config_read_token(cfg->admin_token_file, &cfg->admin_token, errmsg)) != K_OK)
 		return e;
 	if (!cfg->tls_cert != !cfg->tls_key) {
 		buf_addstr(errmsg, "--tls-cert and --tls-key go together");

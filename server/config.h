@@ -25,6 +25,7 @@ struct config {
 	char *admin_token; /* read from admin_token_file, or NULL */
 	bool insecure_no_auth;
 	char *tls_cert, *tls_key, *tls_ca; /* file names */
+	char *tls_priorities;              /* GnuTLS priority string, or NULL */
 	char *discovery_upstream;          /* base URL of a discovery.etcd.io-style service */
 	int upstream_timeout_ms;
 	int upstream_retries;
@@ -57,6 +58,13 @@ struct config {
  */
 enum kerr config_parse(struct config *cfg, int argc, char **argv, struct buf *errmsg,
                        int *out_exit);
+
+/*
+ * Reads the admin token file (one line of 16 to 510 characters without
+ * spaces or ':'): K_OK and *out (malloc'd), or K_EINVAL with the reason in
+ * errmsg, K_ENOMEM. For config_parse and for SIGHUP.
+ */
+enum kerr config_read_token(const char *path, char **out, struct buf *errmsg);
 
 /* Frees what config_parse allocated. Accepts NULL. */
 void config_free(struct config *cfg);

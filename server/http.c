@@ -6,12 +6,17 @@
  * only req_resume. parked_mu guards the parking state of every request (the
  * parked / forced lists and the flags next to them) and the list of open
  * streams; it is taken after no other lock, and nothing but a stream's wake
- * (its own mutex, then libmicrohttpd's) is called while it is held.
+ * (its own mutex, then libmicrohttpd's) is called while it is held. token_mu
+ * guards the admin token (replaced on SIGHUP), held for one comparison, after
+ * no other lock. TLS: tls.c, which has its own lock (the credentials a new
+ * connection gets, swapped on SIGHUP), reached from on_connection.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -29,6 +34,7 @@
 #include "form.h"
 #include "httpcheck.h"
 #include "log.h"
+#include "tls.h"
 
 #define MAX_PARAMS   4
 #define MAX_HEADERS  12
@@ -129,6 +135,9 @@ struct http_server {
 	atomic_size_t body_bytes; /* held by all requests, bounded by o.bodies_max */
 	void *app;
 	struct http_options o;
+	struct tls *tls;          /* NULL: plain HTTP */
+	pthread_mutex_t token_mu; /* guards admin_token */
+	char *admin_token;        /* NULL: operator routes are open */
 };
 
 /* A reply header, name and value in one allocation. */
@@ -753,19 +762,26 @@ void req_resume(struct req *r)
 }
 
 /* Checks the admin token: Bearer, or Basic with the token as password. */
+static bool token_equal(struct http_server *h, const char *given)
+{
+	pthread_mutex_lock(&h->token_mu);
+	bool ok = str_equal_secret(given, h->admin_token);
+	pthread_mutex_unlock(&h->token_mu);
+	return ok;
+}
+
 static bool operator_ok(struct req *r)
 {
-	const char *token = r->h->o.admin_token;
-	if (!token)
+	if (!r->h->admin_token) /* set once at bind; only ever replaced by another token */
 		return true;
 	const char *auth = req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!auth)
 		return false;
 	if (!strncasecmp(auth, "Bearer ", 7))
-		return str_equal_secret(auth + 7, token);
+		return token_equal(r->h, auth + 7);
 	char *pass = NULL;
 	char *user = MHD_basic_auth_get_username_password(r->mc, &pass);
-	bool ok = pass && str_equal_secret(pass, token);
+	bool ok = pass && token_equal(r->h, pass);
 	MHD_free(user);
 	MHD_free(pass);
 	return ok;
@@ -820,7 +836,7 @@ static bool own_origin(const struct req *r, const struct http_origin *o)
 	if (h->has_public_origin && http_origin_equal(o, &h->public_origin))
 		return true;
 	const char *host = req_header(r, MHD_HTTP_HEADER_HOST);
-	struct http_origin self = {.https = h->o.tls_cert_pem != NULL};
+	struct http_origin self = {.https = h->tls != NULL};
 	if (!host || !http_authority_parse(host, strlen(host), &self.a))
 		return false;
 	if (self.a.port < 0)
@@ -1432,13 +1448,104 @@ enum kerr http_bind(const struct http_options *o, const struct route *routes, si
 	h->nroutes = nroutes;
 	h->app = app;
 	h->o = *o;
+	h->o.tls_cert_pem = h->o.tls_key_pem = NULL; /* not kept: tls.c has them */
+	h->o.admin_token = NULL;                     /* h->admin_token */
 	h->listen_fd = -1;
+	pthread_mutex_init(&h->token_mu, NULL);
+	enum kerr e = K_OK;
+	if (o->admin_token && !(h->admin_token = strdup(o->admin_token))) {
+		e = K_ENOMEM;
+		goto fail;
+	}
+	if (o->tls_cert_pem) {
+		struct buf why;
+		buf_init(&why, 1024);
+		e = tls_new(o->tls_cert_pem, o->tls_key_pem, &h->tls, &why);
+		if (e != K_OK)
+			buf_addf(errmsg, "--tls-cert/--tls-key: %s", buf_str(&why));
+		buf_free(&why);
+		if (e != K_OK)
+			goto fail;
+	}
 	if (bind_listen(o->listen, h, errmsg) < 0) {
-		free(h->stats);
-		free(h);
-		return K_EIO;
+		e = K_EIO;
+		goto fail;
 	}
 	*out = h;
+	return K_OK;
+fail:
+	tls_free(&h->tls);
+	free(h->admin_token);
+	pthread_mutex_destroy(&h->token_mu);
+	free(h->stats);
+	free(h);
+	return e;
+}
+
+/* The connection-started and -closed callback: a TLS connection gets the
+ * current certificate and session tickets before its handshake, and gives
+ * its reference to that certificate back after libmicrohttpd has
+ * deinitialised its session (0.9.75 calls CLOSED after gnutls_deinit). */
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	if (!h->tls)
+		return;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		*socket_context = tls_session_start(h->tls, ci ? ci->tls_session : NULL);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		tls_session_done(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* libmicrohttpd's own credentials, which on_connection replaces in every
+ * session: they offer no certificate, so a session it did not set up fails
+ * its handshake rather than being served some other certificate. */
+static int no_certificate(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
+                          const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                          gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                          gnutls_privkey_t *privkey)
+{
+	(void)session, (void)req_ca_rdn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+	*pcert = NULL;
+	*pcert_length = 0;
+	*privkey = NULL;
+	return -1;
+}
+
+enum kerr http_tls_reload(struct http_server *h, const char *cert_pem, const char *key_pem,
+                          struct buf *errmsg)
+{
+	if (!h->tls) {
+		buf_addstr(errmsg, "not serving TLS");
+		return K_EINVAL;
+	}
+	return tls_reload(h->tls, cert_pem, key_pem, errmsg);
+}
+
+void http_tls_describe(struct http_server *h, struct buf *out)
+{
+	if (h->tls)
+		tls_describe(h->tls, out);
+}
+
+enum kerr http_set_admin_token(struct http_server *h, const char *token)
+{
+	if (!h->admin_token)
+		return K_EINVAL; /* open operator routes stay open: the rule is checked at start */
+	char *copy = strdup(token);
+	if (!copy)
+		return K_ENOMEM;
+	pthread_mutex_lock(&h->token_mu);
+	char *old = h->admin_token;
+	h->admin_token = copy;
+	pthread_mutex_unlock(&h->token_mu);
+	explicit_bzero(old, strlen(old));
+	free(old);
 	return K_OK;
 }
 
@@ -1468,7 +1575,7 @@ enum kerr http_serve(struct http_server *h, struct buf *errmsg)
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
-	if (o->tls_cert_pem)
+	if (h->tls)
 		flags |= MHD_USE_TLS;
 	/*
 	 * The per-connection memory holds the request head, libmicrohttpd's
@@ -1495,9 +1602,11 @@ enum kerr http_serve(struct http_server *h, struct buf *errmsg)
 	        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, h},
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, h},
 	        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
-	        {o->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
-	         (void *)(uintptr_t)o->tls_cert_pem},
-	        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)o->tls_key_pem},
+	        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+	        {h->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
+	         (void *)(uintptr_t)no_certificate},
+	        {o->tls_priorities ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+	         (void *)(uintptr_t)o->tls_priorities},
 	        {MHD_OPTION_END, 0, NULL},
 	};
 	h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_ARRAY, opts,
@@ -1597,6 +1706,11 @@ void http_stop(struct http_server **hp, int drain_timeout_s)
 	}
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	tls_free(&h->tls); /* every session has ended */
+	if (h->admin_token)
+		explicit_bzero(h->admin_token, strlen(h->admin_token));
+	free(h->admin_token);
+	pthread_mutex_destroy(&h->token_mu);
 	free(h->stats);
 	free(h);
 	*hp = NULL;

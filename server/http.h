@@ -58,9 +58,11 @@ struct http_options {
 	size_t body_max;
 	size_t header_max;
 	size_t bodies_max;       /* bytes of bodies held at once, all requests */
-	const char *admin_token; /* NULL: operator routes are open */
+	const char *admin_token; /* NULL: operator routes are open; copied by http_bind */
+	/* PEMs, read (checked and copied) by http_bind; NULL: plain HTTP */
 	const char *tls_cert_pem, *tls_key_pem;
-	void (*drain)(void *app); /* called once on stop, before waiting for requests */
+	const char *tls_priorities; /* GnuTLS priority string; NULL: libmicrohttpd's "NORMAL" */
+	void (*drain)(void *app);   /* called once on stop, before waiting for requests */
 	/* called once on stop after that wait: ends the background work parked
 	 * requests wait on (they get their answers), which are then awaited
 	 * for up to 2 s more */
@@ -80,6 +82,23 @@ enum kerr http_bind(const struct http_options *o, const struct route *routes, si
 /* Listens and starts the worker threads; o->public_url is read now. K_OK, or
  * K_EIO / K_ENOMEM with a message in errmsg (the server stays bound). */
 enum kerr http_serve(struct http_server *h, struct buf *errmsg);
+
+/*
+ * Replaces the certificate and key (PEMs, copied) that new TLS connections
+ * get; connections open now, and requests parked on them, keep theirs. On
+ * an error (K_EINVAL with the reason in errmsg: not PEM, a key that is not
+ * the certificate's, an expired certificate; K_ENOMEM) the old pair stays.
+ * Safe from any thread while the server runs.
+ */
+enum kerr http_tls_reload(struct http_server *h, const char *cert_pem, const char *key_pem,
+                          struct buf *errmsg);
+/* Appends what http_tls_reload last installed (or http_bind): key type,
+ * subject, expiry, SHA-256 fingerprint. Nothing without TLS. */
+void http_tls_describe(struct http_server *h, struct buf *out);
+/* Replaces the admin token (copied); requests after the call need the new
+ * one. K_EINVAL when the server was bound without a token (open operator
+ * routes stay open), K_ENOMEM. Safe from any thread. */
+enum kerr http_set_admin_token(struct http_server *h, const char *token);
 
 /* The bound port (useful with port 0), known after http_bind. */
 int http_port(const struct http_server *h);

@@ -1,4 +1,5 @@
 /* main.c - flags and environment -> config, signals, start and stop. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ static char *read_file(const char *path, struct buf *err)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		buf_addf(err, "%s: cannot open", path);
+		buf_addf(err, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct buf b;
@@ -92,6 +93,59 @@ static char *read_file(const char *path, struct buf *err)
 	return buf_steal(&b, NULL);
 }
 
+/* Frees a PEM, the key's bytes wiped first. Accepts NULL. */
+static void free_secret(char **p)
+{
+	if (*p)
+		explicit_bzero(*p, strlen(*p));
+	free(*p);
+	*p = NULL;
+}
+
+/* SIGHUP: the certificate and key, and the admin token, read again. What
+ * cannot be read or used is refused with a log line, and the old one stays;
+ * connections and parked requests are not touched. */
+static void reload(struct http_server *http, const struct config *cfg)
+{
+	struct buf err, desc;
+	buf_init(&err, 4096);
+	buf_init(&desc, 1024);
+	if (cfg->tls_cert) {
+		char *cert = read_file(cfg->tls_cert, &err);
+		char *key = cert ? read_file(cfg->tls_key, &err) : NULL;
+		if (key && http_tls_reload(http, cert, key, &err) == K_OK) {
+			http_tls_describe(http, &desc);
+			log_info("SIGHUP: new connections get the certificate in %s: %s",
+			         cfg->tls_cert, buf_str(&desc));
+		} else {
+			http_tls_describe(http, &desc);
+			log_warnx(
+			        "SIGHUP: refusing the new --tls-cert %s / --tls-key %s: %s; still "
+			        "serving %s",
+			        cfg->tls_cert, cfg->tls_key, buf_str(&err), buf_str(&desc));
+		}
+		free(cert);
+		free_secret(&key);
+	}
+	if (cfg->admin_token_file) {
+		char *token = NULL;
+		buf_reset(&err);
+		if (config_read_token(cfg->admin_token_file, &token, &err) != K_OK)
+			log_warnx("SIGHUP: refusing the new admin token: %s; the old one stays",
+			          buf_str(&err));
+		else if (http_set_admin_token(http, token) != K_OK)
+			log_warnx("SIGHUP: cannot replace the admin token: out of memory");
+		else
+			log_info("SIGHUP: the admin token in %s replaces the old one",
+			         cfg->admin_token_file);
+		free_secret(&token);
+	}
+	if (!cfg->tls_cert && !cfg->admin_token_file)
+		log_info("SIGHUP: nothing to reload (no --tls-cert, no --admin-token-file)");
+	buf_free(&desc);
+	buf_free(&err);
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg; /* static: threads may outlive main (see out:) */
@@ -101,6 +155,7 @@ int main(int argc, char **argv)
 	struct events *events = NULL;
 	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
+	enum kerr e;
 
 	buf_init(&err, 4096);
 	umask(077); /* the database, its folder and everything else kindling makes is private */
@@ -122,11 +177,12 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	/* Block the stop signals in every thread; main waits for them below. */
+	/* Block the stop and reload signals in every thread; main waits for them below. */
 	sigset_t stop;
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
 	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
@@ -196,12 +252,17 @@ int main(int argc, char **argv)
 	        .bodies_max = (size_t)cfg.bodies_max_mb << 20,
 	        .tls_cert_pem = cert_pem,
 	        .tls_key_pem = key_pem,
+	        .tls_priorities = cfg.tls_priorities,
 	        .admin_token = cfg.admin_token,
 	        .drain = drain,
 	        .stop_work = stop_work,
 	};
 	/* bound, not listening: the refusal below comes before anyone can connect */
-	if (http_bind(&ho, api_routes, api_nroutes, &app, &http, &err) != K_OK) {
+	e = http_bind(&ho, api_routes, api_nroutes, &app, &http, &err);
+	free(cert_pem); /* http_bind made its own credentials from them */
+	cert_pem = NULL;
+	free_secret(&key_pem);
+	if (e != K_OK) {
 		log_warnx("%s", buf_str(&err));
 		goto out;
 	}
@@ -225,11 +286,17 @@ int main(int argc, char **argv)
 	log_info("kindling %s listening on %s (port %d), public URL %s, database %s, %d threads",
 	         KINDLING_VERSION, cfg.listen, http_port(http), app.public_url, cfg.db_path,
 	         cfg.threads);
+	if (cfg.tls_cert) {
+		buf_reset(&err);
+		http_tls_describe(http, &err);
+		log_info("TLS certificate %s: %s (SIGHUP reloads it)", cfg.tls_cert, buf_str(&err));
+	}
 	if (!log_start_writer())
 		log_warnx("cannot start the log writer: request lines are written one by one");
 
 	int sig = 0;
-	sigwait(&stop, &sig);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+		reload(http, &cfg);
 	log_info("%s: draining and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	status = 0;
 out:
@@ -252,9 +319,7 @@ out:
 		          held, held == 1 ? "" : "s", held == 1 ? "it" : "them");
 	free(ca_pem);
 	free(cert_pem);
-	if (key_pem)
-		explicit_bzero(key_pem, strlen(key_pem));
-	free(key_pem);
+	free_secret(&key_pem);
 	profile_set_free(&app.profiles);
 	if (cfg.discovery_upstream && !held)
 		upstream_global_cleanup();
