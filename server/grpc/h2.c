@@ -677,8 +677,8 @@ static void accept_all(struct grpc_server *g)
 			g->conns->prev = cn;
 		g->conns = cn;
 		g->nconns++;
-		flush(cn);
-		reap_later(cn);
+		/* our SETTINGS wait for the client's first bytes: an HTTP/1 client
+		 * then reads a plain HTTP/1 answer, not HTTP/2 frames */
 	}
 }
 
