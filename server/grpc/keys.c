@@ -41,7 +41,8 @@ enum key_kind keys_parse(const uint8_t *key, size_t len, char out_token[33], cha
 /* memcmp of byte strings of different lengths, shorter first on a tie. */
 static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
-	int c = memcmp(a, b, an < bn ? an : bn);
+	size_t n = an < bn ? an : bn;
+	int c = n ? memcmp(a, b, n) : 0; /* protobuf-c leaves an empty bytes field NULL */
 	if (c)
 		return c;
 	return an < bn ? -1 : an > bn ? 1 : 0;
@@ -51,7 +52,7 @@ bool keys_in_range(const uint8_t *key, size_t klen, const uint8_t *begin, size_t
                    const uint8_t *end, size_t elen)
 {
 	if (elen == 0)
-		return klen == blen && !memcmp(key, begin, klen);
+		return klen == blen && (!klen || !memcmp(key, begin, klen));
 	if (bytes_cmp(key, klen, begin, blen) < 0)
 		return false;
 	if (elen == 1 && end[0] == 0)
