@@ -22,7 +22,7 @@ struct app {
 	/* the etcd v3 gRPC endpoint members are given (discovery_endpoints); "" when
 	 * kindling has no --grpc-listen */
 	char grpc_endpoint[512];
-	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
+	const char *ca_pem; /* --tls-ca contents for pointer configs, or NULL */
 	struct confcache *cache;
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;

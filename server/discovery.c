@@ -41,7 +41,7 @@ struct dir {
 	struct store_dir d;
 	struct waiter *waiters;
 	struct disc_sub *subs; /* a directory with subscriptions stays cached */
-	char *listing; /* the directory's GET body, built on first ask, dropped on change */
+	char *listing;         /* the directory's GET body, built on first ask, dropped on change */
 	size_t listing_len;
 };
 
@@ -656,8 +656,7 @@ void discovery_forget(struct discovery *d, const char *token)
 }
 
 enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t from,
-                              disc_event_fn fn, void *arg, struct disc_sub **out,
-                              int64_t *out_rev)
+                              disc_event_fn fn, void *arg, struct disc_sub **out, int64_t *out_rev)
 {
 	struct disc_sub *sub = calloc(1, sizeof(*sub));
 	if (!sub)

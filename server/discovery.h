@@ -115,8 +115,7 @@ typedef void (*disc_event_fn)(void *arg, const struct disc_event *ev);
  * the subscription is still the caller's to unsubscribe.
  */
 enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t from,
-                              disc_event_fn fn, void *arg, struct disc_sub **out,
-                              int64_t *out_rev);
+                              disc_event_fn fn, void *arg, struct disc_sub **out, int64_t *out_rev);
 
 /* Ends a subscription: fn is not called any more once this returns. Frees
  * and NULLs *sub. Accepts NULL. Every subscription ends before

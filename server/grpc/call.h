@@ -1,4 +1,5 @@
-/* call.h - one gRPC call (an HTTP/2 stream) as the method files see it; inside server/grpc/ only. */
+/* call.h - one gRPC call (an HTTP/2 stream) as the method files see it; inside server/grpc/ only.
+ */
 #ifndef KINDLING_GRPC_CALL_H
 #define KINDLING_GRPC_CALL_H
 

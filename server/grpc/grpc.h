@@ -12,13 +12,13 @@
 struct grpc_server;
 
 struct grpc_options {
-	const char *listen;  /* host:port, "[v6]:port"; port 0 picks one */
-	int idle_timeout_s;  /* a connection with no call and no bytes read for this long ends */
-	int max_conns;       /* open connections; more are closed at accept */
-	int max_streams;     /* SETTINGS_MAX_CONCURRENT_STREAMS per connection */
-	int max_calls;       /* calls open at once, all connections; more are refused */
-	size_t max_message;  /* largest request message, bytes (past it: RESOURCE_EXHAUSTED) */
-	int max_watches;     /* watches on one Watch stream */
+	const char *listen; /* host:port, "[v6]:port"; port 0 picks one */
+	int idle_timeout_s; /* a connection with no call and no bytes read for this long ends */
+	int max_conns;      /* open connections; more are closed at accept */
+	int max_streams;    /* SETTINGS_MAX_CONCURRENT_STREAMS per connection */
+	int max_calls;      /* calls open at once, all connections; more are refused */
+	size_t max_message; /* largest request message, bytes (past it: RESOURCE_EXHAUSTED) */
+	int max_watches;    /* watches on one Watch stream */
 };
 
 /* Binds the listener (not yet serving). K_OK with *out; K_EINVAL / K_EIO with

@@ -30,12 +30,12 @@
 
 #define BUCKETS         4096
 #define READ_CHUNK      16384
-#define READS_PER_EVENT 8               /* then other connections get a turn */
-#define OUT_MAX         (4u << 20)      /* bytes queued on one call */
-#define HEADERS_MAX     16384           /* bytes of one request's header fields */
-#define PREFACE_MS      10000           /* to send the HTTP/2 preface and SETTINGS */
-#define STALL_MS        30000           /* a peer that reads nothing of what is owed */
-#define WINDOW          (1 << 20)       /* stream receive window */
+#define READS_PER_EVENT 8          /* then other connections get a turn */
+#define OUT_MAX         (4u << 20) /* bytes queued on one call */
+#define HEADERS_MAX     16384      /* bytes of one request's header fields */
+#define PREFACE_MS      10000      /* to send the HTTP/2 preface and SETTINGS */
+#define STALL_MS        30000      /* a peer that reads nothing of what is owed */
+#define WINDOW          (1 << 20)  /* stream receive window */
 
 struct conn {
 	struct conn *next, *prev;
@@ -55,7 +55,7 @@ struct conn {
 };
 
 struct call {
-	struct call *hnext;        /* serial hash chain */
+	struct call *hnext;         /* serial hash chain */
 	struct call *cnext, *cprev; /* the connection's calls */
 	struct conn *conn;
 	int32_t stream_id;
@@ -438,15 +438,17 @@ static void take_messages(struct call *c)
 			            r == FRAME_TOO_BIG      ? GRPC_RESOURCE_EXHAUSTED
 			            : r == FRAME_COMPRESSED ? GRPC_UNIMPLEMENTED
 			                                    : GRPC_INTERNAL,
-			            r == FRAME_TOO_BIG      ? why
-			            : r == FRAME_COMPRESSED ? "grpc: compressed messages are not supported"
-			                                    : "grpc: bad message flag");
+			            r == FRAME_TOO_BIG ? why
+			            : r == FRAME_COMPRESSED
+			                    ? "grpc: compressed messages are not supported"
+			                    : "grpc: bad message flag");
 			break;
 		}
 		off += used;
 		c->nmessages++;
 		if (!c->m->client_streaming && c->nmessages > 1) {
-			call_finish(c, GRPC_INTERNAL, "grpc: more than one request message for a unary call");
+			call_finish(c, GRPC_INTERNAL,
+			            "grpc: more than one request message for a unary call");
 			break;
 		}
 		c->m->on_message(c, msg, len);
@@ -506,8 +508,8 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code,
 static void conn_close(struct conn *cn)
 {
 	struct grpc_server *g = cn->g;
-	while (cn->calls) {
-		struct call *c = cn->calls;
+	for (struct call *c = cn->calls, *next; c; c = next) {
+		next = c->cnext;
 		nghttp2_session_set_stream_user_data(cn->s, c->stream_id, NULL);
 		call_free(c);
 	}
@@ -688,10 +690,10 @@ static void sweep(struct grpc_server *g)
 	int64_t now = now_ms();
 	for (struct conn *cn = g->conns, *next; cn; cn = next) {
 		next = cn->next;
-		bool idle = !cn->ncalls && now - cn->last_read_ms > (int64_t)g->o.idle_timeout_s * 1000;
-		if (!cn->settings_seen && now - cn->born_ms > PREFACE_MS) {
-			cn->dead = true;
-		} else if (cn->stalled_ms && now - cn->stalled_ms > STALL_MS) {
+		bool idle =
+		        !cn->ncalls && now - cn->last_read_ms > (int64_t)g->o.idle_timeout_s * 1000;
+		if ((!cn->settings_seen && now - cn->born_ms > PREFACE_MS) ||
+		    (cn->stalled_ms && now - cn->stalled_ms > STALL_MS)) {
 			cn->dead = true;
 		} else if (idle) {
 			nghttp2_session_terminate_session(cn->s, NGHTTP2_NO_ERROR);
@@ -783,8 +785,8 @@ static void *loop(void *arg)
 		}
 	}
 	/* stop: GOAWAY to each, a last flush, close (their watches end) */
-	while (g->conns) {
-		struct conn *cn = g->conns;
+	for (struct conn *cn = g->conns, *next; cn; cn = next) {
+		next = cn->next;
 		nghttp2_session_terminate_session(cn->s, NGHTTP2_NO_ERROR);
 		flush(cn);
 		conn_close(cn);
@@ -860,11 +862,15 @@ enum kerr grpc_bind(const struct grpc_options *o, struct discovery *d, struct gr
 		grpc_free(&g);
 		return K_EIO;
 	}
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(g->listen_fd, (struct sockaddr *)&ss, &sl) == 0)
-		g->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-		                                         : ((struct sockaddr_in *)&ss)->sin_port);
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} sa;
+	memset(&sa, 0, sizeof(sa));
+	socklen_t sl = sizeof(sa);
+	if (getsockname(g->listen_fd, &sa.sa, &sl) == 0)
+		g->port = ntohs(sa.sa.sa_family == AF_INET6 ? sa.in6.sin6_port : sa.in.sin_port);
 	g->ep = epoll_create1(EPOLL_CLOEXEC);
 	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event le = {.events = EPOLLIN, .data.ptr = &listen_marker};

@@ -67,8 +67,7 @@ static int kv_cmp(const void *a, const void *b)
 }
 
 bool kv_list_build(const char *token, const struct store_dir *dir, const uint8_t *begin,
-                   size_t blen, const uint8_t *end, size_t elen, int64_t rev,
-                   struct kv_list *out)
+                   size_t blen, const uint8_t *end, size_t elen, int64_t rev, struct kv_list *out)
 {
 	memset(out, 0, sizeof(*out));
 	size_t text = 0;

@@ -14,7 +14,7 @@
  * A directory's revisions are its v2 indexes: each token is its own revision
  * space, and every v3 request addresses one token.
  */
-#define KEYS_REGISTRY "/_etcd/registry/"
+#define KEYS_REGISTRY  "/_etcd/registry/"
 #define KEYS_VALUE_MAX 1024 /* a registration's value, as for v2 */
 
 /* What a key is. */
@@ -53,8 +53,7 @@ struct kv_list {
  * created at or before rev (rev <= 0: all). true, or false without memory
  * (*out empty). Release with kv_list_clear. */
 bool kv_list_build(const char *token, const struct store_dir *dir, const uint8_t *begin,
-                   size_t blen, const uint8_t *end, size_t elen, int64_t rev,
-                   struct kv_list *out);
+                   size_t blen, const uint8_t *end, size_t elen, int64_t rev, struct kv_list *out);
 
 /* Releases and zeroes. Accepts NULL. */
 void kv_list_clear(struct kv_list *l);

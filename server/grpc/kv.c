@@ -37,14 +37,15 @@ static void range_read(void *arg, const struct store_dir *dir)
 static int cmp_create(const void *a, const void *b)
 {
 	const struct v3_kv *x = a, *y = b;
-	return (x->create_revision > y->create_revision) - (x->create_revision < y->create_revision);
+	return (x->create_revision > y->create_revision) -
+	       (x->create_revision < y->create_revision);
 }
 
 /* Orders the list as asked: by key (as built) or by creation, ascending or not. */
 static void sort_list(struct kv_list *l, const Etcdserverpb__RangeRequest *rq)
 {
-	if (rq->sort_target == ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__CREATE ||
-	    rq->sort_target == ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__MOD)
+	if (l->n > 1 && (rq->sort_target == ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__CREATE ||
+	                 rq->sort_target == ETCDSERVERPB__RANGE_REQUEST__SORT_TARGET__MOD))
 		qsort(l->kvs, l->n, sizeof(*l->kvs), cmp_create);
 	if (rq->sort_order == ETCDSERVERPB__RANGE_REQUEST__SORT_ORDER__DESCEND) {
 		for (size_t i = 0, j = l->n; i + 1 < j; i++, j--) {
@@ -73,11 +74,13 @@ static void range_message(struct call *c, const uint8_t *msg, size_t len)
 	if (e == K_ENOTFOUND) /* like any key nobody wrote: an empty answer */
 		e = K_OK;
 	if (e != K_OK || x.nomem) {
-		call_finish(c, GRPC_UNAVAILABLE, "kindling: discovery is busy or storage failed; retry");
+		call_finish(c, GRPC_UNAVAILABLE,
+		            "kindling: discovery is busy or storage failed; retry");
 		goto done;
 	}
 	if (x.future || (!token[0] && rq->revision > NO_DIR_REVISION)) {
-		call_finish(c, GRPC_OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision");
+		call_finish(c, GRPC_OUT_OF_RANGE,
+		            "etcdserver: mvcc: required revision is a future revision");
 		goto done;
 	}
 	sort_list(&x.list, rq);
@@ -97,7 +100,8 @@ static void range_message(struct call *c, const uint8_t *msg, size_t len)
 	if (rq->count_only)
 		n = 0;
 	Etcdserverpb__KeyValue *kvs = n ? calloc(n, sizeof(*kvs)) : NULL;
-	Etcdserverpb__KeyValue **ptrs = n ? calloc(n, sizeof(*ptrs)) : NULL;
+	Etcdserverpb__KeyValue **ptrs =
+	        n ? calloc(n, sizeof(*ptrs)) : NULL; // NOLINT(bugprone-sizeof-expression)
 	if (n && (!kvs || !ptrs)) {
 		free(kvs);
 		free(ptrs);
@@ -179,7 +183,8 @@ static void put_answer(struct call *c, struct grpc_post *p)
 {
 	struct put_job *j = (struct put_job *)p;
 	if (!c)
-		return; /* the call ended meanwhile; the registration stands (or not) as committed */
+		return; /* the call ended meanwhile; the registration stands (or not) as committed
+		         */
 	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
 	h.cluster_id = GRPC_CLUSTER_ID;
 	h.member_id = GRPC_MEMBER_ID;
@@ -236,7 +241,8 @@ static void put_answer(struct call *c, struct grpc_post *p)
 		            "kindling: too many registrations under this discovery token");
 		return;
 	default:
-		call_finish(c, GRPC_UNAVAILABLE, "kindling: discovery is busy or storage failed; retry");
+		call_finish(c, GRPC_UNAVAILABLE,
+		            "kindling: discovery is busy or storage failed; retry");
 		return;
 	}
 }
@@ -268,15 +274,18 @@ static void put_message(struct call *c, const uint8_t *msg, size_t len)
 		return;
 	}
 	char token[33], id[33];
-	enum key_kind k = rq->key.len ? keys_parse(rq->key.data, rq->key.len, token, id) : KEY_OTHER;
+	enum key_kind k =
+	        rq->key.len ? keys_parse(rq->key.data, rq->key.len, token, id) : KEY_OTHER;
 	if (!rq->key.len) {
 		call_finish(c, GRPC_INVALID_ARGUMENT, "etcdserver: key is not provided");
 	} else if (k != KEY_MEMBER) {
-		/* the size key is the operator's (set at cluster creation); nothing else is kindling's */
+		/* the size key is the operator's (set at cluster creation); nothing else is
+		 * kindling's */
 		call_finish(c, GRPC_PERMISSION_DENIED,
-		            k == KEY_SIZE ? "etcdserver: permission denied (the size key is read-only)"
-		                          : "etcdserver: permission denied (only "
-		                            "/_etcd/registry/<token>/members/<id> may be written)");
+		            k == KEY_SIZE
+		                    ? "etcdserver: permission denied (the size key is read-only)"
+		                    : "etcdserver: permission denied (only "
+		                      "/_etcd/registry/<token>/members/<id> may be written)");
 	} else if (rq->lease != 0) {
 		call_finish(c, GRPC_NOT_FOUND, "etcdserver: requested lease not found");
 	} else if (rq->ignore_value || rq->ignore_lease) {

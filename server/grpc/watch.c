@@ -69,8 +69,8 @@ static void send_status(struct call *c, int64_t id, int64_t rev, bool created, b
 	call_send(c, &rs.base);
 }
 
-static void send_event(struct call *c, int64_t id, const char *key, size_t klen,
-                       const char *value, size_t vlen, int64_t rev)
+static void send_event(struct call *c, int64_t id, const char *key, size_t klen, const char *value,
+                       size_t vlen, int64_t rev)
 {
 	Etcdserverpb__ResponseHeader h;
 	header(&h, rev);
@@ -155,9 +155,11 @@ static void on_event(void *arg, const struct disc_event *ev)
 	char key[sizeof(KEYS_REGISTRY) + 32 + 9 + 33];
 	int kl = 0;
 	if (ev->m) {
-		kl = snprintf(key, sizeof(key), KEYS_REGISTRY "%s/members/%s", ev->token, ev->m->id);
+		kl = snprintf(key, sizeof(key), KEYS_REGISTRY "%s/members/%s", ev->token,
+		              ev->m->id);
 		if (kl < 0 || (size_t)kl >= sizeof(key) || w->noput ||
-		    !keys_in_range((const uint8_t *)key, (size_t)kl, w->key, w->klen, w->end, w->elen))
+		    !keys_in_range((const uint8_t *)key, (size_t)kl, w->key, w->klen, w->end,
+		                   w->elen))
 			return;
 	}
 	struct wevent *e = calloc(1, sizeof(*e));
@@ -224,7 +226,8 @@ static int64_t token_revision(struct call *c, const char *token)
 	return rev;
 }
 
-static void create_watch(struct call *c, struct wstream *ws, const Etcdserverpb__WatchCreateRequest *rq)
+static void create_watch(struct call *c, struct wstream *ws,
+                         const Etcdserverpb__WatchCreateRequest *rq)
 {
 	int64_t id = rq->watch_id;
 	if (id != 0 && id_in_use(ws, id)) {
@@ -288,8 +291,9 @@ static void create_watch(struct call *c, struct wstream *ws, const Etcdserverpb_
 		char key[sizeof(KEYS_REGISTRY) + 32 + 14];
 		int kl = snprintf(key, sizeof(key), KEYS_REGISTRY "%s/_config/size", w->token);
 		struct size_read sr = {0};
-		if (kl > 0 && keys_in_range((const uint8_t *)key, (size_t)kl, w->key, w->klen, w->end,
-		                            w->elen) &&
+		if (kl > 0 &&
+		    keys_in_range((const uint8_t *)key, (size_t)kl, w->key, w->klen, w->end,
+		                  w->elen) &&
 		    discovery_read(call_discovery(c), w->token, read_size, &sr) == K_OK) {
 			char v[16];
 			int vl = snprintf(v, sizeof(v), "%d", sr.size);
