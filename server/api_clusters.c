@@ -88,6 +88,16 @@ json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool deta
 	                  "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
 	                  (json_int_t)c->generation, "created_at", created, "updated_at", updated,
 	                  "members", "registered", c->members, "size", c->size, "fetches", fetches);
+	if (j) {
+		bool v3 = !strcmp(c->discovery_protocol, "v3");
+		json_object_set_new(j, "discovery_protocol", json_string(v3 ? "v3" : "v2"));
+		if (v3) {
+			json_object_set_new(j, "discovery_token", json_string(c->discovery_token));
+			json_object_set_new(j, "discovery_endpoints",
+			                    a->grpc_endpoint[0] ? json_pack("[s]", a->grpc_endpoint)
+			                                        : json_array());
+		}
+	}
 	if (j && detail) {
 		json_object_set_new(j, "pointer", api_pointer_json(a, c));
 		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));
@@ -99,7 +109,8 @@ json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool deta
 static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
 {
 	static const char *const known[] = {
-	        "name", "size", "profiles", "vars", "ignition_version", "discovery"};
+	        "name", "size", "profiles", "vars", "ignition_version", "discovery",
+	        "discovery_protocol"};
 	const char *key;
 	json_t *v;
 	json_object_foreach (body, key, v) {
@@ -109,7 +120,8 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		if (!ok)
 			api_field_error(errors, key,
 			                "unknown field; known fields are name, size, "
-			                "profiles, vars, ignition_version, discovery");
+			                "profiles, vars, ignition_version, discovery, "
+			                "discovery_protocol");
 	}
 
 	v = json_object_get(body, "name");
@@ -157,6 +169,44 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		api_field_error(errors, "discovery",
 		                "\"upstream\" needs kindling started with --discovery-upstream");
 	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
+
+	/* v2: --discovery=<url> (etcd <= 3.5); v3: --discovery-token and
+	 * --discovery-endpoints on kindling's gRPC listener (etcd >= 3.6) */
+	v = json_object_get(body, "discovery_protocol");
+	const char *proto = "v2";
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "v2") != 0 &&
+	                                 strcmp(json_string_value(v), "v3") != 0)))
+		api_field_error(errors, "discovery_protocol", "must be \"v2\" or \"v3\"");
+	else if (v)
+		proto = json_string_value(v);
+	if (!strcmp(proto, "v3") && strcmp(mode, "builtin") != 0)
+		api_field_error(errors, "discovery_protocol",
+		                "\"v3\" is served by kindling itself: it needs discovery \"builtin\"");
+	else if (!strcmp(proto, "v3") && !a->grpc_endpoint[0])
+		api_field_error(errors, "discovery_protocol",
+		                "\"v3\" needs kindling started with --grpc-listen");
+	str_copy(c->discovery_protocol, sizeof(c->discovery_protocol), proto);
+}
+
+/* The shipped etcd profiles render one protocol's flags each: etcd the v2
+ * --discovery drop-in, etcd-v3 --discovery-token/--discovery-endpoints. */
+static void check_protocol_profiles(const json_t *profiles, bool v3, json_t *errors)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach (profiles, i, p) {
+		const char *name = json_string_value(p);
+		if (!name)
+			continue;
+		if (v3 && !strcmp(name, "etcd"))
+			api_field_error(errors, "profiles",
+			                "profile etcd renders v2 discovery (--discovery); a "
+			                "discovery_protocol v3 cluster uses etcd-v3");
+		else if (!v3 && !strcmp(name, "etcd-v3"))
+			api_field_error(errors, "profiles",
+			                "profile etcd-v3 renders v3 discovery; give "
+			                "\"discovery_protocol\": \"v3\" (needs --grpc-listen)");
+	}
 }
 
 /* Checks profiles and vars (present or defaulted) with the profile set. */
@@ -307,7 +357,9 @@ void api_clusters_create(struct req *r)
 	str_copy(w->name, sizeof(w->name), c->name);
 	json_t *profiles = json_object_get(body, "profiles");
 	json_t *vars = json_object_get(body, "vars");
-	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
+	bool v3 = !strcmp(c->discovery_protocol, "v3");
+	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", v3 ? "etcd-v3" : "etcd");
+	check_protocol_profiles(c->profiles, v3, errors);
 	c->vars = vars ? json_incref(vars) : json_object();
 	check_profiles(a, c->profiles, c->vars, errors);
 	if (json_array_size(errors)) {
@@ -556,7 +608,7 @@ void api_cluster_patch(struct req *r)
 			                "fixed when the cluster is created");
 		else if (!strcmp(key, "name") || !strcmp(key, "profiles") ||
 		         !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
-		         !strcmp(key, "id"))
+		         !strcmp(key, "discovery_protocol") || !strcmp(key, "id"))
 			api_field_error(errors, key, "cannot be changed; only vars can");
 		else
 			api_field_error(errors, key, "unknown field; only vars can be changed");

@@ -67,6 +67,8 @@ struct render_cluster api_render_input(const struct app *a, const struct cluster
 	        .id = c->id,
 	        .size = c->size,
 	        .discovery_url = c->discovery_url,
+	        .discovery_token = c->discovery_token,
+	        .discovery_endpoints = a->grpc_endpoint,
 	        .public_url = a->public_url,
 	        .profiles = c->profiles,
 	        .vars = c->vars,
