@@ -108,9 +108,13 @@ json_t *api_cluster_json(const struct app *a, const struct cluster *c, bool deta
 /* Checks the fields of a create body; fills c's scalar fields. */
 static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
 {
-	static const char *const known[] = {
-	        "name", "size", "profiles", "vars", "ignition_version", "discovery",
-	        "discovery_protocol"};
+	static const char *const known[] = {"name",
+	                                    "size",
+	                                    "profiles",
+	                                    "vars",
+	                                    "ignition_version",
+	                                    "discovery",
+	                                    "discovery_protocol"};
 	const char *key;
 	json_t *v;
 	json_object_foreach (body, key, v) {
@@ -180,8 +184,9 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 	else if (v)
 		proto = json_string_value(v);
 	if (!strcmp(proto, "v3") && strcmp(mode, "builtin") != 0)
-		api_field_error(errors, "discovery_protocol",
-		                "\"v3\" is served by kindling itself: it needs discovery \"builtin\"");
+		api_field_error(
+		        errors, "discovery_protocol",
+		        "\"v3\" is served by kindling itself: it needs discovery \"builtin\"");
 	else if (!strcmp(proto, "v3") && !a->grpc_endpoint[0])
 		api_field_error(errors, "discovery_protocol",
 		                "\"v3\" needs kindling started with --grpc-listen");

@@ -27,7 +27,7 @@
 #define MSG_MAX              4096 /* bytes of one message */
 
 static const char *const builtins[] = {
-        "cluster_name",    "cluster_id",          "size",      "discovery_url",
+        "cluster_name",    "cluster_id",          "size",       "discovery_url",
         "discovery_token", "discovery_endpoints", "public_url",
 };
 
