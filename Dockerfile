@@ -34,7 +34,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
         make gcc pkg-config libc6-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
-        libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev \
+        libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev libnghttp2-dev \
+        libprotobuf-c-dev protobuf-c-compiler \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what `make build/kindling` reads (.dockerignore keeps the rest out).
@@ -53,6 +54,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
         libmicrohttpd12 libgnutls30 libjansson4 libcurl3-gnutls libsqlite3-0 libnettle8 libpq5 \
+        libnghttp2-14 libprotobuf-c1 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 kindling \

@@ -9,16 +9,18 @@
 #   make clean
 
 CC       ?= cc
-PKGS     := libmicrohttpd gnutls jansson libcurl sqlite3 nettle libpq
-# Debian packages: to build, to run the tests (postgresql: the PostgreSQL backend's
-# tests, tests/pg.sh; nodejs, npm: the browser tests;
+PKGS     := libmicrohttpd gnutls jansson libcurl sqlite3 nettle libpq libnghttp2 libprotobuf-c
+# Debian packages: to build (protobuf-c-compiler: protoc-c makes build/gen/etcd.pb-c.[ch]),
+# to run the tests (postgresql: the PostgreSQL backend's tests, tests/pg.sh; nodejs,
+# npm: the browser tests; nghttp2-client: the gRPC tests' h2 probes;
 # clang, libclang-rt-14-dev: libFuzzer for the fuzz smoke test), to check
 # examples/ (make test-image: hcl v2 source and Go to build its hclfmt), to lint.
 BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
-              libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev
+              libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev libnghttp2-dev \
+              libprotobuf-c-dev protobuf-c-compiler
 TEST_DEBS  := curl jq sqlite3 procps iproute2 util-linux etcd-server etcd-client etcd-discovery \
               ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
-              chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev postgresql
+              chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev postgresql nghttp2-client
 EXAMPLE_DEBS := systemd golang-go golang-github-hashicorp-hcl-v2-dev
 LINT_DEBS  := clang-format clang-tidy cppcheck
 
@@ -28,20 +30,23 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is opened at run time (server/upstream.c), so it is not linked
 PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Ibuild/gen -MMD -MP
 LDLIBS   = $(PKG_LIBS) -lpthread
 SAN      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-SRCS     := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard server/store/*.c)
+SRCS     := $(filter-out server/main.c,$(wildcard server/*.c)) $(wildcard server/store/*.c) \
+            $(wildcard server/grpc/*.c)
 MIGRATIONS_SQLITE   := $(sort $(wildcard db/sqlite/[0-9]*.sql))
 MIGRATIONS_POSTGRES := $(sort $(wildcard db/postgres/[0-9]*.sql))
 STATIC     := $(sort $(wildcard server/static/*))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 
 # Two trees: build/ (release) and build/asan/ (sanitizers, what the tests run).
-OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o build/obj/static.o
-ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o build/asan/obj/static.o
+OBJS      := $(SRCS:server/%.c=build/obj/%.o) build/obj/migrations.o build/obj/static.o \
+             build/obj/etcd.pb-c.o
+ASAN_OBJS := $(SRCS:server/%.c=build/asan/obj/%.o) build/asan/obj/migrations.o build/asan/obj/static.o \
+             build/asan/obj/etcd.pb-c.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
 .PHONY: all asan fuzz fuzz-build run deps test-deps test test-unit test-e2e lint format bench clean \
@@ -56,6 +61,21 @@ build/gen/migrations.c: $(MIGRATIONS_SQLITE) $(MIGRATIONS_POSTGRES) tools/embed-
 build/gen/static.c: $(STATIC) tools/embed-static.sh
 	@mkdir -p $(@D)
 	@sh tools/embed-static.sh $(STATIC) > $@.tmp && mv $@.tmp $@
+
+# the etcd v3 messages (server/grpc/etcd.proto), generated at build time
+PROTO_GEN := build/gen/etcd.pb-c.c build/gen/etcd.pb-c.h
+$(PROTO_GEN) &: server/grpc/etcd.proto
+	@mkdir -p build/gen
+	@echo PROTOC-C $<; protoc-c --c_out=build/gen --proto_path=server/grpc $<
+# generated code is protoc-c's, not ours: built without -Werror's extra warnings
+GEN_CFLAGS = -std=c11 -D_GNU_SOURCE $(CFLAGS) $(PKG_CFLAGS) -Ibuild/gen -MMD -MP
+build/obj/etcd.pb-c.o: build/gen/etcd.pb-c.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(GEN_CFLAGS) -c -o $@ $<
+build/asan/obj/etcd.pb-c.o: build/gen/etcd.pb-c.c
+	@mkdir -p $(@D)
+	@echo CC $@; $(CC) $(GEN_CFLAGS) $(SAN) -c -o $@ $<
+$(filter build/obj/grpc/%,$(OBJS)) $(filter build/asan/obj/grpc/%,$(ASAN_OBJS)): | build/gen/etcd.pb-c.h
 
 build/obj/%.o: server/%.c
 	@mkdir -p $(@D)
@@ -91,11 +111,12 @@ asan: build/asan/kindling $(UNIT_BINS)
 # what it found before (build/fuzz/corpus/NAME); a crash fails. See tests/fuzz/README.md.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= subst accept cluster discovery http
+FUZZ_TARGETS ?= subst accept cluster discovery http grpc
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
-                -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -MMD -MP \
+                -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -Ibuild/gen -MMD -MP \
                 -DKINDLING_VERSION='"$(VERSION)"'
 FUZZ_OBJS     = $(ASAN_OBJS:build/asan/obj/%=build/fuzz/obj/%)
+$(filter build/fuzz/obj/grpc/%,$(ASAN_OBJS:build/asan/obj/%=build/fuzz/obj/%)): | build/gen/etcd.pb-c.h
 # server files a target #includes (to reach static functions) stay out of its link
 FUZZ_OMIT_cluster   := service
 FUZZ_OMIT_discovery := http api_discovery http_errors
@@ -149,12 +170,13 @@ test-image: deps
 	@$(MAKE) --no-print-directory build/kindling
 	@KINDLING_BIN=build/kindling sh tests/run.sh tests/image/test_examples.sh tests/image/test_image.sh
 
-FORMAT_FILES = $(wildcard server/*.[ch] server/store/*.[ch] tests/unit/*.[ch])
+FORMAT_FILES = $(wildcard server/*.[ch] server/store/*.[ch] server/grpc/*.[ch] tests/unit/*.[ch])
 lint: build/kindling
+	@# build/gen/ is protoc-c's output: not formatted, tidied or checked here
 	@sh tools/need-debs.sh $(LINT_DEBS)
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	sh tools/check-layers.sh
-	clang-tidy --quiet $(SRCS) server/main.c -- -std=c11 -D_GNU_SOURCE -DKINDLING_VERSION='"lint"' $(PKG_CFLAGS) 2>&1 | \
+	clang-tidy --quiet $(SRCS) server/main.c -- -std=c11 -D_GNU_SOURCE -DKINDLING_VERSION='"lint"' $(PKG_CFLAGS) -Ibuild/gen 2>&1 | \
 		(! grep -E 'warning:|error:')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -D__GNUC__ --suppress=missingIncludeSystem server/
@@ -169,4 +191,5 @@ clean:
 	rm -rf build
 
 -include $(wildcard build/obj/*.d build/obj/store/*.d build/asan/obj/*.d build/asan/obj/store/*.d \
-	build/asan/tests/*.d build/fuzz/obj/*.d build/fuzz/obj/store/*.d build/fuzz/*.d)
+	build/asan/tests/*.d build/fuzz/obj/*.d build/fuzz/obj/store/*.d build/fuzz/*.d \
+	build/obj/grpc/*.d build/asan/obj/grpc/*.d build/fuzz/obj/grpc/*.d)

@@ -202,7 +202,7 @@ void api_cluster_patch(struct req *r)
 			            "fixed when the cluster is created");
 		else if (!strcmp(key, "name") || !strcmp(key, "profiles") ||
 		         !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
-		         !strcmp(key, "id"))
+		         !strcmp(key, "discovery_protocol") || !strcmp(key, "id"))
 			field_error(errors, key, "cannot be changed; only vars can");
 		else
 			field_error(errors, key, "unknown field; only vars can be changed");

@@ -22,7 +22,10 @@ struct app {
 	struct store *store;
 	struct profile_set *profiles;
 	char public_url[512]; /* no trailing slash; set before the server serves */
-	const char *ca_pem;   /* --tls-ca contents for pointer configs, or NULL */
+	/* the etcd v3 gRPC endpoint members are given (discovery_endpoints); "" when
+	 * kindling has no --grpc-listen */
+	char grpc_endpoint[512];
+	const char *ca_pem; /* --tls-ca contents for pointer configs, or NULL */
 	struct confcache *cache;
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;

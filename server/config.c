@@ -86,6 +86,23 @@ static const struct opt opts[] = {
          "seconds SIGTERM waits for requests in flight"},
         {"ignition-version", OPT_STR, F(ignition_version), "3.3.0", 0, 0,
          "default Ignition spec version of new clusters"},
+        {"grpc-listen", OPT_STR, F(grpc_listen), NULL, 0, 0,
+         "address:port of the etcd v3 gRPC discovery endpoint (plaintext HTTP/2) for "
+         "discovery_protocol v3 clusters; unset: no v3 discovery"},
+        {"grpc-endpoint", OPT_STR, F(grpc_endpoint), NULL, 0, 0,
+         "URL etcd members are given to reach --grpc-listen (default http://<--public-url "
+         "host>:<gRPC port>)"},
+        {"grpc-idle-timeout", OPT_INT, F(grpc_idle_timeout_s), "300", 1, 86400,
+         "seconds a gRPC connection with no call and nothing received is kept"},
+        {"grpc-max-conns", OPT_INT, F(grpc_max_conns), "4096", 1, 1 << 20, "open gRPC connections"},
+        {"grpc-max-streams", OPT_INT, F(grpc_max_streams), "1000", 1, 1 << 20,
+         "concurrent gRPC calls on one connection (HTTP/2 MAX_CONCURRENT_STREAMS)"},
+        {"grpc-max-calls", OPT_INT, F(grpc_max_calls), "20000", 1, 1 << 22,
+         "gRPC calls open at once, all connections"},
+        {"grpc-max-message", OPT_INT, F(grpc_max_message), "65536", 1024, 4 << 20,
+         "largest gRPC request message, bytes"},
+        {"grpc-max-watches", OPT_INT, F(grpc_max_watches), "1000", 1, 1 << 20,
+         "watches on one gRPC Watch stream"},
         {"help", OPT_HELP, 0, NULL, 0, 0, "print this help and exit"},
         {"version", OPT_VERSION, 0, NULL, 0, 0, "print the version and exit"},
 };

@@ -49,6 +49,14 @@ struct config {
 	int fetch_log_size;    /* recent fetches kept per cluster */
 	int drain_timeout_s;
 	char *ignition_version; /* default spec version of new clusters */
+	char *grpc_listen;      /* etcd v3 gRPC discovery listener; NULL: none */
+	char *grpc_endpoint;    /* the URL v3 members are given; NULL: derived */
+	int grpc_idle_timeout_s;
+	int grpc_max_conns;
+	int grpc_max_streams; /* per connection */
+	int grpc_max_calls;   /* all connections */
+	int grpc_max_message; /* bytes */
+	int grpc_max_watches; /* per Watch stream */
 };
 
 /*

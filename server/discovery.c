@@ -27,12 +27,21 @@ struct waiter {
 	void *arg;
 };
 
+struct disc_sub {
+	struct disc_sub *next, *prev;
+	struct dir *x; /* NULL once ended (directory gone, cache lost) */
+	int64_t from;
+	disc_event_fn fn;
+	void *arg;
+};
+
 struct dir {
 	struct dir *next;
 	char token[33];
 	struct store_dir d;
 	struct waiter *waiters;
-	char *listing; /* the directory's GET body, built on first ask, dropped on change */
+	struct disc_sub *subs; /* a directory with subscriptions stays cached */
+	char *listing;         /* the directory's GET body, built on first ask, dropped on change */
 	size_t listing_len;
 };
 
@@ -60,6 +69,7 @@ struct discovery {
 	struct dir *b[BUCKETS];
 	size_t ndirs;
 	size_t nwaiters;
+	size_t nsubs;
 	struct pending *head, **tail;
 	pthread_cond_t work; /* writer: pending registrations or stop */
 	pthread_cond_t tick; /* reaper: stop */
@@ -147,7 +157,7 @@ static void dir_free(struct dir *x)
 static void shed(struct discovery *d, size_t b)
 {
 	for (struct dir **p = &d->b[b]; *p;) {
-		if (!(*p)->waiters) {
+		if (!(*p)->waiters && !(*p)->subs) {
 			struct dir *x = *p;
 			*p = x->next;
 			dir_free(x);
@@ -254,6 +264,19 @@ static void end_watches(struct discovery *d, struct dir *x, enum disc_status st,
 		deliver_later(out, w->done, w->arg, &r);
 		free(w);
 		d->nwaiters--;
+	}
+}
+
+/* Tells x's subscribers that they ended (why) and detaches them; mu held. */
+static void end_subs(struct dir *x, enum disc_status why)
+{
+	while (x->subs) {
+		struct disc_sub *sub = x->subs;
+		x->subs = sub->next;
+		sub->next = sub->prev = NULL;
+		sub->x = NULL;
+		struct disc_event ev = {x->token, NULL, why};
+		sub->fn(sub->arg, &ev);
 	}
 }
 
@@ -422,6 +445,7 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 			x->d.members = ms;
 		/* cannot keep it: forget the cached copy, watches end empty and re-ask */
 		end_watches(d, x, DISC_EMPTY, out);
+		end_subs(x, DISC_BUSY);
 		return;
 	}
 	x->d.members = ms;
@@ -434,6 +458,12 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 	m->created_at = put->at;
 	if (put->index > x->d.last_index)
 		x->d.last_index = put->index;
+	for (struct disc_sub *sub = x->subs; sub; sub = sub->next) {
+		if (put->index >= sub->from) {
+			struct disc_event ev = {x->token, m, DISC_OK};
+			sub->fn(sub->arg, &ev);
+		}
+	}
 	for (struct waiter **wp = &x->waiters; *wp;) {
 		struct waiter *w = *wp;
 		if (put->index >= w->wait_index && (w->recursive || !strcmp(w->key, put->id))) {
@@ -636,6 +666,7 @@ void discovery_forget(struct discovery *d, const char *token)
 		if (!strcmp((*p)->token, token)) {
 			struct dir *x = *p;
 			end_watches(d, x, DISC_NOT_FOUND, &out);
+			end_subs(x, DISC_NOT_FOUND);
 			*p = x->next;
 			dir_free(x);
 			d->ndirs--;
@@ -650,6 +681,81 @@ void discovery_on_event(void *arg, const struct event *ev)
 {
 	if ((ev->kind == EV_CLUSTER_DELETED || ev->kind == EV_DIRECTORY_DELETED) && ev->token[0])
 		discovery_forget(arg, ev->token);
+}
+
+enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t from,
+                              disc_event_fn fn, void *arg, struct disc_sub **out, int64_t *out_rev)
+{
+	struct disc_sub *sub = calloc(1, sizeof(*sub));
+	if (!sub)
+		return K_ENOMEM;
+	pthread_mutex_lock(&d->mu);
+	enum kerr err = K_ELIMIT;
+	struct dir *x = d->nsubs < (size_t)d->o.max_waiters ? get_dir(d, token, &err) : NULL;
+	if (!x) {
+		pthread_mutex_unlock(&d->mu);
+		free(sub);
+		return err;
+	}
+	*out_rev = x->d.last_index;
+	sub->from = from > 0 ? from : x->d.last_index + 1;
+	sub->fn = fn;
+	sub->arg = arg;
+	for (size_t i = 0; i < x->d.n; i++) {
+		if (x->d.members[i].created_index >= sub->from) {
+			struct disc_event ev = {x->token, &x->d.members[i], DISC_OK};
+			fn(arg, &ev);
+		}
+	}
+	sub->x = x;
+	sub->next = x->subs;
+	if (x->subs)
+		x->subs->prev = sub;
+	x->subs = sub;
+	d->nsubs++;
+	pthread_mutex_unlock(&d->mu);
+	*out = sub;
+	return K_OK;
+}
+
+void discovery_unsubscribe(struct discovery *d, struct disc_sub **subp)
+{
+	if (!subp || !*subp)
+		return;
+	struct disc_sub *sub = *subp;
+	pthread_mutex_lock(&d->mu);
+	if (sub->x) {
+		if (sub->prev)
+			sub->prev->next = sub->next;
+		else
+			sub->x->subs = sub->next;
+		if (sub->next)
+			sub->next->prev = sub->prev;
+	}
+	d->nsubs--;
+	pthread_mutex_unlock(&d->mu);
+	free(sub);
+	*subp = NULL;
+}
+
+enum kerr discovery_read(struct discovery *d, const char *token,
+                         void (*fn)(void *arg, const struct store_dir *dir), void *arg)
+{
+	pthread_mutex_lock(&d->mu);
+	enum kerr err;
+	struct dir *x = get_dir(d, token, &err);
+	if (x)
+		fn(arg, &x->d);
+	pthread_mutex_unlock(&d->mu);
+	return err;
+}
+
+size_t discovery_subscriptions(struct discovery *d)
+{
+	pthread_mutex_lock(&d->mu);
+	size_t n = d->nsubs;
+	pthread_mutex_unlock(&d->mu);
+	return n;
 }
 
 size_t discovery_waiters(struct discovery *d)

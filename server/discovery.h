@@ -90,4 +90,51 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 /* Watches held now. */
 size_t discovery_waiters(struct discovery *d);
 
+/*
+ * Subscriptions: the v3 (gRPC) front end's watches. Not tied to a request
+ * and not one-shot: a subscriber sees every registration of a directory
+ * from a revision on, until it unsubscribes.
+ */
+struct disc_sub;
+
+/* What a subscriber is told, borrowed for the call. m is a registration, in
+ * index order; or m is NULL and the subscription ended: why is
+ * DISC_NOT_FOUND (the directory was deleted) or DISC_BUSY (the cache lost
+ * an event; re-subscribe from the last index seen). */
+struct disc_event {
+	const char *token;
+	const struct store_member *m;
+	enum disc_status why;
+};
+
+/* Runs with discovery's lock held, on the subscribing thread (history) or
+ * the writer's (live): it copies what it keeps, returns soon, and calls no
+ * discovery function. */
+typedef void (*disc_event_fn)(void *arg, const struct disc_event *ev);
+
+/*
+ * Subscribes to token's registrations with index >= from (from <= 0: from
+ * now): those already made are passed to fn before this returns, later ones
+ * as they commit. *out_rev gets the directory's index at subscription.
+ * K_OK with *out set; K_ENOTFOUND, K_ELIMIT (max_waiters subscriptions
+ * held), K_ENOMEM, K_EIO. After an end event fn is not called again, but
+ * the subscription is still the caller's to unsubscribe.
+ */
+enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t from,
+                              disc_event_fn fn, void *arg, struct disc_sub **out, int64_t *out_rev);
+
+/* Ends a subscription: fn is not called any more once this returns. Frees
+ * and NULLs *sub. Accepts NULL. Every subscription ends before
+ * discovery_free. */
+void discovery_unsubscribe(struct discovery *d, struct disc_sub **sub);
+
+/* Calls fn once with token's directory (borrowed; the lock is held: copy,
+ * return soon, call no discovery function). K_OK, K_ENOTFOUND, K_ENOMEM,
+ * K_EIO (fn not called). */
+enum kerr discovery_read(struct discovery *d, const char *token,
+                         void (*fn)(void *arg, const struct store_dir *dir), void *arg);
+
+/* Subscriptions held now. */
+size_t discovery_subscriptions(struct discovery *d);
+
 #endif

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "discovery.h"
 #include "fetchlog.h"
+#include "grpc/grpc.h"
 #include "upstream.h"
 #include "http.h"
 #include "eventlog.h"
@@ -49,6 +50,31 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 		snprintf(host, sizeof(host), "127.0.0.1");
 	}
 	snprintf(out, outlen, "%s://%s:%d", cfg->tls_cert ? "https" : "http", host, port);
+}
+
+/* Writes the v3 endpoint handed to members: --grpc-endpoint, or the public
+ * URL's host with the gRPC port (plaintext: members default to
+ * --discovery-insecure-transport). */
+static void set_grpc_endpoint(const struct config *cfg, const char *public_url, int port, char *out,
+                              size_t outlen)
+{
+	if (cfg->grpc_endpoint) {
+		snprintf(out, outlen, "%s", cfg->grpc_endpoint);
+		return;
+	}
+	const char *h = strstr(public_url, "://");
+	h = h ? h + 3 : public_url;
+	size_t n = strcspn(h, "/");
+	/* the host without the port: [v6] keeps its brackets */
+	const char *end = h + n;
+	if (h[0] == '[') {
+		const char *rb = memchr(h, ']', n);
+		end = rb ? rb + 1 : end;
+	} else {
+		const char *colon = memchr(h, ':', n);
+		end = colon ? colon : end;
+	}
+	snprintf(out, outlen, "http://%.*s:%d", (int)(end - h), h, port);
 }
 
 /* The drain hook: long polls end now, so SIGTERM does not wait for them. */
@@ -153,6 +179,7 @@ int main(int argc, char **argv)
 	static struct app app; /* static, like cfg */
 	struct http_server *http = NULL;
 	struct events *events = NULL;
+	struct grpc_server *grpc = NULL;
 	char *ca_pem = NULL, *cert_pem = NULL, *key_pem = NULL;
 	int status = 1, exit_now;
 	enum kerr e;
@@ -279,6 +306,29 @@ int main(int argc, char **argv)
 		          http_is_loopback(http) ? " (loopback only)" : " (--insecure-no-auth)");
 	/* the bound port is known (port 0 too): the URL is final before any worker reads it */
 	set_public_url(&cfg, http_port(http), app.public_url, sizeof(app.public_url));
+	if (cfg.grpc_listen) {
+		struct grpc_options go = {
+		        .listen = cfg.grpc_listen,
+		        .idle_timeout_s = cfg.grpc_idle_timeout_s,
+		        .max_conns = cfg.grpc_max_conns,
+		        .max_streams = cfg.grpc_max_streams,
+		        .max_calls = cfg.grpc_max_calls,
+		        .max_message = (size_t)cfg.grpc_max_message,
+		        .max_watches = cfg.grpc_max_watches,
+		};
+		if (grpc_bind(&go, app.discovery, &grpc, &err) != K_OK) {
+			log_warnx("%s", buf_str(&err));
+			goto out;
+		}
+		set_grpc_endpoint(&cfg, app.public_url, grpc_port(grpc), app.grpc_endpoint,
+		                  sizeof(app.grpc_endpoint));
+		if (grpc_serve(grpc, &err) != K_OK) {
+			log_warnx("%s", buf_str(&err));
+			goto out;
+		}
+		log_info("etcd v3 gRPC discovery on %s (port %d), endpoint %s", cfg.grpc_listen,
+		         grpc_port(grpc), app.grpc_endpoint);
+	}
 	if (http_serve(http, &err) != K_OK) {
 		log_warnx("%s", buf_str(&err));
 		goto out;
@@ -300,10 +350,12 @@ int main(int argc, char **argv)
 	log_info("%s: draining and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	status = 0;
 out:
+	grpc_stop(grpc); /* GOAWAY; its watches end before discovery goes */
 	http_stop(&http, cfg.drain_timeout_s);
 	service_stop(2000);
 	writer_free(&app.writer);
 	discovery_free(&app.discovery);
+	grpc_free(&grpc); /* after discovery: its writer may still answer a registration */
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	eventlog_free(&app.eventlog);

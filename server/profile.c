@@ -27,7 +27,8 @@
 #define MSG_MAX              4096 /* bytes of one message */
 
 static const char *const builtins[] = {
-        "cluster_name", "cluster_id", "size", "discovery_url", "public_url",
+        "cluster_name",    "cluster_id",          "size",       "discovery_url",
+        "discovery_token", "discovery_endpoints", "public_url",
 };
 
 static const char *const unit_suffixes[] = {
@@ -848,6 +849,13 @@ static const struct builtin_rule {
           .has_max = true,
           .max = 99}},
         {"discovery_url", "the cluster's etcd discovery URL", {.type = VT_URL, .max_length = 2048}},
+        {"discovery_token",
+         "the cluster's discovery token (etcd --discovery-token; \"\" with an upstream)",
+         {.type = VT_WORD, .max_length = 32}},
+        {"discovery_endpoints",
+         "kindling's etcd v3 gRPC endpoint (etcd --discovery-endpoints; \"\" without "
+         "--grpc-listen)",
+         {.type = VT_URL, .max_length = 2048}},
         {"public_url", "kindling's public URL", {.type = VT_URL, .max_length = 2048}},
 };
 

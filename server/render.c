@@ -324,6 +324,10 @@ static const char *lookup(void *ctx, const char *name)
 		v = lc->size;
 	else if (strcmp(name, "discovery_url") == 0)
 		v = lc->c->discovery_url;
+	else if (strcmp(name, "discovery_token") == 0)
+		v = lc->c->discovery_token;
+	else if (strcmp(name, "discovery_endpoints") == 0)
+		v = lc->c->discovery_endpoints;
 	else if (strcmp(name, "public_url") == 0)
 		v = lc->c->public_url;
 	else if (profile_var_value(lc->p, name, lc->c->vars, lc->c->secrets, &v) != K_OK)

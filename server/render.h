@@ -32,6 +32,8 @@ struct render_cluster {
 	const char *id;
 	int size;
 	const char *discovery_url;
+	const char *discovery_token;     /* "" for an upstream URL */
+	const char *discovery_endpoints; /* kindling's v3 gRPC URL, "" without one */
 	const char *public_url;
 	const json_t *profiles; /* array of profile names */
 	const json_t *vars;     /* operator-set string values */

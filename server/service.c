@@ -106,8 +106,13 @@ static void submit(struct op *o)
 /* Checks the fields of a create body; fills c's scalar fields. */
 static void check_create(const struct app *a, json_t *body, struct cluster *c, json_t *errors)
 {
-	static const char *const known[] = {
-	        "name", "size", "profiles", "vars", "ignition_version", "discovery"};
+	static const char *const known[] = {"name",
+	                                    "size",
+	                                    "profiles",
+	                                    "vars",
+	                                    "ignition_version",
+	                                    "discovery",
+	                                    "discovery_protocol"};
 	const char *key;
 	json_t *v;
 	json_object_foreach (body, key, v) {
@@ -117,7 +122,8 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		if (!ok)
 			field_error(errors, key,
 			            "unknown field; known fields are name, size, "
-			            "profiles, vars, ignition_version, discovery");
+			            "profiles, vars, ignition_version, discovery, "
+			            "discovery_protocol");
 	}
 
 	v = json_object_get(body, "name");
@@ -165,6 +171,44 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		field_error(errors, "discovery",
 		            "\"upstream\" needs kindling started with --discovery-upstream");
 	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
+
+	/* v2: --discovery=<url> (etcd <= 3.5); v3: --discovery-token and
+	 * --discovery-endpoints on kindling's gRPC listener (etcd >= 3.6) */
+	v = json_object_get(body, "discovery_protocol");
+	const char *proto = "v2";
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "v2") != 0 &&
+	                                 strcmp(json_string_value(v), "v3") != 0)))
+		field_error(errors, "discovery_protocol", "must be \"v2\" or \"v3\"");
+	else if (v)
+		proto = json_string_value(v);
+	if (!strcmp(proto, "v3") && strcmp(mode, "builtin") != 0)
+		field_error(errors, "discovery_protocol",
+		            "\"v3\" is served by kindling itself: it needs discovery \"builtin\"");
+	else if (!strcmp(proto, "v3") && !a->grpc_endpoint[0])
+		field_error(errors, "discovery_protocol",
+		            "\"v3\" needs kindling started with --grpc-listen");
+	str_copy(c->discovery_protocol, sizeof(c->discovery_protocol), proto);
+}
+
+/* The shipped etcd profiles render one protocol's flags each: etcd the v2
+ * --discovery drop-in, etcd-v3 --discovery-token/--discovery-endpoints. */
+static void check_protocol_profiles(const json_t *profiles, bool v3, json_t *errors)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach (profiles, i, p) {
+		const char *name = json_string_value(p);
+		if (!name)
+			continue;
+		if (v3 && !strcmp(name, "etcd"))
+			field_error(errors, "profiles",
+			            "profile etcd renders v2 discovery (--discovery); a "
+			            "discovery_protocol v3 cluster uses etcd-v3");
+		else if (!v3 && !strcmp(name, "etcd-v3"))
+			field_error(errors, "profiles",
+			            "profile etcd-v3 renders v3 discovery; give "
+			            "\"discovery_protocol\": \"v3\" (needs --grpc-listen)");
+	}
 }
 
 /* Checks profiles and vars (present or defaulted) with the profile set. */
@@ -291,7 +335,9 @@ void service_create(const struct app *a, json_t *request, struct service_reply *
 	str_copy(out->name, sizeof(out->name), c->name);
 	json_t *profiles = json_object_get(request, "profiles");
 	json_t *vars = json_object_get(request, "vars");
-	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", "etcd");
+	bool v3 = !strcmp(c->discovery_protocol, "v3");
+	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", v3 ? "etcd-v3" : "etcd");
+	check_protocol_profiles(c->profiles, v3, errors);
 	c->vars = vars ? json_incref(vars) : json_object();
 	check_profiles(a, c->profiles, c->vars, errors);
 	if (json_array_size(errors)) {

@@ -33,7 +33,8 @@ struct cluster {
 	char ignition_version[24];
 	char discovery_mode[12]; /* "builtin" or "upstream" */
 	char *discovery_url;
-	char discovery_token[33]; /* built-in mode; "" otherwise */
+	char discovery_token[33];   /* built-in mode; "" otherwise */
+	char discovery_protocol[4]; /* "v2" or "v3" (v3: built-in mode only; "" = v2 on insert) */
 	char fetch_token[65];
 	struct prev_token prev[STORE_PREV_TOKENS]; /* rotated tokens, in no order */
 	int nprev;                                 /* some may have expired since read */

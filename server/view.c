@@ -25,6 +25,8 @@ struct render_cluster view_render_input(const struct app *a, const struct cluste
 	        .id = c->id,
 	        .size = c->size,
 	        .discovery_url = c->discovery_url,
+	        .discovery_token = c->discovery_token,
+	        .discovery_endpoints = a->grpc_endpoint,
 	        .public_url = a->public_url,
 	        .profiles = c->profiles,
 	        .vars = c->vars,
@@ -132,6 +134,16 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 	                  "userdata_url", cluster_url(a, c->name, "/userdata"), "generation",
 	                  (json_int_t)c->generation, "created_at", created, "updated_at", updated,
 	                  "members", "registered", c->members, "size", c->size, "fetches", fetches);
+	if (j) {
+		bool v3 = !strcmp(c->discovery_protocol, "v3");
+		json_object_set_new(j, "discovery_protocol", json_string(v3 ? "v3" : "v2"));
+		if (v3) {
+			json_object_set_new(j, "discovery_token", json_string(c->discovery_token));
+			json_object_set_new(j, "discovery_endpoints",
+			                    a->grpc_endpoint[0] ? json_pack("[s]", a->grpc_endpoint)
+			                                        : json_array());
+		}
+	}
 	if (j && detail) {
 		json_object_set_new(j, "pointer", view_pointer_json(a, c));
 		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));

@@ -85,7 +85,8 @@ enum q {
 	"(SELECT coalesce(json_agg(json_build_array(p.token, p.valid_until)), '[]') "              \
 	"FROM fetch_tokens_prev p WHERE p.cluster_id = c.id), c.generation, c.fetch_count, "       \
 	"coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                               \
-	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token) "
+	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token), "                     \
+	"c.discovery_protocol "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
 #define LIST_FILTER  " WHERE ($1::text IS NULL OR strpos(c.name, $1::text) > 0) AND "
 
@@ -95,8 +96,9 @@ static const char *const sql[Q_COUNT] = {
         [Q_COUNT_LOCK] = "SELECT n FROM cluster_count FOR UPDATE",
         [Q_CLUSTER_INSERT] =
                 "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
-                "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
+                "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at, "
+                "discovery_protocol) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, $12)",
         [Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                            "created_at) VALUES ($1, $2, $3, 1, $4)",
         [Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = $1",
@@ -691,6 +693,7 @@ static enum kerr read_cluster(const PGresult *r, int row, struct cluster *c)
 	c->created_at = get_int(r, row, 15);
 	c->updated_at = get_int(r, row, 16);
 	c->members = (int)get_int(r, row, 17);
+	get_copy(r, row, 18, c->discovery_protocol, sizeof(c->discovery_protocol));
 	enum kerr e =
 	        prev && c->profiles && c->vars && c->secrets && c->discovery_url ? K_OK : K_EIO;
 	json_decref(prev);
@@ -943,6 +946,7 @@ static enum kerr insert_cluster(struct pg *s, struct pconn *c, const struct clus
 	p_text(&p, cl->discovery_url);
 	p_text(&p, cl->fetch_token);
 	p_int(&p, cl->created_at);
+	p_text(&p, cl->discovery_protocol[0] ? cl->discovery_protocol : "v2");
 	e = qx(s, c, Q_CLUSTER_INSERT, &p, NULL);
 	if (e != K_OK && !strcmp(last_state, "23505"))
 		e = K_EEXIST;

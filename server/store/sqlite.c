@@ -68,7 +68,8 @@ enum q {
 	"(SELECT json_group_array(json_array(p.token, p.valid_until)) FROM fetch_tokens_prev p "   \
 	"WHERE p.cluster_id = c.id), c.generation, c.fetch_count, "                                \
 	" coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                              \
-	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token) "
+	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token), "                     \
+	"c.discovery_protocol "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
 #define LIST_FILTER  " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
 
@@ -83,8 +84,9 @@ static const char *const sql[Q_COUNT] = {
         [Q_COUNT_CLUSTERS] = "SELECT n FROM cluster_count",
         [Q_CLUSTER_INSERT] =
                 "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
-                "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)",
+                "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at, "
+                "discovery_protocol) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12)",
         [Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                            "created_at) VALUES (?1, ?2, ?3, 1, ?4)",
         [Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = ?1",
@@ -396,6 +398,7 @@ static enum kerr read_cluster(sqlite3_stmt *st, struct cluster *c)
 	c->created_at = sqlite3_column_int64(st, 15);
 	c->updated_at = sqlite3_column_int64(st, 16);
 	c->members = sqlite3_column_int(st, 17);
+	col_copy(st, 18, c->discovery_protocol, sizeof(c->discovery_protocol));
 	if (!prev || !c->profiles || !c->vars || !c->secrets || !c->discovery_url) {
 		json_decref(prev);
 		cluster_clear(c);
@@ -732,6 +735,7 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 	bind_text(st, 9, cl->discovery_url);
 	bind_text(st, 10, cl->fetch_token);
 	sqlite3_bind_int64(st, 11, cl->created_at);
+	bind_text(st, 12, cl->discovery_protocol[0] ? cl->discovery_protocol : "v2");
 	int rc = step(st);
 	done(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -31,6 +31,7 @@ max_len() {
 	cluster) echo 16384 ;;
 	discovery) echo 4096 ;;
 	http) echo 8192 ;;
+	grpc) echo 4096 ;;
 	*) echo 4096 ;;
 	esac
 }
