@@ -495,12 +495,14 @@ U="$T/unit"
 mkdir -p "$U"
 cp examples/kindling.service "$U/"
 UNIT_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# the runtime libraries: the lib* packages the Dockerfile's last stage installs
+RUNTIME_LIBS=$(awk '/^FROM /{n++} n==2' Dockerfile | grep -v '^#' | tr ' ' '\n' | grep -E '^lib[a-z0-9.+-]+$' | sort -u | tr '\n' ' ')
 cat >"$U/Containerfile" <<EOF
 FROM $IMAGE AS kindling
 FROM $BASE_IMAGE
 RUN apt-get update -qq \\
  && apt-get install -y -qq --no-install-recommends systemd systemd-sysv curl \\
-        libmicrohttpd12 libjansson4 libcurl3-gnutls libsqlite3-0 libnettle8 >/dev/null \\
+        $RUNTIME_LIBS >/dev/null \\
  && rm -rf /var/lib/apt/lists/*
 COPY --from=kindling /usr/bin/kindling /usr/local/bin/kindling
 COPY --from=kindling /usr/share/kindling/templates /usr/local/share/kindling/templates

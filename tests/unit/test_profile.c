@@ -111,9 +111,13 @@ static void loads_the_shipped_profiles(void)
 
 	json_t *d = profile_set_describe(ps);
 	char *s = json_dumps(d, JSON_COMPACT);
+	/* in name order: etcd, etcd-v3, rabbitmq */
 	json_t *p0 = json_array_get(json_object_get(d, "profiles"), 0);
-	json_t *p1 = json_array_get(json_object_get(d, "profiles"), 1);
+	json_t *pv3 = json_array_get(json_object_get(d, "profiles"), 1);
+	json_t *p1 = json_array_get(json_object_get(d, "profiles"), 2);
+	CHECK_INT(json_array_size(json_object_get(d, "profiles")), 3);
 	CHECK_STR(json_string_value(json_object_get(p0, "name")), "etcd");
+	CHECK_STR(json_string_value(json_object_get(pv3, "name")), "etcd-v3");
 	CHECK_STR(json_string_value(json_object_get(p1, "name")), "rabbitmq");
 	CHECK_STR(json_string_value(json_array_get(json_object_get(p0, "units"), 0)),
 	          "etcd-member.service");
@@ -152,9 +156,9 @@ static void loads_the_shipped_profiles(void)
 	CHECK_STR(json_string_value(json_object_get(ep, "rule")),
 	          "host:port (a host name, an IPv4 address or an [IPv6] address, then a port "
 	          "1-65535), at most 300 bytes");
-	/* the built-ins (all the etcd profile uses) with theirs */
+	/* the built-ins (all the etcd profiles use) with theirs */
 	json_t *bi = json_object_get(d, "builtins");
-	CHECK_INT(json_array_size(bi), 5);
+	CHECK_INT(json_array_size(bi), 7);
 	CHECK_STR(json_string_value(json_object_get(json_array_get(bi, 3), "name")),
 	          "discovery_url");
 	CHECK_STR(json_string_value(json_object_get(json_array_get(bi, 3), "type")), "url");
