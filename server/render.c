@@ -534,6 +534,25 @@ static json_t *ignition_root(const struct spec *sp)
 	return json_pack("{s:{s:s}}", "ignition", "version", sp->version);
 }
 
+/* kindling's CA as one more file, unless a profile writes that path itself. */
+static enum kerr add_ca_file(struct rstate *st, const char *pem)
+{
+	static const struct profile_item ca_item = {
+	        .kind = PROFILE_FILE,
+	        .path = RENDER_CA_PATH,
+	        .source = "--tls-ca",
+	        .mode = 0644,
+	};
+	for (size_t i = 0; i < st->nfiles; i++)
+		if (!strcmp(st->files[i].it->path, RENDER_CA_PATH))
+			return K_OK;
+	char *data = strdup(pem);
+	if (!data)
+		return K_ENOMEM;
+	st->files[st->nfiles++] = (struct rfile){.it = &ca_item, .data = data, .len = strlen(pem)};
+	return K_OK;
+}
+
 enum kerr render_config(const struct profile_set *ps, const struct render_cluster *c,
                         const char *version, char **out, size_t *out_len)
 {
@@ -557,7 +576,7 @@ enum kerr render_config(const struct profile_set *ps, const struct render_cluste
 		nitems += profile_item_count(p) + profile_unit_count(p);
 	}
 	st.units = calloc(nitems + 1, sizeof(*st.units));
-	st.files = calloc(nitems + 1, sizeof(*st.files));
+	st.files = calloc(nitems + 2, sizeof(*st.files)); /* + kindling's CA */
 	root = ignition_root(st.spec);
 	if (!st.units || !st.files || !root) {
 		e = K_ENOMEM;
@@ -565,6 +584,11 @@ enum kerr render_config(const struct profile_set *ps, const struct render_cluste
 	}
 	json_array_foreach (c->profiles, i, pv) {
 		e = collect(&st, profile_get(ps, json_string_value(pv)), c);
+		if (e != K_OK)
+			goto out;
+	}
+	if (c->ca_pem) {
+		e = add_ca_file(&st, c->ca_pem);
 		if (e != K_OK)
 			goto out;
 	}

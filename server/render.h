@@ -38,7 +38,15 @@ struct render_cluster {
 	const json_t *profiles; /* array of profile names */
 	const json_t *vars;     /* operator-set string values */
 	const json_t *secrets;  /* generated string values */
+	/* kindling's CA (--tls-ca, PEM) or NULL: written to RENDER_CA_PATH on the
+	 * node, for the node's own clients of kindling (etcd, the join helper) */
+	const char *ca_pem;
 };
+
+/* Where a config puts kindling's CA: Go programs (etcd) read every file of
+ * /etc/ssl/certs, which Container Linux's etcd-wrapper also mounts into
+ * etcd's container; curl is given it with --cacert. */
+#define RENDER_CA_PATH "/etc/ssl/certs/kindling-ca.pem"
 
 /*
  * Renders the cluster's config for version (one of render_versions). On K_OK

@@ -432,6 +432,60 @@ static char *undata(const char *url)
 	return s;
 }
 
+/* kindling's CA (--tls-ca) rides along as one more file, in 2.x and 3.x */
+static void carries_the_ca(void)
+{
+	static const char *pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char *const versions[] = {"3.4.0", "3.0.0", "2.1.0"};
+	json_t *p = json_pack("[s]", "etcd"), *v = json_object(), *sec = json_object();
+	struct render_cluster c = {
+	        .name = "demo",
+	        .id = "6f1c2a7e-0b4d-4c1e-9a43-3f5e8d2b7c10",
+	        .size = 3,
+	        .discovery_url = "https://kindling.example.com/discovery/x",
+	        .public_url = "https://kindling.example.com",
+	        .profiles = p,
+	        .vars = v,
+	        .secrets = sec,
+	        .ca_pem = pem,
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char *out = NULL;
+		size_t len;
+		CHECK_INT(render_config(ps, &c, versions[i], &out, &len), K_OK);
+		json_t *j = json_loads(out ? out : "", 0, NULL);
+		json_t *files = json_object_get(json_object_get(j, "storage"), "files");
+		json_t *ca = NULL, *f;
+		size_t k;
+		int n = 0;
+		json_array_foreach (files, k, f) {
+			if (!strcmp(json_string_value(json_object_get(f, "path")), RENDER_CA_PATH)) {
+				ca = f;
+				n++;
+			}
+		}
+		CHECK_INT(n, 1);
+		CHECK_INT(json_integer_value(json_object_get(ca, "mode")), 0644);
+		char *data = undata(
+		        json_string_value(json_object_get(json_object_get(ca, "contents"), "source")));
+		CHECK_STR(data, pem);
+		free(data);
+		CHECK_INT(json_array_size(files), 3); /* the etcd profile's two, and the CA */
+		json_decref(j);
+		free(out);
+	}
+	/* without a CA, no such file */
+	c.ca_pem = NULL;
+	char *out = NULL;
+	size_t len;
+	CHECK_INT(render_config(ps, &c, "3.4.0", &out, &len), K_OK);
+	CHECK(out && !strstr(out, RENDER_CA_PATH));
+	free(out);
+	json_decref(p);
+	json_decref(v);
+	json_decref(sec);
+}
+
 static void renders_the_right_content(void)
 {
 	char *out = NULL;
@@ -859,6 +913,7 @@ int main(int argc, char **argv)
 	RUN(negotiates);
 	RUN(renders_goldens_that_validate);
 	RUN(renders_the_right_content);
+	RUN(carries_the_ca);
 	RUN(renders_pointers);
 	RUN(refuses_huge_output);
 	RUN(escapes_values_in_units);
