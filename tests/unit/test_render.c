@@ -459,15 +459,16 @@ static void carries_the_ca(void)
 		size_t k;
 		int n = 0;
 		json_array_foreach (files, k, f) {
-			if (!strcmp(json_string_value(json_object_get(f, "path")), RENDER_CA_PATH)) {
+			if (!strcmp(json_string_value(json_object_get(f, "path")),
+			            RENDER_CA_PATH)) {
 				ca = f;
 				n++;
 			}
 		}
 		CHECK_INT(n, 1);
 		CHECK_INT(json_integer_value(json_object_get(ca, "mode")), 0644);
-		char *data = undata(
-		        json_string_value(json_object_get(json_object_get(ca, "contents"), "source")));
+		char *data = undata(json_string_value(
+		        json_object_get(json_object_get(ca, "contents"), "source")));
 		CHECK_STR(data, pem);
 		free(data);
 		CHECK_INT(json_array_size(files), 3); /* the etcd profile's two, and the CA */
