@@ -208,7 +208,7 @@ struct conn {
 	int attempts;
 	bool queued; /* waiting for a connect slot */
 	struct conn *next_q;
-	gnutls_session_t tls; /* NULL without --tls-ca, and while C_CLOSED */
+	gnutls_session_t tls;       /* NULL without --tls-ca, and while C_CLOSED */
 	char host[INET_ADDRSTRLEN]; /* the name tls verifies: it must outlive the session */
 };
 
@@ -315,7 +315,8 @@ static void conn_flush(struct conn *c)
 	while (c->outoff < c->out.len) {
 		ssize_t n;
 		if (c->tls) {
-			n = gnutls_record_send(c->tls, c->out.p + c->outoff, c->out.len - c->outoff);
+			n = gnutls_record_send(c->tls, c->out.p + c->outoff,
+			                       c->out.len - c->outoff);
 			if (n == GNUTLS_E_INTERRUPTED)
 				continue;
 			if (n == GNUTLS_E_AGAIN) {
@@ -558,8 +559,8 @@ static void conn_handshake(struct conn *c)
 		gnutls_datum_t why = {0};
 		if (verify)
 			gnutls_certificate_verification_status_print(
-			        gnutls_session_get_verify_cert_status(c->tls), GNUTLS_CRT_X509, &why,
-			        0);
+			        gnutls_session_get_verify_cert_status(c->tls), GNUTLS_CRT_X509,
+			        &why, 0);
 		fprintf(stderr, "loadgen: TLS handshake: %s%s%s\n", gnutls_strerror(rc),
 		        why.data ? ": " : "", why.data ? (const char *)why.data : "");
 		gnutls_free(why.data);
@@ -666,8 +667,8 @@ static double self_cpu_ms(void);
 static void print_conn_stats(void)
 {
 	if (tls_cred)
-		printf(" tls=%s tls_handshakes=%llu tls_failed=%llu", tls_version[0] ? tls_version : "-",
-		       n_handshakes, n_tls_failed);
+		printf(" tls=%s tls_handshakes=%llu tls_failed=%llu",
+		       tls_version[0] ? tls_version : "-", n_handshakes, n_tls_failed);
 	if (tls_cred || new_conn)
 		printf(" loadgen_cpu_ms=%.0f", self_cpu_ms());
 }
@@ -1583,7 +1584,8 @@ static int common_options(int argc, char **argv)
 			die("gnutls_certificate_allocate_credentials failed");
 		int n = gnutls_certificate_set_x509_trust_file(tls_cred, ca, GNUTLS_X509_FMT_PEM);
 		if (n <= 0)
-			die("--tls-ca %s: no CA certificate (%s)", ca, n < 0 ? gnutls_strerror(n) : "empty");
+			die("--tls-ca %s: no CA certificate (%s)", ca,
+			    n < 0 ? gnutls_strerror(n) : "empty");
 	}
 	return out;
 }
