@@ -181,7 +181,7 @@ static bool check_profile(const struct spec *sp, const char *pname, const struct
 		/* today the only such need is RENDER_SPECIAL_MODE */
 		buf_addf(&m,
 		         "profile %s: file %s has mode 0%o with setuid/setgid/sticky bits, which "
-		         "spec %s cannot express (Ignition ignores them before spec %s); the "
+		         "spec %s cannot express (not supported before spec %s: Ignition warns and may drop them); the "
 		         "versions that can: ",
 		         pname, it->path, (unsigned)it->mode, sp->version,
 		         low ? low->version : "?");

@@ -980,8 +980,8 @@ static void refuses_what_a_target_cannot_express(void)
 	CHECK_STR(json_string_value(json_object_get(e0, "field")), "ignition_version");
 	CHECK_STR(json_string_value(json_object_get(e0, "message")),
 	          "profile suid: file /usr/bin/helper has mode 04755 with setuid/setgid/sticky "
-	          "bits, which spec 3.5.0 cannot express (Ignition ignores them before spec "
-	          "3.6.0); the versions that can: 3.6.0");
+	          "bits, which spec 3.5.0 cannot express (not supported before spec "
+	          "3.6.0: Ignition warns and may drop them); the versions that can: 3.6.0");
 	json_decref(errors);
 	CHECK_INT(render_check(sps, profiles, "9.9.9", "version", NULL), K_EINVAL);
 
