@@ -71,8 +71,8 @@ void api_profiles(struct req *r)
 	size_t i;
 	json_t *p;
 	json_array_foreach (json_object_get(j, "profiles"), i, p) {
-		json_t *needs = render_profile_needs(
-		        a->profiles, json_string_value(json_object_get(p, "name")));
+		json_t *needs = render_profile_needs(a->profiles,
+		                                     json_string_value(json_object_get(p, "name")));
 		if (needs)
 			json_object_set_new(p, "ignition", needs);
 	}

@@ -823,11 +823,14 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 		size_t i;
 		json_t *w;
 		render_check(a->profiles, c->profiles, version, "version", why);
-		html_addf(h, "<p class=\"notice\">Spec %s cannot express this cluster's config:</p>\n<ul>\n",
+		html_addf(h,
+		          "<p class=\"notice\">Spec %s cannot express this cluster's "
+		          "config:</p>\n<ul>\n",
 		          version);
-		json_array_foreach (why, i, w)
+		json_array_foreach (why, i, w) {
 			html_addf(h, "<li>%s</li>\n",
 			          json_string_value(json_object_get(w, "message")));
+		}
 		html_raw(h, "</ul>\n");
 		json_decref(why);
 	} else if (!text) {

@@ -195,7 +195,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!render_version_known(cfg.ignition_version)) {
-		buf_addf(&err, "--ignition-version %s: not a spec version kindling renders; one of ",
+		buf_addf(&err,
+		         "--ignition-version %s: not a spec version kindling renders; one of ",
 		         cfg.ignition_version);
 		render_versions_list(&err);
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));

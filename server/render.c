@@ -33,11 +33,12 @@
 	X("3.2.0", 3, 2, F_HDR | F_TLS | F_256, "2.7.0", "Ignition 2.7-2.10")                      \
 	X("3.1.0", 3, 1, F_HDR | F_TLS | F_256, "2.3.0", "Ignition 2.3-2.6")                       \
 	X("3.0.0", 3, 0, F_TLS, "2.0.0", "Ignition 2.0-2.2")                                       \
-	X("2.3.0", 2, 3, F_TLS, "0.29.0", "Container Linux, old Flatcar (Ignition 0.29 and later)") \
+	X("2.3.0", 2, 3, F_TLS, "0.29.0",                                                          \
+	  "Container Linux, old Flatcar (Ignition 0.29 and later)")                                \
 	X("2.2.0", 2, 2, F_TLS, "0.22.0", "Container Linux (Ignition 0.22-0.28)")                  \
 	X("2.1.0", 2, 1, 0, "0.17.0", "Container Linux (Ignition 0.17-0.21)")
 
-#define SPEC_ROW(v, maj, min, feat, ign, who) {v, maj, min, feat, ign, who},
+#define SPEC_ROW(v, maj, min, feat, ign, who)  {v, maj, min, feat, ign, who},
 #define SPEC_NAME(v, maj, min, feat, ign, who) v,
 
 const struct render_spec render_specs[] = {SPECS(SPEC_ROW)};
@@ -59,7 +60,7 @@ static const struct feature {
          "storage.luks[].cex (IBM Crypto Express keys); profiles put no LUKS devices on a "
          "node, so nothing kindling renders depends on it"},
         {RENDER_SPECIAL_MODE, "special_mode_bits",
-         "setuid/setgid/sticky bits of a file's mode are honoured; older specs ignore them "
+         "setuid/setgid/sticky bits of a file's mode are honoured; older specs do not support them "
          "(Ignition warns), so kindling refuses such a file for them"},
 };
 
@@ -70,15 +71,11 @@ static const struct feature {
 #define IGNITION_TYPE     "application/vnd.coreos.ignition+json"
 #define MODE_SPECIAL      07000 /* setuid, setgid, sticky */
 
-/* Short names inside this file. */
-#define specs render_specs
-#define spec  render_spec
-
-static const struct spec *spec_find(const char *v)
+static const struct render_spec *spec_find(const char *v)
 {
 	for (size_t i = 0; v && i < NSPECS; i++)
-		if (strcmp(specs[i].version, v) == 0)
-			return &specs[i];
+		if (strcmp(render_specs[i].version, v) == 0)
+			return &render_specs[i];
 	return NULL;
 }
 
@@ -95,7 +92,7 @@ const struct render_spec *render_spec_find(const char *v)
 void render_versions_list(struct buf *b)
 {
 	for (size_t i = 0; i < NSPECS; i++)
-		buf_addf(b, "%s%s", i ? ", " : "", specs[i].version);
+		buf_addf(b, "%s%s", i ? ", " : "", render_specs[i].version);
 }
 
 /* Appends the versions with every bit of need to b ("3.6.0" or "3.6.0, 3.5.0"). */
@@ -103,20 +100,20 @@ static void versions_with(unsigned need, struct buf *b)
 {
 	bool first = true;
 	for (size_t i = 0; i < NSPECS; i++) {
-		if ((specs[i].features & need) != need)
+		if ((render_specs[i].features & need) != need)
 			continue;
-		buf_addf(b, "%s%s", first ? "" : ", ", specs[i].version);
+		buf_addf(b, "%s%s", first ? "" : ", ", render_specs[i].version);
 		first = false;
 	}
 }
 
 /* The lowest supported version with every bit of need, or NULL. */
-static const struct spec *lowest_with(unsigned need)
+static const struct render_spec *lowest_with(unsigned need)
 {
-	const struct spec *best = NULL;
+	const struct render_spec *best = NULL;
 	for (size_t i = 0; i < NSPECS; i++)
-		if ((specs[i].features & need) == need)
-			best = &specs[i]; /* highest first: the last match is the lowest */
+		if ((render_specs[i].features & need) == need)
+			best = &render_specs[i]; /* highest first: the last match is the lowest */
 	return best;
 }
 
@@ -133,18 +130,18 @@ static json_t *feature_names(unsigned bits)
 json_t *render_describe(const char *dflt)
 {
 	json_t *vers = json_array(), *feats = json_array();
-	json_t *root = json_pack("{s:s?,s:o,s:o}", "default", dflt, "versions", vers, "features",
-	                         feats);
+	json_t *root =
+	        json_pack("{s:s?,s:o,s:o}", "default", dflt, "versions", vers, "features", feats);
 	if (!root)
 		return NULL;
 	for (size_t i = 0; i < NSPECS; i++)
 		json_array_append_new(vers, json_pack("{s:s,s:s,s:s,s:o}", "version",
-		                                      specs[i].version, "stable_since",
-		                                      specs[i].ignition, "asked_by",
-		                                      specs[i].asked_by, "features",
-		                                      feature_names(specs[i].features)));
+		                                      render_specs[i].version, "stable_since",
+		                                      render_specs[i].ignition, "asked_by",
+		                                      render_specs[i].asked_by, "features",
+		                                      feature_names(render_specs[i].features)));
 	for (size_t k = 0; k < NFEATURES; k++) {
-		const struct spec *low = lowest_with(features[k].bit);
+		const struct render_spec *low = lowest_with(features[k].bit);
 		json_array_append_new(feats, json_pack("{s:s,s:s?,s:s}", "name", features[k].name,
 		                                       "since", low ? low->version : NULL,
 		                                       "description", features[k].description));
@@ -163,7 +160,7 @@ static unsigned item_needs(const struct profile_item *it)
 }
 
 /* Appends {field, message} for each template of p that sp cannot express. */
-static bool check_profile(const struct spec *sp, const char *pname, const struct profile *p,
+static bool check_profile(const struct render_spec *sp, const char *pname, const struct profile *p,
                           const char *field, json_t *errors)
 {
 	bool ok = true;
@@ -175,19 +172,20 @@ static bool check_profile(const struct spec *sp, const char *pname, const struct
 		ok = false;
 		if (!errors)
 			continue;
-		const struct spec *low = lowest_with(missing);
+		const struct render_spec *low = lowest_with(missing);
 		struct buf m;
 		buf_init(&m, 1024);
 		/* today the only such need is RENDER_SPECIAL_MODE */
 		buf_addf(&m,
 		         "profile %s: file %s has mode 0%o with setuid/setgid/sticky bits, which "
-		         "spec %s cannot express (not supported before spec %s: Ignition warns and may drop them); the "
+		         "spec %s cannot express (not supported before spec %s: Ignition warns and "
+		         "may drop them); the "
 		         "versions that can: ",
 		         pname, it->path, (unsigned)it->mode, sp->version,
 		         low ? low->version : "?");
 		versions_with(missing, &m);
-		json_array_append_new(errors, json_pack("{s:s,s:s}", "field", field, "message",
-		                                        buf_str(&m)));
+		json_array_append_new(
+		        errors, json_pack("{s:s,s:s}", "field", field, "message", buf_str(&m)));
 		buf_free(&m);
 	}
 	return ok;
@@ -196,7 +194,7 @@ static bool check_profile(const struct spec *sp, const char *pname, const struct
 enum kerr render_check(const struct profile_set *ps, const json_t *profiles, const char *version,
                        const char *field, json_t *errors)
 {
-	const struct spec *sp = spec_find(version);
+	const struct render_spec *sp = spec_find(version);
 	bool ok = true;
 	size_t i;
 	json_t *pv;
@@ -223,8 +221,8 @@ json_t *render_profile_needs(const struct profile_set *ps, const char *name)
 		need |= item_needs(profile_item_at(p, i));
 	json_t *vers = json_array();
 	for (size_t i = 0; vers && i < NSPECS; i++)
-		if ((specs[i].features & need) == need)
-			json_array_append_new(vers, json_string(specs[i].version));
+		if ((render_specs[i].features & need) == need)
+			json_array_append_new(vers, json_string(render_specs[i].version));
 	return json_pack("{s:o,s:o}", "needs", feature_names(need), "versions", vers);
 }
 
@@ -274,10 +272,10 @@ static bool cver_parse(const char *s, size_t n, struct cver *out)
 }
 
 /* The highest supported version with c's major that is not above c, or NULL. */
-static const struct spec *best_for(const struct cver *c)
+static const struct render_spec *best_for(const struct cver *c)
 {
 	for (size_t i = 0; i < NSPECS; i++) {
-		const struct spec *s = &specs[i];
+		const struct render_spec *s = &render_specs[i];
 		long sv[3] = {s->major, s->minor, 0}, cv[3] = {c->major, c->minor, c->patch};
 		int cmp = 0;
 		if (s->major != c->major)
@@ -334,7 +332,7 @@ static int parse_q(const char *s, size_t n)
 
 /* What one Accept header says about Ignition configs. */
 struct accept_result {
-	const struct spec *best; /* best supported Ignition version listed */
+	const struct render_spec *best; /* best supported Ignition version listed */
 	int best_q;
 	bool ignition_listed; /* some Ignition media range with a version was listed */
 	bool default_ok;      /* a wildcard, versionless or JSON range allows the default */
@@ -393,14 +391,15 @@ static void accept_range(const char *s, size_t n, struct accept_result *r)
 		return;
 	r->ignition_listed = true;
 	struct cver c;
-	const struct spec *s2;
+	const struct render_spec *s2;
 	if (!cver_parse(ver, ver_len, &c))
 		return;
 	s2 = best_for(&c);
 	if (!s2)
 		return;
 	if (!r->best || q > r->best_q || (q == r->best_q && s2 < r->best)) {
-		r->best = s2; /* specs[] is highest first: a lower address is a higher version */
+		r->best = s2; /* render_specs[] is highest first: a lower address is a higher
+		                 version */
 		r->best_q = q;
 	}
 }
@@ -408,7 +407,7 @@ static void accept_range(const char *s, size_t n, struct accept_result *r)
 enum kerr render_negotiate(const char *query, const char *accept, const char *dflt,
                            const char **out_version)
 {
-	const struct spec *d = spec_find(dflt);
+	const struct render_spec *d = spec_find(dflt);
 	struct accept_result r = {0};
 	const char *s = accept;
 	int ranges = 0;
@@ -416,7 +415,7 @@ enum kerr render_negotiate(const char *query, const char *accept, const char *df
 	if (!d)
 		d = spec_find(FALLBACK_VERSION);
 	if (query) {
-		const struct spec *q = spec_find(query);
+		const struct render_spec *q = spec_find(query);
 		struct cver c;
 		if (!q && cver_parse(query, strlen(query), &c))
 			q = best_for(&c); /* 3.7.0 -> 3.6.0, as in Accept */
@@ -540,7 +539,7 @@ struct rfile {
 };
 
 struct rstate {
-	const struct spec *spec;
+	const struct render_spec *spec;
 	struct runit *units;
 	size_t nunits;
 	struct rfile *files;
@@ -650,7 +649,7 @@ static json_t *owner_json(const char *s)
 	return json_pack("{s:s}", "name", s);
 }
 
-static json_t *file_json(const struct spec *sp, const struct rfile *f)
+static json_t *file_json(const struct render_spec *sp, const struct rfile *f)
 {
 	json_t *o = json_object(), *src = data_url(f->data, f->len);
 
@@ -713,7 +712,7 @@ static void rstate_free(struct rstate *st)
 }
 
 /* Adds the ignition object to root. */
-static json_t *ignition_root(const struct spec *sp)
+static json_t *ignition_root(const struct render_spec *sp)
 {
 	return json_pack("{s:{s:s}}", "ignition", "version", sp->version);
 }
@@ -804,7 +803,7 @@ static bool hex_run(const char *s, size_t n)
 	return true;
 }
 
-static bool hash_valid(const struct spec *sp, const char *h)
+static bool hash_valid(const struct render_spec *sp, const char *h)
 {
 	if (strncmp(h, "sha512-", 7) == 0)
 		return hex_run(h + 7, 128);
@@ -825,7 +824,7 @@ static bool printable(const char *s)
 enum kerr render_pointer(const struct render_pointer *p, char **out, size_t *out_len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const struct spec *sp = spec_find(p->version);
+	const struct render_spec *sp = spec_find(p->version);
 	enum kerr e = K_OK;
 	json_t *root = NULL, *ign, *replace;
 	struct buf url;

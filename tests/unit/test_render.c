@@ -281,7 +281,8 @@ static void versions_table(void)
 	struct buf b;
 	buf_init(&b, 256);
 	render_versions_list(&b);
-	CHECK_STR(buf_str(&b), "3.6.0, 3.5.0, 3.4.0, 3.3.0, 3.2.0, 3.1.0, 3.0.0, 2.3.0, 2.2.0, 2.1.0");
+	CHECK_STR(buf_str(&b),
+	          "3.6.0, 3.5.0, 3.4.0, 3.3.0, 3.2.0, 3.1.0, 3.0.0, 2.3.0, 2.2.0, 2.1.0");
 	buf_free(&b);
 	json_t *d = render_describe("3.3.0");
 	CHECK_STR(json_string_value(json_object_get(d, "default")), "3.3.0");
@@ -973,8 +974,7 @@ static void refuses_what_a_target_cannot_express(void)
 		CHECK(out == NULL);
 	}
 	json_t *errors = json_array();
-	CHECK_INT(render_check(sps, profiles, "3.5.0", "ignition_version", errors),
-	          K_ENOTACCEPT);
+	CHECK_INT(render_check(sps, profiles, "3.5.0", "ignition_version", errors), K_ENOTACCEPT);
 	CHECK_INT(json_array_size(errors), 1);
 	json_t *e0 = json_array_get(errors, 0);
 	CHECK_STR(json_string_value(json_object_get(e0, "field")), "ignition_version");
