@@ -404,6 +404,26 @@ static void accept_range(const char *s, size_t n, struct accept_result *r)
 	}
 }
 
+/* True when ?version= is spelled in full, N.N.N or N.N.N-word ("3.3" is not:
+ * an operator's typo is refused rather than guessed at). */
+static bool query_form(const char *q)
+{
+	int dots = 0;
+	const char *p = q;
+	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++)
+		dots += *p == '.';
+	if (dots != 2 || p == q || p[-1] == '.')
+		return false;
+	if (!*p)
+		return true;
+	if (*p++ != '-' || !*p)
+		return false;
+	for (; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '.'))
+			return false;
+	return true;
+}
+
 enum kerr render_negotiate(const char *query, const char *accept, const char *dflt,
                            const char **out_version)
 {
@@ -417,7 +437,7 @@ enum kerr render_negotiate(const char *query, const char *accept, const char *df
 	if (query) {
 		const struct render_spec *q = spec_find(query);
 		struct cver c;
-		if (!q && cver_parse(query, strlen(query), &c))
+		if (!q && query_form(query) && cver_parse(query, strlen(query), &c))
 			q = best_for(&c); /* 3.7.0 -> 3.6.0, as in Accept */
 		if (!q)
 			return K_ENOTACCEPT;

@@ -395,6 +395,12 @@ static void negotiates(void)
 	        {"2.0.0", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	        {"9.9.9", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	        {"3.x", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.3", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0-", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0 ", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3..0", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0-rc.1", NULL, "3.3.0", K_OK, "3.6.0"},
 	        {"latest", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	        {"", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	};
