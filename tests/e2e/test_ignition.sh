@@ -11,7 +11,7 @@
 # token rotation with a grace period). Needs root (Ignition's files stage).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
-plan 121
+plan 122
 require_tool "$IGNITION_BIN" ignition-validate systemd-analyze systemctl sqlite3
 
 IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
@@ -344,6 +344,9 @@ check_that "real Ignition 2.14 with a 3.3.0 pointer to it fails the boot (rc=$rc
 req GET '/clusters/suid/userdata?version=3.5.0&hash=1'
 check_that "userdata?version=3.5.0&hash=1 for it -> 422 naming version and the file" \
 	'[ "$STATUS" = 422 ] && [ "$(jqb ".errors[0].field")" = version ] && jqb ".errors[0].message" | grep -q "/usr/local/bin/helper"'
+req GET '/clusters/suid?version=3.3.0' -H 'Accept: text/html'
+check_that "its page for spec 3.3.0 says why instead of a config (file, mode, the versions that can)" \
+	'[ "$STATUS" = 200 ] && grep -q "Spec 3.3.0 cannot express this cluster" "$BODY" && grep -q "/usr/local/bin/helper has mode 04755" "$BODY" && grep -q "the versions that can: 3.6.0" "$BODY"'
 req GET /profiles
 check_that "GET /profiles: the versions (3.6.0 first, its features), and that profile suid fits only 3.6.0" \
 	'[ "$(jqb "[.ignition.versions[0].version, (.ignition.versions[0].features | index(\"special_mode_bits\") != null), .ignition.default] | @tsv")" = "$(printf "3.6.0\ttrue\t3.3.0")" ] && [ "$(jqb "[.profiles[] | select(.name == \"suid\") | .ignition.versions[]] | join(\",\")")" = 3.6.0 ]'
