@@ -1580,7 +1580,7 @@ static enum kerr import_check_empty(struct pg *s, struct pconn *c, struct buf *e
 		if (e != K_OK)
 			import_fault(s, errmsg, "counting the rows already there");
 		else if (n > 0)
-			buf_addf(&held, "%s%" PRId64 " rows in %s", held.len ? ", " : "", n, t->name);
+			buf_addf(&held, "%s%s: %" PRId64 " row%s", held.len ? ", " : "", t->name, n, n == 1 ? "" : "s");
 	}
 	if (e == K_OK && held.len) {
 		buf_addf(errmsg,
