@@ -17,7 +17,8 @@ static void migrate_usage(FILE *to)
 	        "secrets, generations, fetch counts and log, discovery directories and\n"
 	        "registrations with their indexes. Stop the kindling that uses FILE first.\n\n"
 	        "  --from FILE\n"
-	        "      the SQLite database (the --db of the kindling that used it); opened read-only\n"
+	        "      the SQLite database (the --db of the kindling that used it); opened "
+	        "read-only\n"
 	        "  --to URL\n"
 	        "      the PostgreSQL database, a URL as for --db (PG* variables, ~/.pgpass and\n"
 	        "      sslmode work); its migrations are applied first; it must hold no clusters\n"
@@ -31,7 +32,7 @@ static const char *flag_value(int argc, char **argv, int *a, const char *name, i
 {
 	size_t n = strlen(name);
 	const char *arg = argv[*a];
-	if (strncmp(arg, name, n) != 0)
+	if (!arg || strncmp(arg, name, n) != 0)
 		return NULL;
 	if (arg[n] == '=')
 		return arg + n + 1;
@@ -67,7 +68,8 @@ int migrate_main(int argc, char **argv)
 				fprintf(stderr, "kindling migrate: %s needs a value\n", argv[a]);
 			else
 				fprintf(stderr,
-				        "kindling migrate: unexpected argument \"%s\" (see kindling "
+				        "kindling migrate: unexpected argument \"%s\" (see "
+				        "kindling "
 				        "migrate --help)\n",
 				        argv[a]);
 			return 2;

@@ -1549,11 +1549,13 @@ static enum kerr import_check_tables(struct pg *s, struct pconn *c, struct buf *
 		for (const char *const *o = import_own_tables; *o && !known; o++)
 			known = !strcmp(*o, name);
 		if (!known) {
-			buf_addf(errmsg,
-			         "%s: table %s is not one kindling migrate knows how to fill (a newer "
-			         "schema, or another application's table in this database): nothing "
-			         "was changed",
-			         s->where, name);
+			buf_addf(
+			        errmsg,
+			        "%s: table %s is not one kindling migrate knows how to fill (a "
+			        "newer "
+			        "schema, or another application's table in this database): nothing "
+			        "was changed",
+			        s->where, name);
 			e = K_EINVAL;
 		}
 	}
@@ -1580,7 +1582,8 @@ static enum kerr import_check_empty(struct pg *s, struct pconn *c, struct buf *e
 		if (e != K_OK)
 			import_fault(s, errmsg, "counting the rows already there");
 		else if (n > 0)
-			buf_addf(&held, "%s%s: %" PRId64 " row%s", held.len ? ", " : "", t->name, n, n == 1 ? "" : "s");
+			buf_addf(&held, "%s%s: %" PRId64 " row%s", held.len ? ", " : "", t->name, n,
+			         n == 1 ? "" : "s");
 	}
 	if (e == K_OK && held.len) {
 		buf_addf(errmsg,
@@ -1613,7 +1616,8 @@ static enum kerr import_row(void *arg, const char *const *vals)
 	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		char msg[400];
 		one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(x->c->pg));
-		buf_addf(x->errmsg, "%s: table %s, row %" PRId64 " (%s %s): %s: nothing was changed",
+		buf_addf(x->errmsg,
+		         "%s: table %s, row %" PRId64 " (%s %s): %s: nothing was changed",
 		         x->s->where, x->t->name, x->rows + 1, x->t->cols[0],
 		         vals[0] ? vals[0] : "NULL", msg);
 		bool lost = !r || PQstatus(x->c->pg) != CONNECTION_OK;
@@ -1663,8 +1667,8 @@ static enum kerr import_prepare(struct import_ctx *x)
 	if (e == K_OK && (!r || PQresultStatus(r) != PGRES_COMMAND_OK)) {
 		char msg[400];
 		one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(x->c->pg));
-		buf_addf(x->errmsg, "%s: table %s: %s: nothing was changed", x->s->where, x->t->name,
-		         msg);
+		buf_addf(x->errmsg, "%s: table %s: %s: nothing was changed", x->s->where,
+		         x->t->name, msg);
 		e = !r || PQstatus(x->c->pg) != CONNECTION_OK ? K_EUNAVAIL : K_EIO;
 		if (e == K_EUNAVAIL)
 			drop_conn(x->c);
@@ -1761,7 +1765,8 @@ static enum kerr pg_import(void *b, store_export_fn from, void *src, struct stor
 	if (e == K_OK) {
 		struct params p = {0};
 		p_int(&p, x.max_index);
-		e = run(s, c, NULL, "UPDATE discovery_index SET n = greatest(n, $1::bigint)", &p, NULL);
+		e = run(s, c, NULL, "UPDATE discovery_index SET n = greatest(n, $1::bigint)", &p,
+		        NULL);
 	}
 	if (e == K_OK)
 		e = import_int(s, c, "SELECT n FROM discovery_index", &out->discovery_index);

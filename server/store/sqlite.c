@@ -1278,8 +1278,8 @@ static int check_tables(sqlite3 *db, const char *path, struct buf *errmsg)
 		int ncols = 0, found = 0;
 		for (const char *const *c = t->cols; *c; c++)
 			ncols++;
-		if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st, NULL) !=
-		    SQLITE_OK)
+		if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st,
+		                       NULL) != SQLITE_OK)
 			goto fail;
 		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
 		while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1288,10 +1288,11 @@ static int check_tables(sqlite3 *db, const char *path, struct buf *errmsg)
 			for (const char *const *c = t->cols; *c && !known; c++)
 				known = !strcmp(*c, col);
 			if (!known) {
-				buf_addf(errmsg,
-				         "%s: column %s.%s is not one kindling migrate knows how to "
-				         "copy: nothing was copied",
-				         path, t->name, col);
+				buf_addf(
+				        errmsg,
+				        "%s: column %s.%s is not one kindling migrate knows how to "
+				        "copy: nothing was copied",
+				        path, t->name, col);
 				bad = 1;
 			}
 			found++;
@@ -1299,8 +1300,8 @@ static int check_tables(sqlite3 *db, const char *path, struct buf *errmsg)
 		if (!bad && rc != SQLITE_DONE)
 			goto fail;
 		if (!bad && found != ncols) {
-			buf_addf(errmsg, "%s: table %s has %d of the %d columns kindling knows", path,
-			         t->name, found, ncols);
+			buf_addf(errmsg, "%s: table %s has %d of the %d columns kindling knows",
+			         path, t->name, found, ncols);
 			bad = 1;
 		}
 		sqlite3_finalize(st);
@@ -1346,13 +1347,15 @@ static enum kerr sq_open_snapshot(const char *path, void **out, struct buf *errm
 		if (version == 0)
 			buf_addf(errmsg, "%s: not a kindling database (schema version 0)", path);
 		else if (version < migrations_sqlite_count)
-			buf_addf(errmsg,
-			         "%s: schema version %d is older than this kindling's (%d): start "
-			         "this kindling once with --db %s (it applies the migrations), stop "
-			         "it, then migrate",
-			         path, version, migrations_sqlite_count, path);
+			buf_addf(
+			        errmsg,
+			        "%s: schema version %d is older than this kindling's (%d): start "
+			        "this kindling once with --db %s (it applies the migrations), stop "
+			        "it, then migrate",
+			        path, version, migrations_sqlite_count, path);
 		else
-			buf_addf(errmsg, "%s: schema version %d is newer than this kindling knows (%d)",
+			buf_addf(errmsg,
+			         "%s: schema version %d is newer than this kindling knows (%d)",
 			         path, version, migrations_sqlite_count);
 		goto fail;
 	}

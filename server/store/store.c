@@ -199,7 +199,8 @@ enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_sta
 		return K_EINVAL;
 	}
 	if (!dst->be->import) {
-		buf_addf(errmsg, "the target must be a PostgreSQL database (postgresql://...), not %s",
+		buf_addf(errmsg,
+		         "the target must be a PostgreSQL database (postgresql://...), not %s",
 		         dst->be->name);
 		return K_EINVAL;
 	}

@@ -15,11 +15,23 @@
  * (PostgreSQL; SQLite's PRAGMA user_version) and discovery_index
  * (PostgreSQL only: set past the highest index copied).
  */
-static const char *const clusters_cols[] = {
-        "id",          "name",          "size",           "profiles",   "vars",
-        "secrets",     "ignition_version", "discovery_mode", "discovery_url", "fetch_token",
-        "generation",  "fetch_count",   "last_fetch_at",  "created_at", "updated_at",
-        "discovery_protocol", NULL};
+static const char *const clusters_cols[] = {"id",
+                                            "name",
+                                            "size",
+                                            "profiles",
+                                            "vars",
+                                            "secrets",
+                                            "ignition_version",
+                                            "discovery_mode",
+                                            "discovery_url",
+                                            "fetch_token",
+                                            "generation",
+                                            "fetch_count",
+                                            "last_fetch_at",
+                                            "created_at",
+                                            "updated_at",
+                                            "discovery_protocol",
+                                            NULL};
 static const char *const tokens_cols[] = {"token",      "size",       "cluster_id",
                                           "last_index", "created_at", NULL};
 static const char *const members_cols[] = {"token",         "member_id",  "value",
