@@ -22,7 +22,7 @@ source "$(dirname "$0")/lib_etcd.sh"
 # shellcheck source=tests/pg.sh
 source tests/pg.sh # pg_newdb
 BULK=${MIGRATE_BULK:-200}
-plan 46
+plan 47
 need_tools curl jq sqlite3 psql pg_dump etcdctl ss
 pg_ensure || { fail "a throw-away PostgreSQL starts (tests/pg.sh)"; exit 1; }
 export ETCDCTL_API=3
@@ -159,6 +159,9 @@ check_that "a target that is not a postgresql:// URL: exit 2, said so" \
 	'[ "$MRC" = 2 ] && grep -q "not a postgresql:// URL" "$T/m.err" && [ ! -e "$T/other.db" ]'
 migrate --to "$EMPTY"
 check_that "no --from: exit 2, said so" '[ "$MRC" = 2 ] && grep -q -- "--from FILE" "$T/m.err"'
+migrate --help
+check_that "kindling migrate --help: exit 0, its flags; kindling --help names the subcommand" \
+	'[ "$MRC" = 0 ] && grep -q -- "--to URL" "$T/m.out" && "$KINDLING_BIN" --help 2>>"$(kindling_log help)" | grep -q "kindling migrate --from"'
 sqlite3 "$SRC" ".backup '$T/extra.db'" && sqlite3 "$T/extra.db" "CREATE TABLE member_states (x TEXT)"
 migrate --from "$T/extra.db" --to "$EMPTY"
 check_that "a source with a table migrate does not know: refused naming it, target untouched" \
