@@ -22,7 +22,7 @@ source "$(dirname "$0")/lib_etcd.sh"
 # shellcheck source=tests/pg.sh
 source tests/pg.sh # pg_newdb
 BULK=${MIGRATE_BULK:-200}
-plan 47
+plan 48
 need_tools curl jq sqlite3 psql pg_dump etcdctl ss
 pg_ensure || { fail "a throw-away PostgreSQL starts (tests/pg.sh)"; exit 1; }
 export ETCDCTL_API=3
@@ -159,6 +159,13 @@ check_that "a target that is not a postgresql:// URL: exit 2, said so" \
 	'[ "$MRC" = 2 ] && grep -q "not a postgresql:// URL" "$T/m.err" && [ ! -e "$T/other.db" ]'
 migrate --to "$EMPTY"
 check_that "no --from: exit 2, said so" '[ "$MRC" = 2 ] && grep -q -- "--from FILE" "$T/m.err"'
+echo "not a database" >"$T/junk.db"
+migrate --from "$T/junk.db" --to "$EMPTY"
+junk=$MRC
+sqlite3 "$SRC" ".backup '$T/old.db'" && sqlite3 "$T/old.db" "PRAGMA user_version = 3"
+migrate --from "$T/old.db" --to "$EMPTY"
+check_that "a file that is not a database, a database of an older schema: exit 1, said so" \
+	'[ "$junk" = 1 ] && [ "$MRC" = 1 ] && grep -q "schema version 3 is older than this kindling" "$T/m.err" && [ "$(ntables "$EMPTY")" = 0 ]'
 migrate --help
 check_that "kindling migrate --help: exit 0, its flags; kindling --help names the subcommand" \
 	'[ "$MRC" = 0 ] && grep -q -- "--to URL" "$T/m.out" && "$KINDLING_BIN" --help 2>>"$(kindling_log help)" | grep -q "kindling migrate --from"'
