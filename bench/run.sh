@@ -583,6 +583,7 @@ row 3 "registrations (PUT prevExist=false), /s" "$(r0 "$K_RPS")" "$(r0 "$E_RPS")
 	"$(ratio "$K_RPS" "$E_RPS")" ">= 2x" "$(yesno ge "$(ratio "$K_RPS" "$E_RPS")" 2)"
 row 3 "  p99 latency ms" "$K_P99" "$E_P99" "$(ratio "$E_P99" "$K_P99")" "-" "-"
 row 3 "  server CPU per registration, us" "$K_CPU" "$E_CPU" "$(ratio "$E_CPU" "$K_CPU")" "-" "-"
+PUT_SQ_RPS=$K_RPS PUT_SQ_P99=$K_P99 PUT_E_RPS=$E_RPS PUT_E_P99=$E_P99
 
 # ---- figure 4: boot storm ---------------------------------------------------------
 NODES=$((STORM_CLUSTERS * STORM_SIZE))
@@ -614,6 +615,7 @@ ok=$(lg_reqs creates_kindling "$KPID" -- --target "$K1T" --method POST --path /c
 	--body '{"name":"create%d","size":3}' --count "$CREATES" -c 16 --expect 201) || err "kindling creates: $ok"
 oe=$(lg_reqs creates_reference "$REF_DISC_PIDS" -- --target "127.0.0.1:$DPORT" --path '/new?size=3' \
 	--count "$CREATES" -c 16) || err "reference /new: $oe"
+CREATE_SQ_RPS=$(kv rps "$ok") CREATE_E_RPS=$(kv rps "$oe")
 CREATE_ROW=("$(r0 "$(kv rps "$ok")")" "$(r0 "$(kv rps "$oe")")" "$(ratio "$(kv rps "$ok")" "$(kv rps "$oe")")"
 	"$(kv p99_ms "$ok")" "$(kv p99_ms "$oe")")
 
@@ -695,6 +697,70 @@ kindling_stop
 stop_pid "$NGINX_PID"
 stop_pid "$DISC_PID"
 stop_pid "$ETCD_PID"
+
+# ---- figures 3 and 6 on PostgreSQL: registrations and creates -----------------
+# The same registrations (fresh directories of 99, 64 connections) and
+# creates (16 connections) against a kindling on a PostgreSQL of its own,
+# initdb'd in the work folder (on disk) with fsync = on and
+# synchronous_commit = on: every 201 is flushed to PostgreSQL's WAL. The
+# rows compare it with the SQLite figures above and the etcd reference.
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+PG_PUT_RPS="" PG_PUT_P99="" PG_PUT_CPU="" PG_CREATE_RPS="" PG_CREATE_P99=""
+if [ -x "$PG_BIN/initdb" ] && { [ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; }; then
+	log "3/6 on PostgreSQL (fsync on): $PUT_K registrations x $PUT_PASSES, $CREATES creates"
+	mkdir -p "$W/pg"
+	[ "$(id -u)" = 0 ] && chown postgres "$W/pg"
+	PGPORT=$(free_port)
+	if pg_owner "$PG_BIN/initdb" -D "$W/pg/data" -A trust -U kindling -E UTF8 >"$W/pg/initdb.log" 2>&1 &&
+		pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w -t 30 -o "-p $PGPORT -k $W/pg \
+			-c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=100" \
+			start >"$W/pg/pg_ctl.log" 2>&1; then
+		PG_PID=$(head -1 "$W/pg/data/postmaster.pid")
+		PIDS+=("$PG_PID")
+		if kindling_start kindling-pg "postgresql://kindling@127.0.0.1:$PGPORT/postgres"; then
+			KPT=127.0.0.1:$KPORT
+			out=$("$LOADGEN" reqs --target "$KPT" --path '/new?size=99' --count $((PUT_TOKENS * PUT_PASSES)) \
+				-c 4 --save "$W/pg_put_urls") || err "kindling on PostgreSQL: cannot allocate the directories: $out"
+			for pass in $(seq 1 "$PUT_PASSES"); do
+				paths "$W/pg_put_urls" | sed -n "$(((pass - 1) * PUT_TOKENS + 1)),$((pass * PUT_TOKENS))p" \
+					>"$W/pg_put_paths_$pass"
+				# the CPU of kindling and of PostgreSQL's backends
+				o=$(lg_reqs "put_pg_$pass" "$KPID $(pgrep -P "$PG_PID" | tr '\n' ' ')" -- --target "$KPT" \
+					--method PUT --path "$PUTQ" --body "$PUTB" --tokens "$W/pg_put_paths_$pass" --count "$PUT_K" \
+					-c 64 --expect 201) || err "kindling on PostgreSQL, registrations: $o"
+				best_of PG_PUT_RPS "$(kv rps "$o")" max
+				best_of PG_PUT_P99 "$(kv p99_ms "$o")" min
+				best_of PG_PUT_CPU "$(kv cpu_us "$o")" min
+			done
+			o=$(lg_reqs creates_pg "$KPID" -- --target "$KPT" --method POST --path /clusters \
+				--ctype application/json --body '{"name":"create%d","size":3}' --count "$CREATES" -c 16 \
+				--expect 201) || err "kindling on PostgreSQL, creates: $o"
+			PG_CREATE_RPS=$(kv rps "$o") PG_CREATE_P99=$(kv p99_ms "$o")
+			kindling_stop
+		fi
+		pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1
+		stop_pid "$PG_PID"
+	else
+		err "PostgreSQL did not start: $(tail -3 "$W/pg/initdb.log" "$W/pg/log" 2>/dev/null)"
+	fi
+else
+	log "PostgreSQL is not installed (postgresql): its rows are n/a"
+fi
+# pg_rows - the PostgreSQL rows, next to the SQLite creates in the table.
+pg_rows() {
+	row 3 "registrations /s: PostgreSQL (fsync on) vs etcd" "$(r0 "$PG_PUT_RPS")" "$(r0 "$PUT_E_RPS")" \
+		"$(ratio "$PG_PUT_RPS" "$PUT_E_RPS")" "-" "-"
+	row 3 "  PostgreSQL vs SQLite, /s" "$(r0 "$PG_PUT_RPS")" "$(r0 "$PUT_SQ_RPS")" \
+		"$(ratio "$PG_PUT_RPS" "$PUT_SQ_RPS")" "-" "-"
+	row 3 "  p99 latency ms: PostgreSQL vs SQLite" "$PG_PUT_P99" "$PUT_SQ_P99" "$(ratio "$PUT_SQ_P99" "$PG_PUT_P99")" "-" "-"
+	row 3 "  CPU per registration (kindling + PostgreSQL), us" "$PG_PUT_CPU" "-" "-" "-" "-"
+	row 6 "cluster creates/s: PostgreSQL (fsync on) vs GET /new" "$(r0 "$PG_CREATE_RPS")" "$(r0 "$CREATE_E_RPS")" \
+		"$(ratio "$PG_CREATE_RPS" "$CREATE_E_RPS")" "-" "-"
+	row 6 "  PostgreSQL vs SQLite, /s" "$(r0 "$PG_CREATE_RPS")" "$(r0 "$CREATE_SQ_RPS")" \
+		"$(ratio "$PG_CREATE_RPS" "$CREATE_SQ_RPS")" "-" "-"
+	row 6 "  p99 latency ms, PostgreSQL" "$PG_CREATE_P99" "-" "-" "-" "-"
+}
 
 # ---- kindling #2: 100 000 clusters -> start-up, list latency, long polls ---------
 log "6: $NCLUSTERS clusters in the database"
@@ -783,6 +849,7 @@ row 6 "start-up to first answer, $NCLUSTERS clusters, ms" "$STARTUP_MS" "-" "-" 
 row 6 "  RSS after start with $NCLUSTERS clusters, MB" "$(mb "$K2_RSS_KB")" "-" "-" "-" "-"
 row 6 "cluster creates/s, 16 conns (ref: GET /new)" "${CREATE_ROW[0]}" "${CREATE_ROW[1]}" "${CREATE_ROW[2]}" "-" "-"
 row 6 "  p99 latency ms" "${CREATE_ROW[3]}" "${CREATE_ROW[4]}" "$(ratio "${CREATE_ROW[4]}" "${CREATE_ROW[3]}")" "-" "-"
+pg_rows
 row 6 "GET /clusters?limit=100 p50 / p99 ms, 1 client" "${LIST1[0]} / ${LIST1[1]}" "-" "-" "-" "-"
 row 6 "  the same, 8 clients at once" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
 if [ "${HTML[0]}" = n/a ]; then

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "eventlog.h"
 #include "log.h"
+#include "migrate.h"
 #include "render.h"
 #include "service.h"
 #include "writer.h"
@@ -186,6 +187,10 @@ int main(int argc, char **argv)
 
 	buf_init(&err, 4096);
 	umask(077); /* the database, its folder and everything else kindling makes is private */
+	if (argc > 1 && !strcmp(argv[1], "migrate")) { /* a subcommand: copy, then exit */
+		buf_free(&err);
+		return migrate_main(argc - 1, argv + 1);
+	}
 	if (config_parse(&cfg, argc, argv, &err, &exit_now) != K_OK) {
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
