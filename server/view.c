@@ -71,10 +71,30 @@ static json_t *cluster_url(const struct app *a, const char *name, const char *su
 	return json_sprintf("%s/clusters/%s%s", a->public_url, name, suffix);
 }
 
+/* Appends the peer URLs of one registration value to urls. v2 (etcd's
+ * initial-cluster form): "name=url[,name=url...]", one name per URL; v3
+ * (V3.md): "name=url[,url...]", the name once. */
+static void member_peer_urls(const char *value, bool v3, json_t *urls)
+{
+	const char *p = strchr(value, '=');
+	while (p) {
+		p++; /* the URL starts after '=' (v2, every item) or ',' (v3, later items) */
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n)
+			json_array_append_new(urls, json_stringn(p, n));
+		if (!comma)
+			break;
+		p = v3 ? comma : strchr(comma + 1, '=');
+	}
+}
+
 /* The registered members of a cluster's built-in discovery (new reference):
- * [{id, name, peer_urls, registered_at}] parsed from "name=url,name=url". */
+ * [{id, name, peer_urls, registered_at}] parsed from the registration value
+ * (v2 "name=url,name=url", v3 "name=url,url"). */
 static json_t *members_json(const struct app *a, const struct cluster *c)
 {
+	bool v3 = !strcmp(c->discovery_protocol, "v3");
 	json_t *list = json_array();
 	struct store_dir d;
 	if (!c->discovery_token[0] || store_dir_get(a->store, c->discovery_token, &d) != K_OK)
@@ -85,17 +105,7 @@ static json_t *members_json(const struct app *a, const struct cluster *c)
 		json_t *urls = json_array();
 		char t[32];
 		view_time(m->created_at, t);
-		/* value: name=url[,name=url...] (one name, one URL per peer address) */
-		const char *p = m->value;
-		while (p && *p) {
-			const char *e = strchr(p, '=');
-			const char *comma = strchr(p, ',');
-			if (!e || (comma && comma < e))
-				break;
-			size_t n = comma ? (size_t)(comma - e - 1) : strlen(e + 1);
-			json_array_append_new(urls, json_stringn(e + 1, n));
-			p = comma ? comma + 1 : NULL;
-		}
+		member_peer_urls(m->value, v3, urls);
 		json_array_append_new(
 		        list,
 		        json_pack("{s:s, s:s%, s:o, s:I, s:s}", "id", m->id, "name", m->value,

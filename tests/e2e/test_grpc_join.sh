@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# test_grpc_join.sh - v3 discovery beyond one etcdctl (test_grpc.sh has
+# etcdctl 3.4, the 3.4 oracle and the npm etcd3 JoinCluster replay):
+#  - etcdctl 3.5 (Debian sid's .debs unpacked by tools/fetch-etcd35.sh into
+#    build/etcd-3.5) against kindling and against a real etcd 3.5 server,
+#    the same command sequence side by side;
+#  - a discovery_protocol v3 cluster made with POST /clusters: its members
+#    (ids, names, peer URLs of "name=url,url" values) in JSON and on the page;
+#  - members restarted mid-watch (npm etcd3 replay, process killed and
+#    started again) re-open and finish;
+#  - kill -9 of kindling after 2 of 3 registrations: after the restart the
+#    third registers and both waiting members' re-opened watches see all 3;
+#  - a v2 cluster of 3 real etcd 3.4 members bootstraps beside a v3 one on
+#    the same kindling.
+# shellcheck disable=SC2034
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/lib_etcd.sh
+source "$(dirname "$0")/lib_etcd.sh"
+plan 24
+need_tools etcd etcdctl curl jq ss node npm apt-get dpkg
+
+export ETCDCTL_API=3
+GPORT=$(free_port) || exit 1
+kindling_start --grpc-listen "127.0.0.1:$GPORT" || exit 1
+GURL="http://127.0.0.1:$GPORT"
+
+# ctl ETCDCTL ENDPOINT ARG... - one etcdctl command, bounded.
+ctl() {
+	local bin=$1 ep=$2
+	shift 2
+	timeout 20 "$bin" --endpoints="$ep" --dial-timeout=3s --command-timeout=8s "$@"
+}
+new_token() { curl -sS --max-time 10 "$BASE/new?size=$1" | sed 's|.*/||'; }
+
+# ---- etcdctl 3.5 against kindling and a real etcd 3.5, side by side ----
+E35=build/etcd-3.5/usr/bin
+# sequence ETCDCTL ENDPOINT TOKEN OUT - test_grpc.sh's discovery client
+# sequence: get size, get --prefix members, put members, keys-only, limit,
+# count, create order, watch --prefix --rev=N from history and live.
+sequence() {
+	local bin=$1 ep=$2 r=/_etcd/registry/$3 out=$4 first wpid
+	{
+		ctl "$bin" "$ep" get "$r/_config/size"
+		ctl "$bin" "$ep" get --prefix "$r/members"
+		ctl "$bin" "$ep" put "$r/members/a1" "n1=http://10.0.0.1:2380"
+		ctl "$bin" "$ep" put "$r/members/b2" "n2=http://10.0.0.2:2380,http://10.0.1.2:2380"
+		ctl "$bin" "$ep" get --prefix "$r/members"
+		ctl "$bin" "$ep" get --prefix --keys-only "$r/"
+		ctl "$bin" "$ep" get --prefix --limit=1 "$r/members"
+		ctl "$bin" "$ep" get --prefix --count-only -w fields "$r/members" | grep '"Count"'
+		ctl "$bin" "$ep" get -w json --prefix "$r/members" |
+			jq -r '.kvs | sort_by(.create_revision) | .[].key | @base64d'
+		first=$(ctl "$bin" "$ep" get -w json --prefix "$r/members" | jq '[.kvs[].create_revision] | min')
+		timeout 4 "$bin" --endpoints="$ep" watch --prefix --rev="$first" "$r/members" &
+		wpid=$!
+		sleep 1.5
+		ctl "$bin" "$ep" put "$r/members/c3" "n3=http://10.0.0.3:2380"
+		wait "$wpid"
+	} >"$out" 2>&1
+}
+if ! why=$(sh tools/fetch-etcd35.sh build/etcd-3.5 2>&1); then
+	skip "etcd 3.5 .debs not obtainable: $why" 4
+else
+	check_that "etcdctl and etcd 3.5.x unpacked from Debian sid's .debs" \
+		'"$E35/etcdctl" version | grep -q "^etcdctl version: 3\.5\." && "$E35/etcd" --version | grep -q "Version: 3\.5\."'
+	EC=$(free_port) && EP=$(free_port) || exit 1
+	ETCD_BIN=$E35/etcd etcd_member oracle35 "$T/etcd35" "$EC" "$EP" "" \
+		--initial-cluster "oracle35=http://127.0.0.1:$EP"
+	EURL="http://127.0.0.1:$EC"
+	TOK=$(new_token 3)
+	if ETCDCTL_BIN=$E35/etcdctl etcd_wait_healthy "$EURL" 60; then
+		ctl "$E35/etcdctl" "$EURL" put "/_etcd/registry/$TOK/_config/size" 3 >/dev/null
+		sequence "$E35/etcdctl" "$EURL" "$TOK" "$T/etcd35.seq"
+		sequence "$E35/etcdctl" "$GURL" "$TOK" "$T/kindling35.seq"
+	fi
+	if diff -u "$T/etcd35.seq" "$T/kindling35.seq" >"$T/seq35.diff" 2>&1; then
+		pass "etcdctl 3.5 sequence (get, get --prefix, put, keys-only, limit, count, create order, watch from history and live): kindling answers as etcd 3.5"
+	else
+		fail "etcdctl 3.5 sequence differs from etcd 3.5: $(head -c 600 "$T/seq35.diff")"
+	fi
+	check_that "both 3.5 sequences saw the 3 registrations through the watch" \
+		'[ "$(grep -c "^PUT$" "$T/kindling35.seq")" = 3 ] && [ "$(grep -c "^PUT$" "$T/etcd35.seq")" = 3 ]'
+	check_that "the sequence read the size key and both members back" \
+		'grep -qx 3 "$T/kindling35.seq" && grep -qx "n2=http://10.0.0.2:2380,http://10.0.1.2:2380" "$T/kindling35.seq"'
+	etcd_stop oracle35
+fi
+
+# ---- a v3 cluster from POST /clusters; its members in JSON and HTML ----
+post_json /clusters '{"name":"v3a","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}'
+expect "POST /clusters with discovery_protocol v3: 201" 201
+VT=$(jqb .discovery_token)
+check_that "the v3 cluster shows its protocol, token and gRPC endpoint" \
+	'[ "$(jqb .discovery_protocol)" = v3 ] && [ ${#VT} = 32 ] && [ "$(jqb ".discovery_endpoints[0]")" = "$GURL" ]'
+VR=/_etcd/registry/$VT
+ctl etcdctl "$GURL" put "$VR/members/8e9e05c52164694d" "infra0=http://10.0.0.10:2380,http://10.0.0.11:2380" >/dev/null
+ctl etcdctl "$GURL" put "$VR/members/91bc3c398fb3c146" "infra1=http://10.0.0.12:2380" >/dev/null
+api GET /clusters/v3a
+check_that "members of a v3 cluster: registered 2 of 3" \
+	'[ "$(jqb ".members.registered")/$(jqb .members.size)" = 2/3 ]'
+check_that "members.list: ids, names and every peer URL of a v3 \"name=url,url\" value" \
+	'[ "$(jq -c "[.members.list[] | [.id, .name, .peer_urls]]" "$BODY")" = "[[\"8e9e05c52164694d\",\"infra0\",[\"http://10.0.0.10:2380\",\"http://10.0.0.11:2380\"]],[\"91bc3c398fb3c146\",\"infra1\",[\"http://10.0.0.12:2380\"]]]" ]'
+api GET /clusters/v3a -H 'Accept: text/html'
+check_that "the cluster page lists the v3 members' names and peer URLs" \
+	'grep -q infra0 "$BODY" && grep -q "http://10.0.0.11:2380" "$BODY" && grep -q 91bc3c398fb3c146 "$BODY"'
+
+# ---- npm etcd3: members restarted mid-watch ----
+node_ready() {
+	[ -d tests/grpc/node_modules/etcd3 ] ||
+		(cd tests/grpc && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2
+}
+# registered TOKEN - how many member keys the token has (etcdctl 3.4).
+registered() {
+	ctl etcdctl "$GURL" get --prefix --keys-only -w json "/_etcd/registry/$1/members" | jq '.count // 0'
+}
+# watching TOKEN N - waits until N members registered, then 1.5 s more
+# (steps 4-5: the members' watches open right after their registration).
+watching() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(registered "$1")" -ge "$2" ] 2>/dev/null && break
+		sleep 0.2
+	done
+	sleep 1.5
+}
+if ! node_ready; then
+	skip_or_fail 12 "npm ci in tests/grpc failed (npm etcd3)"
+else
+	join() { timeout 90 node tests/grpc/join.mjs "$GURL" "$@"; }
+	TR=$(new_token 3)
+	join "$TR" 1 2 >"$T/restart.a" 2>&1 &
+	JPID=$!
+	PIDS_TO_STOP+=("$JPID")
+	watching "$TR" 2
+	kill -KILL "$JPID" 2>/dev/null
+	wait "$JPID" 2>/dev/null
+	check_that "2 members watching, then killed mid-watch (no result printed)" '! grep -q initial_cluster "$T/restart.a"'
+	join "$TR" 1 2 >"$T/restart.b" 2>&1 &
+	JPID=$!
+	PIDS_TO_STOP+=("$JPID")
+	sleep 3
+	join "$TR" 3 1 >"$T/restart.c" 2>&1
+	wait "$JPID" 2>/dev/null
+	cat "$T/restart.b" "$T/restart.c" >"$T/restart.all"
+	check_that "started again, they re-register the same keys, re-open their watches and finish with the third: 3 identical initial-clusters of 3" \
+		'[ "$(jq -r ".initial_cluster // empty" "$T/restart.all" | wc -l)" = 3 ] && [ "$(jq -r .initial_cluster "$T/restart.all" | sort -u | wc -l)" = 1 ] && [ "$(jq -r .initial_cluster "$T/restart.all" | head -1 | tr , "\n" | wc -l)" = 3 ]'
+	check_that "the restarts added no registration: 3 member keys" \
+		'[ "$(registered "$TR")" = 3 ]'
+
+	# ---- kill -9 of kindling after 2 of 3 registrations ----
+	post_json /clusters '{"name":"v3k","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}'
+	TK=$(jqb .discovery_token)
+	JOIN_TIMEOUT_MS=80000 join "$TK" 1 2 >"$T/crash.ab" 2>&1 &
+	JPID=$!
+	PIDS_TO_STOP+=("$JPID")
+	watching "$TK" 2
+	check_that "2 of 3 registered, both members watching" \
+		'[ "$(registered "$TK")" = 2 ]'
+	kindling_kill9
+	sleep 1
+	kindling_start --grpc-listen "127.0.0.1:$GPORT" || exit 1
+	check_that "kindling restarted after kill -9 on the same gRPC port; the 2 registrations are there" \
+		'[ "$(registered "$TK")" = 2 ]'
+	join "$TK" 3 1 >"$T/crash.c" 2>&1
+	wait "$JPID" 2>/dev/null
+	cat "$T/crash.ab" "$T/crash.c" >"$T/crash.all"
+	check_that "the third registers after the restart" '[ "$(jq -r "select(.name == \"m3\") | .initial_cluster | split(\",\") | length" "$T/crash.c")" = 3 ]'
+	check_that "the 2 members' re-opened watches see all 3: identical initial-clusters" \
+		'[ "$(jq -r ".initial_cluster // empty" "$T/crash.all" | wc -l)" = 3 ] && [ "$(jq -r .initial_cluster "$T/crash.all" | sort -u | wc -l)" = 1 ]'
+	timeout 5 etcdctl --endpoints="$GURL" watch --prefix --rev=1 "/_etcd/registry/$TK/members" >"$T/crash.watch" 2>&1 &
+	WPID=$!
+	PIDS_TO_STOP+=("$WPID")
+	eventually 8 grep -q "m3=http" "$T/crash.watch"
+	check_that "a watch from revision 1 after the restart replays the 3 registrations in order" \
+		'[ "$(grep "=http" "$T/crash.watch" | cut -d= -f1 | paste -sd, -)" = m1,m2,m3 ] || [ "$(grep "=http" "$T/crash.watch" | cut -d= -f1 | paste -sd, -)" = m2,m1,m3 ]'
+	kill -TERM "$WPID" 2>/dev/null
+	wait "$WPID" 2>/dev/null
+
+	# ---- v2 with real etcd 3.4 members beside v3 on the same kindling ----
+	post_json /clusters '{"name":"v2e","size":3,"profiles":["etcd"],"discovery_protocol":"v2"}'
+	expect "a v2 cluster beside the v3 ones: 201" 201
+	DURL=$(jqb .discovery_url)
+	TB=$(new_token 3)
+	join "$TB" 1 3 >"$T/beside.v3" 2>&1 &
+	JPID=$!
+	PIDS_TO_STOP+=("$JPID")
+	etcd_cluster e 3 "$DURL"
+	if etcd_wait_member_count "$CLUSTER_ENDPOINTS" 3 60 && etcd_put_get "${ETCD_CLIENT[e1]}"; then
+		pass "3 real etcd 3.4 members bootstrap through the v2 cluster's discovery URL"
+	else
+		fail "3 real etcd 3.4 members bootstrap through the v2 cluster's discovery URL: $(tail -3 "$T/etcd-e1.log")"
+	fi
+	wait "$JPID" 2>/dev/null
+	check_that "meanwhile 3 v3 members join through the gRPC endpoint" \
+		'[ "$(jq -r ".initial_cluster // empty" "$T/beside.v3" | sort -u | wc -l)" = 1 ] && [ "$(jq -r ".initial_cluster // empty" "$T/beside.v3" | wc -l)" = 3 ]'
+	api GET /clusters/v2e
+	check_that "the v2 cluster's members: names e1..e3 with their peer URLs" \
+		'[ "$(jq -r "[.members.list[].name] | sort | join(\",\")" "$BODY")" = e1,e2,e3 ] && [ "$(jq -r "[.members.list[].peer_urls[0]] | map(test(\"^http://127.0.0.1:[0-9]+$\")) | all" "$BODY")" = true ]'
+	etcd_cluster_stop e 3
+fi
+check "kindling logs no v3 token" log_lacks "$VT" "$TK"
+kindling_stop
