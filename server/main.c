@@ -53,8 +53,9 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 }
 
 /* Writes the v3 endpoint handed to members: --grpc-endpoint, or the public
- * URL's host with the gRPC port (plaintext: members default to
- * --discovery-insecure-transport). */
+ * URL's host with the gRPC port: https with a certificate (members then
+ * need --discovery-insecure-transport=false and --discovery-cacert), else
+ * http (members default to --discovery-insecure-transport). */
 static void set_grpc_endpoint(const struct config *cfg, const char *public_url, int port, char *out,
                               size_t outlen)
 {
@@ -74,7 +75,8 @@ static void set_grpc_endpoint(const struct config *cfg, const char *public_url, 
 		const char *colon = memchr(h, ':', n);
 		end = colon ? colon : end;
 	}
-	snprintf(out, outlen, "http://%.*s:%d", (int)(end - h), h, port);
+	snprintf(out, outlen, "%s://%.*s:%d", cfg->tls_cert ? "https" : "http", (int)(end - h), h,
+	         port);
 }
 
 /* The drain hook: long polls end now, so SIGTERM does not wait for them. */
@@ -315,6 +317,7 @@ int main(int argc, char **argv)
 		        .max_calls = cfg.grpc_max_calls,
 		        .max_message = (size_t)cfg.grpc_max_message,
 		        .max_watches = cfg.grpc_max_watches,
+		        .tls = http_tls(http), /* the same certificate, reloaded together */
 		};
 		if (grpc_bind(&go, app.discovery, &grpc, &err) != K_OK) {
 			log_warnx("%s", buf_str(&err));

@@ -11,14 +11,17 @@
 #  - kill -9 of kindling after 2 of 3 registrations: after the restart the
 #    third registers and both waiting members' re-opened watches see all 3;
 #  - a v2 cluster of 3 real etcd 3.4 members bootstraps beside a v3 one on
-#    the same kindling.
+#    the same kindling;
+#  - TLS: with --tls-cert/--tls-key the gRPC listener speaks TLS with ALPN
+#    h2 (the HTTPS listener's certificate), hands out an https endpoint, and
+#    etcdctl --cacert works through it.
 # shellcheck disable=SC2034
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 24
-need_tools etcd etcdctl curl jq ss node npm apt-get dpkg
+plan 30
+need_tools etcd etcdctl curl jq ss node npm apt-get dpkg openssl
 
 export ETCDCTL_API=3
 GPORT=$(free_port) || exit 1
@@ -52,11 +55,12 @@ sequence() {
 		ctl "$bin" "$ep" get -w json --prefix "$r/members" |
 			jq -r '.kvs | sort_by(.create_revision) | .[].key | @base64d'
 		first=$(ctl "$bin" "$ep" get -w json --prefix "$r/members" | jq '[.kvs[].create_revision] | min')
-		timeout 4 "$bin" --endpoints="$ep" watch --prefix --rev="$first" "$r/members" &
+		timeout 4 "$bin" --endpoints="$ep" watch --prefix --rev="$first" "$r/members" >"$out.watch" 2>&1 &
 		wpid=$!
 		sleep 1.5
 		ctl "$bin" "$ep" put "$r/members/c3" "n3=http://10.0.0.3:2380"
 		wait "$wpid"
+		cat "$out.watch" # after the put's OK: the order of the two outputs is fixed
 	} >"$out" 2>&1
 }
 if ! why=$(sh tools/fetch-etcd35.sh build/etcd-3.5 2>&1); then
@@ -127,17 +131,19 @@ if ! node_ready; then
 	skip_or_fail 12 "npm ci in tests/grpc failed (npm etcd3)"
 else
 	join() { timeout 90 node tests/grpc/join.mjs "$GURL" "$@"; }
+	# join_bg TOKEN FIRST COUNT OUT - join in the background (node itself, so
+	# that JPID is the process to kill; join.mjs's own timer bounds it)
+	join_bg() {
+		JOIN_TIMEOUT_MS=80000 node tests/grpc/join.mjs "$GURL" "$1" "$2" "$3" >"$4" 2>&1 &
+		JPID=$!
+		PIDS_TO_STOP+=("$JPID")
+	}
 	TR=$(new_token 3)
-	join "$TR" 1 2 >"$T/restart.a" 2>&1 &
-	JPID=$!
-	PIDS_TO_STOP+=("$JPID")
+	join_bg "$TR" 1 2 "$T/restart.a"
 	watching "$TR" 2
 	kill -KILL "$JPID" 2>/dev/null
 	wait "$JPID" 2>/dev/null
-	check_that "2 members watching, then killed mid-watch (no result printed)" '! grep -q initial_cluster "$T/restart.a"'
-	join "$TR" 1 2 >"$T/restart.b" 2>&1 &
-	JPID=$!
-	PIDS_TO_STOP+=("$JPID")
+	join_bg "$TR" 1 2 "$T/restart.b"
 	sleep 3
 	join "$TR" 3 1 >"$T/restart.c" 2>&1
 	wait "$JPID" 2>/dev/null
@@ -146,13 +152,12 @@ else
 		'[ "$(jq -r ".initial_cluster // empty" "$T/restart.all" | wc -l)" = 3 ] && [ "$(jq -r .initial_cluster "$T/restart.all" | sort -u | wc -l)" = 1 ] && [ "$(jq -r .initial_cluster "$T/restart.all" | head -1 | tr , "\n" | wc -l)" = 3 ]'
 	check_that "the restarts added no registration: 3 member keys" \
 		'[ "$(registered "$TR")" = 3 ]'
+	check_that "the 2 members killed mid-watch had printed nothing (they were waiting)" '! grep -q initial_cluster "$T/restart.a"'
 
 	# ---- kill -9 of kindling after 2 of 3 registrations ----
 	post_json /clusters '{"name":"v3k","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}'
 	TK=$(jqb .discovery_token)
-	JOIN_TIMEOUT_MS=80000 join "$TK" 1 2 >"$T/crash.ab" 2>&1 &
-	JPID=$!
-	PIDS_TO_STOP+=("$JPID")
+	join_bg "$TK" 1 2 "$T/crash.ab"
 	watching "$TK" 2
 	check_that "2 of 3 registered, both members watching" \
 		'[ "$(registered "$TK")" = 2 ]'
@@ -181,9 +186,7 @@ else
 	expect "a v2 cluster beside the v3 ones: 201" 201
 	DURL=$(jqb .discovery_url)
 	TB=$(new_token 3)
-	join "$TB" 1 3 >"$T/beside.v3" 2>&1 &
-	JPID=$!
-	PIDS_TO_STOP+=("$JPID")
+	join_bg "$TB" 1 3 "$T/beside.v3"
 	etcd_cluster e 3 "$DURL"
 	if etcd_wait_member_count "$CLUSTER_ENDPOINTS" 3 60 && etcd_put_get "${ETCD_CLIENT[e1]}"; then
 		pass "3 real etcd 3.4 members bootstrap through the v2 cluster's discovery URL"
@@ -199,4 +202,39 @@ else
 	etcd_cluster_stop e 3
 fi
 check "kindling logs no v3 token" log_lacks "$VT" "$TK"
+kindling_stop
+
+# ---- TLS: with --tls-cert the gRPC listener serves TLS with ALPN h2 ----
+TLS=$T/tls
+mkdir -p "$TLS"
+(
+	cd "$TLS" || exit 1
+	printf 'subjectAltName=IP:127.0.0.1\n' >ext
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+		-subj /CN=kindling-test-ca -days 2
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout s.key -out s.csr -subj /CN=kindling
+	openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s.pem -days 2 -extfile ext
+) >"$TLS/openssl.log" 2>&1 || fail "cannot make the test certificates: $(tail -3 "$TLS/openssl.log")"
+SPORT=$(free_port) || exit 1
+kindling_start --tls-cert "$TLS/s.pem" --tls-key "$TLS/s.key" --grpc-listen "127.0.0.1:$SPORT" || exit 1
+BASE="https://127.0.0.1:$PORT"
+SURL="https://127.0.0.1:$SPORT"
+post_json /clusters '{"name":"v3t","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}' --cacert "$TLS/ca.pem"
+ST=$(jqb .discovery_token)
+check_that "with a certificate the endpoint handed to v3 members is https" \
+	'[ "$STATUS" = 201 ] && [ "$(jqb ".discovery_endpoints[0]")" = "$SURL" ]'
+check_that "etcdctl --cacert reads the size key over TLS" \
+	'[ "$(ctl etcdctl "$SURL" --cacert "$TLS/ca.pem" get --print-value-only "/_etcd/registry/$ST/_config/size")" = 3 ]'
+ctl etcdctl "$SURL" --cacert "$TLS/ca.pem" put "/_etcd/registry/$ST/members/a1" "t1=https://10.0.0.1:2380" >"$T/tls.put" 2>&1
+timeout 4 etcdctl --endpoints="$SURL" --cacert "$TLS/ca.pem" watch --prefix --rev=1 "/_etcd/registry/$ST/members" >"$T/tls.watch" 2>&1 &
+WPID=$!
+PIDS_TO_STOP+=("$WPID")
+eventually 6 grep -q "t1=https" "$T/tls.watch"
+check_that "etcdctl --cacert puts a member and watches it from history over TLS" \
+	'[ "$(cat "$T/tls.put")" = OK ] && grep -qx "t1=https://10.0.0.1:2380" "$T/tls.watch"'
+wait "$WPID" 2>/dev/null
+check_that "the TLS listener negotiates ALPN h2" \
+	'openssl s_client -connect "127.0.0.1:$SPORT" -alpn h2 </dev/null 2>/dev/null | grep -q "^ALPN protocol: h2"'
+out=$(ctl etcdctl "http://127.0.0.1:$SPORT" --dial-timeout=2s get "/_etcd/registry/$ST/_config/size" 2>&1)
+check_that "a plaintext (h2c) client on the TLS port gets nothing" '[ "$out" != 3 ]'
 kindling_stop
