@@ -1,4 +1,4 @@
-/* grpc.h - the etcd v3 gRPC front end of discovery: an HTTP/2 listener (h2c, or TLS with ALPN h2). */
+/* grpc.h - the etcd v3 gRPC front end of discovery: an HTTP/2 listener (h2c or TLS). */
 #ifndef KINDLING_GRPC_H
 #define KINDLING_GRPC_H
 

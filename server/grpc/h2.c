@@ -1,4 +1,4 @@
-/* h2.c - gRPC over HTTP/2 (h2c or TLS with ALPN h2): the listener, the event loop, nghttp2 sessions, calls. */
+/* h2.c - gRPC over HTTP/2 (h2c, or TLS with ALPN h2): listener, event loop, sessions, calls. */
 #include "grpc.h"
 
 #include <errno.h>
@@ -43,10 +43,10 @@ struct conn {
 	struct grpc_server *g;
 	int fd;
 	nghttp2_session *s;
-	gnutls_session_t tls;      /* NULL: h2c */
-	struct tls_creds *creds;   /* the certificate tls was started with */
-	bool handshaken;           /* TLS: the handshake is done (ALPN h2) */
-	struct call *calls; /* open calls of this connection */
+	gnutls_session_t tls;    /* NULL: h2c */
+	struct tls_creds *creds; /* the certificate tls was started with */
+	bool handshaken;         /* TLS: the handshake is done (ALPN h2) */
+	struct call *calls;      /* open calls of this connection */
 	size_t ncalls;
 	int64_t born_ms, last_read_ms, stalled_ms;
 	const uint8_t *wdata; /* what nghttp2_session_mem_send handed out, not yet written */
