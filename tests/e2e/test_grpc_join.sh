@@ -20,7 +20,7 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 30
+plan 32
 need_tools etcd etcdctl curl jq ss node npm apt-get dpkg openssl
 
 export ETCDCTL_API=3
@@ -107,6 +107,32 @@ check_that "members.list: ids, names and every peer URL of a v3 \"name=url,url\"
 api GET /clusters/v3a -H 'Accept: text/html'
 check_that "the cluster page lists the v3 members' names and peer URLs" \
 	'grep -q infra0 "$BODY" && grep -q "http://10.0.0.11:2380" "$BODY" && grep -q 91bc3c398fb3c146 "$BODY"'
+
+# ---- the rendered etcd profiles, v3 and v2, pass ignition-validate (3.0-3.3) ----
+# validate_profile CLUSTER FIXED-STRING... - the cluster's served config for
+# spec 3.0.0-3.3.0: ignition-validate prints nothing, and it holds each string
+validate_profile() {
+	local name=$1 v tok out w
+	shift
+	api GET "/clusters/$name/userdata"
+	tok=$(jq -r '.ignition.config.replace.httpHeaders[]? | select(.name == "Authorization") | .value' "$BODY" | sed 's/^Bearer //')
+	for v in 3.0.0 3.1.0 3.2.0 3.3.0; do
+		api GET "/clusters/$name/ignition?version=$v" -H "Authorization: Bearer $tok"
+		[ "$STATUS" = 200 ] && [ "$(jq -r .ignition.version "$BODY")" = "$v" ] || return 1
+		out=$(timeout 30 ignition-validate "$BODY" 2>&1) && [ -z "$out" ] || { echo "$v: $out" >&2; return 1; }
+		for w in "$@"; do grep -qF -- "$w" "$BODY" || return 1; done
+	done
+}
+if have_tool ignition-validate; then
+	check "the etcd-v3 profile of a v3 cluster passes ignition-validate silently (3.0-3.3), with --discovery-token and --discovery-endpoints" \
+		validate_profile v3a "--discovery-token=\\\"$VT\\\"" "--discovery-endpoints=\\\"$GURL\\\""
+	post_json /clusters '{"name":"v2r","size":3,"profiles":["etcd"]}'
+	V2T=$(jqb .discovery_url | sed 's|.*/||')
+	check "the etcd profile of a v2 cluster passes ignition-validate silently (3.0-3.3), with its discovery URL" \
+		validate_profile v2r "$V2T" "KINDLING_DISCOVERY_URL"
+else
+	skip_or_fail 2 "ignition-validate is missing (Debian: ignition)"
+fi
 
 # ---- npm etcd3: members restarted mid-watch ----
 node_ready() {
