@@ -51,7 +51,7 @@ sequence() {
 		ctl "$bin" "$ep" get --prefix "$r/members"
 		ctl "$bin" "$ep" get --prefix --keys-only "$r/"
 		ctl "$bin" "$ep" get --prefix --limit=1 "$r/members"
-		ctl "$bin" "$ep" get --prefix --count-only -w fields "$r/members" | grep '"Count"'
+		ctl "$bin" "$ep" get --prefix --keys-only -w json "$r/members" | jq .count
 		ctl "$bin" "$ep" get -w json --prefix "$r/members" |
 			jq -r '.kvs | sort_by(.create_revision) | .[].key | @base64d'
 		first=$(ctl "$bin" "$ep" get -w json --prefix "$r/members" | jq '[.kvs[].create_revision] | min')
