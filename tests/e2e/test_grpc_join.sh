@@ -6,6 +6,8 @@
 #    the same command sequence side by side;
 #  - a discovery_protocol v3 cluster made with POST /clusters: its members
 #    (ids, names, peer URLs of "name=url,url" values) in JSON and on the page;
+#    DELETE ends its watches and removes its keys (a Put then: NotFound);
+#    the rendered etcd-v3 and etcd (v2) profiles pass ignition-validate;
 #  - members restarted mid-watch (npm etcd3 replay, process killed and
 #    started again) re-open and finish;
 #  - kill -9 of kindling after 2 of 3 registrations: after the restart the
@@ -20,7 +22,7 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 32
+plan 34
 need_tools etcd etcdctl curl jq ss node npm apt-get dpkg openssl
 
 export ETCDCTL_API=3
@@ -107,6 +109,25 @@ check_that "members.list: ids, names and every peer URL of a v3 \"name=url,url\"
 api GET /clusters/v3a -H 'Accept: text/html'
 check_that "the cluster page lists the v3 members' names and peer URLs" \
 	'grep -q infra0 "$BODY" && grep -q "http://10.0.0.11:2380" "$BODY" && grep -q 91bc3c398fb3c146 "$BODY"'
+
+# deleting the cluster deletes the token's keys and ends its watches; a Put
+# to a token that is gone (another cluster's, deleted) is NOT_FOUND
+DELC=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"name":"v3d","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}' "$BASE/clusters")
+DT=$(curl -sS --max-time 10 "$BASE/clusters/v3d" | jq -r .discovery_token)
+ctl etcdctl "$GURL" put "/_etcd/registry/$DT/members/0a" "d0=http://10.0.0.20:2380" >/dev/null
+timeout 15 etcdctl --endpoints="$GURL" watch --prefix "/_etcd/registry/$DT/members" >"$T/del.watch" 2>&1 &
+WPID=$!
+PIDS_TO_STOP+=("$WPID")
+sleep 1
+api DELETE /clusters/v3d
+for _ in $(seq 1 50); do kill -0 "$WPID" 2>/dev/null || break; sleep 0.2; done
+check_that "DELETE of a v3 cluster ends its open watch (etcdctl watch returns)" \
+	'[ "$DELC" = 201 ] && [ "$STATUS" = 204 ] && ! kill -0 "$WPID" 2>/dev/null'
+wait "$WPID" 2>/dev/null
+out=$(ctl etcdctl "$GURL" put "/_etcd/registry/$DT/members/0b" "d1=http://10.0.0.21:2380" 2>&1)
+check_that "its keys are gone (get --prefix: nothing) and a Put under its token is NotFound" \
+	'[ -z "$(ctl etcdctl "$GURL" get --prefix "/_etcd/registry/$DT/")" ] && [[ $out == *NotFound* ]]'
 
 # ---- the rendered etcd profiles, v3 and v2, pass ignition-validate (3.0-3.3) ----
 # validate_profile CLUSTER FIXED-STRING... - the cluster's served config for
