@@ -214,10 +214,11 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
+	if (cfg.discovery_upstream || cfg.discovery_etcd) { /* libcurl only when used: ~2.5 MB */
 		const char *why = upstream_global_init();
 		if (why) {
-			log_warnx("--discovery-upstream needs libcurl: %s", why);
+			log_warnx("--discovery-upstream and --discovery-etcd need libcurl: %s",
+			          why);
 			goto out;
 		}
 	}
@@ -376,7 +377,7 @@ out:
 	free(cert_pem);
 	free_secret(&key_pem);
 	profile_set_free(&app.profiles);
-	if (cfg.discovery_upstream && !held)
+	if ((cfg.discovery_upstream || cfg.discovery_etcd) && !held)
 		upstream_global_cleanup();
 	if (!held)
 		config_free(&cfg);
