@@ -49,6 +49,9 @@ static const struct opt opts[] = {
          "PEM CA put into every pointer config so nodes trust --tls-cert"},
         {"discovery-upstream", OPT_STR, F(discovery_upstream), NULL, 0, 0,
          "allocate discovery URLs from this discovery.etcd.io-style service"},
+        {"discovery-etcd", OPT_STR, F(discovery_etcd), NULL, 0, 0,
+         "URL[,URL] of an etcd cluster (v3 JSON gateway) that v3 discovery of \"discovery\": "
+         "\"upstream\" clusters uses"},
         {"upstream-timeout-ms", OPT_INT, F(upstream_timeout_ms), "5000", 100, 120000,
          "total time for one upstream allocation, all retries included"},
         {"upstream-retries", OPT_INT, F(upstream_retries), "2", 0, 10,

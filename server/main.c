@@ -54,8 +54,9 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 }
 
 /* Writes the v3 endpoint handed to members: --grpc-endpoint, or the public
- * URL's host with the gRPC port (plaintext: members default to
- * --discovery-insecure-transport). */
+ * URL's host with the gRPC port: https with a certificate (members then
+ * need --discovery-insecure-transport=false and --discovery-cacert), else
+ * http (members default to --discovery-insecure-transport). */
 static void set_grpc_endpoint(const struct config *cfg, const char *public_url, int port, char *out,
                               size_t outlen)
 {
@@ -75,7 +76,8 @@ static void set_grpc_endpoint(const struct config *cfg, const char *public_url, 
 		const char *colon = memchr(h, ':', n);
 		end = colon ? colon : end;
 	}
-	snprintf(out, outlen, "http://%.*s:%d", (int)(end - h), h, port);
+	snprintf(out, outlen, "%s://%.*s:%d", cfg->tls_cert ? "https" : "http", (int)(end - h), h,
+	         port);
 }
 
 /* The drain hook: long polls end now, so SIGTERM does not wait for them. */
@@ -217,10 +219,11 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
+	if (cfg.discovery_upstream || cfg.discovery_etcd) { /* libcurl only when used: ~2.5 MB */
 		const char *why = upstream_global_init();
 		if (why) {
-			log_warnx("--discovery-upstream needs libcurl: %s", why);
+			log_warnx("--discovery-upstream and --discovery-etcd need libcurl: %s",
+			          why);
 			goto out;
 		}
 	}
@@ -320,6 +323,7 @@ int main(int argc, char **argv)
 		        .max_calls = cfg.grpc_max_calls,
 		        .max_message = (size_t)cfg.grpc_max_message,
 		        .max_watches = cfg.grpc_max_watches,
+		        .tls = http_tls(http), /* the same certificate, reloaded together */
 		};
 		if (grpc_bind(&go, app.discovery, &grpc, &err) != K_OK) {
 			log_warnx("%s", buf_str(&err));
@@ -378,7 +382,7 @@ out:
 	free(cert_pem);
 	free_secret(&key_pem);
 	profile_set_free(&app.profiles);
-	if (cfg.discovery_upstream && !held)
+	if ((cfg.discovery_upstream || cfg.discovery_etcd) && !held)
 		upstream_global_cleanup();
 	if (!held)
 		config_free(&cfg);
