@@ -294,6 +294,30 @@ static long check_answer(struct buf *body, const char **out_start)
 }
 
 /* Appends url to shown without its user:password@ part, for messages. */
+/* Waits before try tries + 1: no pause when it goes to the next URL of a
+ * list (next_url), else FIRST_BACKOFF_MS doubled per try. False, at once,
+ * when the time budget (deadline) would run out meanwhile. */
+static bool backoff(int tries, bool next_url, int64_t deadline, const struct answer *a)
+{
+	int shift = tries - 1 < 20 ? tries - 1 : 20;
+	int64_t pause = next_url ? 0 : (int64_t)FIRST_BACKOFF_MS << shift;
+	if (deadline - now_ms() <= pause)
+		return false;
+	for (int64_t t = 0; t < pause && !cancelled(a); t += 50)
+		sleep_ms(pause - t < 50 ? pause - t : 50);
+	return true;
+}
+
+/* The error of the last try: "URL: why[ after N tries]detail". */
+static void add_failure(struct buf *errmsg, const struct buf *shown, const struct buf *why,
+                        int tries, const struct buf *detail)
+{
+	buf_addf(errmsg, "%s: %s", buf_str(shown), buf_str(why));
+	if (tries > 1)
+		buf_addf(errmsg, " after %d tries", tries);
+	buf_addstr(errmsg, buf_str(detail));
+}
+
 static void add_shown_url(struct buf *shown, const char *url)
 {
 	const char *host = strstr(url, "://");
@@ -412,19 +436,9 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 				buf_addf(errmsg, " (%d tries)", tries);
 			goto out;
 		}
-		if (r == TRY_RETRY && tries <= o->retries) {
-			int shift = tries - 1 < 20 ? tries - 1 : 20;
-			int64_t pause = (int64_t)FIRST_BACKOFF_MS << shift;
-			if (deadline - now_ms() > pause) {
-				for (int64_t t = 0; t < pause && !cancelled(&a); t += 50)
-					sleep_ms(pause - t < 50 ? pause - t : 50);
-				continue;
-			}
-		}
-		buf_addf(errmsg, "%s: %s", buf_str(&shown), buf_str(&why));
-		if (tries > 1)
-			buf_addf(errmsg, " after %d tries", tries);
-		buf_addstr(errmsg, buf_str(&detail));
+		if (r == TRY_RETRY && tries <= o->retries && backoff(tries, false, deadline, &a))
+			continue;
+		add_failure(errmsg, &shown, &why, tries, &detail);
 		goto out;
 	}
 out:
@@ -560,19 +574,10 @@ enum kerr upstream_etcd(const struct upstream_options *o, const char *path, cons
 			         o->timeout_ms);
 			goto out;
 		}
-		if (r == TRY_RETRY && (tries < nurls || tries <= o->retries)) {
-			int shift = tries - 1 < 20 ? tries - 1 : 20;
-			int64_t pause = tries < nurls ? 0 : (int64_t)FIRST_BACKOFF_MS << shift;
-			if (deadline - now_ms() > pause) {
-				for (int64_t t = 0; t < pause && !cancelled(&a); t += 50)
-					sleep_ms(pause - t < 50 ? pause - t : 50);
-				continue;
-			}
-		}
-		buf_addf(errmsg, "%s: %s", buf_str(&shown), buf_str(&why));
-		if (tries > 1)
-			buf_addf(errmsg, " after %d tries", tries);
-		buf_addstr(errmsg, buf_str(&detail));
+		if (r == TRY_RETRY && (tries < nurls || tries <= o->retries) &&
+		    backoff(tries, tries < nurls, deadline, &a))
+			continue;
+		add_failure(errmsg, &shown, &why, tries, &detail);
 		goto out;
 	}
 out:
