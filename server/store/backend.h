@@ -42,6 +42,11 @@ struct store_backend {
 	enum kerr (*dir_get)(void *b, const char *token, struct store_dir *out);
 	enum kerr (*put_members)(void *b, struct store_put *puts, size_t n);
 	enum kerr (*cluster_count)(void *b, int64_t *out);
+	enum kerr (*report_put)(void *b, const char *cluster_id, const struct store_report *r,
+	                        int keep);
+	enum kerr (*reports_list)(void *b, const char *cluster_id,
+	                          void (*fn)(const struct store_report *r, void *arg), void *arg);
+	enum kerr (*reports_count)(void *b, int64_t *out_nodes, int64_t *out_failed);
 };
 
 extern const struct store_backend store_backend_sqlite;
