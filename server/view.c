@@ -147,6 +147,14 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 	if (j && detail) {
 		json_object_set_new(j, "pointer", view_pointer_json(a, c));
 		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));
+		struct view_nodes ns;
+		if (view_nodes_get(a, c, &ns) == K_OK) {
+			json_object_set_new(j, "nodes", view_nodes_json(&ns));
+			json_object_set_new(j, "health",
+			                    json_pack("{s:i, s:i}", "healthy", ns.healthy, "failed",
+			                              ns.failed));
+		}
+		view_nodes_clear(&ns);
 	}
 	return j;
 }
