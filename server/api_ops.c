@@ -51,7 +51,8 @@ void api_metrics(struct req *r)
 		         "# TYPE kindling_reports_received_total counter\n"
 		         "kindling_reports_received_total %llu\n"
 		         "# HELP kindling_reports_refused_total Node boot reports refused (no such "
-		         "cluster, wrong token, invalid).\n"
+		         "cluster, no or a wrong token, invalid content; an oversized body or "
+		         "content type is counted in kindling_http_requests_total).\n"
 		         "# TYPE kindling_reports_refused_total counter\n"
 		         "kindling_reports_refused_total %llu\n",
 		         reports_received_total(a->reports), reports_refused_total(a->reports));

@@ -822,7 +822,8 @@ static void nodes_section(struct html *h, const struct app *a, const struct clus
 		size_t k;
 		const json_t *ad;
 		json_array_foreach (json_object_get(v->json, "addresses"), k, ad) {
-			html_addf(h, "%s<code>%s</code>", k ? " " : "<br>", json_string_value(ad));
+			html_raw(h, k ? " " : "<br>");
+			html_addf(h, "<code>%s</code>", json_string_value(ad));
 		}
 		html_addf(h, "</th><td data-label=\"State\" class=\"%s\">%s</td>",
 		          !strcmp(state, "failed") ? "status-bad" : !strcmp(state, "healthy") ? "status-ok" : "",

@@ -80,7 +80,7 @@ bool timeline_svg(struct html *h, const struct timeline_lane *lanes, size_t n)
 	          "aria-labelledby=\"timeline-title timeline-desc\" viewBox=\"0 0 %ld %ld\" "
 	          "width=\"%ld\" height=\"%ld\" xmlns=\"http://www.w3.org/2000/svg\">"
 	          "<title id=\"timeline-title\">Boot timeline</title>"
-	          "<desc id=\"timeline-desc\">%zu nodes from %s to %s UTC: a circle marks "
+	          "<desc id=\"timeline-desc\">%zu node(s) from %s to %s UTC: a circle marks "
 	          "the config fetch, a square the discovery registration, a triangle the "
 	          "boot report (red: with failed units).</desc>\n",
 	          width, height, width, height, n, from, to);
