@@ -118,7 +118,7 @@ check_that "a node's newer report replaces its older one (o-c: boot 2, failed)" 
 api GET /clusters/rp/ignition -H "Authorization: $TOKEN"
 cp "$BODY" "$T/rp.ign"
 check_that "the rendered config has the report units, the OnFailure drop-in for all services and the script" \
-	'jq -e "[.systemd.units[].name] as \$u | (\$u | index(\"kindling-report.service\")) and (\$u | index(\"kindling-report@.service\")) and ([.storage.files[].path] | index(\"/etc/systemd/system/service.d/10-kindling-report.conf\") and index(\"/opt/kindling/boot-report\"))" "$T/rp.ign" >/dev/null'
+	'jq -e "[.systemd.units[].name] as \$u | (\$u | index(\"kindling-report.service\")) and ([.storage.files[].path] | index(\"/etc/systemd/system/kindling-report@.service\") and index(\"/etc/systemd/system/service.d/10-kindling-report.conf\") and index(\"/opt/kindling/boot-report\"))" "$T/rp.ign" >/dev/null'
 # file PATH - writes the config's file PATH under $T/root (data URLs, percent-encoded)
 file() {
 	mkdir -p "$T/root$(dirname "$1")"
