@@ -764,7 +764,8 @@ static void node_time(struct html *h, const char *label, int64_t ms)
 static void failed_unit(struct html *h, const json_t *u)
 {
 	const json_t *lines = json_object_get(u, "journal");
-	html_addf(h, "<details class=\"unit\"><summary><code>%s</code> (%zu journal lines)</summary>",
+	html_addf(h,
+	          "<details class=\"unit\"><summary><code>%s</code> (%zu journal lines)</summary>",
 	          json_string_value(json_object_get(u, "unit")), json_array_size(lines));
 	html_raw(h, "<pre class=\"journal\">");
 	size_t i;
@@ -808,11 +809,12 @@ static void nodes_section(struct html *h, const struct app *a, const struct clus
 	            "<span class=\"key-healthy\">▲</span> reported healthy "
 	            "<span class=\"key-failed\">▲</span> reported failed units</figcaption>"
 	            "</figure>\n");
-	html_raw(h, "<div class=\"table-wrap\"><table class=\"cards\" id=\"nodes-table\"><thead><tr>"
-	            "<th scope=\"col\">Node</th><th scope=\"col\">State</th>"
-	            "<th scope=\"col\">Fetched</th><th scope=\"col\">Registered</th>"
-	            "<th scope=\"col\">Reported</th><th scope=\"col\">Report</th>"
-	            "</tr></thead><tbody>\n");
+	html_raw(h,
+	         "<div class=\"table-wrap\"><table class=\"cards\" id=\"nodes-table\"><thead><tr>"
+	         "<th scope=\"col\">Node</th><th scope=\"col\">State</th>"
+	         "<th scope=\"col\">Fetched</th><th scope=\"col\">Registered</th>"
+	         "<th scope=\"col\">Reported</th><th scope=\"col\">Report</th>"
+	         "</tr></thead><tbody>\n");
 	for (size_t i = 0; i < ns.n; i++) {
 		const struct view_node *v = &ns.v[i];
 		const json_t *rep = json_object_get(v->json, "report");
@@ -826,7 +828,9 @@ static void nodes_section(struct html *h, const struct app *a, const struct clus
 			html_addf(h, "<code>%s</code>", json_string_value(ad));
 		}
 		html_addf(h, "</th><td data-label=\"State\" class=\"%s\">%s</td>",
-		          !strcmp(state, "failed") ? "status-bad" : !strcmp(state, "healthy") ? "status-ok" : "",
+		          !strcmp(state, "failed")    ? "status-bad"
+		          : !strcmp(state, "healthy") ? "status-ok"
+		                                      : "",
 		          state);
 		node_time(h, "Fetched", v->fetched_at);
 		node_time(h, "Registered", v->registered_at);
@@ -842,7 +846,8 @@ static void nodes_section(struct html *h, const struct app *a, const struct clus
 			}
 			const char *trigger = json_string_value(json_object_get(rep, "trigger"));
 			if (trigger)
-				html_addf(h, "<br><span class=\"muted\">sent on %s</span>", trigger);
+				html_addf(h, "<br><span class=\"muted\">sent on %s</span>",
+				          trigger);
 			json_array_foreach (json_object_get(rep, "failed_units"), k, ad) {
 				failed_unit(h, ad);
 			}

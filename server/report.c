@@ -70,7 +70,8 @@ static bool only(const char *s, size_t n, const char *allowed)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (c == '\0' || !strchr(allowed, c)))
 			return false;
 	}
@@ -154,7 +155,8 @@ static void parse_units(const json_t *v, json_t *errors, json_t *out)
 		const json_t *journal = json_object_get(u, "journal");
 		json_t *lines = json_array();
 		snprintf(field, sizeof(field), "failed_units[%zu].journal", i);
-		if (journal && (!json_is_array(journal) || json_array_size(journal) > REPORT_LINES_MAX)) {
+		if (journal &&
+		    (!json_is_array(journal) || json_array_size(journal) > REPORT_LINES_MAX)) {
 			field_error(errors, field, "must be an array of at most %d strings",
 			            REPORT_LINES_MAX);
 			journal = NULL;
@@ -171,8 +173,9 @@ static void parse_units(const json_t *v, json_t *errors, json_t *out)
 				                                     json_string_length(line)));
 		}
 		if (name)
-			json_array_append_new(list, json_pack("{s:s, s:o}", "unit",
-			                                      json_string_value(name), "journal", lines));
+			json_array_append_new(list,
+			                      json_pack("{s:s, s:o}", "unit",
+			                                json_string_value(name), "journal", lines));
 		else
 			json_decref(lines);
 	}
@@ -182,7 +185,8 @@ static void parse_units(const json_t *v, json_t *errors, json_t *out)
 static void parse_services(const json_t *v, json_t *errors, json_t *out)
 {
 	if (!json_is_object(v) || json_object_size(v) > REPORT_SERVICES_MAX) {
-		field_error(errors, "services", "must be an object of at most %d name: state strings",
+		field_error(errors, "services",
+		            "must be an object of at most %d name: state strings",
 		            REPORT_SERVICES_MAX);
 		return;
 	}
@@ -194,11 +198,13 @@ static void parse_services(const json_t *v, json_t *errors, json_t *out)
 		snprintf(field, sizeof(field), "services.%.32s", k);
 		size_t kn = strlen(k);
 		if (kn == 0 || kn > 32 || !only(k, kn, "_-")) {
-			field_error(errors, field, "a service name must be 1 to 32 of A-Z a-z 0-9 _ -");
+			field_error(errors, field,
+			            "a service name must be 1 to 32 of A-Z a-z 0-9 _ -");
 			continue;
 		}
 		if (text(s, errors, field, 128))
-			json_object_set_new(map, k, visible(json_string_value(s), json_string_length(s)));
+			json_object_set_new(map, k,
+			                    visible(json_string_value(s), json_string_length(s)));
 	}
 	json_object_set_new(out, "services", map);
 }
@@ -207,7 +213,8 @@ json_t *report_parse(const char *body, size_t len, json_t *errors)
 {
 	size_t before = json_array_size(errors);
 	if (len == 0 || len > REPORT_BODY_MAX) {
-		field_error(errors, "body", "must be a JSON object of 1 to %d bytes", REPORT_BODY_MAX);
+		field_error(errors, "body", "must be a JSON object of 1 to %d bytes",
+		            REPORT_BODY_MAX);
 		return NULL;
 	}
 	if (json_depth(body, len, REPORT_DEPTH_MAX) > REPORT_DEPTH_MAX) {
@@ -256,7 +263,8 @@ json_t *report_parse(const char *body, size_t len, json_t *errors)
 		const char *s = json_string_value(v);
 		if (!s || (strcmp(s, "success") != 0 && strcmp(s, "failure") != 0 &&
 		           strcmp(s, "unknown") != 0))
-			field_error(errors, "ignition", "must be \"success\", \"failure\" or \"unknown\"");
+			field_error(errors, "ignition",
+			            "must be \"success\", \"failure\" or \"unknown\"");
 		else
 			json_object_set_new(out, "ignition", json_string(s));
 	}
@@ -351,8 +359,9 @@ enum kerr reports_put(struct reports *r, const struct cluster *c, const json_t *
 		json_array_foreach (json_object_get(report, "failed_units"), i, u) {
 			json_array_append(units, json_object_get(u, "unit"));
 		}
-		json_t *data = json_pack("{s:s, s:s, s:s, s:o}", "node", node, "boot_id", boot,
-		                         "state", failed ? "failed" : "healthy", "failed_units", units);
+		json_t *data =
+		        json_pack("{s:s, s:s, s:s, s:o}", "node", node, "boot_id", boot, "state",
+		                  failed ? "failed" : "healthy", "failed_units", units);
 		struct event ev = {
 		        .kind = EV_NODE_REPORTED,
 		        .cluster = c->name,

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-#define LABEL_W 180 /* the names' column */
-#define PLOT_W  560
-#define LANE_H  28
-#define TOP     8
-#define AXIS_H  30
+#define LABEL_W    180 /* the names' column */
+#define PLOT_W     560
+#define LANE_H     28
+#define TOP        8
+#define AXIS_H     30
 #define NAME_SHOWN 28 /* characters of a name drawn (all of it in the <title>) */
 
 /* HH:MM:SS UTC of ms. */
@@ -59,8 +59,7 @@ static void mark(struct html *h, const char *shape, long x, long y, const char *
 		          cls, x - 5, y - 5);
 	else
 		html_addf(h, "<path class=\"%s\" d=\"M%ld %ldl7 12h-14z\">", cls, x, y - 7);
-	html_addf(h, "<title>%s: %s at %s UTC (+%ld s)</title></%s>", name, what, when, rel,
-	          shape);
+	html_addf(h, "<title>%s: %s at %s UTC (+%ld s)</title></%s>", name, what, when, rel, shape);
 }
 
 bool timeline_svg(struct html *h, const struct timeline_lane *lanes, size_t n)

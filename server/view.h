@@ -43,11 +43,11 @@ enum kerr view_cluster_list(const struct app *a, const struct store_list_query *
 
 /* One node of a cluster: what kindling saw of it, joined by address. */
 struct view_node {
-	char name[256];  /* the host name it reported, else its member name or address */
+	char name[256]; /* the host name it reported, else its member name or address */
 	int64_t fetched_at, registered_at, reported_at; /* ms; 0: not seen */
-	bool failed;     /* its report lists failed units */
-	json_t *json;    /* {name, addresses, state, fetched_at, registered_at,
-	                  * reported_at, member, report} (owned) */
+	bool failed;                                    /* its report lists failed units */
+	json_t *json; /* {name, addresses, state, fetched_at, registered_at,
+	               * reported_at, member, report} (owned) */
 };
 
 /* A cluster's nodes, reported ones first (newest report first), then the

@@ -132,13 +132,16 @@ enum kerr view_nodes_get(const struct app *a, const struct cluster *c, struct vi
 	if (e == K_OK)
 		e = store_fetches_list(a->store, c->id, a->cfg->fetch_log_size, on_fetch, out);
 	struct store_dir d;
-	if (e == K_OK && c->discovery_token[0] && store_dir_get(a->store, c->discovery_token, &d) == K_OK) {
+	if (e == K_OK && c->discovery_token[0] &&
+	    store_dir_get(a->store, c->discovery_token, &d) == K_OK) {
 		for (size_t i = 0; i < d.n; i++)
 			on_member(out, &d.members[i]);
 		store_dir_clear(&d);
 	}
 	for (size_t i = 0; i < out->n; i++) {
-		const char *s = out->v[i].failed ? "failed" : out->v[i].reported_at ? "healthy" : NULL;
+		const char *s = out->v[i].failed        ? "failed"
+		                : out->v[i].reported_at ? "healthy"
+		                                        : NULL;
 		if (s && !strcmp(s, "failed"))
 			out->failed++;
 		else if (s)
