@@ -1039,19 +1039,26 @@ void api_page_cluster(struct req *r)
 	}
 	json_t *j = view_cluster_json(a, &c, true);
 	json_t *secret_names = secret_var_names(a, &c);
+	/* the nodes' boot reports, when there are any: " · 2 healthy, 1 failed" */
+	const json_t *health = json_object_get(j, "health");
+	char reported[64] = "";
+	int healthy = (int)json_integer_value(json_object_get(health, "healthy"));
+	int failed = (int)json_integer_value(json_object_get(health, "failed"));
+	if (healthy || failed)
+		snprintf(reported, sizeof(reported), " · %d healthy, %d failed", healthy, failed);
 	struct html h;
 	html_init(&h, PAGE_MAX);
 	html_page_begin(&h, c.name);
 	html_addf(&h,
 	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
 	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
-	          "config fetches · "
+	          "config fetches%s · "
 	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
 	          "<a href=\"#delete\">delete</a></p>\n"
 	          /* kindling.js follows the events and shows this; without it: reload */
 	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
 	          "data-events=\"/clusters/%s/events\"></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count, c.name);
+	          c.name, c.members, c.size, (long long)c.fetch_count, reported, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
