@@ -42,23 +42,33 @@ static int json_depth(const char *body, size_t len, int limit)
 }
 
 /* s (valid UTF-8, from jansson) with each control character but the tab
- * replaced by its Unicode control picture (U+2400 + c; DEL: U+2421): a new
- * string, or NULL on ENOMEM. */
-static json_t *visible(const char *s, size_t n)
+ * replaced by its Unicode control picture (U+2400 + c; DEL: U+2421), cut to
+ * at most max bytes on a character boundary (a picture takes 3 bytes where
+ * the character took 1, and what is kept must pass its own limit again): a
+ * new string, or NULL on ENOMEM. */
+static json_t *visible(const char *s, size_t n, size_t max)
 {
 	struct buf out;
 	enum kerr e = K_OK;
-	buf_init(&out, n * 3 + 1);
-	for (size_t i = 0; i < n; i++) {
+	buf_init(&out, max + 1);
+	for (size_t i = 0; i < n && e == K_OK;) {
 		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+		if (i + len > n)
+			len = n - i;
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			unsigned cp = c == 0x7f ? 0x2421 : 0x2400 + c;
 			char pic[3] = {(char)(0xe0 | (cp >> 12)), (char)(0x80 | ((cp >> 6) & 0x3f)),
 			               (char)(0x80 | (cp & 0x3f))};
-			e = e == K_OK ? buf_add(&out, pic, 3) : e;
+			if (out.len + 3 > max)
+				break;
+			e = buf_add(&out, pic, 3);
 		} else {
-			e = e == K_OK ? buf_add(&out, &s[i], 1) : e;
+			if (out.len + len > max)
+				break;
+			e = buf_add(&out, &s[i], len);
 		}
+		i += len;
 	}
 	json_t *j = e == K_OK ? json_stringn(buf_str(&out), out.len) : NULL;
 	buf_free(&out);
@@ -170,7 +180,8 @@ static void parse_units(const json_t *v, json_t *errors, json_t *out)
 				            REPORT_LINE_MAX);
 			else
 				json_array_append_new(lines, visible(json_string_value(line),
-				                                     json_string_length(line)));
+				                                     json_string_length(line),
+				                                     REPORT_LINE_MAX));
 		}
 		if (name)
 			json_array_append_new(list,
@@ -203,8 +214,8 @@ static void parse_services(const json_t *v, json_t *errors, json_t *out)
 			continue;
 		}
 		if (text(s, errors, field, 128))
-			json_object_set_new(map, k,
-			                    visible(json_string_value(s), json_string_length(s)));
+			json_object_set_new(
+			        map, k, visible(json_string_value(s), json_string_length(s), 128));
 	}
 	json_object_set_new(out, "services", map);
 }
@@ -271,7 +282,7 @@ json_t *report_parse(const char *body, size_t len, json_t *errors)
 	v = json_object_get(in, "trigger");
 	if (v && text(v, errors, "trigger", 300))
 		json_object_set_new(out, "trigger",
-		                    visible(json_string_value(v), json_string_length(v)));
+		                    visible(json_string_value(v), json_string_length(v), 300));
 	v = json_object_get(in, "uptime_s");
 	if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
 		field_error(errors, "uptime_s", "must be a whole number of seconds, 0 or more");
