@@ -54,6 +54,29 @@ static void keeps_a_valid_report(void)
 	json_decref(errors);
 }
 
+/* a line of control characters grows 3 times as pictures: cut to its limit */
+static void cuts_pictures_to_the_limit(void)
+{
+	char line[REPORT_LINE_MAX + 1];
+	memset(line, 0x1b, REPORT_LINE_MAX);
+	line[REPORT_LINE_MAX] = '\0';
+	json_t *rep = json_pack("{s:s, s:s, s:[{s:s, s:[s]}]}", "hostname", "n", "boot_id", "1",
+	                        "failed_units", "unit", "a.service", "journal", line);
+	char *s = json_dumps(rep, JSON_COMPACT);
+	json_t *errors;
+	json_t *r = parse(s, &errors);
+	CHECK(r != NULL);
+	const json_t *kept = json_array_get(
+	        json_object_get(json_array_get(json_object_get(r, "failed_units"), 0), "journal"),
+	        0);
+	CHECK(json_string_length(kept) <= REPORT_LINE_MAX);
+	CHECK_INT(json_string_length(kept), (REPORT_LINE_MAX / 3) * 3);
+	free(s);
+	json_decref(r);
+	json_decref(rep);
+	json_decref(errors);
+}
+
 static void refuses_what_is_not_a_report(void)
 {
 	static const struct {
@@ -136,6 +159,7 @@ static void draws_an_escaped_timeline(void)
 int main(void)
 {
 	RUN(keeps_a_valid_report);
+	RUN(cuts_pictures_to_the_limit);
 	RUN(refuses_what_is_not_a_report);
 	RUN(draws_an_escaped_timeline);
 	return TEST_EXIT();
