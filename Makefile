@@ -111,7 +111,7 @@ asan: build/asan/kindling $(UNIT_BINS)
 # what it found before (build/fuzz/corpus/NAME); a crash fails. See tests/fuzz/README.md.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= subst accept cluster discovery http grpc
+FUZZ_TARGETS ?= subst accept cluster discovery http grpc report
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -Ibuild/gen -MMD -MP \
                 -DKINDLING_VERSION='"$(VERSION)"'

@@ -34,26 +34,8 @@ done
 	(cd tests/grpc && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >&2 || exit 2
 E35=build/etcd-3.5/usr/bin/etcd
 sh tools/fetch-etcd35.sh build/etcd-3.5 >&2 || E35=""
-W=$(mktemp -d /var/tmp/kindling-bench-grpc.XXXXXX) || exit 2
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	[ "${BENCH_KEEP:-0}" = 1 ] && echo "# kept $W" >&2 || rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-USED=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		case "$USED" in *" $p "*) continue ;; esac
-		[ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] && { USED="$USED$p "; echo "$p"; return; }
-	done
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+. bench/lib.sh
+bench_init grpc
 mb() { awk -v a="$1" 'BEGIN { if (a == "") print "n/a"; else printf "%.1f", a / 1024 }'; }
 ulimit -n 20000 2>/dev/null || true
 ERRORS=0

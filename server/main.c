@@ -15,6 +15,7 @@
 #include "upstream.h"
 #include "http.h"
 #include "eventlog.h"
+#include "report.h"
 #include "log.h"
 #include "migrate.h"
 #include "render.h"
@@ -269,7 +270,8 @@ int main(int argc, char **argv)
 	    events_subscribe(events, discovery_on_event, app.discovery) != K_OK ||
 	    eventlog_new(EVENTLOG_KEEP, cfg.event_keepalive_s, &app.eventlog) != K_OK ||
 	    events_subscribe(events, eventlog_on_event, app.eventlog) != K_OK ||
-	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK) {
+	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK ||
+	    reports_new(app.store, events, &app.reports) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -368,6 +370,7 @@ out:
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	eventlog_free(&app.eventlog);
+	reports_free(&app.reports);
 	store_close(&app.store);
 	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads

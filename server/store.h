@@ -268,4 +268,30 @@ enum kerr store_open_snapshot(const char *path, struct store **out, struct buf *
 enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_stats *out,
                      struct buf *errmsg);
 
+/* A node's newest boot report (the report profile's POST). Strings borrowed. */
+struct store_report {
+	const char *node;    /* its host name: the key within the cluster */
+	const char *boot_id; /* /proc/sys/kernel/random/boot_id */
+	int64_t at;          /* received, ms */
+	int failed;          /* failed units it lists */
+	const char *body;    /* the validated report, compact JSON */
+};
+
+/*
+ * Stores r as the newest report of node r->node of the cluster (replacing
+ * the one it had) and keeps only the cluster's newest keep reports, in one
+ * durable transaction. K_OK, K_ENOTFOUND (no such cluster), K_EUNAVAIL, K_EIO.
+ */
+enum kerr store_report_put(struct store *s, const char *cluster_id, const struct store_report *r,
+                           int keep);
+
+/* Calls fn for each kept report of the cluster, newest first (strings valid
+ * during the call only). K_OK or K_EIO (fn may have been called). */
+enum kerr store_reports_list(struct store *s, const char *cluster_id,
+                             void (*fn)(const struct store_report *r, void *arg), void *arg);
+
+/* Counts the kept reports of all clusters: *out_nodes, and of them
+ * *out_failed that list failed units. K_OK or K_EIO. */
+enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_failed);
+
 #endif

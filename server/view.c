@@ -234,6 +234,14 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 		} else {
 			json_object_set_new(m, "list", members_json(a, c));
 		}
+		struct view_nodes ns;
+		if (view_nodes_get(a, c, &ns) == K_OK) {
+			json_object_set_new(j, "nodes", view_nodes_json(&ns));
+			json_object_set_new(j, "health",
+			                    json_pack("{s:i, s:i}", "healthy", ns.healthy, "failed",
+			                              ns.failed));
+		}
+		view_nodes_clear(&ns);
 	}
 	return j;
 }

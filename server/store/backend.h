@@ -72,6 +72,11 @@ struct store_backend {
 	                          struct buf *errmsg);
 	enum kerr (*import)(void *b, store_export_fn from, void *src, struct store_copy_stats *out,
 	                    struct buf *errmsg);
+	enum kerr (*report_put)(void *b, const char *cluster_id, const struct store_report *r,
+	                        int keep);
+	enum kerr (*reports_list)(void *b, const char *cluster_id,
+	                          void (*fn)(const struct store_report *r, void *arg), void *arg);
+	enum kerr (*reports_count)(void *b, int64_t *out_nodes, int64_t *out_failed);
 };
 
 extern const struct store_backend store_backend_sqlite;

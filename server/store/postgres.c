@@ -76,6 +76,10 @@ enum q {
 	Q_MEMBER_COUNT,
 	Q_MEMBER_INSERT,
 	Q_DIR_BUMP,
+	Q_REPORT_PUT,
+	Q_REPORT_TRIM,
+	Q_REPORT_LIST,
+	Q_REPORT_COUNT,
 	Q_COUNT
 };
 
@@ -156,6 +160,17 @@ static const char *const sql[Q_COUNT] = {
                 "INSERT INTO discovery_members (token, member_id, value, created_index, "
                 "created_at) VALUES ($1, $2, $3, $4, $5)",
         [Q_DIR_BUMP] = "UPDATE discovery_tokens SET last_index = $2 WHERE token = $1",
+        [Q_REPORT_PUT] =
+                "INSERT INTO node_reports (cluster_id, node, boot_id, at, failed, body) "
+                "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM clusters WHERE id = $1) "
+                "ON CONFLICT (cluster_id, node) DO UPDATE SET boot_id = excluded.boot_id, "
+                "at = excluded.at, failed = excluded.failed, body = excluded.body",
+        [Q_REPORT_TRIM] = "DELETE FROM node_reports WHERE cluster_id = $1 AND node NOT IN "
+                          "(SELECT node FROM node_reports WHERE cluster_id = $1 "
+                          "ORDER BY at DESC, node LIMIT $2)",
+        [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
+                          "WHERE cluster_id = $1 ORDER BY at DESC, node",
+        [Q_REPORT_COUNT] = "SELECT count(*), count(*) FILTER (WHERE failed > 0) FROM node_reports",
 };
 
 struct pconn {
@@ -373,7 +388,8 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
  * pooled one turned out to be dead (the server restarted meanwhile). */
 static bool is_read(enum q q)
 {
-	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET;
+	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
+	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT;
 }
 
 /* Whether the first use of a pooled connection failed because the
@@ -1782,6 +1798,80 @@ out:
 	return release_write(s, c, e);
 }
 
+static enum kerr pg_report_put(void *b, const char *cluster_id, const struct store_report *r,
+                               int keep)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *res = NULL;
+	struct pconn *c = acquire(s, &e);
+	e = begin(s, c, e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		p_text(&p, r->node);
+		p_text(&p, r->boot_id);
+		p_int(&p, r->at);
+		p_int(&p, r->failed);
+		p_text(&p, r->body);
+		e = qx(s, c, Q_REPORT_PUT, &p, &res);
+		if (e == K_OK && strcmp(PQcmdTuples(res), "0") == 0)
+			e = K_ENOTFOUND;
+		PQclear(res);
+	}
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		p_int(&p, keep);
+		e = qx(s, c, Q_REPORT_TRIM, &p, NULL);
+	}
+	return release_write(s, c, finish(s, c, e));
+}
+
+static enum kerr pg_reports_list(void *b, const char *cluster_id,
+                                 void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		e = qx(s, c, Q_REPORT_LIST, &p, &r);
+	}
+	for (int i = 0; e == K_OK && i < PQntuples(r); i++) {
+		struct store_report rep = {
+		        .node = PQgetvalue(r, i, 0),
+		        .boot_id = PQgetvalue(r, i, 1),
+		        .at = get_int(r, i, 2),
+		        .failed = (int)get_int(r, i, 3),
+		        .body = PQgetvalue(r, i, 4),
+		};
+		fn(&rep, arg);
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
+static enum kerr pg_reports_count(void *b, int64_t *out_nodes, int64_t *out_failed)
+{
+	struct pg *s = b;
+	enum kerr e;
+	struct pconn *c = acquire(s, &e);
+	PGresult *r = NULL;
+	if (e == K_OK)
+		e = qx(s, c, Q_REPORT_COUNT, NULL, &r);
+	if (e == K_OK && PQntuples(r) == 1) {
+		*out_nodes = get_int(r, 0, 0);
+		*out_failed = get_int(r, 0, 1);
+	} else if (e == K_OK) {
+		e = K_EIO;
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
 const struct store_backend store_backend_postgres = {
         .name = "postgres",
         .open = pg_open,
@@ -1801,4 +1891,7 @@ const struct store_backend store_backend_postgres = {
         .put_members = pg_put_members,
         .cluster_count = pg_cluster_count,
         .import = pg_import,
+        .report_put = pg_report_put,
+        .reports_list = pg_reports_list,
+        .reports_count = pg_reports_count,
 };

@@ -59,6 +59,10 @@ enum q {
 	Q_MEMBER_COUNT,
 	Q_MEMBER_INSERT,
 	Q_DIR_BUMP,
+	Q_REPORT_PUT,
+	Q_REPORT_TRIM,
+	Q_REPORT_LIST,
+	Q_REPORT_COUNT,
 	Q_COUNT
 };
 
@@ -138,6 +142,17 @@ static const char *const sql[Q_COUNT] = {
                 "INSERT INTO discovery_members (token, member_id, value, created_index, "
                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         [Q_DIR_BUMP] = "UPDATE discovery_tokens SET last_index = ?2 WHERE token = ?1",
+        [Q_REPORT_PUT] =
+                "INSERT INTO node_reports (cluster_id, node, boot_id, at, failed, body) "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM clusters WHERE id = ?1) "
+                "ON CONFLICT (cluster_id, node) DO UPDATE SET boot_id = excluded.boot_id, "
+                "at = excluded.at, failed = excluded.failed, body = excluded.body",
+        [Q_REPORT_TRIM] = "DELETE FROM node_reports WHERE cluster_id = ?1 AND node NOT IN "
+                          "(SELECT node FROM node_reports WHERE cluster_id = ?1 "
+                          "ORDER BY at DESC, node LIMIT ?2)",
+        [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
+                          "WHERE cluster_id = ?1 ORDER BY at DESC, node",
+        [Q_REPORT_COUNT] = "SELECT count(*), coalesce(sum(failed > 0), 0) FROM node_reports",
 };
 
 struct conn {
@@ -1424,6 +1439,80 @@ out:
 	return e;
 }
 
+static enum kerr sq_report_put(void *b_, const char *cluster_id, const struct store_report *r,
+                               int keep)
+{
+	struct sq *s = b_;
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_REPORT_PUT);
+		if (st) {
+			bind_text(st, 1, cluster_id);
+			bind_text(st, 2, r->node);
+			bind_text(st, 3, r->boot_id);
+			sqlite3_bind_int64(st, 4, r->at);
+			sqlite3_bind_int(st, 5, r->failed);
+			bind_text(st, 6, r->body);
+		}
+		e = step_done(st);
+		if (e == K_OK && sqlite3_changes(c->db) == 0)
+			e = K_ENOTFOUND;
+	}
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_REPORT_TRIM);
+		if (st) {
+			bind_text(st, 1, cluster_id);
+			sqlite3_bind_int(st, 2, keep);
+		}
+		e = step_done(st);
+	}
+	return release(c, finish(c, e), true);
+}
+
+static enum kerr sq_reports_list(void *b_, const char *cluster_id,
+                                 void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_REPORT_LIST);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		int rc;
+		while ((rc = step(st)) == SQLITE_ROW) {
+			struct store_report r = {
+			        .node = (const char *)sqlite3_column_text(st, 0),
+			        .boot_id = (const char *)sqlite3_column_text(st, 1),
+			        .at = sqlite3_column_int64(st, 2),
+			        .failed = sqlite3_column_int(st, 3),
+			        .body = (const char *)sqlite3_column_text(st, 4),
+			};
+			fn(&r, arg);
+		}
+		if (rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
+static enum kerr sq_reports_count(void *b_, int64_t *out_nodes, int64_t *out_failed)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_REPORT_COUNT);
+	enum kerr e = K_EIO;
+	if (st && step(st) == SQLITE_ROW) {
+		*out_nodes = sqlite3_column_int64(st, 0);
+		*out_failed = sqlite3_column_int64(st, 1);
+		e = K_OK;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
 const struct store_backend store_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1444,4 +1533,7 @@ const struct store_backend store_backend_sqlite = {
         .cluster_count = sq_cluster_count,
         .open_snapshot = sq_open_snapshot,
         .export_table = sq_export_table,
+        .report_put = sq_report_put,
+        .reports_list = sq_reports_list,
+        .reports_count = sq_reports_count,
 };

@@ -206,3 +206,20 @@ enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_sta
 	}
 	return dst->be->import(dst->b, export_from, src, out, errmsg);
 }
+
+enum kerr store_report_put(struct store *s, const char *cluster_id, const struct store_report *r,
+                           int keep)
+{
+	return s->be->report_put(s->b, cluster_id, r, keep);
+}
+
+enum kerr store_reports_list(struct store *s, const char *cluster_id,
+                             void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	return s->be->reports_list(s->b, cluster_id, fn, arg);
+}
+
+enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_failed)
+{
+	return s->be->reports_count(s->b, out_nodes, out_failed);
+}

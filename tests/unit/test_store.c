@@ -425,6 +425,70 @@ static void t_delete(void)
 	cluster_clear(&g);
 }
 
+/* node boot reports: newest per node, bounded per cluster, gone with the cluster */
+struct reports_seen {
+	int n;
+	char nodes[8][64];
+	char bodies[8][128];
+	int failed[8];
+};
+
+static void report_seen(const struct store_report *r, void *arg)
+{
+	struct reports_seen *rs = arg;
+	if (rs->n < 8) {
+		snprintf(rs->nodes[rs->n], sizeof(rs->nodes[0]), "%s", r->node);
+		snprintf(rs->bodies[rs->n], sizeof(rs->bodies[0]), "%s", r->body);
+		rs->failed[rs->n] = r->failed;
+	}
+	rs->n++;
+}
+
+static void t_reports(void)
+{
+	struct cluster c;
+	CHECK_INT(create1("reports-1", false, 1000, &c), K_OK);
+	int64_t nodes0 = -1, failed0 = -1, nodes = -1, failed = -1;
+	CHECK_INT(store_reports_count(st, &nodes0, &failed0), K_OK);
+	struct store_report r = {"node-a", "boot-1", 1000, 0, "{\"v\":1}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	r = (struct store_report){"node-b", "boot-2", 2000, 2, "{\"v\":2}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	/* node-a again: replaces its own, newest first */
+	r = (struct store_report){"node-a", "boot-3", 3000, 1, "{\"v\":3}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	struct reports_seen rs = {0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 2);
+	CHECK_STR(rs.nodes[0], "node-a");
+	CHECK_STR(rs.bodies[0], "{\"v\":3}");
+	CHECK_INT(rs.failed[0], 1);
+	CHECK_STR(rs.nodes[1], "node-b");
+	CHECK_INT(store_reports_count(st, &nodes, &failed), K_OK);
+	CHECK_INT(nodes, nodes0 + 2);
+	CHECK_INT(failed, failed0 + 2);
+	/* a third node: the oldest (node-b) goes, keep = 2 */
+	r = (struct store_report){"node-c", "boot-4", 4000, 0, "{}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	rs = (struct reports_seen){0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 2);
+	CHECK_STR(rs.nodes[0], "node-c");
+	CHECK_STR(rs.nodes[1], "node-a");
+	/* no such cluster: nothing stored */
+	CHECK_INT(store_report_put(st, "00000000-0000-4000-8000-999999999999", &r, 2), K_ENOTFOUND);
+	/* deleting the cluster deletes its reports */
+	char tok[33];
+	CHECK_INT(store_cluster_delete(st, "reports-1", tok), K_OK);
+	CHECK_INT(store_reports_count(st, &nodes, &failed), K_OK);
+	CHECK_INT(nodes, nodes0);
+	CHECK_INT(failed, failed0);
+	rs = (struct reports_seen){0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 0);
+	cluster_clear(&c);
+}
+
 /* keys from URLs need not be UTF-8: they name nothing, and spoil no batch */
 static void t_bad_utf8(void)
 {
@@ -798,6 +862,7 @@ static void suite(void)
 	RUN_ON(t_discovery);
 	RUN_ON(t_fetch_log);
 	RUN_ON(t_delete);
+	RUN_ON(t_reports);
 	RUN_ON(t_bad_utf8);
 	RUN_ON(t_health);
 	RUN_ON(t_newer_schema);
