@@ -11,11 +11,10 @@
  * of the store.h function of the same name, with the backend's pointer in
  * place of the struct store. All are thread-safe.
  *
- * Change events (issue 13, part 2) hook in here: a backend gains
- *   enum kerr (*listen)(void *b, store_event_fn fn, void *arg);
- * (SQLite: called by the dispatcher after each successful write, in
- * process; PostgreSQL: NOTIFY inside each write transaction, delivered at
- * commit to a dedicated LISTEN connection), and store.c publishes.
+ * Change events: listen / unlisten / feed_stamp are NULL for a backend
+ * whose writes are all this process's own (SQLite); then store.c answers
+ * K_OK / nothing / 1. Events of this process's own writes are published
+ * above the store (writer.c, discovery.c) after commit, on both.
  */
 struct store_backend {
 	const char *name; /* "sqlite", "postgres": for messages */
@@ -42,6 +41,9 @@ struct store_backend {
 	enum kerr (*dir_get)(void *b, const char *token, struct store_dir *out);
 	enum kerr (*put_members)(void *b, struct store_put *puts, size_t n);
 	enum kerr (*cluster_count)(void *b, int64_t *out);
+	enum kerr (*listen)(void *b, store_change_fn fn, void *arg);
+	void (*unlisten)(void *b);
+	uint64_t (*feed_stamp)(void *b);
 };
 
 extern const struct store_backend store_backend_sqlite;
