@@ -276,4 +276,7 @@ void store_unlisten(struct store *s);
  */
 uint64_t store_feed_stamp(struct store *s);
 
+/* Whether other processes may write the same database (PostgreSQL). */
+bool store_shared(struct store *s);
+
 #endif

@@ -177,3 +177,8 @@ uint64_t store_feed_stamp(struct store *s)
 {
 	return s->be->feed_stamp ? s->be->feed_stamp(s->b) : 1;
 }
+
+bool store_shared(struct store *s)
+{
+	return s->be->listen != NULL;
+}
