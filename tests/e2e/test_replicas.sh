@@ -26,9 +26,9 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 32
+plan 37
 if ! on_pg; then
-	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 31
+	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 36
 	exit 0
 fi
 require_tool curl jq psql "$ETCD_BIN" "$ETCDCTL_BIN"
@@ -172,6 +172,14 @@ post_json_at A /clusters '{"name":"e3","size":3}'
 expect "create e3 via A" 201
 DURL=$(jqb .discovery_url)
 DPATH=/discovery/${DURL##*/discovery/}
+# etcd derives its cluster id from the discovery URL: every member needs the
+# same one, as behind a load balancer. tests/e2e/fixtures/balancer sends each
+# new connection to the next replica.
+python3 tests/e2e/fixtures/balancer/balancer.py "$T/lb.port" "${RB[A]##*:}" "${RB[B]##*:}" "${RB[C]##*:}" \
+	>"$T/lb.log" 2>&1 &
+PIDS_TO_STOP+=("$!")
+eventually 20 test -s "$T/lb.port"
+LB="http://127.0.0.1:$(cat "$T/lb.port")"
 IDX=$T/indexes # every X-Etcd-Index / createdIndex seen, in order, per reader
 : >"$IDX"
 # watches parked on C and B before any registration
@@ -181,10 +189,9 @@ curl -sS -D "$T/w2.h" -o "$T/w2.b" --max-time 60 "${RB[B]}$DPATH?wait=true&recur
 W2=$!
 sleep 0.5
 check_that "the watches on C and B are parked before any registration" 'kill -0 "$W1" && kill -0 "$W2" 2>/dev/null'
-i=0
-for n in A B C; do
-	i=$((i + 1))
-	etcd_member "m$i" "$T/m$i" "$(free_port)" "$(free_port)" "${RB[$n]}$DPATH"
+for i in 1 2 3; do
+	etcd_member "m$i" "$T/m$i" "$(free_port)" "$(free_port)" "$LB$DPATH"
+	sleep 0.3 # one after the other: their first connections go to A, B, C
 done
 EPS="${ETCD_CLIENT[m1]},${ETCD_CLIENT[m2]},${ETCD_CLIENT[m3]}"
 wait "$W1" "$W2" 2>/dev/null
@@ -193,6 +200,9 @@ check_that "a watch parked on C wakes with m1..m3's first registration (through 
 check_that "a watch parked on B wakes too" 'jq -e ".action == \"create\"" "$T/w2.b" >/dev/null'
 check "3 etcd members register through A, B, C and form one healthy cluster" etcd_wait_healthy "$EPS" 120
 check "etcd lists 3 started members" [ "$(etcd_member_count "${ETCD_CLIENT[m1]}")" = 3 ]
+puts=0
+for n in A B C; do grep -q 'PUT /discovery/{token}/{key\*} 201' "${RL[$n]}" && puts=$((puts + 1)); done
+check_that "the members' registrations went through all three replicas" '[ "$puts" = 3 ]'
 # every reader's view: created indexes in listing order, X-Etcd-Index per replica
 mono=0
 for n in A B C; do
@@ -204,12 +214,15 @@ for n in A B C; do
 done
 check_that "A, B and C list the same 3 members with strictly increasing createdIndex" '[ "$mono" = 0 ]'
 # X-Etcd-Index seen by polling all replicas while more registrations go through all of them
+post_json_at B /clusters '{"name":"ix","size":10}'
+IURL=$(jqb .discovery_url)
+DPATH=/discovery/${IURL##*/discovery/}
 xbad=0
 last=0
 for k in $(seq 1 30); do
 	n=$(echo "ABC" | cut -c$((k % 3 + 1)))
-	curl -sS -o /dev/null --max-time 20 -X PUT --data-binary "value=x$k=http://127.0.0.1:1" \
-		"${RB[$n]}$DPATH/$(printf '%032x' "$k")" 2>/dev/null
+	curl -sS -o /dev/null --max-time 20 -X PUT --data-binary "value=x$k%3Dhttp%3A%2F%2F127.0.0.1%3A1" \
+		"${RB[$n]}$DPATH/$(printf '%016x' "$k")?prevExist=false" 2>/dev/null
 	x=$(curl -sS -D - -o /dev/null --max-time 20 "${RB[$(echo "CAB" | cut -c$((k % 3 + 1)))]}$DPATH" |
 		tr -d '\r' | sed -n 's/^[Xx]-[Ee]tcd-[Ii]ndex: //p')
 	echo "$x" >>"$IDX"
@@ -245,7 +258,7 @@ loader() {
 			answer -H "Authorization: Bearer $LTOK" "$b/clusters/live/ignition"
 			answer "$b/clusters/live"
 			answer -X POST -H 'Content-Type: application/json' \
-				--data-binary "{\"name\":\"ld-$w-$k\",\"size\":1}" "$b/clusters"
+				--data-binary "{\"name\":\"ld-${w,,}-$k\",\"size\":1}" "$b/clusters"
 		} >>"$LOAD/$w"
 		sleep 0.05
 	done
@@ -300,8 +313,8 @@ writer_load() {
 	while [ ! -e "$T/stop-writes" ] && [ "$k" -lt 3000 ]; do
 		k=$((k + 1))
 		code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 25 -X POST -H 'Content-Type: application/json' \
-			--data-binary "{\"name\":\"cr-$w-$k\",\"size\":1}" "${RB[$w]}/clusters" 2>/dev/null)
-		[ "$code" = 201 ] && echo "cr-$w-$k" >>"$ACK.$w"
+			--data-binary "{\"name\":\"cr-${w,,}-$k\",\"size\":1}" "${RB[$w]}/clusters" 2>/dev/null)
+		[ "$code" = 201 ] && echo "cr-${w,,}-$k" >>"$ACK.$w"
 	done
 }
 for n in A B C; do writer_load "$n" & PIDS_TO_STOP+=("$!"); done
