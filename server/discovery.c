@@ -775,8 +775,8 @@ static void resync(struct discovery *d)
 			next = x->next;
 			enum kerr err = sync_dir(d, x, &d->late);
 			if (err != K_OK)
-				drop_dir(d, x->token, err == K_ENOTFOUND ? DISC_NOT_FOUND : DISC_BUSY,
-				         &d->late);
+				drop_dir(d, x->token,
+				         err == K_ENOTFOUND ? DISC_NOT_FOUND : DISC_BUSY, &d->late);
 		}
 	}
 	unlock(d);

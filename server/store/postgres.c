@@ -45,21 +45,21 @@
  * TCP keepalives on that connection notice a silent network within
  * about LISTEN_KEEPALIVE seconds.
  */
-#define POOL_WAIT_MS         10000
-#define CONNECT_TIMEOUT_S    "5"
-#define STATEMENT_TIMEOUT_MS 10000
-#define QUERY_WAIT_MS        (STATEMENT_TIMEOUT_MS + 5000)
-#define MIGRATION_LOCK_KEY   "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
-#define MAX_PARAMS           12
-#define PROBE_LOCK_MS        250
-#define RECONNECT_PAUSE_MS   250 /* after a failed connect, new ones fail at once this long */
-#define CHANNEL              "kindling"
-#define PAYLOAD_MAX          7900 /* NOTIFY refuses 8000 bytes and more */
-#define LISTEN_BACKOFF_MS    100
+#define POOL_WAIT_MS          10000
+#define CONNECT_TIMEOUT_S     "5"
+#define STATEMENT_TIMEOUT_MS  10000
+#define QUERY_WAIT_MS         (STATEMENT_TIMEOUT_MS + 5000)
+#define MIGRATION_LOCK_KEY    "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
+#define MAX_PARAMS            12
+#define PROBE_LOCK_MS         250
+#define RECONNECT_PAUSE_MS    250 /* after a failed connect, new ones fail at once this long */
+#define CHANNEL               "kindling"
+#define PAYLOAD_MAX           7900 /* NOTIFY refuses 8000 bytes and more */
+#define LISTEN_BACKOFF_MS     100
 #define LISTEN_BACKOFF_MAX_MS 2000
-#define LISTEN_KEEPALIVE     "3" /* idle s, then probes 1 s apart, 3 of them */
-#define STR_(x)              #x
-#define STRINGIFY(x)         STR_(x)
+#define LISTEN_KEEPALIVE      "3" /* idle s, then probes 1 s apart, 3 of them */
+#define STR_(x)               #x
+#define STRINGIFY(x)          STR_(x)
 
 enum q {
 	Q_COUNT_CLUSTERS,
@@ -180,7 +180,7 @@ static const char *const sql[Q_COUNT] = {
 };
 
 struct pconn {
-	PGconn *pg; /* NULL: not connected (yet, or since a failure) */
+	PGconn *pg;    /* NULL: not connected (yet, or since a failure) */
 	bool listener; /* the LISTEN connection: TCP keepalives, never pooled */
 	bool busy;
 	bool fresh; /* taken from the pool, nothing run yet: a lost connection is retried */
@@ -525,10 +525,9 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
 	 * before it (libpq keeps the last value of a repeated keyword) */
 	const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
 	const char *const vals[] = {CONNECT_TIMEOUT_S, "kindling", s->conninfo, NULL};
-	const char *const lkeys[] = {"connect_timeout",     "fallback_application_name",
-	                             "keepalives",          "keepalives_idle",
-	                             "keepalives_interval", "keepalives_count",
-	                             "dbname",              NULL};
+	const char *const lkeys[] = {
+	        "connect_timeout",     "fallback_application_name", "keepalives", "keepalives_idle",
+	        "keepalives_interval", "keepalives_count",          "dbname",     NULL};
 	const char *const lvals[] = {CONNECT_TIMEOUT_S, "kindling", "1", LISTEN_KEEPALIVE, "1", "3",
 	                             s->conninfo,       NULL};
 	drop_conn(c);
@@ -1336,7 +1335,8 @@ static enum kerr pg_cluster_delete(void *b, const char *name, char out_token[33]
 	if (e == K_OK)
 		e = exec_named(s, c, Q_DELETE, name, NULL, NULL, NULL);
 	if (e == K_OK) {
-		struct store_change ch = {.kind = "cluster-deleted", .cluster = name, .token = out_token};
+		struct store_change ch = {
+		        .kind = "cluster-deleted", .cluster = name, .token = out_token};
 		e = notify(s, c, &ch);
 	}
 	e = finish(s, c, e);
@@ -1620,7 +1620,8 @@ static enum kerr pg_put_members(void *b, struct store_put *puts, size_t n)
  * is readable, 0 on the timeout, -1 when woken to stop. */
 static int lst_wait(struct pg *s, int fd, int ms)
 {
-	struct pollfd p[2] = {{.fd = s->lst.wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+	struct pollfd p[2] = {{.fd = s->lst.wake[0], .events = POLLIN},
+	                      {.fd = fd, .events = POLLIN}};
 	int r = poll(p, fd >= 0 ? 2 : 1, ms);
 	if (atomic_load(&s->lst.stop) || (r > 0 && (p[0].revents & POLLIN)))
 		return -1;
@@ -1687,7 +1688,8 @@ static void *lst_main(void *arg)
 			drop_conn(&c);
 			if (lst_wait(s, -1, backoff) < 0)
 				break;
-			backoff = backoff * 2 > LISTEN_BACKOFF_MAX_MS ? LISTEN_BACKOFF_MAX_MS : backoff * 2;
+			backoff = backoff * 2 > LISTEN_BACKOFF_MAX_MS ? LISTEN_BACKOFF_MAX_MS
+			                                              : backoff * 2;
 			continue;
 		}
 		backoff = LISTEN_BACKOFF_MS;
@@ -1698,8 +1700,11 @@ static void *lst_main(void *arg)
 			log_info("database %s: listening for other replicas' changes again; "
 			         "cached copies dropped",
 			         s->where);
-			struct store_change ch = {.kind = "resync", .cluster = "", .cluster_id = "",
-			                          .token = "", .member = ""};
+			struct store_change ch = {.kind = "resync",
+			                          .cluster = "",
+			                          .cluster_id = "",
+			                          .token = "",
+			                          .member = ""};
 			s->lst.fn(s->lst.arg, &ch);
 		}
 		lst_receive(s, &c);
