@@ -26,9 +26,9 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 37
+plan 38
 if ! on_pg; then
-	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 36
+	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 37
 	exit 0
 fi
 require_tool curl jq psql "$ETCD_BIN" "$ETCDCTL_BIN"
@@ -97,6 +97,9 @@ post_json_at A /clusters '{"name":"r1","size":3,"profiles":["etcd","rabbitmq"]}'
 expect "create r1 via A" 201 || exit 1
 ID=$(jqb .id)
 TOK=$(token_via A r1)
+# C's event stream of r1: what A and B do arrives there too
+curl -sN --max-time 120 "${RB[C]}/clusters/r1/events" >"$T/stream.C" 2>/dev/null &
+PIDS_TO_STOP+=("$!")
 at B GET /clusters/r1
 check_that "B reads r1 with A's id" '[ "$STATUS" = 200 ] && [ "$(jqb .id)" = "$ID" ]'
 at C GET /clusters/r1
@@ -116,6 +119,10 @@ NEW=$(token_via A r1)
 check_that "rotate via A gives a new token" '[ "$STATUS" = 200 ] && [ -n "$NEW" ] && [ "$NEW" != "$TOK" ]'
 check_that "the new token works via B and C at once" \
 	'[ "$(fetch B r1 "$NEW")" = "200 2" ] && [ "$(fetch C r1 "$NEW")" = "200 2" ]'
+remote_events() {
+	sed -n 's/^data: //p' "$T/stream.C" | jq -se 'any(.[]; .kind == "cluster-changed" and .generation == 2 and .remote) and any(.[]; .kind == "token-rotated" and .remote)' >/dev/null 2>&1
+}
+check "C's event stream of r1 shows B's change (generation 2) and A's rotation, marked remote" eventually 10 remote_events
 check_that "the old token still works via A, B and C (grace)" \
 	'[ "$(fetch A r1 "$TOK")" = "200 2" ] && [ "$(fetch B r1 "$TOK")" = "200 2" ] && [ "$(fetch C r1 "$TOK")" = "200 2" ]'
 
