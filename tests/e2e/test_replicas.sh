@@ -252,6 +252,7 @@ check "every replica lists all 30 soon after" eventually 10 all30
 final=$(curl -sS --max-time 20 "${RB[A]}$DPATH" | jq -r '[.node.nodes[].createdIndex] | map(tostring) | join(" ")')
 notprefix=0
 while IFS= read -r l; do
+	[ -z "$l" ] && continue # nothing seen yet: a prefix too
 	case "$final " in "$l "*) ;; *) notprefix=$((notprefix + 1)) ;; esac
 done <"$T/listings"
 check_that "every listing read on another replica meanwhile is a prefix of the final order ($notprefix not)" \
