@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016,SC2034 # check_that evaluates single-quoted expressions later
 # test_replicas.sh - several kindling replicas on one PostgreSQL behave as
 # one kindling (issue 13, acceptance 2, 3, 4, 6). PostgreSQL only: run it as
 # "sh tests/run.sh pg:tests/e2e/test_replicas.sh" (it is in run.sh's
