@@ -27,9 +27,9 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 40
+plan 42
 if ! on_pg; then
-	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 39
+	skip "PostgreSQL only: run it as pg:tests/e2e/test_replicas.sh (tests/run.sh e2e-pg does)" 41
 	exit 0
 fi
 require_tool curl jq psql "$ETCD_BIN" "$ETCDCTL_BIN"
@@ -43,6 +43,7 @@ DB=$(pg_url_of "$T/db/kindling.db")
 declare -A RB=() # replica name -> base URL
 declare -A RP=() # replica name -> PID
 declare -A RL=() # replica name -> its log
+declare -A RG=() # replica name -> its etcd v3 gRPC endpoint
 
 # replica NAME DB [FLAG...] - starts one replica on DB.
 replica() {
@@ -89,7 +90,10 @@ fetch_is() {
 	[ "$(fetch "$@")" = "$want" ]
 }
 
-for n in A B C; do replica "$n" "$DB" || { fail "replica $n starts"; exit 1; }; done
+for n in A B C; do
+	RG[$n]=127.0.0.1:$(free_port)
+	replica "$n" "$DB" --grpc-listen "${RG[$n]}" || { fail "replica $n starts"; exit 1; }
+done
 pass "three replicas start on one PostgreSQL database"
 
 # ---- acceptance 2: one cluster through three replicas
@@ -259,6 +263,22 @@ done <"$T/listings"
 check_that "every listing read on another replica meanwhile is a prefix of the final order ($notprefix not)" \
 	'[ "$notprefix" = 0 ] && [ "$(wc -l <"$T/listings")" = 30 ]'
 etcd_cluster_stop m 3
+
+# v3: a watch stream on C's gRPC endpoint sees registrations through A and B
+V3TOK=$(curl -sS --max-time 10 "${RB[A]}/new?size=3" | sed 's|.*/||')
+V3R=/_etcd/registry/$V3TOK
+ctl3() {
+	local ep=$1
+	shift
+	ETCDCTL_API=3 timeout 20 "$ETCDCTL_BIN" --endpoints="http://$ep" --dial-timeout=3s --command-timeout=8s "$@"
+}
+ETCDCTL_API=3 timeout 30 "$ETCDCTL_BIN" --endpoints="http://${RG[C]}" watch --prefix "$V3R/members" >"$T/v3.watch" 2>&1 &
+PIDS_TO_STOP+=("$!")
+sleep 1
+check_that "etcdctl put of a member through A's and B's gRPC endpoints" \
+	'[ "$(ctl3 "${RG[A]}" put "$V3R/members/a1" "n1=http://10.0.0.1:2380")" = OK ] && [ "$(ctl3 "${RG[B]}" put "$V3R/members/b2" "n2=http://10.0.0.2:2380")" = OK ]'
+v3_both() { grep -q "n1=http://10.0.0.1:2380" "$T/v3.watch" && grep -q "n2=http://10.0.0.2:2380" "$T/v3.watch"; }
+check "a v3 watch stream on C sees both registrations" eventually 10 v3_both
 
 # ---- acceptance 6: PostgreSQL away under load
 post_json_at A /clusters '{"name":"live","size":1}'
