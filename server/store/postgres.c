@@ -56,7 +56,7 @@
 #define CHANNEL               "kindling"
 #define PAYLOAD_MAX           7900 /* NOTIFY refuses 8000 bytes and more */
 #define LISTEN_BACKOFF_MS     100
-#define LISTEN_BACKOFF_MAX_MS 2000
+#define LISTEN_BACKOFF_MAX_MS 1000
 #define LISTEN_KEEPALIVE      "3" /* idle s, then probes 1 s apart, 3 of them */
 #define STR_(x)               #x
 #define STRINGIFY(x)          STR_(x)
