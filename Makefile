@@ -5,7 +5,7 @@
 #   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed, N skipped"
 #   make test-image  build the Dockerfile with podman and test the image (as root)
 #   make lint     clang-format check, clang-tidy, cppcheck
-#   make bench    benchmarks against nginx and discovery.etcd.io (see bench/)
+#   make bench    benchmarks against nginx, discovery.etcd.io and etcd 3.4/3.5 (see bench/)
 #   make clean
 
 CC       ?= cc
@@ -186,6 +186,7 @@ format:
 bench: build/kindling
 	@sh bench/run.sh
 	@sh bench/tls.sh
+	@bash bench/grpc.sh
 
 clean:
 	rm -rf build

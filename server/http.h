@@ -95,6 +95,9 @@ enum kerr http_tls_reload(struct http_server *h, const char *cert_pem, const cha
 /* Appends what http_tls_reload last installed (or http_bind): key type,
  * subject, expiry, SHA-256 fingerprint. Nothing without TLS. */
 void http_tls_describe(struct http_server *h, struct buf *out);
+/* The TLS state the server was bound with (borrowed: it lives until
+ * http_stop; other listeners may start sessions with it), or NULL. */
+struct tls *http_tls(struct http_server *h);
 /* Replaces the admin token (copied); requests after the call need the new
  * one. K_EINVAL when the server was bound without a token (open operator
  * routes stay open), K_ENOMEM. Safe from any thread. */
@@ -153,6 +156,8 @@ void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* 422 problem+json with errors ([{field, message}], stolen). */
 void reply_invalid(struct req *r, json_t *errors);
+/* The same with e's status (406 for a version that cannot express a config). */
+void reply_error_fields(struct req *r, enum kerr e, json_t *errors);
 
 /*
  * The problem+json body every error reply has: {type, title, status,

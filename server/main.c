@@ -16,6 +16,7 @@
 #include "http.h"
 #include "eventlog.h"
 #include "log.h"
+#include "migrate.h"
 #include "render.h"
 #include "replicas.h"
 #include "service.h"
@@ -54,8 +55,9 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 }
 
 /* Writes the v3 endpoint handed to members: --grpc-endpoint, or the public
- * URL's host with the gRPC port (plaintext: members default to
- * --discovery-insecure-transport). */
+ * URL's host with the gRPC port: https with a certificate (members then
+ * need --discovery-insecure-transport=false and --discovery-cacert), else
+ * http (members default to --discovery-insecure-transport). */
 static void set_grpc_endpoint(const struct config *cfg, const char *public_url, int port, char *out,
                               size_t outlen)
 {
@@ -75,7 +77,8 @@ static void set_grpc_endpoint(const struct config *cfg, const char *public_url, 
 		const char *colon = memchr(h, ':', n);
 		end = colon ? colon : end;
 	}
-	snprintf(out, outlen, "http://%.*s:%d", (int)(end - h), h, port);
+	snprintf(out, outlen, "%s://%.*s:%d", cfg->tls_cert ? "https" : "http", (int)(end - h), h,
+	         port);
 }
 
 /* The drain hook: long polls end now, so SIGTERM does not wait for them. */
@@ -187,6 +190,10 @@ int main(int argc, char **argv)
 
 	buf_init(&err, 4096);
 	umask(077); /* the database, its folder and everything else kindling makes is private */
+	if (argc > 1 && !strcmp(argv[1], "migrate")) { /* a subcommand: copy, then exit */
+		buf_free(&err);
+		return migrate_main(argc - 1, argv + 1);
+	}
 	if (config_parse(&cfg, argc, argv, &err, &exit_now) != K_OK) {
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
@@ -196,10 +203,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!render_version_known(cfg.ignition_version)) {
-		buf_addf(&err, "--ignition-version %s: not a spec version kindling renders; one of",
+		buf_addf(&err,
+		         "--ignition-version %s: not a spec version kindling renders; one of ",
 		         cfg.ignition_version);
-		for (const char *const *v = render_versions; *v; v++)
-			buf_addf(&err, " %s", *v);
+		render_versions_list(&err);
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
 	}
@@ -213,10 +220,11 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
+	if (cfg.discovery_upstream || cfg.discovery_etcd) { /* libcurl only when used: ~2.5 MB */
 		const char *why = upstream_global_init();
 		if (why) {
-			log_warnx("--discovery-upstream needs libcurl: %s", why);
+			log_warnx("--discovery-upstream and --discovery-etcd need libcurl: %s",
+			          why);
 			goto out;
 		}
 	}
@@ -321,6 +329,7 @@ int main(int argc, char **argv)
 		        .max_calls = cfg.grpc_max_calls,
 		        .max_message = (size_t)cfg.grpc_max_message,
 		        .max_watches = cfg.grpc_max_watches,
+		        .tls = http_tls(http), /* the same certificate, reloaded together */
 		};
 		if (grpc_bind(&go, app.discovery, &grpc, &err) != K_OK) {
 			log_warnx("%s", buf_str(&err));
@@ -380,7 +389,7 @@ out:
 	free(cert_pem);
 	free_secret(&key_pem);
 	profile_set_free(&app.profiles);
-	if (cfg.discovery_upstream && !held)
+	if ((cfg.discovery_upstream || cfg.discovery_etcd) && !held)
 		upstream_global_cleanup();
 	if (!held)
 		config_free(&cfg);

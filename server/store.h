@@ -232,6 +232,43 @@ enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n);
 enum kerr store_cluster_count(struct store *s, int64_t *out);
 
 /*
+ * Moving a deployment (kindling migrate): an SQLite database copied into an
+ * empty PostgreSQL one, every table of the data model (server/store/tables.c
+ * lists them), rows and indexes exactly as they are.
+ */
+
+/* Rows copied per table, in the order of names; for the operator. */
+#define STORE_COPY_TABLES_MAX 16
+struct store_copy_stats {
+	int ntables;
+	const char *names[STORE_COPY_TABLES_MAX]; /* static strings */
+	int64_t rows[STORE_COPY_TABLES_MAX];
+	int64_t discovery_index; /* the target's discovery counter after the copy */
+	char target[256];        /* the target as user@host:port/db: never a password */
+};
+
+/*
+ * Opens the SQLite database at path read-only, as the source of
+ * store_copy: no migrations, nothing created (a missing file is an error),
+ * its schema must be the one this binary writes, and every read sees one
+ * snapshot, taken here. A postgresql:// URL is refused (K_EINVAL). On
+ * error *out is untouched and errmsg says why. Close it with store_close.
+ */
+enum kerr store_open_snapshot(const char *path, struct store **out, struct buf *errmsg);
+
+/*
+ * Copies every table of src (from store_open_snapshot) into dst (a
+ * PostgreSQL store), in ONE transaction of dst: all or nothing. Refuses
+ * (K_EEXIST, nothing changed) a target that holds clusters or discovery
+ * directories already, and (K_EINVAL) a source or target whose tables or
+ * columns are not the ones tables.c lists. After the commit counts the rows
+ * of dst again and compares them with what was copied (K_EIO when they
+ * differ). Fills *out with the counts; errmsg says what went wrong.
+ */
+enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_stats *out,
+                     struct buf *errmsg);
+
+/*
  * The change feed: what OTHER processes on the same database committed
  * (PostgreSQL: their NOTIFYs, sent inside each write transaction and
  * delivered at commit, in commit order, to one LISTEN connection of this

@@ -1242,6 +1242,188 @@ static enum kerr sq_put_members(void *b_, struct store_put *puts, size_t n)
 	return release(c, finish(c, e), true);
 }
 
+/* ---- kindling migrate: the source side (store_open_snapshot, export) ---- */
+
+/* Whether the database's tables and their columns are exactly those of
+ * store_tables; else errmsg names the first that is not. */
+static int check_tables(sqlite3 *db, const char *path, struct buf *errmsg)
+{
+	sqlite3_stmt *st = NULL;
+	int bad = 0;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
+	                       "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	int rc = SQLITE_DONE;
+	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		bool known = false;
+		for (int i = 0; i < store_ntables && !known; i++)
+			known = !strcmp(store_tables[i].name, name);
+		if (!known) {
+			buf_addf(errmsg,
+			         "%s: table %s is not one kindling migrate knows how to copy (a "
+			         "newer or changed schema): nothing was copied",
+			         path, name);
+			bad = 1;
+		}
+	}
+	if (!bad && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	for (int i = 0; i < store_ntables && !bad; i++) {
+		const struct store_table *t = &store_tables[i];
+		int ncols = 0, found = 0;
+		for (const char *const *c = t->cols; *c; c++)
+			ncols++;
+		if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st,
+		                       NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *col = (const char *)sqlite3_column_text(st, 0);
+			bool known = false;
+			for (const char *const *c = t->cols; *c && !known; c++)
+				known = !strcmp(*c, col);
+			if (!known) {
+				buf_addf(
+				        errmsg,
+				        "%s: column %s.%s is not one kindling migrate knows how to "
+				        "copy: nothing was copied",
+				        path, t->name, col);
+				bad = 1;
+			}
+			found++;
+		}
+		if (!bad && rc != SQLITE_DONE)
+			goto fail;
+		if (!bad && found != ncols) {
+			buf_addf(errmsg, "%s: table %s has %d of the %d columns kindling knows",
+			         path, t->name, found, ncols);
+			bad = 1;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	return bad ? -1 : 0;
+fail:
+	buf_addf(errmsg, "%s: %s", path, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return -1;
+}
+
+static enum kerr sq_open_snapshot(const char *path, void **out, struct buf *errmsg)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct sq *s = NULL;
+	if (stat(path, &sb) != 0) {
+		buf_addf(errmsg, "%s: %s", path, strerror(errno));
+		return K_EINVAL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		buf_addf(errmsg, "%s: not a file", path);
+		return K_EINVAL;
+	}
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA busy_timeout = " BUSY_TIMEOUT_TEXT "; BEGIN", NULL,
+		                  NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st); /* the snapshot starts here, with this read */
+	if (rc != SQLITE_ROW) {
+		buf_addf(errmsg, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	int version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version != migrations_sqlite_count) {
+		if (version == 0)
+			buf_addf(errmsg, "%s: not a kindling database (schema version 0)", path);
+		else if (version < migrations_sqlite_count)
+			buf_addf(
+			        errmsg,
+			        "%s: schema version %d is older than this kindling's (%d): start "
+			        "this kindling once with --db %s (it applies the migrations), stop "
+			        "it, then migrate",
+			        path, version, migrations_sqlite_count, path);
+		else
+			buf_addf(errmsg,
+			         "%s: schema version %d is newer than this kindling knows (%d)",
+			         path, version, migrations_sqlite_count);
+		goto fail;
+	}
+	if (check_tables(db, path, errmsg) < 0)
+		goto fail;
+	s = calloc(1, sizeof(*s));
+	if (s)
+		s->conns = calloc(1, sizeof(*s->conns));
+	if (!s || !s->conns) {
+		free(s);
+		sqlite3_close(db);
+		return K_ENOMEM;
+	}
+	str_copy(s->path, sizeof(s->path), path);
+	pthread_mutex_init(&s->fault_mu, NULL);
+	s->conns[0].s = s;
+	s->conns[0].db = db;
+	pthread_mutex_init(&s->conns[0].mu, NULL);
+	s->n = 1;
+	*out = s;
+	return K_OK;
+fail:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return K_EINVAL;
+}
+
+static enum kerr sq_export_table(void *b_, const struct store_table *t, store_row_fn fn, void *arg,
+                                 struct buf *errmsg)
+{
+	struct sq *s = b_;
+	struct buf q;
+	const char *vals[32];
+	int n = 0;
+	sqlite3_stmt *st = NULL;
+	enum kerr e = K_OK;
+	buf_init(&q, 4096);
+	for (const char *const *c = t->cols; *c && e == K_OK; c++, n++)
+		e = buf_addf(&q, "%s%s", n ? ", " : "SELECT ", *c);
+	if (e == K_OK)
+		e = buf_addf(&q, " FROM %s", t->name);
+	if (e != K_OK || n > (int)(sizeof(vals) / sizeof(vals[0]))) {
+		buf_free(&q);
+		return K_ENOMEM;
+	}
+	struct conn *c = acquire_read(s);
+	if (sqlite3_prepare_v2(c->db, buf_str(&q), -1, &st, NULL) != SQLITE_OK) {
+		buf_addf(errmsg, "%s: reading %s: %s", s->path, t->name, sqlite3_errmsg(c->db));
+		e = K_EIO;
+		goto out;
+	}
+	int rc = SQLITE_DONE;
+	while (e == K_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		e = fn(arg, vals);
+	}
+	if (e == K_OK && rc != SQLITE_DONE) {
+		buf_addf(errmsg, "%s: reading %s: %s", s->path, t->name, sqlite3_errmsg(c->db));
+		e = K_EIO;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&c->mu);
+	buf_free(&q);
+	return e;
+}
+
 const struct store_backend store_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1260,4 +1442,6 @@ const struct store_backend store_backend_sqlite = {
         .dir_get = sq_dir_get,
         .put_members = sq_put_members,
         .cluster_count = sq_cluster_count,
+        .open_snapshot = sq_open_snapshot,
+        .export_table = sq_export_table,
 };

@@ -13,11 +13,12 @@
 #include "store.h"
 #include "test.h"
 
-static struct store *st;    /* the store under test */
-static const char *backend; /* "sqlite" or "pg" */
-static char target[1024];   /* its --db */
-static char pg_admin[1024]; /* KINDLING_TEST_PG_URL */
-static int serial;          /* makes ids and names unique */
+static struct store *st;       /* the store under test */
+static const char *backend;    /* "sqlite" or "pg" */
+static char target[1024];      /* its --db */
+static char pg_admin[1024];    /* KINDLING_TEST_PG_URL */
+static int serial;             /* makes ids and names unique */
+static char sqlite_file[1024]; /* the SQLite suite's database: t_copy's source */
 
 /* A cluster to create; clear it with cluster_clear. */
 static void mk(struct cluster *c, const char *name, bool with_dir)
@@ -779,6 +780,87 @@ static void t_unreachable_at_open(void)
 	buf_free(&err);
 }
 
+/* Counts the clusters of a listing. */
+static void count_cluster(const struct cluster *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+}
+
+/* kindling migrate's copy: the SQLite suite's database into a fresh one. */
+static void t_copy(void)
+{
+	struct buf err;
+	struct store *src = NULL, *dst = NULL, *lite = NULL;
+	struct store_copy_stats cs;
+	char url[1024];
+	buf_init(&err, 4096);
+	CHECK_INT(store_open_snapshot("/nonexistent/kindling.db", &src, &err), K_EINVAL);
+	CHECK(strstr(buf_str(&err), "No such file") != NULL);
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(target, &src, &err), K_EINVAL); /* a URL: no source */
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(sqlite_file, &src, &err), K_OK);
+	CHECK(pg_newdb("copy", url, sizeof(url)) == 0);
+	CHECK_INT(store_open(url, 2, &dst, &err), K_OK);
+	if (!src || !dst)
+		goto out;
+	CHECK_INT(store_copy(src, dst, &cs, &err), K_OK);
+	CHECK_STR(buf_str(&err), "");
+	int64_t a = -1, b = -2;
+	CHECK_INT(store_cluster_count(src, &a), K_OK);
+	CHECK_INT(store_cluster_count(dst, &b), K_OK);
+	CHECK_INT(a, b);
+	CHECK(a > 0);
+	CHECK_STR(cs.names[0], "clusters");
+	CHECK_INT(cs.rows[0], a);
+	/* the same clusters, rows and directories, in both */
+	struct store_list_query q = {.sort = SORT_NAME, .limit = 1000};
+	bool more;
+	int64_t total;
+	int na = 0, nb = 0;
+	CHECK_INT(store_cluster_list(src, &q, count_cluster, &na, &more, &total), K_OK);
+	CHECK_INT(store_cluster_list(dst, &q, count_cluster, &nb, &more, &total), K_OK);
+	CHECK_INT(na, nb);
+	struct cluster ca, cb;
+	CHECK_INT(store_cluster_get(src, "alpha", &ca), K_OK);
+	CHECK_INT(store_cluster_get(dst, "alpha", &cb), K_OK);
+	CHECK_STR(ca.fetch_token, cb.fetch_token);
+	CHECK_INT(ca.nprev, cb.nprev);
+	CHECK_INT(ca.generation, cb.generation);
+	CHECK_INT(ca.fetch_count, cb.fetch_count);
+	CHECK_INT(ca.members, cb.members);
+	struct store_dir da, db;
+	if (ca.discovery_token[0]) {
+		CHECK_INT(store_dir_get(src, ca.discovery_token, &da), K_OK);
+		CHECK_INT(store_dir_get(dst, ca.discovery_token, &db), K_OK);
+		CHECK_INT(da.last_index, db.last_index);
+		CHECK_INT(da.n, db.n);
+		for (size_t i = 0; i < da.n && i < db.n; i++)
+			CHECK_INT(da.members[i].created_index, db.members[i].created_index);
+		store_dir_clear(&da);
+		store_dir_clear(&db);
+	}
+	cluster_clear(&ca);
+	cluster_clear(&cb);
+	/* a second copy: the target is not empty, nothing changes */
+	buf_reset(&err);
+	CHECK_INT(store_copy(src, dst, &cs, &err), K_EEXIST);
+	CHECK(strstr(buf_str(&err), "is not empty") != NULL);
+	CHECK_INT(store_cluster_count(dst, &b), K_OK);
+	CHECK_INT(a, b);
+	/* only into PostgreSQL */
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(sqlite_file, &lite, &err), K_OK);
+	if (lite)
+		CHECK_INT(store_copy(src, lite, &cs, &err), K_EINVAL);
+out:
+	store_close(&lite);
+	store_close(&dst);
+	store_close(&src);
+	buf_free(&err);
+}
+
 #define RUN_ON(fn)                                                                                 \
 	do {                                                                                       \
 		test_failed_checks = 0;                                                            \
@@ -824,6 +906,7 @@ static void suite(void)
 		RUN_ON(t_feed);
 		RUN_ON(t_unavailable);
 		RUN_ON(t_unreachable_at_open);
+		RUN_ON(t_copy);
 	}
 	store_close(&st);
 }
@@ -844,6 +927,7 @@ int main(void)
 	}
 	backend = "sqlite";
 	snprintf(target, sizeof(target), "%s/db/kindling.db", dir);
+	snprintf(sqlite_file, sizeof(sqlite_file), "%s", target);
 	suite();
 
 	const char *pg = getenv("KINDLING_TEST_PG_URL");
