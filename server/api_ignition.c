@@ -27,6 +27,7 @@ struct rendered {
 
 struct entry {
 	struct entry *next;
+	uint64_t stamp; /* store_feed_stamp before the row was read */
 	struct cluster c;
 	struct rendered v[VERSIONS_MAX];
 };
@@ -36,6 +37,13 @@ struct entry {
  * queueing a shared reply), and inserted, rendered and dropped under the
  * write lock. Every change to a cluster drops its entry and bumps epoch, so
  * a load that raced with a change is served once but never cached.
+ *
+ * Served from memory only while provably current: the store's change feed
+ * (other replicas' changes, PostgreSQL) is up, and has stayed up since the
+ * entry was read (store_feed_stamp unchanged). Otherwise the row is read
+ * again, and when the database cannot be read the answer is 503. A token
+ * the cached row refuses is checked once more against the database (a
+ * rotation through another replica may be on its way).
  */
 struct confcache {
 	pthread_rwlock_t lock;
@@ -103,6 +111,20 @@ static void drop_bucket(struct confcache *cc, size_t b)
 	}
 }
 
+/* Removes name's entry from the table and frees it; write lock held. */
+static void remove_entry(struct confcache *cc, const char *name)
+{
+	for (struct entry **p = &cc->b[hash_name(name)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->c.name, name)) {
+			struct entry *e = *p;
+			*p = e->next;
+			entry_free(e);
+			cc->n--;
+			return;
+		}
+	}
+}
+
 void confcache_on_event(void *arg, const struct event *ev)
 {
 	struct confcache *cc = arg;
@@ -117,16 +139,8 @@ void confcache_on_event(void *arg, const struct event *ev)
 		pthread_rwlock_unlock(&cc->lock);
 		return;
 	}
-	const char *name = ev->cluster;
-	for (struct entry **p = &cc->b[hash_name(name)]; *p; p = &(*p)->next) {
-		if (!strcmp((*p)->c.name, name)) {
-			struct entry *e = *p;
-			*p = e->next;
-			entry_free(e);
-			cc->n--;
-			break;
-		}
-	}
+	if (ev->cluster && ev->cluster[0])
+		remove_entry(cc, ev->cluster);
 	pthread_rwlock_unlock(&cc->lock);
 }
 
@@ -162,60 +176,71 @@ static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 }
 
 /*
- * Finds name's entry, loading it from the store on a miss and rendering
+ * Finds name's entry, loading it from the store on a miss, when the cached
+ * one is not provably current, or when reload says so, and rendering
  * version vi (when vi >= 0) if missing. On K_OK the cache lock is held
  * (release with unlock()) and *out is valid until then; *out_temp tells the
  * entry is not in the table and must be freed after unlock. K_ENOTFOUND,
- * K_EIO, K_EINVAL (render failed), K_ENOMEM.
+ * K_EIO, K_EUNAVAIL, K_EINVAL (render failed), K_ENOMEM.
  */
-static enum kerr acquire(const struct app *a, const char *name, int vi, struct entry **out,
-                         bool *out_temp)
+static enum kerr acquire(const struct app *a, const char *name, int vi, bool reload,
+                         struct entry **out, bool *out_temp)
 {
 	struct confcache *cc = a->cache;
 	*out_temp = false;
+	uint64_t stamp = store_feed_stamp(a->store);
 	pthread_rwlock_rdlock(&cc->lock);
 	struct entry *e = find(cc, name);
-	if (e && (vi < 0 || e->v[vi].resp)) {
+	bool current = e && !reload && stamp && e->stamp == stamp;
+	if (current && (vi < 0 || e->v[vi].resp)) {
 		*out = e;
 		return K_OK;
 	}
 	pthread_rwlock_unlock(&cc->lock);
 
 	struct cluster c = {0};
-	bool loaded = false;
 	unsigned long long epoch = atomic_load(&cc->epoch);
-	if (!e) {
+	if (!current) {
 		enum kerr err = store_cluster_get(a->store, name, &c);
+		if (err == K_ENOTFOUND && e) {
+			pthread_rwlock_wrlock(&cc->lock);
+			remove_entry(cc, name);
+			pthread_rwlock_unlock(&cc->lock);
+		}
 		if (err != K_OK)
 			return err;
-		loaded = true;
 	}
 	pthread_rwlock_wrlock(&cc->lock);
 	e = find(cc, name);
-	if (!e && !loaded) { /* dropped while unlocked: load again */
+	if (current && !(e && e->stamp == stamp)) { /* dropped while unlocked: load again */
 		pthread_rwlock_unlock(&cc->lock);
-		return acquire(a, name, vi, out, out_temp);
+		return acquire(a, name, vi, reload, out, out_temp);
 	}
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e) {
+	if (!current) {
+		struct entry *ne = calloc(1, sizeof(*ne));
+		if (!ne) {
 			pthread_rwlock_unlock(&cc->lock);
 			cluster_clear(&c);
 			return K_ENOMEM;
 		}
-		e->c = c;
-		if (atomic_load(&cc->epoch) == epoch) {
+		ne->c = c;
+		ne->stamp = stamp;
+		/* no change published since the read began, and the feed up all
+		 * along: the copy is current, and replaces an older one */
+		if (atomic_load(&cc->epoch) == epoch && stamp &&
+		    store_feed_stamp(a->store) == stamp) {
+			if (e)
+				remove_entry(cc, name);
 			size_t b = hash_name(name);
 			if (cc->n >= CACHE_MAX)
 				drop_bucket(cc, b);
-			e->next = cc->b[b];
-			cc->b[b] = e;
+			ne->next = cc->b[b];
+			cc->b[b] = ne;
 			cc->n++;
 		} else {
 			*out_temp = true;
 		}
-	} else if (loaded) {
-		cluster_clear(&c);
+		e = ne;
 	}
 	if (vi >= 0 && !e->v[vi].resp) {
 		enum kerr err = render_into(a, e, vi);
@@ -311,7 +336,12 @@ void api_cluster_ignition(struct req *r)
 	bool temp;
 	char id[37] = "", version[24] = "";
 	int status = 0;
-	enum kerr err = acquire(a, name, -1, &e, &temp);
+	enum kerr err = acquire(a, name, -1, false, &e, &temp);
+	if (err == K_OK && api_fetch_token_check(&e->c, token) == K_EFORBIDDEN) {
+		/* a new token, rotated through another replica a moment ago? */
+		unlock(a, e, temp);
+		err = acquire(a, name, -1, true, &e, &temp);
+	}
 	if (err == K_ENOTFOUND) {
 		reply_error(r, err, "there is no cluster named \"%s\"", name);
 		return;
@@ -349,7 +379,7 @@ void api_cluster_ignition(struct req *r)
 	if (err != K_OK)
 		goto out;
 	/* First fetch of this version: render it under the write lock. */
-	err = acquire(a, name, vi, &e, &temp);
+	err = acquire(a, name, vi, false, &e, &temp);
 	if (err == K_OK) {
 		err = api_fetch_token_check(&e->c, token); /* it may have rotated meanwhile */
 		if (err == K_OK) {
@@ -362,7 +392,7 @@ void api_cluster_ignition(struct req *r)
 		unlock(a, e, temp);
 	} else if (err == K_ENOTFOUND) {
 		reply_error(r, err, "there is no cluster named \"%s\"", name);
-	} else if (err == K_ENOTACCEPT && acquire(a, name, -1, &e, &temp) == K_OK) {
+	} else if (err == K_ENOTACCEPT && acquire(a, name, -1, false, &e, &temp) == K_OK) {
 		/* the profiles hold what this spec cannot express: 406, naming it */
 		reply_inexpressible(r, K_ENOTACCEPT, &e->c, chosen);
 		unlock(a, e, temp);
@@ -411,13 +441,13 @@ void api_cluster_userdata(struct req *r)
 	json_decref(errors);
 	struct entry *e;
 	bool temp;
-	enum kerr err = acquire(a, name, -1, &e, &temp);
+	enum kerr err = acquire(a, name, -1, false, &e, &temp);
 	if (err == K_OK && want_hash) {
 		int vi = version_index(qv ? qv : e->c.ignition_version);
 		unlock(a, e, temp);
-		err = acquire(a, name, vi, &e, &temp);
+		err = acquire(a, name, vi, false, &e, &temp);
 	}
-	if (err == K_ENOTACCEPT && acquire(a, name, -1, &e, &temp) == K_OK) {
+	if (err == K_ENOTACCEPT && acquire(a, name, -1, false, &e, &temp) == K_OK) {
 		/* ?hash=1 pins a version that cannot express the profiles */
 		reply_inexpressible(r, K_EINVAL, &e->c, qv ? qv : e->c.ignition_version);
 		unlock(a, e, temp);

@@ -1,4 +1,15 @@
-/* discovery.c - etcd v2 discovery semantics on top of the store. */
+/* discovery.c - etcd v2 discovery semantics on top of the store.
+ *
+ * Directories are cached with their parked watches (v2) and subscriptions
+ * (v3). Registrations through this process are applied to the cache after
+ * commit; those of other replicas (remote member-registered events) make
+ * the cached directory be read again, and the members it did not have are
+ * applied the same way, in index order, waking what waits for them. After
+ * EV_RESYNC (the change feed was broken) every cached directory is read
+ * again, and while the feed is down (store_feed_stamp 0) a cached
+ * directory is read again before each use, so nothing is answered from a
+ * copy that may have missed a change (the database away: 503).
+ */
 #include "discovery.h"
 
 #include <jansson.h>
@@ -77,6 +88,7 @@ struct discovery {
 	bool draining;
 	bool joined; /* discovery_stop joined the threads */
 	pthread_t writer, reaper;
+	struct delivery *late; /* replies queued under mu by get_dir: unlock() delivers them */
 };
 
 void disc_reply_clear(struct disc_reply *r)
@@ -168,8 +180,13 @@ static void shed(struct discovery *d, size_t b)
 	}
 }
 
+static enum kerr sync_dir(struct discovery *d, struct dir *x, struct delivery **out);
+static void drop_dir(struct discovery *d, const char *token, enum disc_status st,
+                     struct delivery **out);
+
 /*
- * The cached directory of token, loaded from the store when missing; mu held
+ * The cached directory of token, loaded from the store when missing (and
+ * read again while the change feed is down); mu held
  * throughout (a load is one indexed read), so a registration committed
  * meanwhile is either in the loaded copy or applied after it. NULL with
  * *out_err = K_ENOTFOUND / K_EIO / K_ENOMEM.
@@ -178,6 +195,12 @@ static struct dir *get_dir(struct discovery *d, const char *token, enum kerr *ou
 {
 	struct dir *x = find_dir(d, token);
 	*out_err = K_OK;
+	if (x && !store_feed_stamp(d->store)) {
+		*out_err = sync_dir(d, x, &d->late);
+		if (*out_err == K_ENOTFOUND)
+			drop_dir(d, token, DISC_NOT_FOUND, &d->late);
+		return *out_err == K_OK ? x : NULL;
+	}
 	if (x)
 		return x;
 	x = calloc(1, sizeof(*x));
@@ -249,6 +272,15 @@ static void deliver(struct delivery *list)
 	}
 }
 
+/* Releases mu, then delivers the replies get_dir queued meanwhile. */
+static void unlock(struct discovery *d)
+{
+	struct delivery *late = d->late;
+	d->late = NULL;
+	pthread_mutex_unlock(&d->mu);
+	deliver(late);
+}
+
 /* Ends every watch of x with status st; mu held. */
 static void end_watches(struct discovery *d, struct dir *x, enum disc_status st,
                         struct delivery **out)
@@ -289,7 +321,7 @@ static struct dir *lock_dir(struct discovery *d, const char *token, struct disc_
 	struct dir *x = get_dir(d, token, &err);
 	if (x)
 		return x;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	if (err == K_ENOTFOUND)
 		set_error(r, DISC_NOT_FOUND, token, NULL, 0);
 	else
@@ -349,7 +381,7 @@ void discovery_get(struct discovery *d, const char *token, const char *key, stru
 		else
 			set_error(out, DISC_NOT_FOUND, token, key, index);
 	}
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 }
 
 void discovery_watch(struct discovery *d, const char *token, const char *key, int64_t wait_index,
@@ -367,20 +399,20 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 	const struct store_member *m = owed(x, key == NULL, key, wait_index);
 	if (m) {
 		set_event(&r, token, m, index);
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		done(arg, &r);
 		return;
 	}
 	if (d->draining || d->nwaiters >= (size_t)d->o.max_waiters) {
 		r.status = d->draining ? DISC_EMPTY : DISC_BUSY;
 		r.index = index;
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		done(arg, &r);
 		return;
 	}
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		r.status = DISC_BUSY;
 		done(arg, &r);
 		return;
@@ -395,7 +427,7 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 	w->next = x->waiters;
 	x->waiters = w;
 	d->nwaiters++;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 }
 
 void discovery_put(struct discovery *d, const char *token, const char *id, const char *value,
@@ -418,7 +450,7 @@ void discovery_put(struct discovery *d, const char *token, const char *id, const
 	p->arg = arg;
 	pthread_mutex_lock(&d->mu);
 	if (d->stopping) { /* the writer is gone or going: members retry a 503 */
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		free(p->value);
 		free(p);
 		r.status = DISC_BUSY;
@@ -428,7 +460,7 @@ void discovery_put(struct discovery *d, const char *token, const char *id, const
 	*d->tail = p;
 	d->tail = &p->next;
 	pthread_cond_signal(&d->work);
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 }
 
 /* Applies a committed registration to the cache and wakes its watches; mu held. */
@@ -477,6 +509,33 @@ static void apply(struct discovery *d, const struct store_put *put, struct deliv
 			wp = &w->next;
 		}
 	}
+}
+
+/*
+ * Reads x again and applies the members the copy lacks, in index order (so
+ * watches and subscriptions see them in that order); mu held. K_OK, or the
+ * store's error (K_ENOTFOUND: the directory is gone) with x unchanged.
+ */
+static enum kerr sync_dir(struct discovery *d, struct dir *x, struct delivery **out)
+{
+	struct store_dir fresh;
+	enum kerr err = store_dir_get(d->store, x->token, &fresh);
+	if (err != K_OK)
+		return err;
+	for (size_t i = 0; i < fresh.n; i++) {
+		const struct store_member *m = &fresh.members[i];
+		if (find_member(x, m->id))
+			continue;
+		struct store_put put = {.token = x->token,
+		                        .id = m->id,
+		                        .value = m->value,
+		                        .result = K_OK,
+		                        .index = m->created_index,
+		                        .at = m->created_at};
+		apply(d, &put, out);
+	}
+	store_dir_clear(&fresh);
+	return K_OK;
 }
 
 /* Tells the subscribers of a committed registration (no lock held). */
@@ -533,7 +592,7 @@ static void *writer(void *arg)
 		}
 		if (!d->head)
 			d->tail = &d->head;
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		enum kerr err = store_put_members(d->store, puts, n);
 		if (err != K_OK)
 			log_warnx("discovery: cannot commit %zu registrations: %s", n,
@@ -545,6 +604,13 @@ static void *writer(void *arg)
 			struct disc_reply r = {0};
 			enum kerr res = err == K_OK ? puts[i].result : K_EIO;
 			if (res == K_OK) {
+				/* other replicas may have committed lower indexes to this
+				 * directory that the copy has not seen yet: read it again,
+				 * so they are applied first */
+				struct dir *x = find_dir(d, p->token);
+				if (x && store_shared(d->store) && !find_member(x, p->id) &&
+				    (x->waiters || x->subs))
+					(void)sync_dir(d, x, &out); /* else applied alone below */
 				apply(d, &puts[i], &out);
 				struct store_member m = {.value = p->value,
 				                         .created_index = puts[i].index};
@@ -562,7 +628,7 @@ static void *writer(void *arg)
 			}
 			deliver_later(&out, p->done, p->arg, &r);
 		}
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		deliver(out);
 		for (size_t i = 0; i < n; i++) {
 			if (err == K_OK && puts[i].result == K_OK)
@@ -572,7 +638,7 @@ static void *writer(void *arg)
 		}
 		pthread_mutex_lock(&d->mu);
 	}
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	return NULL;
 }
 
@@ -610,11 +676,11 @@ static void *reaper(void *arg)
 				}
 			}
 		}
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		deliver(out);
 		pthread_mutex_lock(&d->mu);
 	}
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	return NULL;
 }
 
@@ -637,7 +703,7 @@ enum kerr discovery_new(struct store *s, const struct discovery_options *o, stru
 		pthread_mutex_lock(&d->mu);
 		d->stopping = true;
 		pthread_cond_signal(&d->work);
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		pthread_join(d->writer, NULL);
 		free(d);
 		return K_EIO;
@@ -654,33 +720,78 @@ void discovery_release_all(struct discovery *d)
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct dir *x = d->b[b]; x; x = x->next)
 			end_watches(d, x, DISC_EMPTY, &out);
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	deliver(out);
+}
+
+/* Drops token's cached copy: its watches end with st (DISC_NOT_FOUND: a
+ * 404; else empty, members re-ask), its subscriptions with st; mu held. */
+static void drop_dir(struct discovery *d, const char *token, enum disc_status st,
+                     struct delivery **out)
+{
+	for (struct dir **p = &d->b[bucket(token)]; *p; p = &(*p)->next) {
+		if (!strcmp((*p)->token, token)) {
+			struct dir *x = *p;
+			end_watches(d, x, st == DISC_NOT_FOUND ? st : DISC_EMPTY, out);
+			end_subs(x, st);
+			*p = x->next;
+			dir_free(x);
+			d->ndirs--;
+			return;
+		}
+	}
 }
 
 void discovery_forget(struct discovery *d, const char *token)
 {
-	struct delivery *out = NULL;
 	pthread_mutex_lock(&d->mu);
-	for (struct dir **p = &d->b[bucket(token)]; *p; p = &(*p)->next) {
-		if (!strcmp((*p)->token, token)) {
-			struct dir *x = *p;
-			end_watches(d, x, DISC_NOT_FOUND, &out);
-			end_subs(x, DISC_NOT_FOUND);
-			*p = x->next;
-			dir_free(x);
-			d->ndirs--;
-			break;
+	drop_dir(d, token, DISC_NOT_FOUND, &d->late);
+	unlock(d);
+}
+
+/* Another replica registered member id (NULL: not known) in token's
+ * directory: a cached copy without it is read again. */
+static void refresh(struct discovery *d, const char *token, const char *id)
+{
+	pthread_mutex_lock(&d->mu);
+	struct dir *x = find_dir(d, token);
+	if (x && (!id || !find_member(x, id))) {
+		enum kerr err = sync_dir(d, x, &d->late);
+		if (err != K_OK) /* gone (404), or unreadable: watches re-ask */
+			drop_dir(d, token, err == K_ENOTFOUND ? DISC_NOT_FOUND : DISC_BUSY,
+			         &d->late);
+	}
+	unlock(d);
+}
+
+/* Events may have been missed: copies nobody waits on go, the others are
+ * read again (what they missed wakes their watches). */
+static void resync(struct discovery *d)
+{
+	pthread_mutex_lock(&d->mu);
+	for (size_t b = 0; b < BUCKETS; b++) {
+		shed(d, b);
+		for (struct dir *x = d->b[b], *next; x; x = next) {
+			next = x->next;
+			enum kerr err = sync_dir(d, x, &d->late);
+			if (err != K_OK)
+				drop_dir(d, x->token,
+				         err == K_ENOTFOUND ? DISC_NOT_FOUND : DISC_BUSY, &d->late);
 		}
 	}
-	pthread_mutex_unlock(&d->mu);
-	deliver(out);
+	unlock(d);
 }
 
 void discovery_on_event(void *arg, const struct event *ev)
 {
-	if ((ev->kind == EV_CLUSTER_DELETED || ev->kind == EV_DIRECTORY_DELETED) && ev->token[0])
-		discovery_forget(arg, ev->token);
+	struct discovery *d = arg;
+	if ((ev->kind == EV_CLUSTER_DELETED || ev->kind == EV_DIRECTORY_DELETED) && ev->token &&
+	    ev->token[0])
+		discovery_forget(d, ev->token);
+	else if (ev->kind == EV_MEMBER_REGISTERED && ev->remote && ev->token && ev->token[0])
+		refresh(d, ev->token, json_string_value(json_object_get(ev->data, "id")));
+	else if (ev->kind == EV_RESYNC)
+		resync(d);
 }
 
 enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t from,
@@ -693,7 +804,7 @@ enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t fr
 	enum kerr err = K_ELIMIT;
 	struct dir *x = d->nsubs < (size_t)d->o.max_waiters ? get_dir(d, token, &err) : NULL;
 	if (!x) {
-		pthread_mutex_unlock(&d->mu);
+		unlock(d);
 		free(sub);
 		return err;
 	}
@@ -713,7 +824,7 @@ enum kerr discovery_subscribe(struct discovery *d, const char *token, int64_t fr
 		x->subs->prev = sub;
 	x->subs = sub;
 	d->nsubs++;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	*out = sub;
 	return K_OK;
 }
@@ -733,7 +844,7 @@ void discovery_unsubscribe(struct discovery *d, struct disc_sub **subp)
 			sub->next->prev = sub->prev;
 	}
 	d->nsubs--;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	free(sub);
 	*subp = NULL;
 }
@@ -746,7 +857,7 @@ enum kerr discovery_read(struct discovery *d, const char *token,
 	struct dir *x = get_dir(d, token, &err);
 	if (x)
 		fn(arg, &x->d);
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	return err;
 }
 
@@ -754,7 +865,7 @@ size_t discovery_subscriptions(struct discovery *d)
 {
 	pthread_mutex_lock(&d->mu);
 	size_t n = d->nsubs;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	return n;
 }
 
@@ -762,7 +873,7 @@ size_t discovery_waiters(struct discovery *d)
 {
 	pthread_mutex_lock(&d->mu);
 	size_t n = d->nwaiters;
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	return n;
 }
 
@@ -777,7 +888,7 @@ void discovery_stop(struct discovery *d)
 	d->joined = true;
 	pthread_cond_signal(&d->work);
 	pthread_cond_signal(&d->tick);
-	pthread_mutex_unlock(&d->mu);
+	unlock(d);
 	if (joined)
 		return;
 	pthread_join(d->writer, NULL);

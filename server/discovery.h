@@ -58,7 +58,12 @@ void discovery_release_all(struct discovery *d);
 void discovery_forget(struct discovery *d, const char *token);
 
 /* An events subscriber (arg: the discovery): a deleted cluster's or
- * directory's watches end and its copy is dropped. */
+ * directory's watches end and its copy is dropped; another replica's
+ * registration (remote) reads a cached directory again and wakes what waits
+ * for the members it gains; EV_RESYNC does that for every cached directory
+ * (those nobody waits on are dropped). The remote ones read the store (one
+ * indexed read per directory) on the publishing thread, the database
+ * listener's. */
 void discovery_on_event(void *arg, const struct event *ev);
 
 /* Ends every watch, completes the pending registrations and stops the

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "render.h"
+#include "replicas.h"
 #include "service.h"
 #include "writer.h"
 
@@ -275,6 +276,11 @@ int main(int argc, char **argv)
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
+	/* other replicas' changes (PostgreSQL), once everything subscribed */
+	if (replicas_start(app.store, events) != K_OK) {
+		log_warnx("cannot start the database listener: out of memory or threads");
+		goto out;
+	}
 	struct http_options ho = {
 	        .listen = cfg.listen,
 	        .public_url = app.public_url,
@@ -364,6 +370,7 @@ out:
 	grpc_stop(grpc); /* GOAWAY; its watches end before discovery goes */
 	http_stop(&http, cfg.drain_timeout_s);
 	service_stop(2000);
+	replicas_stop(app.store); /* no remote event reaches what goes below */
 	writer_free(&app.writer);
 	discovery_free(&app.discovery);
 	grpc_free(&grpc); /* after discovery: its writer may still answer a registration */

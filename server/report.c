@@ -358,7 +358,7 @@ enum kerr reports_put(struct reports *r, const struct cluster *c, const json_t *
 	int failed = report_failed_units(report);
 	enum kerr e = body ? K_OK : K_ENOMEM;
 	if (e == K_OK) {
-		struct store_report sr = {node, boot, now, failed, body};
+		struct store_report sr = {node, boot, now, failed, body, c->name};
 		int keep = c->size * REPORT_KEEP_PER_NODE;
 		e = store_report_put(r->store, c->id, &sr, keep);
 	}

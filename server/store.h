@@ -275,6 +275,7 @@ struct store_report {
 	int64_t at;          /* received, ms */
 	int failed;          /* failed units it lists */
 	const char *body;    /* the validated report, compact JSON */
+	const char *cluster; /* the cluster's name (for other replicas' events) */
 };
 
 /*
@@ -293,5 +294,52 @@ enum kerr store_reports_list(struct store *s, const char *cluster_id,
 /* Counts the kept reports of all clusters: *out_nodes, and of them
  * *out_failed that list failed units. K_OK or K_EIO. */
 enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_failed);
+/*
+ * The change feed: what OTHER processes on the same database committed
+ * (PostgreSQL: their NOTIFYs, sent inside each write transaction and
+ * delivered at commit, in commit order, to one LISTEN connection of this
+ * process). kind is an events.h kind name ("cluster-changed", ...), or
+ * "resync" once the listening connection is back after a break: changes of
+ * that time were missed (NOTIFY has no replay). Strings are borrowed for
+ * the call; "" for what the change does not name.
+ */
+struct store_change {
+	const char *kind;
+	const char *cluster;    /* name */
+	const char *cluster_id; /* id */
+	const char *token;      /* discovery token */
+	const char *member;     /* member-registered: the member's id; node-reported: the node */
+	int64_t index;          /* member-registered: its index */
+	int64_t generation;     /* cluster-created / changed: the committed generation */
+	int64_t at;             /* ms */
+};
+
+/* Called on the store's listener thread, one change at a time. */
+typedef void (*store_change_fn)(void *arg, const struct store_change *c);
+
+/*
+ * Starts the listener thread that delivers other processes' changes to fn
+ * (reconnecting with a backoff after a break, then delivering "resync").
+ * SQLite: one process owns the file, nothing to deliver: K_OK and no
+ * thread. K_OK, K_ENOMEM, K_EIO (no thread). Once per store.
+ */
+enum kerr store_listen(struct store *s, store_change_fn fn, void *arg);
+
+/* Stops the listener: fn is not called once this returns. Accepts NULL and
+ * a store that never listened. */
+void store_unlisten(struct store *s);
+
+/*
+ * Whether a copy read from the store now stays current through the change
+ * feed: a non-zero stamp that stays the same while the listening connection
+ * stays up, 0 while it is down (or before store_listen). A copy may be
+ * served from memory only while the stamp is non-zero and equal to the one
+ * taken before it was read. SQLite: always 1 (every change is this
+ * process's own).
+ */
+uint64_t store_feed_stamp(struct store *s);
+
+/* Whether other processes may write the same database (PostgreSQL). */
+bool store_shared(struct store *s);
 
 #endif

@@ -11,11 +11,10 @@
  * of the store.h function of the same name, with the backend's pointer in
  * place of the struct store. All are thread-safe.
  *
- * Change events (issue 13, part 2) hook in here: a backend gains
- *   enum kerr (*listen)(void *b, store_event_fn fn, void *arg);
- * (SQLite: called by the dispatcher after each successful write, in
- * process; PostgreSQL: NOTIFY inside each write transaction, delivered at
- * commit to a dedicated LISTEN connection), and store.c publishes.
+ * Change events: listen / unlisten / feed_stamp are NULL for a backend
+ * whose writes are all this process's own (SQLite); then store.c answers
+ * K_OK / nothing / 1. Events of this process's own writes are published
+ * above the store (writer.c, discovery.c) after commit, on both.
  */
 /*
  * One table of the data model, as kindling migrate copies it (tables.c:
@@ -77,6 +76,10 @@ struct store_backend {
 	enum kerr (*reports_list)(void *b, const char *cluster_id,
 	                          void (*fn)(const struct store_report *r, void *arg), void *arg);
 	enum kerr (*reports_count)(void *b, int64_t *out_nodes, int64_t *out_failed);
+	/* the change feed (store_listen); NULL: every write is this process's own */
+	enum kerr (*listen)(void *b, store_change_fn fn, void *arg);
+	void (*unlisten)(void *b);
+	uint64_t (*feed_stamp)(void *b);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../log.h"
+#include "../rand.h"
 #include "backend.h"
 #include "migrations.h"
 
@@ -30,17 +32,34 @@
  * then the call fails with K_EUNAVAIL, the connection is closed, and the
  * next use of its slot connects again. After a failed connect, calls that
  * need a new connection fail at once for RECONNECT_PAUSE_MS.
+ *
+ * The change feed: every write transaction sends pg_notify(CHANNEL, payload)
+ * before its COMMIT (PostgreSQL delivers it at commit, in commit order, never
+ * for a rollback); the payload is compact JSON naming this process (its
+ * replica id, random per start) and the change. One more connection, outside
+ * the pool, only LISTENs, on the listener thread (pg.lst): it polls the
+ * socket and a wake pipe, hands other replicas' changes to the store_listen
+ * callback, and after a break reconnects with a backoff (LISTEN_BACKOFF_MS,
+ * doubling to LISTEN_BACKOFF_MAX_MS) and delivers "resync". lst.stamp is 0
+ * while it is not listening, else the number of the current connection.
+ * TCP keepalives on that connection notice a silent network within
+ * about LISTEN_KEEPALIVE seconds.
  */
-#define POOL_WAIT_MS         10000
-#define CONNECT_TIMEOUT_S    "5"
-#define STATEMENT_TIMEOUT_MS 10000
-#define QUERY_WAIT_MS        (STATEMENT_TIMEOUT_MS + 5000)
-#define MIGRATION_LOCK_KEY   "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
-#define MAX_PARAMS           12
-#define PROBE_LOCK_MS        250
-#define RECONNECT_PAUSE_MS   250 /* after a failed connect, new ones fail at once this long */
-#define STR_(x)              #x
-#define STRINGIFY(x)         STR_(x)
+#define POOL_WAIT_MS          10000
+#define CONNECT_TIMEOUT_S     "5"
+#define STATEMENT_TIMEOUT_MS  10000
+#define QUERY_WAIT_MS         (STATEMENT_TIMEOUT_MS + 5000)
+#define MIGRATION_LOCK_KEY    "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
+#define MAX_PARAMS            12
+#define PROBE_LOCK_MS         250
+#define RECONNECT_PAUSE_MS    250 /* after a failed connect, new ones fail at once this long */
+#define CHANNEL               "kindling"
+#define PAYLOAD_MAX           7900 /* NOTIFY refuses 8000 bytes and more */
+#define LISTEN_BACKOFF_MS     100
+#define LISTEN_BACKOFF_MAX_MS 1000
+#define LISTEN_KEEPALIVE      "3" /* idle s, then probes 1 s apart, 3 of them */
+#define STR_(x)               #x
+#define STRINGIFY(x)          STR_(x)
 
 enum q {
 	Q_COUNT_CLUSTERS,
@@ -80,6 +99,7 @@ enum q {
 	Q_REPORT_TRIM,
 	Q_REPORT_LIST,
 	Q_REPORT_COUNT,
+	Q_NOTIFY,
 	Q_COUNT
 };
 
@@ -171,17 +191,33 @@ static const char *const sql[Q_COUNT] = {
         [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
                           "WHERE cluster_id = $1 ORDER BY at DESC, node",
         [Q_REPORT_COUNT] = "SELECT count(*), count(*) FILTER (WHERE failed > 0) FROM node_reports",
+        [Q_NOTIFY] = "SELECT pg_notify('" CHANNEL "', $1)",
 };
 
 struct pconn {
-	PGconn *pg; /* NULL: not connected (yet, or since a failure) */
+	PGconn *pg;    /* NULL: not connected (yet, or since a failure) */
+	bool listener; /* the LISTEN connection: TCP keepalives, never pooled */
 	bool busy;
 	bool fresh; /* taken from the pool, nothing run yet: a lost connection is retried */
 	bool prepared[Q_COUNT];
 };
 
+/* The listener thread and its connection (see the top). */
+struct listener {
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	int wake[2]; /* a byte on wake[1] ends a poll of the thread */
+	store_change_fn fn;
+	void *arg;
+	atomic_ullong stamp; /* 0: not listening; else the current connection's number */
+	uint64_t connects;
+};
+
 struct pg {
 	char *conninfo;
+	char replica[17]; /* this process, in its notifications */
+	struct listener lst;
 	char where[256]; /* host:port/db for messages: never the password */
 	int n;
 	struct pconn *conns;
@@ -505,8 +541,13 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg)
 	 * before it (libpq keeps the last value of a repeated keyword) */
 	const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
 	const char *const vals[] = {CONNECT_TIMEOUT_S, "kindling", s->conninfo, NULL};
+	const char *const lkeys[] = {
+	        "connect_timeout",     "fallback_application_name", "keepalives", "keepalives_idle",
+	        "keepalives_interval", "keepalives_count",          "dbname",     NULL};
+	const char *const lvals[] = {CONNECT_TIMEOUT_S, "kindling", "1", LISTEN_KEEPALIVE, "1", "3",
+	                             s->conninfo,       NULL};
 	drop_conn(c);
-	c->pg = PQconnectdbParams(keys, vals, 1);
+	c->pg = c->listener ? PQconnectdbParams(lkeys, lvals, 1) : PQconnectdbParams(keys, vals, 1);
 	char msg[400];
 	if (!c->pg) {
 		snprintf(msg, sizeof(msg), "out of memory");
@@ -725,6 +766,54 @@ static enum kerr dump_json(const json_t *j, char **out)
 	return *out ? K_OK : K_ENOMEM;
 }
 
+/*
+ * Sends the change ch (its kind, and what it names: NULL or "" for nothing)
+ * to the other replicas, inside the open transaction: delivered at its
+ * commit, never for a rollback. K_OK or the statement's error (which fails
+ * the transaction: a change the others would miss is not committed).
+ */
+static enum kerr notify(struct pg *s, struct pconn *c, const struct store_change *ch)
+{
+	json_t *j = json_pack("{s:s, s:s}", "r", s->replica, "k", ch->kind);
+	if (!j)
+		return K_ENOMEM;
+	const char *const keys[] = {"n", "i", "t", "m"};
+	const char *const vals[] = {ch->cluster, ch->cluster_id, ch->token, ch->member};
+	for (size_t i = 0; i < 4; i++)
+		if (vals[i] && vals[i][0])
+			json_object_set_new(j, keys[i], json_string(vals[i]));
+	if (ch->index)
+		json_object_set_new(j, "x", json_integer(ch->index));
+	if (ch->generation)
+		json_object_set_new(j, "g", json_integer(ch->generation));
+	json_object_set_new(j, "a", json_integer(ch->at ? ch->at : store_now_ms()));
+	char *text = NULL;
+	enum kerr e = dump_json(j, &text);
+	json_decref(j);
+	if (e == K_OK && strlen(text) > PAYLOAD_MAX)
+		e = K_EIO; /* cannot happen: names, ids and tokens are short */
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, text);
+		e = qx(s, c, Q_NOTIFY, &p, NULL);
+	}
+	free(text);
+	return e;
+}
+
+/* notify for a change of the committed row cl. */
+static enum kerr notify_cluster(struct pg *s, struct pconn *c, const char *kind,
+                                const struct cluster *cl)
+{
+	struct store_change ch = {.kind = kind,
+	                          .cluster = cl->name,
+	                          .cluster_id = cl->id,
+	                          .token = cl->discovery_token,
+	                          .generation = cl->generation,
+	                          .at = cl->updated_at};
+	return notify(s, c, &ch);
+}
+
 /* Applies the migrations past schema_version in one transaction, under an
  * advisory lock (replicas starting together migrate one after the other).
  * Refuses a database newer than this binary. */
@@ -803,11 +892,14 @@ static void describe(struct pg *s, PGconn *pg)
 	         PQhost(pg) ? PQhost(pg) : "", PQport(pg) ? PQport(pg) : "", PQdb(pg));
 }
 
+static void pg_unlisten(void *b);
+
 static void pg_close(void *b)
 {
 	struct pg *s = b;
 	if (!s)
 		return;
+	pg_unlisten(s);
 	for (int i = s->n - 1; s->conns && i >= 0; i--)
 		drop_conn(&s->conns[i]);
 	pthread_cond_destroy(&s->freed);
@@ -829,7 +921,8 @@ static enum kerr pg_open(const char *target, int pool_size, void **out, struct b
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->freed, NULL);
 	pthread_mutex_init(&s->fault_mu, NULL);
-	if (!s->conns || !s->conninfo) {
+	s->lst.wake[0] = s->lst.wake[1] = -1;
+	if (!s->conns || !s->conninfo || rand_hex(s->replica, 8) != K_OK) {
 		pg_close(s);
 		return K_ENOMEM;
 	}
@@ -927,6 +1020,13 @@ static enum kerr pg_health(void *b, struct buf *why)
 	enum kerr e = pg_cluster_count(s, &n);
 	if (e == K_OK && atomic_load(&s->write_failed))
 		e = probe_write(s, &locked);
+	if (e == K_OK && s->lst.started && !atomic_load(&s->lst.stamp)) {
+		buf_addf(why,
+		         "%s: not listening for other replicas' changes (the LISTEN connection is "
+		         "down; reconnecting)",
+		         s->where);
+		return K_EUNAVAIL;
+	}
 	if (e != K_OK && locked) {
 		buf_addf(why,
 		         "%s: the database is locked: a write waited %d ms for locks another "
@@ -1015,6 +1115,15 @@ static void pg_clusters_create(void *b, const struct cluster *const *cls, size_t
 			continue;
 		}
 		results[i] = insert_cluster(s, c, cls[i]);
+		if (results[i] == K_OK) {
+			struct store_change ch = {.kind = "cluster-created",
+			                          .cluster = cls[i]->name,
+			                          .cluster_id = cls[i]->id,
+			                          .token = cls[i]->discovery_token,
+			                          .generation = 1,
+			                          .at = cls[i]->created_at};
+			results[i] = notify(s, c, &ch);
+		}
 		if (results[i] == K_OK)
 			count++;
 		else if (!c->pg) /* the connection is gone, and the transaction */
@@ -1156,6 +1265,8 @@ static enum kerr pg_cluster_update(void *b, const char *name, store_mutate_fn fn
 	}
 	if (e == K_OK)
 		e = get_on(s, c, name, out);
+	if (e == K_OK)
+		e = notify_cluster(s, c, "cluster-changed", out);
 	e = finish(s, c, e);
 	if (e != K_OK)
 		cluster_clear(out);
@@ -1211,6 +1322,8 @@ static enum kerr pg_cluster_rotate_token(void *b, const char *name, const char *
 		e = exec_named(s, c, Q_ROTATE, name, token, NULL, &now);
 	if (e == K_OK)
 		e = get_on(s, c, name, out);
+	if (e == K_OK)
+		e = notify_cluster(s, c, "token-rotated", out);
 	e = finish(s, c, e);
 	if (e != K_OK)
 		cluster_clear(out);
@@ -1237,6 +1350,11 @@ static enum kerr pg_cluster_delete(void *b, const char *name, char out_token[33]
 	PQclear(r);
 	if (e == K_OK)
 		e = exec_named(s, c, Q_DELETE, name, NULL, NULL, NULL);
+	if (e == K_OK) {
+		struct store_change ch = {
+		        .kind = "cluster-deleted", .cluster = name, .token = out_token};
+		e = notify(s, c, &ch);
+	}
 	e = finish(s, c, e);
 	if (e != K_OK)
 		out_token[0] = '\0';
@@ -1473,6 +1591,14 @@ static enum kerr put_one(struct pg *s, struct pconn *c, struct store_put *p, int
 		p_text(&q, p->token);
 		p_int(&q, p->index);
 		e = qx(s, c, Q_DIR_BUMP, &q, NULL);
+	}
+	if (e == K_OK) {
+		struct store_change ch = {.kind = "member-registered",
+		                          .token = p->token,
+		                          .member = p->id,
+		                          .index = p->index,
+		                          .at = p->at};
+		e = notify(s, c, &ch);
 	}
 	if (e == K_OK)
 		p->result = K_OK;
@@ -1825,6 +1951,14 @@ static enum kerr pg_report_put(void *b, const char *cluster_id, const struct sto
 		p_int(&p, keep);
 		e = qx(s, c, Q_REPORT_TRIM, &p, NULL);
 	}
+	if (e == K_OK) {
+		struct store_change ch = {.kind = "node-reported",
+		                          .cluster = r->cluster,
+		                          .cluster_id = cluster_id,
+		                          .member = r->node,
+		                          .at = r->at};
+		e = notify(s, c, &ch);
+	}
 	return release_write(s, c, finish(s, c, e));
 }
 
@@ -1872,6 +2006,162 @@ static enum kerr pg_reports_count(void *b, int64_t *out_nodes, int64_t *out_fail
 	return release(s, c, e);
 }
 
+/* Waits ms on the wake pipe (and fd when >= 0, for input). Returns 1 when fd
+ * is readable, 0 on the timeout, -1 when woken to stop. */
+static int lst_wait(struct pg *s, int fd, int ms)
+{
+	struct pollfd p[2] = {{.fd = s->lst.wake[0], .events = POLLIN},
+	                      {.fd = fd, .events = POLLIN}};
+	int r = poll(p, fd >= 0 ? 2 : 1, ms);
+	if (atomic_load(&s->lst.stop) || (r > 0 && (p[0].revents & POLLIN)))
+		return -1;
+	return r > 0 && (p[1].revents & (POLLIN | POLLERR | POLLHUP)) ? 1 : 0;
+}
+
+static const char *j_str(const json_t *j, const char *key)
+{
+	const char *v = json_string_value(json_object_get(j, key));
+	return v ? v : "";
+}
+
+/* Hands one notification to the callback unless it is this process's own. */
+static void lst_deliver(struct pg *s, const PGnotify *n)
+{
+	json_t *j = json_loads(n->extra, 0, NULL);
+	const char *kind = j_str(j, "k");
+	if (j && kind[0] && strcmp(j_str(j, "r"), s->replica) != 0) {
+		struct store_change ch = {
+		        .kind = kind,
+		        .cluster = j_str(j, "n"),
+		        .cluster_id = j_str(j, "i"),
+		        .token = j_str(j, "t"),
+		        .member = j_str(j, "m"),
+		        .index = json_integer_value(json_object_get(j, "x")),
+		        .generation = json_integer_value(json_object_get(j, "g")),
+		        .at = json_integer_value(json_object_get(j, "a")),
+		};
+		s->lst.fn(s->lst.arg, &ch);
+	}
+	json_decref(j);
+}
+
+/* Receives on a listening connection until it breaks or stop. */
+static void lst_receive(struct pg *s, struct pconn *c)
+{
+	for (;;) {
+		int r = lst_wait(s, PQsocket(c->pg), 1000);
+		if (r < 0)
+			return;
+		if (r > 0 && !PQconsumeInput(c->pg))
+			return;
+		if (PQstatus(c->pg) != CONNECTION_OK)
+			return;
+		PGnotify *n;
+		while ((n = PQnotifies(c->pg)) != NULL) {
+			lst_deliver(s, n);
+			PQfreemem(n);
+		}
+	}
+}
+
+static void *lst_main(void *arg)
+{
+	struct pg *s = arg;
+	struct pconn c = {.listener = true};
+	int backoff = LISTEN_BACKOFF_MS;
+	bool lost = false;
+	while (!atomic_load(&s->lst.stop)) {
+		enum kerr e = connect_one(s, &c, NULL);
+		if (e == K_OK)
+			e = cmd(s, &c, "LISTEN " CHANNEL);
+		if (e != K_OK) {
+			drop_conn(&c);
+			if (lst_wait(s, -1, backoff) < 0)
+				break;
+			backoff = backoff * 2 > LISTEN_BACKOFF_MAX_MS ? LISTEN_BACKOFF_MAX_MS
+			                                              : backoff * 2;
+			continue;
+		}
+		backoff = LISTEN_BACKOFF_MS;
+		atomic_store(&s->lst.stamp, ++s->lst.connects);
+		if (lost) {
+			/* listening again: what was missed meanwhile is re-read by
+			 * whoever kept a copy */
+			log_info("database %s: listening for other replicas' changes again; "
+			         "cached copies dropped",
+			         s->where);
+			struct store_change ch = {.kind = "resync",
+			                          .cluster = "",
+			                          .cluster_id = "",
+			                          .token = "",
+			                          .member = ""};
+			s->lst.fn(s->lst.arg, &ch);
+		}
+		lst_receive(s, &c);
+		atomic_store(&s->lst.stamp, 0);
+		if (atomic_load(&s->lst.stop))
+			break;
+		char msg[400];
+		one_line(msg, sizeof(msg), PQerrorMessage(c.pg));
+		log_warnx("database %s: the connection listening for other replicas' changes "
+		          "broke (%s): configs and discovery are read from the database, not "
+		          "memory, until it is back",
+		          s->where, msg);
+		lost = true;
+		drop_conn(&c);
+	}
+	drop_conn(&c);
+	return NULL;
+}
+
+static enum kerr pg_listen(void *b, store_change_fn fn, void *arg)
+{
+	struct pg *s = b;
+	if (s->lst.started)
+		return K_EIO;
+	if (pipe(s->lst.wake) != 0)
+		return K_EIO;
+	s->lst.fn = fn;
+	s->lst.arg = arg;
+	atomic_store(&s->lst.stop, false);
+	if (pthread_create(&s->lst.thread, NULL, lst_main, s) != 0) {
+		close(s->lst.wake[0]);
+		close(s->lst.wake[1]);
+		s->lst.wake[0] = s->lst.wake[1] = -1;
+		return K_EIO;
+	}
+	s->lst.started = true;
+	/* the first connection up before anything is served from memory: wait
+	 * a moment for it (a cache is only used while it is up anyway) */
+	for (int i = 0; i < 100 && !atomic_load(&s->lst.stamp); i++) {
+		struct timespec ts = {0, 20 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return K_OK;
+}
+
+static void pg_unlisten(void *b)
+{
+	struct pg *s = b;
+	if (!s->lst.started)
+		return;
+	atomic_store(&s->lst.stop, true);
+	ssize_t w = write(s->lst.wake[1], "x", 1);
+	(void)w; /* the flag is set: the thread sees it within its poll timeout anyway */
+	pthread_join(s->lst.thread, NULL);
+	s->lst.started = false;
+	atomic_store(&s->lst.stamp, 0);
+	close(s->lst.wake[0]);
+	close(s->lst.wake[1]);
+	s->lst.wake[0] = s->lst.wake[1] = -1;
+}
+
+static uint64_t pg_feed_stamp(void *b)
+{
+	struct pg *s = b;
+	return atomic_load(&s->lst.stamp);
+}
+
 const struct store_backend store_backend_postgres = {
         .name = "postgres",
         .open = pg_open,
@@ -1894,4 +2184,7 @@ const struct store_backend store_backend_postgres = {
         .report_put = pg_report_put,
         .reports_list = pg_reports_list,
         .reports_count = pg_reports_count,
+        .listen = pg_listen,
+        .unlisten = pg_unlisten,
+        .feed_stamp = pg_feed_stamp,
 };

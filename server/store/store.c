@@ -223,3 +223,24 @@ enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_
 {
 	return s->be->reports_count(s->b, out_nodes, out_failed);
 }
+
+enum kerr store_listen(struct store *s, store_change_fn fn, void *arg)
+{
+	return s->be->listen ? s->be->listen(s->b, fn, arg) : K_OK;
+}
+
+void store_unlisten(struct store *s)
+{
+	if (s && s->be->unlisten)
+		s->be->unlisten(s->b);
+}
+
+uint64_t store_feed_stamp(struct store *s)
+{
+	return s->be->feed_stamp ? s->be->feed_stamp(s->b) : 1;
+}
+
+bool store_shared(struct store *s)
+{
+	return s->be->listen != NULL;
+}

@@ -450,12 +450,12 @@ static void t_reports(void)
 	CHECK_INT(create1("reports-1", false, 1000, &c), K_OK);
 	int64_t nodes0 = -1, failed0 = -1, nodes = -1, failed = -1;
 	CHECK_INT(store_reports_count(st, &nodes0, &failed0), K_OK);
-	struct store_report r = {"node-a", "boot-1", 1000, 0, "{\"v\":1}"};
+	struct store_report r = {"node-a", "boot-1", 1000, 0, "{\"v\":1}", "c"};
 	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
-	r = (struct store_report){"node-b", "boot-2", 2000, 2, "{\"v\":2}"};
+	r = (struct store_report){"node-b", "boot-2", 2000, 2, "{\"v\":2}", "c"};
 	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
 	/* node-a again: replaces its own, newest first */
-	r = (struct store_report){"node-a", "boot-3", 3000, 1, "{\"v\":3}"};
+	r = (struct store_report){"node-a", "boot-3", 3000, 1, "{\"v\":3}", "c"};
 	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
 	struct reports_seen rs = {0};
 	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
@@ -468,7 +468,7 @@ static void t_reports(void)
 	CHECK_INT(nodes, nodes0 + 2);
 	CHECK_INT(failed, failed0 + 2);
 	/* a third node: the oldest (node-b) goes, keep = 2 */
-	r = (struct store_report){"node-c", "boot-4", 4000, 0, "{}"};
+	r = (struct store_report){"node-c", "boot-4", 4000, 0, "{}", "c"};
 	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
 	rs = (struct reports_seen){0};
 	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
@@ -732,6 +732,104 @@ static void t_unavailable(void)
 	buf_free(&why);
 }
 
+/* What a listening store received: the kinds in order, and some fields. */
+struct feed {
+	pthread_mutex_t mu;
+	char kinds[512];
+	char last_name[64];
+	char last_token[33];
+	int64_t last_index;
+	int64_t last_generation;
+	int n;
+};
+
+static void on_feed(void *arg, const struct store_change *c)
+{
+	struct feed *f = arg;
+	pthread_mutex_lock(&f->mu);
+	size_t len = strlen(f->kinds);
+	snprintf(f->kinds + len, sizeof(f->kinds) - len, "%s%s", len ? " " : "", c->kind);
+	snprintf(f->last_name, sizeof(f->last_name), "%s", c->cluster);
+	snprintf(f->last_token, sizeof(f->last_token), "%s", c->token);
+	f->last_index = c->index;
+	f->last_generation = c->generation;
+	f->n++;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Waits (5 s at most) until f holds n changes. */
+static int feed_wait(struct feed *f, int n)
+{
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&f->mu);
+		int got = f->n;
+		pthread_mutex_unlock(&f->mu);
+		if (got >= n)
+			return got;
+		usleep(10 * 1000);
+	}
+	return -1;
+}
+
+/* The change feed: a second store on the database hears st's writes (and
+ * not its own), in commit order, with what they name. */
+static void t_feed(void)
+{
+	struct buf err;
+	buf_init(&err, 4096);
+	struct store *b = NULL;
+	struct feed f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	CHECK_INT(store_open(target, 2, &b, &err), K_OK);
+	buf_free(&err);
+	if (!b)
+		return;
+	CHECK(store_feed_stamp(b) == 0); /* not listening yet: no copy is current */
+	CHECK_INT(store_listen(b, on_feed, &f), K_OK);
+	CHECK(store_feed_stamp(b) != 0);
+	CHECK(store_shared(b));
+	struct cluster c, out;
+	CHECK_INT(create1("feedy", true, 1000, &c), K_OK);
+	CHECK_INT(feed_wait(&f, 1), 1);
+	CHECK_STR(f.last_name, "feedy");
+	CHECK_STR(f.last_token, c.discovery_token);
+	CHECK_INT(store_cluster_update(st, "feedy", set_var, "fv", &out), K_OK);
+	cluster_clear(&out);
+	CHECK_INT(feed_wait(&f, 2), 2);
+	CHECK_INT(f.last_generation, 2);
+	CHECK_INT(store_cluster_rotate_token(st, "feedy", "tok-feed", store_now_ms() + 1000, &out),
+	          K_OK);
+	cluster_clear(&out);
+	struct store_put put = {
+	        .token = c.discovery_token, .id = "f1", .value = "m=http://x", .max_members = 9};
+	CHECK_INT(store_put_members(st, &put, 1), K_OK);
+	CHECK_INT(put.result, K_OK);
+	CHECK_INT(feed_wait(&f, 4), 4);
+	CHECK_INT(f.last_index, put.index);
+	/* b's own write is not delivered to b; a rolled-back one to nobody */
+	CHECK_INT(store_cluster_update(b, "feedy", set_var, "own", &out), K_OK);
+	cluster_clear(&out);
+	CHECK_INT(store_cluster_update(st, "feedy", refuse, NULL, &out), K_EINVAL);
+	char tok[33];
+	CHECK_INT(store_cluster_delete(st, "feedy", tok), K_OK);
+	CHECK_INT(feed_wait(&f, 5), 5);
+	CHECK_STR(f.kinds, "cluster-created cluster-changed token-rotated member-registered "
+	                   "cluster-deleted");
+	store_unlisten(b);
+	CHECK(store_feed_stamp(b) == 0);
+	cluster_clear(&c);
+	store_close(&b);
+}
+
+/* SQLite: one process, every copy current, nothing to listen to. */
+static void t_feed_sqlite(void)
+{
+	struct feed f = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	CHECK(store_feed_stamp(st) == 1);
+	CHECK(!store_shared(st));
+	CHECK_INT(store_listen(st, on_feed, &f), K_OK);
+	store_unlisten(st);
+}
+
 static void t_unreachable_at_open(void)
 {
 	struct buf err;
@@ -866,8 +964,11 @@ static void suite(void)
 	RUN_ON(t_bad_utf8);
 	RUN_ON(t_health);
 	RUN_ON(t_newer_schema);
+	if (!strcmp(backend, "sqlite"))
+		RUN_ON(t_feed_sqlite);
 	if (!strcmp(backend, "pg")) {
 		RUN_ON(t_replicas);
+		RUN_ON(t_feed);
 		RUN_ON(t_unavailable);
 		RUN_ON(t_unreachable_at_open);
 		RUN_ON(t_copy);
