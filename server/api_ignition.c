@@ -107,8 +107,8 @@ void confcache_on_event(void *arg, const struct event *ev)
 {
 	struct confcache *cc = arg;
 	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED ||
-	    ev->kind == EV_CONFIG_FETCHED)
-		return; /* configs hold neither registrations nor fetches */
+	    ev->kind == EV_CONFIG_FETCHED || ev->kind == EV_MEMBER_REPLACED)
+		return; /* configs hold neither registrations, member states nor fetches */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
 	if (ev->kind == EV_RESYNC) {
