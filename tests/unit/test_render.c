@@ -213,6 +213,8 @@ static enum kerr render(const char *profiles, const char *vars, const char *vers
 	        .size = 3,
 	        .discovery_url = "https://kindling.example.com/discovery/"
 	                         "5f0c2e3a9b7d4e61a8c3f2b1d0e9a7c6",
+	        .discovery_token = "5f0c2e3a9b7d4e61a8c3f2b1d0e9a7c6",
+	        .discovery_endpoints = "http://kindling.example.com:8081",
 	        .public_url = "https://kindling.example.com",
 	        .profiles = p,
 	        .vars = v,
@@ -231,6 +233,7 @@ static const struct combo {
 	const char *vars;
 } combos[] = {
         {"etcd", "[\"etcd\"]", NULL},
+        {"etcd-v3", "[\"etcd-v3\"]", NULL},
         {"rabbitmq", "[\"rabbitmq\"]", NULL},
         {"etcd+rabbitmq", "[\"rabbitmq\", \"etcd\"]",
          "{\"rabbitmq_image\": \"quay.io/example/rabbitmq:3.10-management\"}"},
