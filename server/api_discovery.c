@@ -236,9 +236,10 @@ void api_discovery_replacement(struct req *r)
 	json_t *v;
 	json_object_foreach (body, k, v) {
 		if (strcmp(k, "member") != 0 && strcmp(k, "replaces") != 0)
-			json_array_append_new(errors, json_pack("{s:s, s:s}", "field", k, "message",
-			                                        "unknown field: a report has member "
-			                                        "and replaces"));
+			json_array_append_new(errors,
+			                      json_pack("{s:s, s:s}", "field", k, "message",
+			                                "unknown field: a report has member "
+			                                "and replaces"));
 	}
 	const char *member = member_field(body, "member", errors);
 	const char *replaces = member_field(body, "replaces", errors);
@@ -257,20 +258,22 @@ void api_discovery_replacement(struct req *r)
 	enum kerr e = discovery_replaced(a->discovery, &rep);
 	if (e == K_ENOTFOUND && rep.why != REPL_NO_CLUSTER) {
 		bool m = rep.why == REPL_NO_MEMBER;
-		reply_invalid(r, json_pack("[{s:s, s:s+}]", "field", m ? "member" : "replaces",
-		                           "message", m ? member : replaces,
-		                           " is not registered in this cluster's discovery directory"));
+		reply_invalid(
+		        r, json_pack("[{s:s, s:s+}]", "field", m ? "member" : "replaces", "message",
+		                     m ? member : replaces,
+		                     " is not registered in this cluster's discovery directory"));
 	} else if (e == K_ENOTFOUND) {
 		reply_error(r, e, "no cluster has this discovery token");
 	} else if (e == K_EEXIST) {
-		reply_error(r, e,
-		            rep.why == REPL_MEMBER_REMOVED
-		                    ? "member %s was recorded as removed (replaced by %s): a removed "
-		                      "member reports nothing"
-		            : rep.why == REPL_MEMBER_REPLACED
-		                    ? "member %s was recorded as the replacement of %s already"
-		                    : "member %s was recorded as replaced by %s already",
-		            rep.why == REPL_ALREADY_REPLACED ? replaces : member, rep.other);
+		reply_error(
+		        r, e,
+		        rep.why == REPL_MEMBER_REMOVED
+		                ? "member %s was recorded as removed (replaced by %s): a removed "
+		                  "member reports nothing"
+		        : rep.why == REPL_MEMBER_REPLACED
+		                ? "member %s was recorded as the replacement of %s already"
+		                : "member %s was recorded as replaced by %s already",
+		        rep.why == REPL_ALREADY_REPLACED ? replaces : member, rep.other);
 	} else if (e != K_OK) {
 		reply_error(r, e, "the report could not be recorded: %s; retry", kerr_str(e));
 	} else {

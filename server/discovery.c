@@ -504,8 +504,7 @@ enum kerr discovery_replaced(struct discovery *d, struct store_replace *r)
 	enum kerr e = store_member_replace(d->store, r);
 	if (e != K_OK || !r->changed || !d->o.events)
 		return e;
-	json_t *data =
-	        json_pack("{s:s, s:s}", "member", r->member, "replaces", r->replaces);
+	json_t *data = json_pack("{s:s, s:s}", "member", r->member, "replaces", r->replaces);
 	struct event ev = {.kind = EV_MEMBER_REPLACED,
 	                   .cluster = r->cluster,
 	                   .cluster_id = r->cluster_id,

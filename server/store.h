@@ -256,8 +256,8 @@ struct store_replace {
 	int64_t at;           /* ms */
 	char cluster_id[37];  /* out: the cluster the token belongs to */
 	char cluster[64];     /* out: its name */
-	char other[33];       /* out, REPL_MEMBER_REPLACED / REPL_ALREADY_REPLACED: the other member */
-	bool changed;         /* out, K_OK: false when exactly this was recorded before */
+	char other[33]; /* out, REPL_MEMBER_REPLACED / REPL_ALREADY_REPLACED: the other member */
+	bool changed;   /* out, K_OK: false when exactly this was recorded before */
 	enum store_replace_why why;
 };
 
@@ -274,8 +274,7 @@ enum kerr store_member_replace(struct store *s, struct store_replace *r);
 /* Calls fn for each member of the cluster a node reported about (the state
  * is valid during the call only), in no particular order. K_OK or K_EIO. */
 enum kerr store_member_states(struct store *s, const char *cluster_id,
-                              void (*fn)(const struct store_member_state *m, void *arg),
-                              void *arg);
+                              void (*fn)(const struct store_member_state *m, void *arg), void *arg);
 
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);

@@ -116,9 +116,9 @@ static void add_states(const struct app *a, const struct cluster *c, json_t *lis
 		json_object_set_new(m, "replaces",
 		                    replaces && replaces[0] ? json_string(replaces) : json_null());
 		set_time(m, "replaced_at", json_integer_value(json_object_get(st, "replaced_at")));
-		json_object_set_new(m, "removed_by", removed_by && removed_by[0]
-		                                             ? json_string(removed_by)
-		                                             : json_null());
+		json_object_set_new(m, "removed_by",
+		                    removed_by && removed_by[0] ? json_string(removed_by)
+		                                                : json_null());
 		set_time(m, "removed_at", json_integer_value(json_object_get(st, "removed_at")));
 	}
 	json_decref(states);

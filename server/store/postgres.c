@@ -1531,8 +1531,8 @@ static enum kerr state_get(struct pg *s, struct pconn *c, const char *cid, const
 }
 
 /* Writes one cluster_members row (Q_STATE_JOIN or Q_STATE_REMOVE). */
-static enum kerr state_put(struct pg *s, struct pconn *c, enum q q, const char *cid,
-                           const char *id, const char *other, int64_t at)
+static enum kerr state_put(struct pg *s, struct pconn *c, enum q q, const char *cid, const char *id,
+                           const char *other, int64_t at)
 {
 	struct params p = {0};
 	p_text(&p, cid);

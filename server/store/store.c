@@ -170,8 +170,7 @@ enum kerr store_member_replace(struct store *s, struct store_replace *r)
 }
 
 enum kerr store_member_states(struct store *s, const char *cluster_id,
-                              void (*fn)(const struct store_member_state *m, void *arg),
-                              void *arg)
+                              void (*fn)(const struct store_member_state *m, void *arg), void *arg)
 {
 	return s->be->member_states(s->b, cluster_id, fn, arg);
 }
