@@ -25,11 +25,25 @@
  *       starts CMD (stderr to --log), polls GET P every 1 ms until a 200,
  *       prints the pid and the time; CMD keeps running.
  *
+ * Options for every command, before or after the command's own:
+ *   --tls-ca FILE  speak HTTPS (GnuTLS) to every target, verifying the
+ *                  server's certificate against the PEM CA(s) in FILE and the
+ *                  target's IP address against its subjectAltName. Each
+ *                  connection is a fresh client session: a full handshake,
+ *                  never a resumed one (no session data is ever reused).
+ *   --new-conn     one new connection per request: every request says
+ *                  "Connection: close" and its connection is closed after the
+ *                  reply (a booting node's clients). Without it, connections
+ *                  are kept alive (reqs, storm) as before.
+ * With --tls-ca, the storm's output adds tls_handshakes (completed) and
+ * tls_failed; every command's output adds loadgen_cpu_ms under --tls-ca.
+ *
  * Output: one line of key=value pairs on stdout; diagnostics on stderr. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -174,7 +188,9 @@ struct resp {
 struct conn;
 typedef void (*resp_fn)(struct conn *c, struct resp *r);
 
-enum cstate { C_CLOSED, C_CONNECTING, C_OPEN };
+/* C_HANDSHAKE: TCP is up, the TLS handshake is not done (--tls-ca). A
+ * connection holds a connect slot until it is C_OPEN. */
+enum cstate { C_CLOSED, C_CONNECTING, C_HANDSHAKE, C_OPEN };
 
 struct conn {
 	int fd;
@@ -192,6 +208,8 @@ struct conn {
 	int attempts;
 	bool queued; /* waiting for a connect slot */
 	struct conn *next_q;
+	gnutls_session_t tls;       /* NULL without --tls-ca, and while C_CLOSED */
+	char host[INET_ADDRSTRLEN]; /* the name tls verifies: it must outlive the session */
 };
 
 static int ep = -1;
@@ -199,22 +217,46 @@ static int connecting;
 static struct conn *connq_head, **connq_tail = &connq_head;
 static unsigned long long n_reconnects, n_requests;
 
+/* --tls-ca: the client credentials (trust = that CA), NULL for plain HTTP. */
+static gnutls_certificate_credentials_t tls_cred;
+static unsigned long long n_handshakes, n_tls_failed;
+static char tls_version[32]; /* the protocol of the first handshake, e.g. TLS1.3 */
+/* --new-conn: one connection per request, "Connection: close". */
+static bool new_conn;
+
 static void conn_fail(struct conn *c);
 
-static void ep_set(struct conn *c, bool want_out, bool add)
+static void ep_events(struct conn *c, uint32_t events, bool add)
 {
-	struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = c};
+	struct epoll_event ev = {.events = events, .data.ptr = c};
 	if (epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
+static void ep_set(struct conn *c, bool want_out, bool add)
+{
+	ep_events(c, EPOLLIN | (want_out ? EPOLLOUT : 0), add);
+}
+
+/* After GNUTLS_E_AGAIN: wait for exactly what GnuTLS is blocked on (the
+ * record layer's last direction: 0 read, 1 write). Only read readiness
+ * while it wants to write would spin on a level-triggered EPOLLIN. */
+static void ep_tls_wait(struct conn *c)
+{
+	ep_events(c, gnutls_record_get_direction(c->tls) ? EPOLLOUT : EPOLLIN, false);
+}
+
 static void conn_close(struct conn *c)
 {
+	if (c->tls) {
+		gnutls_deinit(c->tls);
+		c->tls = NULL;
+	}
 	if (c->fd >= 0) {
 		epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 	}
-	if (c->state == C_CONNECTING)
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
 		connecting--;
 	c->fd = -1;
 	c->state = C_CLOSED;
@@ -266,15 +308,29 @@ static void start_connect(struct conn *c)
 	ep_set(c, true, true);
 }
 
+/* Writes what is left of the request; under TLS a GNUTLS_E_AGAIN is retried
+ * with the same pointer and length, as gnutls_record_send requires. */
 static void conn_flush(struct conn *c)
 {
 	while (c->outoff < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->outoff, c->out.len - c->outoff);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			ep_set(c, true, false);
-			return;
+		ssize_t n;
+		if (c->tls) {
+			n = gnutls_record_send(c->tls, c->out.p + c->outoff,
+			                       c->out.len - c->outoff);
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			if (n == GNUTLS_E_AGAIN) {
+				ep_tls_wait(c);
+				return;
+			}
+		} else {
+			n = write(c->fd, c->out.p + c->outoff, c->out.len - c->outoff);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN) {
+				ep_set(c, true, false);
+				return;
+			}
 		}
 		if (n <= 0) {
 			conn_close(c);
@@ -411,11 +467,24 @@ static void conn_readable(struct conn *c)
 			c->incap = c->incap ? c->incap * 2 : 16384;
 			c->in = xrealloc(c->in, c->incap + 1);
 		}
-		ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
+		ssize_t n;
+		if (c->tls) {
+			/* read until GNUTLS_E_AGAIN: nothing stays buffered inside
+			 * GnuTLS that epoll would not report. A close without
+			 * close_notify (GNUTLS_E_PREMATURE_TERMINATION), like any
+			 * other error, ends the connection as an EOF does. */
+			n = gnutls_record_recv(c->tls, c->in + c->inlen, c->incap - c->inlen);
+			if (n == GNUTLS_E_INTERRUPTED)
+				continue;
+			if (n == GNUTLS_E_AGAIN)
+				break;
+		} else {
+			n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+		}
 		if (n <= 0) {
 			eof = true;
 			break;
@@ -446,11 +515,79 @@ static void conn_readable(struct conn *c)
 		return;
 	}
 	c->busy = false;
-	if (close_after || eof)
+	if (close_after || eof || new_conn)
 		conn_close(c);
 	c->fn(c, &r);
 	if (c->state == C_OPEN && !c->busy)
 		c->inlen = 0;
+}
+
+/* The connection is usable (TCP up, and the handshake done under TLS): it
+ * gives back its connect slot and sends what is waiting. */
+static void conn_opened(struct conn *c)
+{
+	c->state = C_OPEN;
+	connecting--;
+	pump_connects();
+	if (c->busy)
+		conn_flush(c);
+	else
+		ep_set(c, false, false);
+}
+
+/* Advances the TLS handshake; on a fatal error the connection fails like a
+ * broken TCP one (retried while nothing came back), except that a
+ * certificate that does not verify is not retried. */
+static void conn_handshake(struct conn *c)
+{
+	int rc = gnutls_handshake(c->tls);
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+		ep_tls_wait(c);
+		return;
+	}
+	if (rc == GNUTLS_E_SUCCESS) {
+		n_handshakes++;
+		if (!tls_version[0])
+			snprintf(tls_version, sizeof(tls_version), "%s",
+			         gnutls_protocol_get_name(gnutls_protocol_get_version(c->tls)));
+		conn_opened(c);
+		return;
+	}
+	n_tls_failed++;
+	bool verify = rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	if (n_tls_failed <= 5) {
+		gnutls_datum_t why = {0};
+		if (verify)
+			gnutls_certificate_verification_status_print(
+			        gnutls_session_get_verify_cert_status(c->tls), GNUTLS_CRT_X509,
+			        &why, 0);
+		fprintf(stderr, "loadgen: TLS handshake: %s%s%s\n", gnutls_strerror(rc),
+		        why.data ? ": " : "", why.data ? (const char *)why.data : "");
+		gnutls_free(why.data);
+	}
+	conn_close(c);
+	if (verify)
+		c->inlen = 1; /* not retriable */
+	conn_fail(c);
+	pump_connects();
+}
+
+/* TCP is up: starts a client session on it (--tls-ca). The certificate must
+ * chain to the CA and name the target's address (an IP address: checked
+ * against the subjectAltName's IP entries; no SNI, which RFC 6066 does not
+ * allow for an IP literal). */
+static void conn_tls_start(struct conn *c)
+{
+	inet_ntop(AF_INET, &c->addr->sin_addr, c->host, sizeof(c->host));
+	if (gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0)
+		die("gnutls_init failed");
+	if (gnutls_set_default_priority(c->tls) < 0 ||
+	    gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, tls_cred) < 0)
+		die("cannot set up a TLS session");
+	gnutls_session_set_verify_cert(c->tls, c->host, 0);
+	gnutls_transport_set_int(c->tls, c->fd);
+	c->state = C_HANDSHAKE;
+	conn_handshake(c);
 }
 
 static void conn_event(struct conn *c, uint32_t ev)
@@ -467,16 +604,18 @@ static void conn_event(struct conn *c, uint32_t ev)
 		}
 		if (!(ev & (EPOLLOUT | EPOLLIN)))
 			return;
-		c->state = C_OPEN;
-		connecting--;
-		pump_connects();
-		if (c->busy)
-			conn_flush(c);
+		if (tls_cred)
+			conn_tls_start(c);
 		else
-			ep_set(c, false, false);
+			conn_opened(c);
 		return;
 	}
-	if (ev & EPOLLOUT)
+	if (c->state == C_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	/* under TLS a blocked send may wait for read readiness */
+	if ((ev & EPOLLOUT) || (c->tls && c->busy && c->outoff < c->out.len))
 		conn_flush(c);
 	if (c->state == C_OPEN && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		conn_readable(c);
@@ -517,6 +656,21 @@ static void req_begin(struct conn *c, const char *method, const char *path)
 	c->out.len = 0;
 	str_addf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: kindling-bench\r\n",
 	         method, path);
+	if (new_conn)
+		str_add(&c->out, "Connection: close\r\n", 19);
+}
+
+/* " tls=.. tls_handshakes=.. tls_failed=.. loadgen_cpu_ms=..", or nothing
+ * when neither --tls-ca nor --new-conn was given (the output stays as it
+ * was). */
+static double self_cpu_ms(void);
+static void print_conn_stats(void)
+{
+	if (tls_cred)
+		printf(" tls=%s tls_handshakes=%llu tls_failed=%llu",
+		       tls_version[0] ? tls_version : "-", n_handshakes, n_tls_failed);
+	if (tls_cred || new_conn)
+		printf(" loadgen_cpu_ms=%.0f", self_cpu_ms());
 }
 
 static void req_end(struct conn *c, const char *ctype, const char *body, size_t blen)
@@ -708,9 +862,11 @@ static int cmd_reqs(int argc, char **argv)
 		fclose(R.savef);
 	long missing = R.count - R.done;
 	printf("count=%ld ok=%ld errors=%ld secs=%.4f rps=%.1f p50_ms=%.3f p90_ms=%.3f "
-	       "p99_ms=%.3f max_ms=%.3f reconnects=%llu\n",
+	       "p99_ms=%.3f max_ms=%.3f reconnects=%llu",
 	       R.count, R.ok, R.errors + missing, secs, (double)R.ok / secs, pct(&R.lat, 50) * 1e3,
 	       pct(&R.lat, 90) * 1e3, pct(&R.lat, 99) * 1e3, pct(&R.lat, 100) * 1e3, n_reconnects);
+	print_conn_stats();
+	printf("\n");
 	return R.errors + missing ? 1 : 0;
 }
 
@@ -951,9 +1107,11 @@ static int cmd_storm(int argc, char **argv)
 	size_t unfinished = S.n - S.done - S.failed;
 	double secs = S.done ? pct(&t, 100) : now_s() - S.t0;
 	printf("nodes=%zu done=%zu errors=%zu secs=%.4f p50_ms=%.1f p99_ms=%.1f requests=%llu "
-	       "retries=%llu reconnects=%llu\n",
+	       "retries=%llu reconnects=%llu",
 	       S.n, S.done, S.failed + unfinished, secs, pct(&t, 50) * 1e3, pct(&t, 99) * 1e3,
 	       n_requests, S.retries, n_reconnects);
+	print_conn_stats();
+	printf("\n");
 	return S.done == S.n ? 0 : 1;
 }
 
@@ -1398,6 +1556,40 @@ static int cmd_ready(int argc, char **argv)
 	return status == 200 ? 0 : 1;
 }
 
+/* Takes the options common to every command (--tls-ca FILE, --new-conn) out
+ * of argv, up to a "--" (ready's command line is not ours); returns the new
+ * argc. */
+static int common_options(int argc, char **argv)
+{
+	const char *ca = NULL;
+	int out = 0, i = 0;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--new-conn")) {
+			new_conn = true;
+		} else if (!strcmp(argv[i], "--tls-ca")) {
+			if (i + 1 >= argc)
+				die("--tls-ca needs a file");
+			ca = argv[++i];
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	for (; i < argc; i++)
+		argv[out++] = argv[i];
+	argv[out] = NULL;
+	if (ca) {
+		if (gnutls_certificate_allocate_credentials(&tls_cred) < 0)
+			die("gnutls_certificate_allocate_credentials failed");
+		int n = gnutls_certificate_set_x509_trust_file(tls_cred, ca, GNUTLS_X509_FMT_PEM);
+		if (n <= 0)
+			die("--tls-ca %s: no CA certificate (%s)", ca,
+			    n < 0 ? gnutls_strerror(n) : "empty");
+	}
+	return out;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1406,6 +1598,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1: %s", strerror(errno));
+	argc = common_options(argc, argv);
 	if (argc < 2)
 		die("usage: loadgen reqs|storm|watch|ready ... (see the top of loadgen.c)");
 	if (!strcmp(argv[1], "reqs"))

@@ -12,8 +12,8 @@
 # Environment: KINDLING_BIN (default build/kindling), BENCH_KEEP=1 keeps the
 # work folder, BENCH_RESULTS (default bench/results), BENCH_DEPS_ONLY=1 only
 # installs what is missing and builds the load generator. Needs wrk, nginx,
-# etcd, discovery.etcd.io, curl, jq, sqlite3 and cc: installed when missing
-# (as root). Exits non-zero when a figure could not be measured (not when a
+# etcd, discovery.etcd.io, curl, jq, sqlite3, openssl, cc and GnuTLS's headers
+# (the load generator speaks HTTPS): installed when missing (as root). Exits non-zero when a figure could not be measured (not when a
 # target is missed: that is a result).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -71,11 +71,20 @@ need jq jq
 need sqlite3 sqlite3
 need cc gcc libc6-dev
 need ss iproute2
+need openssl openssl
+need pkg-config pkg-config
+pkg-config --exists gnutls 2>/dev/null || {
+	[ "$(id -u)" = 0 ] && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends libgnutls28-dev; } >/dev/null 2>&1
+	pkg-config --exists gnutls 2>/dev/null || { echo "bench: GnuTLS is missing: apt-get install libgnutls28-dev" >&2; exit 2; }
+}
 
 LOADGEN=build/bench/loadgen
-if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ]; then
+if [ ! -x "$LOADGEN" ] || [ bench/loadgen.c -nt "$LOADGEN" ] || [ bench/run.sh -nt "$LOADGEN" ]; then
 	mkdir -p build/bench
-	if ! cc -O2 -g -std=c11 -Wall -Wextra -o "$LOADGEN.tmp" bench/loadgen.c; then
+	# shellcheck disable=SC2046 # pkg-config's flags are words
+	if ! cc -O2 -g -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+		-Wformat=2 -o "$LOADGEN.tmp" bench/loadgen.c $(pkg-config --cflags --libs gnutls); then
 		echo "bench: cannot build $LOADGEN" >&2
 		exit 2
 	fi
@@ -249,17 +258,20 @@ mb() { awk -v a="$1" 'BEGIN { if (a == "") print "-"; else printf "%.1f", a / 10
 KPID=""
 KPORT=""
 KBASE=""
-# kindling_start NAME DB - starts kindling through loadgen ready (which times
-# the first answered GET /healthz); sets KPID, KPORT, KBASE, K_START_SECS.
+# kindling_start NAME DB [TLS-CERT TLS-KEY CA] - starts kindling through
+# loadgen ready (which times the first answered GET /healthz); sets KPID,
+# KPORT, KBASE, K_START_SECS. With a certificate it serves HTTPS only
+# (--tls-ca: its configs carry the CA) and loadgen ready checks it against CA.
 kindling_start() {
-	local name=$1 db=$2 out bin=$KINDLING_BIN
+	local name=$1 db=$2 out bin=$KINDLING_BIN tls=() lg=()
 	case "$bin" in /*) ;; *) bin="$ROOT/$bin" ;; esac
+	[ $# -ge 5 ] && tls=(--tls-cert "$3" --tls-key "$4" --tls-ca "$5") lg=(--tls-ca "$5")
 	K_LOG="$W/$name.log"
 	KPORT=$(free_port)
-	KBASE="http://127.0.0.1:$KPORT"
-	out=$("$LOADGEN" ready --target "127.0.0.1:$KPORT" --path /healthz --log "$W/$name.log" \
+	KBASE="http$([ $# -ge 5 ] && echo s)://127.0.0.1:$KPORT"
+	out=$("$LOADGEN" ready "${lg[@]}" --target "127.0.0.1:$KPORT" --path /healthz --log "$W/$name.log" \
 		--timeout 30 -- "$bin" --listen "127.0.0.1:$KPORT" --db "$db" \
-		--templates "$ROOT/templates" --long-poll-timeout 60 --threads "$KTHREADS")
+		--templates "$ROOT/templates" --long-poll-timeout 60 --threads "$KTHREADS" "${tls[@]}")
 	KPID=$(kv pid "$out")
 	[ -n "$KPID" ] && [ "$KPID" != 0 ] && PIDS+=("$KPID")
 	K_START_SECS=$(kv secs "$out")
@@ -291,14 +303,41 @@ kindling_stop() {
 		log "warning: kindling did not log a clean stop: $(tail -2 "$K_LOG" | tr '\n' ' ')"
 }
 
+# ---- TLS: a test CA and an ECDSA P-256 server certificate for 127.0.0.1 -------
+# tls_certs - $W/tls/ca.crt (the CA the clients verify against), srv.crt and
+# srv.key (subjectAltName IP:127.0.0.1), used by kindling and nginx alike.
+TLS="$W/tls"
+tls_certs() {
+	mkdir -p "$TLS"
+	printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+		>"$TLS/leaf.ext"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLS/ca.key" \
+			-out "$TLS/ca.crt" -days 7 -subj '/CN=kindling bench CA' \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLS/srv.key" \
+				-out "$TLS/srv.csr" -subj /CN=127.0.0.1 &&
+			openssl x509 -req -in "$TLS/srv.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
+				-days 7 -extfile "$TLS/leaf.ext" -out "$TLS/srv.crt"
+	} >"$TLS/openssl.log" 2>&1 || { err "cannot make the TLS certificates: $(tail -3 "$TLS/openssl.log")"; return 1; }
+}
+
 # ---- the reference: nginx, etcd, discovery.etcd.io ------------------------------
-NPORT="" EPORT="" DPORT=""
+# nginx serves the configs on NPORT (HTTP) and NSPORT (HTTPS, the same
+# certificate as kindling's), and proxies to discovery.etcd.io on NPPORT
+# (HTTP) and DSPORT (HTTPS): TLS terminated by nginx, as one would deploy it;
+# long-poll watches pass unbuffered with a long read timeout, upstream
+# connections are kept alive.
+NPORT="" EPORT="" DPORT="" NSPORT="" NPPORT="" DSPORT=""
 reference_start() {
 	NPORT=$(free_port)
 	EPORT=$(free_port)
 	local peer
 	peer=$(free_port)
 	DPORT=$(free_port)
+	NSPORT=$(free_port)
+	NPPORT=$(free_port)
+	DSPORT=$(free_port)
 	mkdir -p "$W/nginx/root" "$W/nginx/tmp"
 	cat >"$W/nginx/nginx.conf" <<-EOF
 		worker_processes auto;
@@ -322,6 +361,29 @@ reference_start() {
 		        listen 127.0.0.1:$NPORT backlog=4096;
 		        root $W/nginx/root;
 		    }
+		    ssl_protocols TLSv1.2 TLSv1.3;
+		    ssl_certificate $TLS/srv.crt;
+		    ssl_certificate_key $TLS/srv.key;
+		    server {
+		        listen 127.0.0.1:$NSPORT ssl backlog=4096;
+		        root $W/nginx/root;
+		    }
+		    upstream discovery {
+		        server 127.0.0.1:$DPORT;
+		        keepalive 256;
+		    }
+		    proxy_http_version 1.1;
+		    proxy_set_header Connection "";
+		    proxy_buffering off;
+		    proxy_read_timeout 600s;
+		    server {
+		        listen 127.0.0.1:$NPPORT backlog=4096;
+		        location / { proxy_pass http://discovery; }
+		    }
+		    server {
+		        listen 127.0.0.1:$DSPORT ssl backlog=4096;
+		        location / { proxy_pass http://discovery; }
+		    }
 		}
 	EOF
 	nginx -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" 2>"$W/nginx/stderr.log" &
@@ -342,6 +404,10 @@ reference_start() {
 	mkdir -p "$W/nginx/root/probe" && echo ok >"$W/nginx/root/probe/ok"
 	chmod -R a+rX "$W/nginx/root"
 	wait_http "http://127.0.0.1:$NPORT/probe/ok" 10 || { err "nginx did not start: $(tail -3 "$W/nginx/error.log")"; return 1; }
+	[ "$(curl -s --cacert "$TLS/ca.crt" "https://127.0.0.1:$NSPORT/probe/ok")" = ok ] ||
+		{ err "nginx does not serve HTTPS: $(tail -3 "$W/nginx/error.log")"; return 1; }
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TLS/ca.crt" "https://127.0.0.1:$DSPORT/health")" = 200 ] ||
+		{ err "nginx does not proxy HTTPS to discovery.etcd.io: $(tail -3 "$W/nginx/error.log")"; return 1; }
 	REF_IDLE_KB=$(($(proc_field "$ETCD_PID" VmRSS) + $(proc_field "$DISC_PID" VmRSS)))
 }
 
@@ -364,6 +430,7 @@ raw idle "rss_kb=$IDLE_KB threads=$IDLE_THREADS start_secs=$K_START_SECS"
 K1=$KBASE
 K1T=127.0.0.1:$KPORT
 
+tls_certs || exit 1
 reference_start || exit 1
 log "kindling $K1, nginx :$NPORT, discovery.etcd.io :$DPORT, etcd :$EPORT"
 
@@ -409,23 +476,37 @@ done
 
 # Figure 4 set-up: 200 clusters of 5 in kindling (config + discovery); for the
 # reference, the same configs as files for nginx and 200 directories of 5.
-out=$("$LOADGEN" reqs --target "$K1T" --method POST --path /clusters --ctype application/json \
-	--body "{\"name\":\"storm%d\",\"size\":$STORM_SIZE}" --count "$STORM_CLUSTERS" -c 16 --expect 201 \
-	--save "$W/storm.json") || err "kindling: cannot create the storm clusters: $out"
-jq -r '[("/clusters/" + .name + "/ignition"), .pointer.ignition.config.replace.httpHeaders[0].value,
-	(.discovery_url | sub("^http://[^/]*"; "")), (.size | tostring)] | @tsv' "$W/storm.json" >"$W/k_storm.tsv"
-out=$("$LOADGEN" reqs --target "127.0.0.1:$DPORT" --path "/new?size=$STORM_SIZE" --count "$STORM_CLUSTERS" -c 16 \
-	--save "$W/e_storm_urls") || err "discovery.etcd.io: cannot allocate the storm directories: $out"
-: >"$W/curl.cfg"
-while IFS="$(printf '\t')" read -r p a _ _; do
-	mkdir -p "$W/nginx/root${p%/ignition}"
-	[ -s "$W/curl.cfg" ] && echo next >>"$W/curl.cfg"
-	printf 'url = "%s%s"\noutput = "%s"\nheader = "Authorization: %s"\nheader = "Accept: %s"\n' \
-		"$K1" "$p" "$W/nginx/root$p" "$a" "$IGN_ACCEPT" >>"$W/curl.cfg"
-done <"$W/k_storm.tsv"
-curl -sf -K "$W/curl.cfg" || err "cannot copy the storm configs for nginx"
-chmod -R a+rX "$W/nginx/root"
-paste <(cut -f1,2 "$W/k_storm.tsv") <(paths "$W/e_storm_urls") <(cut -f4 "$W/k_storm.tsv") >"$W/e_storm.tsv"
+# storm_prepare TAG KINDLING-URL [CA] - STORM_CLUSTERS clusters of STORM_SIZE
+# named TAG0, TAG1... in that kindling ($W/k_TAG.tsv: config path, auth,
+# discovery path, size: loadgen storm's nodes file), their configs copied byte
+# for byte into nginx's root, and as many fresh directories of discovery.etcd.io
+# ($W/e_TAG.tsv: the same configs with those directories). With CA, kindling
+# speaks HTTPS (verified against CA).
+storm_prepare() {
+	local tag=$1 base=$2 ca=${3:-} lg=() out p a
+	[ -n "$ca" ] && lg=(--tls-ca "$ca")
+	out=$("$LOADGEN" reqs "${lg[@]}" --target "${base#*://}" --method POST --path /clusters \
+		--ctype application/json --body "{\"name\":\"$tag%d\",\"size\":$STORM_SIZE}" \
+		--count "$STORM_CLUSTERS" -c 16 --expect 201 --save "$W/$tag.json") ||
+		{ err "kindling: cannot create the $tag clusters: $out"; return 1; }
+	jq -r '[("/clusters/" + .name + "/ignition"), .pointer.ignition.config.replace.httpHeaders[0].value,
+		(.discovery_url | sub("^https?://[^/]*"; "")), (.size | tostring)] | @tsv' "$W/$tag.json" >"$W/k_$tag.tsv"
+	out=$("$LOADGEN" reqs --target "127.0.0.1:$DPORT" --path "/new?size=$STORM_SIZE" --count "$STORM_CLUSTERS" \
+		-c 16 --save "$W/e_${tag}_urls") ||
+		{ err "discovery.etcd.io: cannot allocate the $tag directories: $out"; return 1; }
+	: >"$W/curl_$tag.cfg"
+	while IFS="$(printf '\t')" read -r p a _ _; do
+		mkdir -p "$W/nginx/root${p%/ignition}"
+		[ -s "$W/curl_$tag.cfg" ] && echo next >>"$W/curl_$tag.cfg"
+		printf 'url = "%s%s"\noutput = "%s"\nheader = "Authorization: %s"\nheader = "Accept: %s"\n' \
+			"$base" "$p" "$W/nginx/root$p" "$a" "$IGN_ACCEPT" >>"$W/curl_$tag.cfg"
+		[ -n "$ca" ] && printf 'cacert = "%s"\n' "$ca" >>"$W/curl_$tag.cfg"
+	done <"$W/k_$tag.tsv"
+	curl -sf -K "$W/curl_$tag.cfg" || { err "cannot copy the $tag configs for nginx"; return 1; }
+	chmod -R a+rX "$W/nginx/root"
+	paste <(cut -f1,2 "$W/k_$tag.tsv") <(paths "$W/e_${tag}_urls") <(cut -f4 "$W/k_$tag.tsv") >"$W/e_$tag.tsv"
+}
+storm_prepare storm "$K1"
 
 # ---- figure 1: config fetch, alternating, best of each ---------------------------
 # best_of VAR VALUE max|min - keeps the best value seen in VAR.
@@ -539,6 +620,77 @@ CREATE_ROW=("$(r0 "$(kv rps "$ok")")" "$(r0 "$(kv rps "$oe")")" "$(ratio "$(kv r
 K1_RSS_KB=$(proc_field "$KPID" VmRSS)
 K1_HWM_KB=$(proc_field "$KPID" VmHWM)
 raw kindling1_after "rss_kb=$K1_RSS_KB hwm_kb=$K1_HWM_KB threads=$(proc_field "$KPID" Threads)"
+
+# ---- figure 4 over HTTPS: the boot storm with one new TLS connection a request ---
+# Every request of every node on a connection of its own ("Connection: close"),
+# as a booting node's clients do (Ignition's fetch, etcd's registration and
+# watches keep nothing across boots: no keep-alive, no session to resume).
+# First over plain HTTP (kindling #1; nginx, and nginx proxying to
+# discovery.etcd.io), then over HTTPS (a kindling with --tls-cert; nginx with
+# the same certificate serving the same bytes and terminating TLS in front of
+# discovery.etcd.io), fresh clusters and directories each. What a TLS
+# handshake costs the servers is the difference between the two, per
+# connection.
+# storm_run NAME PIDS LOADGEN-STORM-ARGS... - loadgen storm plus cpu_ms, the
+# CPU the server processes PIDS used during it; records the raw line.
+storm_run() {
+	local name=$1 pids=$2 c0 out
+	shift 2
+	# shellcheck disable=SC2086
+	c0=$(cpu_ms $pids)
+	out=$("$LOADGEN" storm "$@") || log "$name: $out"
+	# shellcheck disable=SC2086
+	out="$out cpu_ms=$(($(cpu_ms $pids) - c0))"
+	raw "$name" "$out"
+	printf '%s\n' "$out"
+}
+# conns LINE - the connections a storm opened: requests + reconnects.
+conns() { echo $(($(kv requests "$1") + $(kv reconnects "$1"))); }
+log "4: boot storm, a new connection per request: over HTTP, then over HTTPS (ECDSA P-256)"
+K1PID=$KPID K1LOG=$K_LOG
+REF_PIDS="$NGINX_PIDS $REF_DISC_PIDS"
+mkdir -p "$W/kt"
+storm_prepare nstorm "$K1"
+sk=$(storm_run storm_newconn_kindling "$K1PID" --new-conn --config "$K1T" --disc "$K1T" \
+	--nodes "$W/k_nstorm.tsv" --timeout 120)
+se=$(storm_run storm_newconn_reference "$REF_PIDS" --new-conn --config "127.0.0.1:$NPORT" \
+	--disc "127.0.0.1:$NPPORT" --nodes "$W/e_nstorm.tsv" --timeout 180)
+if kindling_start kindling-tls "$W/kt/kindling.db" "$TLS/srv.crt" "$TLS/srv.key" "$TLS/ca.crt"; then
+	KT=$KBASE KTT=127.0.0.1:$KPORT
+	storm_prepare tstorm "$KT" "$TLS/ca.crt"
+	tk=$(storm_run storm_https_kindling "$KPID" --tls-ca "$TLS/ca.crt" --new-conn --config "$KTT" \
+		--disc "$KTT" --nodes "$W/k_tstorm.tsv" --timeout 180)
+	te=$(storm_run storm_https_reference "$REF_PIDS" --tls-ca "$TLS/ca.crt" --new-conn \
+		--config "127.0.0.1:$NSPORT" --disc "127.0.0.1:$DSPORT" --nodes "$W/e_tstorm.tsv" --timeout 240)
+	kindling_stop
+fi
+KPID=$K1PID K_LOG=$K1LOG
+for v in sk se tk te; do [ -n "$(kv secs "${!v:-}")" ] || err "the new-connection storm $v did not run"; done
+# us per TLS connection; and per handshake: less the same storm's cost per
+# plain connection
+TK_HS=$(kv tls_handshakes "${tk:-}") TE_HS=$(kv tls_handshakes "${te:-}")
+TK_US=$(per_req "$(kv cpu_ms "${tk:-}")" "$TK_HS") TE_US=$(per_req "$(kv cpu_ms "${te:-}")" "$TE_HS")
+SK_US=$(per_req "$(kv cpu_ms "${sk:-}")" "$(conns "${sk:-}")") SE_US=$(per_req "$(kv cpu_ms "${se:-}")" "$(conns "${se:-}")")
+hs_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print ""; else printf "%.1f", a - b }'; }
+HK=$(hs_us "$TK_US" "$SK_US") HE=$(hs_us "$TE_US" "$SE_US")
+row 4 "boot storm over HTTPS, $NODES nodes: all done, s" "$(kv secs "${tk:-}")" "$(kv secs "${te:-}")" \
+	"$(ratio "$(kv secs "${te:-}")" "$(kv secs "${tk:-}")")" "-" "-"
+row 4 "HTTPS storm: nodes failed" "$(kv errors "${tk:-}")" "$(kv errors "${te:-}")" "-" "0" \
+	"$(yesno [ "$(kv errors "${tk:-}")" = 0 ])"
+row 4 "  server CPU for the whole HTTPS storm, ms" "$(kv cpu_ms "${tk:-}")" "$(kv cpu_ms "${te:-}")" \
+	"$(ratio "$(kv cpu_ms "${te:-}")" "$(kv cpu_ms "${tk:-}")")" "-" "-"
+row 4 "  TLS handshakes (a new connection a request)" "$TK_HS" "$TE_HS" "-" "-" "-"
+# one client thread verifying every certificate: when its CPU is close to the
+# storm's time, the time is the load generator's, and the CPU rows count
+row 4 "  load generator CPU during it, ms" "$(kv loadgen_cpu_ms "${tk:-}")" "$(kv loadgen_cpu_ms "${te:-}")" \
+	"-" "-" "-"
+row 4 "  server CPU per TLS connection, us" "$TK_US" "$TE_US" "$(ratio "$TE_US" "$TK_US")" "-" "-"
+row 4 "  the same over HTTP, new conns: all done, s" "$(kv secs "${sk:-}")" "$(kv secs "${se:-}")" \
+	"$(ratio "$(kv secs "${se:-}")" "$(kv secs "${sk:-}")")" "-" "-"
+row 4 "  the same over HTTP: server CPU per conn, us" "$SK_US" "$SE_US" "$(ratio "$SE_US" "$SK_US")" "-" "-"
+row 4 "  server CPU per TLS handshake, us (HTTPS - HTTP)" "$HK" "$HE" "$(ratio "$HE" "$HK")" \
+	"<= nginx" "$(yesno ge "$HE" "$HK")"
+
 kindling_stop
 stop_pid "$NGINX_PID"
 stop_pid "$DISC_PID"

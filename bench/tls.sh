@@ -12,6 +12,8 @@
 # CPU: user + system of the server processes from /proc (kindling's one
 # process; nginx's master and workers) divided by the connections completed.
 # ratio: how many times better kindling is (> 1: kindling wins).
+# (make bench runs it with sh: bash re-executes itself, as run.sh does)
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD

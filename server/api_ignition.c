@@ -265,13 +265,29 @@ static void reply_not_acceptable(struct req *r)
 {
 	struct buf list;
 	buf_init(&list, 256);
-	for (const char *const *p = render_versions; *p; p++)
-		buf_addf(&list, "%s%s", p == render_versions ? "" : ", ", *p);
+	render_versions_list(&list);
 	reply_error(r, K_ENOTACCEPT,
 	            "no supported Ignition spec version matches ?version= or the Accept header; "
 	            "supported: %s",
 	            buf_str(&list));
 	buf_free(&list);
+}
+
+/* Replies e (406 at /ignition, 422 at /userdata) with what the cluster's
+ * profiles hold that spec version cannot express, file by file. */
+static void reply_inexpressible(struct req *r, enum kerr e, const struct cluster *c,
+                                const char *version)
+{
+	const struct app *a = req_app(r);
+	json_t *errors = json_array();
+	render_check(a->profiles, c->profiles, version, "version", errors);
+	if (!json_array_size(errors)) { /* the profiles changed meanwhile */
+		json_decref(errors);
+		reply_error(r, e, "spec %s cannot express the config of cluster \"%s\"", version,
+		            c->name);
+		return;
+	}
+	reply_error_fields(r, e, errors);
 }
 
 /* True when an If-None-Match value lists etag (RFC 9110: a comma-separated
@@ -369,6 +385,10 @@ void api_cluster_ignition(struct req *r)
 		unlock(a, e, temp);
 	} else if (err == K_ENOTFOUND) {
 		reply_error(r, err, "there is no cluster named \"%s\"", name);
+	} else if (err == K_ENOTACCEPT && acquire(a, name, -1, &e, &temp) == K_OK) {
+		/* the profiles hold what this spec cannot express: 406, naming it */
+		reply_inexpressible(r, K_ENOTACCEPT, &e->c, chosen);
+		unlock(a, e, temp);
 	} else {
 		reply_error(r, err == K_EINVAL ? K_EIO : K_EUNAVAIL,
 		            "cannot render the config: %s; try again", kerr_str(err));
@@ -391,8 +411,18 @@ void api_cluster_userdata(struct req *r)
 	const char *format = req_query(r, "format");
 	bool want_hash = hash && (!strcmp(hash, "1") || !strcmp(hash, "true"));
 	json_t *errors = json_array();
-	if (qv && version_index(qv) < 0)
-		field_error(errors, "version", "is not a supported Ignition spec version");
+	const char *resolved = NULL; /* ?version= by negotiation's rule: 3.7.0 -> 3.6.0 */
+	if (qv && render_negotiate(qv, NULL, NULL, &resolved) != K_OK) {
+		struct buf list;
+		buf_init(&list, 256);
+		render_versions_list(&list);
+		field_error(errors, "version",
+		            "is not a supported Ignition spec version (nor a newer one of a "
+		            "supported major); supported: %s",
+		            buf_str(&list));
+		buf_free(&list);
+	}
+	qv = resolved;
 	if (hash && !want_hash && strcmp(hash, "0") != 0 && strcmp(hash, "false") != 0)
 		field_error(errors, "hash", "must be 1 or 0");
 	if (format && strcmp(format, "json") != 0 && strcmp(format, "base64") != 0)
@@ -409,6 +439,12 @@ void api_cluster_userdata(struct req *r)
 		int vi = version_index(qv ? qv : e->c.ignition_version);
 		unlock(a, e, temp);
 		err = acquire(a, name, vi, &e, &temp);
+	}
+	if (err == K_ENOTACCEPT && acquire(a, name, -1, &e, &temp) == K_OK) {
+		/* ?hash=1 pins a version that cannot express the profiles */
+		reply_inexpressible(r, K_EINVAL, &e->c, qv ? qv : e->c.ignition_version);
+		unlock(a, e, temp);
+		return;
 	}
 	if (err != K_OK) {
 		if (err == K_ENOTFOUND)

@@ -4,6 +4,7 @@
 
 #include "api.h"
 #include "fetchlog.h"
+#include "render.h"
 
 void api_healthz(struct req *r)
 {
@@ -64,6 +65,16 @@ void api_profiles(struct req *r)
 	if (!j) {
 		reply_error(r, K_ENOMEM, "out of memory");
 		return;
+	}
+	/* the spec versions (render's one table), and which of them each profile fits */
+	json_object_set_new(j, "ignition", render_describe(a->cfg->ignition_version));
+	size_t i;
+	json_t *p;
+	json_array_foreach (json_object_get(j, "profiles"), i, p) {
+		json_t *needs = render_profile_needs(a->profiles,
+		                                     json_string_value(json_object_get(p, "name")));
+		if (needs)
+			json_object_set_new(p, "ignition", needs);
 	}
 	reply_json(r, 200, j);
 }

@@ -835,7 +835,22 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 	        vars && secrets ? render_config(a->profiles, &rc, version, &body, &len) : K_ENOMEM;
 	if (e == K_OK)
 		text = pretty(body, len);
-	if (!text) {
+	if (e == K_ENOTACCEPT) { /* the profiles hold what this spec cannot express */
+		json_t *why = json_array();
+		size_t i;
+		json_t *w;
+		render_check(a->profiles, c->profiles, version, "version", why);
+		html_addf(h,
+		          "<p class=\"notice\">Spec %s cannot express this cluster's "
+		          "config:</p>\n<ul>\n",
+		          version);
+		json_array_foreach (why, i, w) {
+			html_addf(h, "<li>%s</li>\n",
+			          json_string_value(json_object_get(w, "message")));
+		}
+		html_raw(h, "</ul>\n");
+		json_decref(why);
+	} else if (!text) {
 		html_addf(h, "<p class=\"notice\">The config could not be rendered: %s.</p>\n",
 		          kerr_str(e == K_OK ? K_ENOMEM : e));
 	} else {

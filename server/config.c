@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "httpcheck.h"
+#include "render.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_LIST, OPT_HELP, OPT_VERSION };
 
@@ -252,6 +253,15 @@ static void env_name(const struct opt *o, char *out, size_t n)
 	out[j] = '\0';
 }
 
+/* The supported spec versions, from render's one table, for --help. */
+static void print_versions(void)
+{
+	printf("      one of (highest first; GET /profiles lists them too):\n");
+	for (size_t i = 0; i < render_nspecs; i++)
+		printf("        %s  stable since Ignition %s; %s\n", render_specs[i].version,
+		       render_specs[i].ignition, render_specs[i].asked_by);
+}
+
 static void usage(void)
 {
 	printf("usage: kindling [flags]\n\n"
@@ -268,6 +278,8 @@ static void usage(void)
 		if (o->dflt && o->type != OPT_BOOL)
 			printf(" [%s]", o->dflt);
 		printf("\n");
+		if (!strcmp(o->name, "ignition-version"))
+			print_versions();
 	}
 }
 

@@ -677,15 +677,25 @@ void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
 	problem(r, e, detail, NULL);
 }
 
-void reply_invalid(struct req *r, json_t *errors)
+void reply_error_fields(struct req *r, enum kerr e, json_t *errors)
 {
 	size_t n = json_array_size(errors);
-	char detail[256];
+	char detail[1024];
 	json_t *first = json_array_get(errors, 0);
-	snprintf(detail, sizeof(detail), "%zu invalid field%s: %s: %s", n, n == 1 ? "" : "s",
-	         json_string_value(json_object_get(first, "field")),
-	         json_string_value(json_object_get(first, "message")));
-	problem(r, K_EINVAL, detail, errors);
+	if (e == K_EINVAL)
+		snprintf(detail, sizeof(detail), "%zu invalid field%s: %s: %s", n,
+		         n == 1 ? "" : "s", json_string_value(json_object_get(first, "field")),
+		         json_string_value(json_object_get(first, "message")));
+	else /* 406: the field is fine, what it asks for cannot be served */
+		snprintf(detail, sizeof(detail), "%s: %s",
+		         json_string_value(json_object_get(first, "field")),
+		         json_string_value(json_object_get(first, "message")));
+	problem(r, e, detail, errors);
+}
+
+void reply_invalid(struct req *r, json_t *errors)
+{
+	reply_error_fields(r, K_EINVAL, errors);
 }
 
 /* Answers a request that http_stop resumed, or that parks too late, instead of its handler. */

@@ -153,6 +153,8 @@ void reply_error(struct req *r, enum kerr e, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* 422 problem+json with errors ([{field, message}], stolen). */
 void reply_invalid(struct req *r, json_t *errors);
+/* The same with e's status (406 for a version that cannot express a config). */
+void reply_error_fields(struct req *r, enum kerr e, json_t *errors);
 
 /*
  * The problem+json body every error reply has: {type, title, status,

@@ -195,10 +195,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!render_version_known(cfg.ignition_version)) {
-		buf_addf(&err, "--ignition-version %s: not a spec version kindling renders; one of",
+		buf_addf(&err,
+		         "--ignition-version %s: not a spec version kindling renders; one of ",
 		         cfg.ignition_version);
-		for (const char *const *v = render_versions; *v; v++)
-			buf_addf(&err, " %s", *v);
+		render_versions_list(&err);
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
 	}

@@ -9,42 +9,221 @@
 #include "buf.h"
 #include "subst.h"
 
-const char *const render_versions[] = {
-        "3.4.0", "3.3.0", "3.2.0", "3.1.0", "3.0.0", "2.3.0", "2.2.0", "2.1.0", NULL,
+/*
+ * THE table of supported spec versions, highest first: everything else
+ * (render_versions, negotiation, what is refused for which target, GET
+ * /profiles, --help, the README's table) derives from it. A new version is
+ * one row here, its goldens (UPDATE_GOLDEN=1 build/asan/tests/test_render)
+ * and, for one Debian's Ignition does not know, its facts in
+ * tests/unit/check_3x_spec.sh.
+ */
+#define F_HDR  RENDER_HTTP_HEADERS
+#define F_TLS  RENDER_TLS
+#define F_256  RENDER_SHA256
+#define F_CEX  RENDER_LUKS_CEX
+#define F_MODE RENDER_SPECIAL_MODE
+#define SPECS(X)                                                                                   \
+	X("3.6.0", 3, 6, F_HDR | F_TLS | F_256 | F_CEX | F_MODE, "2.26.0",                         \
+	  "Fedora CoreOS (Ignition 2.26 and later)")                                               \
+	X("3.5.0", 3, 5, F_HDR | F_TLS | F_256 | F_CEX, "2.20.0",                                  \
+	  "Flatcar; Fedora CoreOS with Ignition 2.20-2.25")                                        \
+	X("3.4.0", 3, 4, F_HDR | F_TLS | F_256, "2.15.0",                                          \
+	  "Ignition 2.15-2.19 (Ignition 2.14 knows it as 3.4.0-experimental)")                     \
+	X("3.3.0", 3, 3, F_HDR | F_TLS | F_256, "2.11.0", "Ignition 2.11-2.14 (Debian's 2.14)")    \
+	X("3.2.0", 3, 2, F_HDR | F_TLS | F_256, "2.7.0", "Ignition 2.7-2.10")                      \
+	X("3.1.0", 3, 1, F_HDR | F_TLS | F_256, "2.3.0", "Ignition 2.3-2.6")                       \
+	X("3.0.0", 3, 0, F_TLS, "2.0.0", "Ignition 2.0-2.2")                                       \
+	X("2.3.0", 2, 3, F_TLS, "0.29.0",                                                          \
+	  "Container Linux, old Flatcar (Ignition 0.29 and later)")                                \
+	X("2.2.0", 2, 2, F_TLS, "0.22.0", "Container Linux (Ignition 0.22-0.28)")                  \
+	X("2.1.0", 2, 1, 0, "0.17.0", "Container Linux (Ignition 0.17-0.21)")
+
+#define SPEC_ROW(v, maj, min, feat, ign, who)  {v, maj, min, feat, ign, who},
+#define SPEC_NAME(v, maj, min, feat, ign, who) v,
+
+const struct render_spec render_specs[] = {SPECS(SPEC_ROW)};
+const size_t render_nspecs = sizeof(render_specs) / sizeof(render_specs[0]);
+const char *const render_versions[] = {SPECS(SPEC_NAME) NULL};
+
+/* The features, for people: GET /profiles and the messages of render_check. */
+static const struct feature {
+	unsigned bit;
+	const char *name;
+	const char *description;
+} features[] = {
+        {RENDER_HTTP_HEADERS, "http_headers",
+         "the pointer's fetch token in ignition.config.replace.httpHeaders (older: ?token=)"},
+        {RENDER_TLS, "tls_certificate_authorities",
+         "the pointer carries kindling's CA in ignition.security.tls"},
+        {RENDER_SHA256, "sha256_hash", "verification.hash may be sha256- (sha512- always)"},
+        {RENDER_LUKS_CEX, "luks_cex",
+         "storage.luks[].cex (IBM Crypto Express keys); profiles put no LUKS devices on a "
+         "node, so nothing kindling renders depends on it"},
+        {RENDER_SPECIAL_MODE, "special_mode_bits",
+         "setuid/setgid/sticky bits of a file's mode are honoured; older specs do not support them "
+         "(Ignition warns), so kindling refuses such a file for them"},
 };
 
-/* What each spec version allows, as far as kindling's output goes. */
-struct spec {
-	const char *version;
-	int major, minor;
-	bool http_headers; /* ignition.config.replace.httpHeaders */
-	bool security;     /* ignition.security.tls */
-	bool sha256;       /* verification.hash may be sha256- */
-};
-
-static const struct spec specs[] = {
-        {"3.4.0", 3, 4, true, true, true},   {"3.3.0", 3, 3, true, true, true},
-        {"3.2.0", 3, 2, true, true, true},   {"3.1.0", 3, 1, true, true, true},
-        {"3.0.0", 3, 0, false, true, false}, {"2.3.0", 2, 3, false, true, false},
-        {"2.2.0", 2, 2, false, true, false}, {"2.1.0", 2, 1, false, false, false},
-};
-
-#define NSPECS            (sizeof(specs) / sizeof(specs[0]))
+#define NSPECS            (sizeof(render_specs) / sizeof(render_specs[0]))
+#define NFEATURES         (sizeof(features) / sizeof(features[0]))
 #define FALLBACK_VERSION  "3.3.0" /* when dflt is not a known version */
 #define ACCEPT_RANGES_MAX 64      /* media ranges of an Accept header looked at */
 #define IGNITION_TYPE     "application/vnd.coreos.ignition+json"
+#define MODE_SPECIAL      07000 /* setuid, setgid, sticky */
 
-static const struct spec *spec_find(const char *v)
+static const struct render_spec *spec_find(const char *v)
 {
 	for (size_t i = 0; v && i < NSPECS; i++)
-		if (strcmp(specs[i].version, v) == 0)
-			return &specs[i];
+		if (strcmp(render_specs[i].version, v) == 0)
+			return &render_specs[i];
 	return NULL;
 }
 
 bool render_version_known(const char *v)
 {
 	return spec_find(v) != NULL;
+}
+
+const struct render_spec *render_spec_find(const char *v)
+{
+	return spec_find(v);
+}
+
+void render_versions_list(struct buf *b)
+{
+	for (size_t i = 0; i < NSPECS; i++)
+		buf_addf(b, "%s%s", i ? ", " : "", render_specs[i].version);
+}
+
+/* Appends the versions with every bit of need to b ("3.6.0" or "3.6.0, 3.5.0"). */
+static void versions_with(unsigned need, struct buf *b)
+{
+	bool first = true;
+	for (size_t i = 0; i < NSPECS; i++) {
+		if ((render_specs[i].features & need) != need)
+			continue;
+		buf_addf(b, "%s%s", first ? "" : ", ", render_specs[i].version);
+		first = false;
+	}
+}
+
+/* The lowest supported version with every bit of need, or NULL. */
+static const struct render_spec *lowest_with(unsigned need)
+{
+	const struct render_spec *best = NULL;
+	for (size_t i = 0; i < NSPECS; i++)
+		if ((render_specs[i].features & need) == need)
+			best = &render_specs[i]; /* highest first: the last match is the lowest */
+	return best;
+}
+
+/* A new array of the names of the features in bits. */
+static json_t *feature_names(unsigned bits)
+{
+	json_t *names = json_array();
+	for (size_t k = 0; names && k < NFEATURES; k++)
+		if (bits & features[k].bit)
+			json_array_append_new(names, json_string(features[k].name));
+	return names;
+}
+
+json_t *render_describe(const char *dflt)
+{
+	json_t *vers = json_array(), *feats = json_array();
+	json_t *root =
+	        json_pack("{s:s?,s:o,s:o}", "default", dflt, "versions", vers, "features", feats);
+	if (!root)
+		return NULL;
+	for (size_t i = 0; i < NSPECS; i++)
+		json_array_append_new(vers, json_pack("{s:s,s:s,s:s,s:o}", "version",
+		                                      render_specs[i].version, "stable_since",
+		                                      render_specs[i].ignition, "asked_by",
+		                                      render_specs[i].asked_by, "features",
+		                                      feature_names(render_specs[i].features)));
+	for (size_t k = 0; k < NFEATURES; k++) {
+		const struct render_spec *low = lowest_with(features[k].bit);
+		json_array_append_new(feats, json_pack("{s:s,s:s?,s:s}", "name", features[k].name,
+		                                       "since", low ? low->version : NULL,
+		                                       "description", features[k].description));
+	}
+	return root;
+}
+
+/* ---- what a profile needs ---- */
+
+/* The features one template needs beyond what every spec has. */
+static unsigned item_needs(const struct profile_item *it)
+{
+	if (it->kind == PROFILE_FILE && (it->mode & MODE_SPECIAL))
+		return RENDER_SPECIAL_MODE;
+	return 0;
+}
+
+/* Appends {field, message} for each template of p that sp cannot express. */
+static bool check_profile(const struct render_spec *sp, const char *pname, const struct profile *p,
+                          const char *field, json_t *errors)
+{
+	bool ok = true;
+	for (size_t i = 0; i < profile_item_count(p); i++) {
+		const struct profile_item *it = profile_item_at(p, i);
+		unsigned missing = item_needs(it) & ~sp->features;
+		if (!missing)
+			continue;
+		ok = false;
+		if (!errors)
+			continue;
+		const struct render_spec *low = lowest_with(missing);
+		struct buf m;
+		buf_init(&m, 1024);
+		/* today the only such need is RENDER_SPECIAL_MODE */
+		buf_addf(&m,
+		         "profile %s: file %s has mode 0%o with setuid/setgid/sticky bits, which "
+		         "spec %s cannot express (not supported before spec %s: Ignition warns and "
+		         "may drop them); the "
+		         "versions that can: ",
+		         pname, it->path, (unsigned)it->mode, sp->version,
+		         low ? low->version : "?");
+		versions_with(missing, &m);
+		json_array_append_new(
+		        errors, json_pack("{s:s,s:s}", "field", field, "message", buf_str(&m)));
+		buf_free(&m);
+	}
+	return ok;
+}
+
+enum kerr render_check(const struct profile_set *ps, const json_t *profiles, const char *version,
+                       const char *field, json_t *errors)
+{
+	const struct render_spec *sp = spec_find(version);
+	bool ok = true;
+	size_t i;
+	json_t *pv;
+
+	if (!sp || !json_is_array(profiles))
+		return K_EINVAL;
+	json_array_foreach (profiles, i, pv) {
+		const struct profile *p = profile_get(ps, json_string_value(pv));
+		if (!p)
+			return K_EINVAL;
+		ok = check_profile(sp, json_string_value(pv), p, field, errors) && ok;
+	}
+	return ok ? K_OK : K_ENOTACCEPT;
+}
+
+json_t *render_profile_needs(const struct profile_set *ps, const char *name)
+{
+	const struct profile *p = profile_get(ps, name);
+	unsigned need = 0;
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < profile_item_count(p); i++)
+		need |= item_needs(profile_item_at(p, i));
+	json_t *vers = json_array();
+	for (size_t i = 0; vers && i < NSPECS; i++)
+		if ((render_specs[i].features & need) == need)
+			json_array_append_new(vers, json_string(render_specs[i].version));
+	return json_pack("{s:o,s:o}", "needs", feature_names(need), "versions", vers);
 }
 
 /* ---- negotiation ---- */
@@ -93,10 +272,10 @@ static bool cver_parse(const char *s, size_t n, struct cver *out)
 }
 
 /* The highest supported version with c's major that is not above c, or NULL. */
-static const struct spec *best_for(const struct cver *c)
+static const struct render_spec *best_for(const struct cver *c)
 {
 	for (size_t i = 0; i < NSPECS; i++) {
-		const struct spec *s = &specs[i];
+		const struct render_spec *s = &render_specs[i];
 		long sv[3] = {s->major, s->minor, 0}, cv[3] = {c->major, c->minor, c->patch};
 		int cmp = 0;
 		if (s->major != c->major)
@@ -153,7 +332,7 @@ static int parse_q(const char *s, size_t n)
 
 /* What one Accept header says about Ignition configs. */
 struct accept_result {
-	const struct spec *best; /* best supported Ignition version listed */
+	const struct render_spec *best; /* best supported Ignition version listed */
 	int best_q;
 	bool ignition_listed; /* some Ignition media range with a version was listed */
 	bool default_ok;      /* a wildcard, versionless or JSON range allows the default */
@@ -212,22 +391,43 @@ static void accept_range(const char *s, size_t n, struct accept_result *r)
 		return;
 	r->ignition_listed = true;
 	struct cver c;
-	const struct spec *s2;
+	const struct render_spec *s2;
 	if (!cver_parse(ver, ver_len, &c))
 		return;
 	s2 = best_for(&c);
 	if (!s2)
 		return;
 	if (!r->best || q > r->best_q || (q == r->best_q && s2 < r->best)) {
-		r->best = s2; /* specs[] is highest first: a lower address is a higher version */
+		r->best = s2; /* render_specs[] is highest first: a lower address is a higher
+		                 version */
 		r->best_q = q;
 	}
+}
+
+/* True when ?version= is spelled in full, N.N.N or N.N.N-word ("3.3" is not:
+ * an operator's typo is refused rather than guessed at). */
+static bool query_form(const char *q)
+{
+	int dots = 0;
+	const char *p = q;
+	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++)
+		dots += *p == '.';
+	if (dots != 2 || p == q || p[-1] == '.')
+		return false;
+	if (!*p)
+		return true;
+	if (*p++ != '-' || !*p)
+		return false;
+	for (; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '.'))
+			return false;
+	return true;
 }
 
 enum kerr render_negotiate(const char *query, const char *accept, const char *dflt,
                            const char **out_version)
 {
-	const struct spec *d = spec_find(dflt);
+	const struct render_spec *d = spec_find(dflt);
 	struct accept_result r = {0};
 	const char *s = accept;
 	int ranges = 0;
@@ -235,7 +435,10 @@ enum kerr render_negotiate(const char *query, const char *accept, const char *df
 	if (!d)
 		d = spec_find(FALLBACK_VERSION);
 	if (query) {
-		const struct spec *q = spec_find(query);
+		const struct render_spec *q = spec_find(query);
+		struct cver c;
+		if (!q && query_form(query) && cver_parse(query, strlen(query), &c))
+			q = best_for(&c); /* 3.7.0 -> 3.6.0, as in Accept */
 		if (!q)
 			return K_ENOTACCEPT;
 		*out_version = q->version;
@@ -356,7 +559,7 @@ struct rfile {
 };
 
 struct rstate {
-	const struct spec *spec;
+	const struct render_spec *spec;
 	struct runit *units;
 	size_t nunits;
 	struct rfile *files;
@@ -466,7 +669,7 @@ static json_t *owner_json(const char *s)
 	return json_pack("{s:s}", "name", s);
 }
 
-static json_t *file_json(const struct spec *sp, const struct rfile *f)
+static json_t *file_json(const struct render_spec *sp, const struct rfile *f)
 {
 	json_t *o = json_object(), *src = data_url(f->data, f->len);
 
@@ -529,9 +732,28 @@ static void rstate_free(struct rstate *st)
 }
 
 /* Adds the ignition object to root. */
-static json_t *ignition_root(const struct spec *sp)
+static json_t *ignition_root(const struct render_spec *sp)
 {
 	return json_pack("{s:{s:s}}", "ignition", "version", sp->version);
+}
+
+/* kindling's CA as one more file, unless a profile writes that path itself. */
+static enum kerr add_ca_file(struct rstate *st, const char *pem)
+{
+	static const struct profile_item ca_item = {
+	        .kind = PROFILE_FILE,
+	        .path = RENDER_CA_PATH,
+	        .source = "--tls-ca",
+	        .mode = 0644,
+	};
+	for (size_t i = 0; i < st->nfiles; i++)
+		if (!strcmp(st->files[i].it->path, RENDER_CA_PATH))
+			return K_OK;
+	char *data = strdup(pem);
+	if (!data)
+		return K_ENOMEM;
+	st->files[st->nfiles++] = (struct rfile){.it = &ca_item, .data = data, .len = strlen(pem)};
+	return K_OK;
 }
 
 enum kerr render_config(const struct profile_set *ps, const struct render_cluster *c,
@@ -556,8 +778,11 @@ enum kerr render_config(const struct profile_set *ps, const struct render_cluste
 		}
 		nitems += profile_item_count(p) + profile_unit_count(p);
 	}
+	e = render_check(ps, c->profiles, version, "version", NULL);
+	if (e != K_OK)
+		goto out; /* never a config with something the target cannot express left out */
 	st.units = calloc(nitems + 1, sizeof(*st.units));
-	st.files = calloc(nitems + 1, sizeof(*st.files));
+	st.files = calloc(nitems + 2, sizeof(*st.files)); /* + kindling's CA */
 	root = ignition_root(st.spec);
 	if (!st.units || !st.files || !root) {
 		e = K_ENOMEM;
@@ -565,6 +790,11 @@ enum kerr render_config(const struct profile_set *ps, const struct render_cluste
 	}
 	json_array_foreach (c->profiles, i, pv) {
 		e = collect(&st, profile_get(ps, json_string_value(pv)), c);
+		if (e != K_OK)
+			goto out;
+	}
+	if (c->ca_pem) {
+		e = add_ca_file(&st, c->ca_pem);
 		if (e != K_OK)
 			goto out;
 	}
@@ -617,11 +847,11 @@ static bool hex_run(const char *s, size_t n)
 	return true;
 }
 
-static bool hash_valid(const struct spec *sp, const char *h)
+static bool hash_valid(const struct render_spec *sp, const char *h)
 {
 	if (strncmp(h, "sha512-", 7) == 0)
 		return hex_run(h + 7, 128);
-	if (sp->sha256 && strncmp(h, "sha256-", 7) == 0)
+	if ((sp->features & RENDER_SHA256) && strncmp(h, "sha256-", 7) == 0)
 		return hex_run(h + 7, 64);
 	return false;
 }
@@ -638,7 +868,7 @@ static bool printable(const char *s)
 enum kerr render_pointer(const struct render_pointer *p, char **out, size_t *out_len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const struct spec *sp = spec_find(p->version);
+	const struct render_spec *sp = spec_find(p->version);
 	enum kerr e = K_OK;
 	json_t *root = NULL, *ign, *replace;
 	struct buf url;
@@ -649,13 +879,13 @@ enum kerr render_pointer(const struct render_pointer *p, char **out, size_t *out
 	    (strncmp(p->source_url, "http://", 7) != 0 &&
 	     strncmp(p->source_url, "https://", 8) != 0) ||
 	    !printable(p->source_url) || (p->token && (!*p->token || !printable(p->token))) ||
-	    (p->hash && !hash_valid(sp, p->hash)) || (p->ca_pem && !sp->security) ||
+	    (p->hash && !hash_valid(sp, p->hash)) || (p->ca_pem && !(sp->features & RENDER_TLS)) ||
 	    p->http_total_s < 0) {
 		e = K_EINVAL;
 		goto out;
 	}
 	e = buf_addstr(&url, p->source_url);
-	if (e == K_OK && p->token && !sp->http_headers) {
+	if (e == K_OK && p->token && !(sp->features & RENDER_HTTP_HEADERS)) {
 		e = buf_addstr(&url, strchr(p->source_url, '?') ? "&token=" : "?token=");
 		for (const char *t = p->token; *t && e == K_OK; t++) {
 			unsigned char ch = (unsigned char)*t;
@@ -681,7 +911,7 @@ enum kerr render_pointer(const struct render_pointer *p, char **out, size_t *out
 	json_object_set_new(ign, "config", json_pack("{s:o}", "replace", replace));
 	if (p->hash)
 		json_object_set_new(replace, "verification", json_pack("{s:s}", "hash", p->hash));
-	if (p->token && sp->http_headers) {
+	if (p->token && (sp->features & RENDER_HTTP_HEADERS)) {
 		struct buf v;
 		buf_init(&v, 4096);
 		buf_addf(&v, "Bearer %s", p->token);

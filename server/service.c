@@ -151,8 +151,7 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 	if (v && (!json_is_string(v) || !render_version_known(json_string_value(v)))) {
 		struct buf list;
 		buf_init(&list, 256);
-		for (const char *const *p = render_versions; *p; p++)
-			buf_addf(&list, "%s%s", p == render_versions ? "" : ", ", *p);
+		render_versions_list(&list);
 		field_error(errors, "ignition_version", "must be one of %s", buf_str(&list));
 		buf_free(&list);
 	} else if (v) {
@@ -340,6 +339,9 @@ void service_create(const struct app *a, json_t *request, struct service_reply *
 	check_protocol_profiles(c->profiles, v3, errors);
 	c->vars = vars ? json_incref(vars) : json_object();
 	check_profiles(a, c->profiles, c->vars, errors);
+	if (!json_array_size(errors)) /* the default spec must express the profiles */
+		render_check(a->profiles, c->profiles, c->ignition_version, "ignition_version",
+		             errors);
 	if (json_array_size(errors)) {
 		out->errors = errors;
 		finish(o, K_EINVAL);

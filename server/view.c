@@ -31,6 +31,7 @@ struct render_cluster view_render_input(const struct app *a, const struct cluste
 	        .profiles = c->profiles,
 	        .vars = c->vars,
 	        .secrets = c->secrets,
+	        .ca_pem = a->ca_pem,
 	};
 }
 

@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 TEST_NAME=test_bench_smoke
 # shellcheck source=../report.sh
 source tests/report.sh
-plan 23
+plan 30
 
 # The release build: figures under ASan would mean nothing, and this only
 # checks that the harness runs. make test builds it.
@@ -41,7 +41,9 @@ check "bench/run.sh (quick) exits 0 (rc=$rc, ${secs}s)" [ "$rc" -eq 0 ]
 check "it prints no ERROR line" bash -c "! grep -q '^ERROR' '$T/err' '$T/out'"
 check "it prints the table header" grep -q '^#   figure  *kindling  *reference  *ratio target  *met?' "$T/out"
 for fig in 'config fetch, req/s' 'config fetch, p99' 'discovery dir GET' 'registrations (PUT' \
-	'boot storm, 100 nodes' 'boot storm: nodes failed' 'watchers held: RSS' 'watchers held: threads' \
+	'boot storm, 100 nodes' 'boot storm: nodes failed' 'boot storm over HTTPS, 100 nodes' \
+	'HTTPS storm: nodes failed' 'server CPU for the whole HTTPS storm' 'server CPU per TLS connection' \
+	'the same over HTTP, new conns' 'server CPU per TLS handshake' 'watchers held: RSS' 'watchers held: threads' \
 	'released after the completing PUTs' 'idle RSS after start' 'start-up to first answer' \
 	'cluster creates/s' 'GET /clusters?limit=100' 'HTML list'; do
 	check "the table has a row for \"$fig\"" grep -qF "$fig" "$T/out"
@@ -51,7 +53,9 @@ cell() { awk -v id="$1" -v fig="$2" -v from="$3" -v len="$4" \
 	'substr($0, 1, 1) == id && index($0, fig) { v = substr($0, from, len); gsub(/^ +| +$/, "", v); print v; exit }' "$T/out"; }
 bad=""
 for f in '1|config fetch, req/s' '1|config fetch, p99' '2|discovery dir GET' '3|registrations (PUT' \
-	'4|boot storm, 100 nodes' '4|boot storm: nodes failed' '5|watchers held: RSS' '5|watchers held: threads' \
+	'4|boot storm, 100 nodes' '4|boot storm: nodes failed' '4|boot storm over HTTPS, 100 nodes' \
+	'4|HTTPS storm: nodes failed' '4|whole HTTPS storm' '4|per TLS connection' '4|per TLS handshake' \
+	'5|watchers held: RSS' '5|watchers held: threads' \
 	'5|released after the completing PUTs' '6|idle RSS after start' '6|start-up to first answer' \
 	'6|cluster creates/s' '6|GET /clusters?limit=100'; do
 	v=$(cell "${f%%|*}" "${f#*|}" 58 14)
@@ -63,13 +67,15 @@ done
 check "every figure has its numbers${bad:+:$bad}" [ -z "$bad" ]
 failed=$(cell 4 'boot storm: nodes failed' 58 14)
 check "the storm ran with 0 failed nodes on kindling (${failed:-none})" [ "$failed" = 0 ]
+failed=$(cell 4 'HTTPS storm: nodes failed' 58 14)/$(cell 4 'HTTPS storm: nodes failed' 73 14)
+check "the HTTPS storm ran with 0 failed nodes on kindling and the reference (${failed})" [ "$failed" = 0/0 ]
 json=$(find "$T/results" -name '*.json' 2>/dev/null | head -1)
 check "the raw results are saved as JSON" [ -n "$json" ]
 json=${json:-"$T/results/none.json"} # (a missing file fails the next two)
 check "the JSON parses: quick, 0 errors, the figures" \
 	[ "$(jq -r '"\(.quick) \(.errors) \(.figures | length >= 15)"' "$json" 2>/dev/null)" = "true 0 true" ]
 check "the JSON keeps the raw runs (wrk, loadgen)" \
-	[ "$(jq '[.raw[].name] | (index("fetch_kindling_1") != null) and (index("put_kindling_1") != null) and (index("storm_kindling") != null) and (index("watch") != null)' "$json" 2>/dev/null)" = true ]
+	[ "$(jq '[.raw[].name] | (index("fetch_kindling_1") != null) and (index("put_kindling_1") != null) and (index("storm_kindling") != null) and (index("watch") != null) and (index("storm_https_kindling") != null) and (index("storm_https_reference") != null)' "$json" 2>/dev/null)" = true ]
 work=$(sed -n 's/^# work folder \([^;]*\);.*/\1/p' "$T/err")
 left() { # the processes whose command line names the run's work folder
 	[ -n "$work" ] && pgrep -f "[${work:0:1}]${work:1}" >/dev/null

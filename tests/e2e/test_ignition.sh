@@ -11,7 +11,7 @@
 # token rotation with a grace period). Needs root (Ignition's files stage).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
-plan 108
+plan 122
 require_tool "$IGNITION_BIN" ignition-validate systemd-analyze systemctl sqlite3
 
 IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
@@ -69,7 +69,24 @@ not_a_config() {
 		! grep -q 'rabbitmq' "$BODY"
 }
 
-kindling_start --http-total 20 || exit 1
+# bearer_of_body - the token in the last body's (a pointer's) Authorization header
+bearer_of_body() { jqb '.ignition.config.replace.httpHeaders[]? | select(.name == "Authorization") | .value' | sed -n 's/^Bearer //p'; }
+# spec_validate FILE - the project's validator of 3.5.0/3.6.0 (no Debian
+# Ignition knows them) accepts FILE and prints nothing.
+spec_validate() {
+	local out
+	out=$(sh tests/unit/check_3x_spec.sh "$1" 2>&1) && [ -z "$out" ] && return 0
+	echo "check_3x_spec.sh $1: $out" >&2
+	return 1
+}
+
+# A profile only spec 3.6.0 can express: a setuid helper (mode 4755).
+mkdir -p "$T/extra/suid/files/usr/local/bin"
+printf '{"description": "a setuid helper", "files": {"/usr/local/bin/helper": {"mode": "4755"}}}\n' \
+	>"$T/extra/suid/profile.json"
+printf '#!/bin/sh\necho helper\n' >"$T/extra/suid/files/usr/local/bin/helper"
+
+kindling_start --http-total 20 --templates "$T/extra" || exit 1
 
 # ---- create, userdata ----------------------------------------------------
 post_json /clusters '{"name":"ign","size":3,"profiles":["etcd","rabbitmq"],"vars":{},"ignition_version":"3.3.0"}'
@@ -286,6 +303,54 @@ check_that "old Ignition's Accept (version=2.2.0) -> a 2.2.0 config" '[ "$STATUS
 ign_get ign "$TOKEN" -H 'Accept: application/vnd.coreos.ignition+json;version=9.9.9'
 check_that "Accept with only an unsupported version -> 406, no config" '[ "$STATUS" = 406 ] && not_a_config'
 
+# ---- spec 3.5.0 and 3.6.0: negotiation (no Debian Ignition knows them) --------
+ign_get ign "$TOKEN" -H 'Accept: application/vnd.coreos.ignition+json;version=3.6.0, */*;q=0.1'
+check_that "Accept version=3.6.0 (Fedora CoreOS) -> a 3.6.0 config the spec validator accepts" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.6.0 ] && spec_validate "$BODY"'
+ign_get ign "$TOKEN" -H 'Accept: application/vnd.coreos.ignition+json;version=3.5.0, */*;q=0.1'
+check_that "Accept version=3.5.0 (Flatcar) -> a 3.5.0 config the spec validator accepts" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.5.0 ] && spec_validate "$BODY"'
+ign_get ign "$TOKEN" -H 'Accept: application/vnd.coreos.ignition+json;version=3.7.0, */*;q=0.1'
+check_that "Accept version=3.7.0 (newer than kindling knows) -> the newest known, 3.6.0" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.6.0 ]'
+ign_get ign "$TOKEN" -G -d version=3.7.0
+check_that "?version=3.7.0 -> 3.6.0 too (one rule for ?version= and Accept)" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.6.0 ]'
+req GET '/clusters/ign/userdata?version=3.6.0'
+check_that "userdata?version=3.6.0: a 3.6.0 pointer (token in httpHeaders) the spec validator accepts" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.6.0 ] && [ -n "$(bearer_of_body)" ] && spec_validate "$BODY"'
+req GET '/clusters/ign/userdata?version=3.7.0'
+check_that "userdata?version=3.7.0 -> a 3.6.0 pointer" '[ "$STATUS" = 200 ] && [ "$(jqb .ignition.version)" = 3.6.0 ]'
+
+# ---- what a lower spec cannot express is refused, never dropped ---------------
+post_json /clusters '{"name":"suid33","size":1,"profiles":["suid"]}'
+check_that "create with a setuid file and the default spec 3.3.0 -> 422 naming ignition_version, the file and the reason" \
+	'[ "$STATUS" = 422 ] && [ "$(jqb ".errors[0].field")" = ignition_version ] && jqb ".errors[0].message" | grep -q "file /usr/local/bin/helper has mode 04755 with setuid/setgid/sticky bits, which spec 3.3.0 cannot express"'
+post_json /clusters '{"name":"suid","size":1,"profiles":["suid"],"ignition_version":"3.6.0"}'
+expect "create it with ignition_version 3.6.0" 201
+req GET '/clusters/suid/userdata?version=3.3.0'
+cp "$BODY" "$T/ptr-suid33.ign"
+SUIDTOKEN=$(bearer_of_body)
+ign_get suid "$SUIDTOKEN"
+check_that "its config (3.6.0) keeps mode 04755 and the spec validator accepts it" \
+	'[ "$STATUS" = 200 ] && [ "$(jqb ".storage.files[0].mode")" = 2541 ] && spec_validate "$BODY"'
+ign_get suid "$SUIDTOKEN" -H "Accept: $IGN_ACCEPT"
+check_that "Ignition 2.14's Accept (3.3.0) -> 406 problem+json naming the file, no config" \
+	'[ "$STATUS" = 406 ] && [ "$(header Content-Type)" = application/problem+json ] && [ "$(jqb ".errors[0].field")" = version ] && jqb ".errors[0].message" | grep -q "/usr/local/bin/helper" && not_a_config'
+ignition_fetch "$N/suid" "$T/ptr-suid33.ign"
+rc=$?
+check_that "real Ignition 2.14 with a 3.3.0 pointer to it fails the boot (rc=$rc), nothing cached" \
+	'[ "$rc" != 0 ] && [ ! -e "$N/suid/run/ignition.json" ]'
+req GET '/clusters/suid/userdata?version=3.5.0&hash=1'
+check_that "userdata?version=3.5.0&hash=1 for it -> 422 naming version and the file" \
+	'[ "$STATUS" = 422 ] && [ "$(jqb ".errors[0].field")" = version ] && jqb ".errors[0].message" | grep -q "/usr/local/bin/helper"'
+req GET '/clusters/suid?version=3.3.0' -H 'Accept: text/html'
+check_that "its page for spec 3.3.0 says why instead of a config (file, mode, the versions that can)" \
+	'[ "$STATUS" = 200 ] && grep -q "Spec 3.3.0 cannot express this cluster" "$BODY" && grep -q "/usr/local/bin/helper has mode 04755" "$BODY" && grep -q "the versions that can: 3.6.0" "$BODY"'
+req GET /profiles
+check_that "GET /profiles: the versions (3.6.0 first, its features), and that profile suid fits only 3.6.0" \
+	'[ "$(jqb "[.ignition.versions[0].version, (.ignition.versions[0].features | index(\"special_mode_bits\") != null), .ignition.default] | @tsv")" = "$(printf "3.6.0\ttrue\t3.3.0")" ] && [ "$(jqb "[.profiles[] | select(.name == \"suid\") | .ignition.versions[]] | join(\",\")")" = 3.6.0 ]'
+
 # refused requests are no fetches: after 401, 403, 403, 406 and then one
 # good fetch the count grows by exactly one
 before=$(fetch_count ign)
@@ -306,8 +371,6 @@ check_that "... and the fetch log keeps the newest 50 of them" \
 	'[ "$(db_sql "SELECT count(*) FROM fetches JOIN clusters ON clusters.id = cluster_id WHERE name = '"'ign'"' AND status = 200")" = 50 ]'
 
 # ---- token rotation ------------------------------------------------------------
-# bearer_of_body - the token in the last body's (a pointer's) Authorization header
-bearer_of_body() { jqb '.ignition.config.replace.httpHeaders[]? | select(.name == "Authorization") | .value' | sed -n 's/^Bearer //p'; }
 req POST /clusters/ign/token
 check_that "POST /token rotates (2xx)" '[[ "$STATUS" == 20[01] ]]'
 req GET /clusters/ign/userdata
@@ -354,7 +417,7 @@ check_that "the old token does not open the re-created cluster (403, no config)"
 kindling_stop # 1st instance
 
 GRACE=4 # long enough for "works right after rotation" on a loaded machine
-kindling_start --http-total 20 --token-grace $GRACE || exit 1
+kindling_start --http-total 20 --templates "$T/extra" --token-grace $GRACE || exit 1
 ign_get ign "$NEWTOKEN"
 check "the token survives a restart" [ "$STATUS" = 200 ]
 req POST /clusters/ign/token

@@ -7,8 +7,10 @@
 # Session tickets: a returning client resumes.
 # timeout: 300
 source "$(dirname "$0")/lib.sh"
-plan 25
-require_tool curl jq openssl wrk
+source "$(dirname "$0")/lib_node.sh"
+source "$(dirname "$0")/lib_etcd.sh"
+plan 31
+require_tool curl jq openssl wrk "$IGNITION_BIN" etcd
 
 NWATCH=100
 TLS=$T/tls
@@ -67,6 +69,40 @@ WATCH_PIDS=("${PIDS_TO_STOP[@]}")
 eventually 30 bash -c "[ \"\$(curl -s ${C[*]} $BASE/metrics | awk '\$1 == \"kindling_http_requests_in_flight\" {print \$2}')\" -ge $NWATCH ]"
 check "$NWATCH watches are parked" [ "$(curl -s "${C[@]}" "$BASE/metrics" |
 	awk '$1 == "kindling_http_requests_in_flight" {print $2}')" -ge "$NWATCH" ]
+
+# A node over HTTPS: real Ignition fetches through the pointer config (its CA
+# in ignition.security.tls), and the config it writes carries kindling's CA,
+# which a real etcd member then trusts to register at the https:// discovery
+# URL. SSL_CERT_DIR stands for the node's /etc/ssl/certs; SSL_CERT_FILE names
+# no file, so the host's own trust store plays no part.
+post_json /clusters '{"name":"tlsnode","size":1}' "${C[@]}" -H "Authorization: Bearer $TOKEN1"
+expect "create a one-member cluster over HTTPS" 201
+NODE_DISC=$(jqb .discovery_url)
+api GET /clusters/tlsnode/userdata "${C[@]}" -H "Authorization: Bearer $TOKEN1"
+cp "$BODY" "$T/tlsnode.ign"
+N=$T/tlsnode
+mkdir -p "$N"
+check "real Ignition fetches the config over HTTPS, trusting the pointer's CA" ignition_boot "$N" "$T/tlsnode.ign"
+check "the config writes kindling's CA to /etc/ssl/certs/kindling-ca.pem" \
+	cmp -s "$TLS/ca.pem" "$N/sysroot/etc/ssl/certs/kindling-ca.pem"
+EP1=$(free_port) && EPP1=$(free_port)
+SSL_CERT_DIR=$N/sysroot/etc/ssl/certs SSL_CERT_FILE=/nonexistent \
+	etcd_member tlsnode "$T/tlsnode.etcd" "$EP1" "$EPP1" "$NODE_DISC"
+check "a real etcd member registers at the https:// discovery URL with that CA" \
+	etcd_wait_healthy "http://127.0.0.1:$EP1" 30
+api GET /clusters/tlsnode "${C[@]}" -H "Authorization: Bearer $TOKEN1"
+check "kindling lists the member" [ "$(jqb .members.registered)" = 1 ]
+# and without the CA, the same member cannot: what the file is for
+post_json /clusters '{"name":"tlsnoca","size":1}' "${C[@]}" -H "Authorization: Bearer $TOKEN1"
+NOCA_DISC=$(jqb .discovery_url)
+EP2=$(free_port) && EPP2=$(free_port)
+mkdir -p "$T/empty-certs"
+SSL_CERT_DIR=$T/empty-certs SSL_CERT_FILE=/nonexistent \
+	etcd_member tlsnoca "$T/tlsnoca.etcd" "$EP2" "$EPP2" "$NOCA_DISC"
+check "without kindling's CA the member is refused (unknown authority)" \
+	etcd_log_has tlsnoca "certificate signed by unknown authority" 30
+etcd_stop tlsnode
+etcd_stop tlsnoca
 
 # the loads: keep-alive, and a new connection per request, across the reload
 wrk -t1 -c8 -d8s -H "Authorization: $FETCH_AUTH" "$IGN" >"$T/wrk-keepalive.out" 2>&1 &

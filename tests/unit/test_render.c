@@ -134,19 +134,26 @@ static void golden(const char *name, const char *got, size_t len)
 /*
  * Runs the real ignition-validate on json; true when it exits 0 and prints
  * nothing at all. A 3.4.0 config is checked as "3.4.0-experimental", the only
- * name Ignition 2.14 knows for it.
+ * name Ignition 2.14 knows for it; 3.5.0 and 3.6.0 by
+ * tests/unit/check_3x_spec.sh, with the same rule.
  */
 static bool validate_q(const char *json, size_t len, const char *what, bool quiet)
 {
 	const char *env = getenv("IGNITION_VALIDATE");
 	const char *bin = env ? env : "/usr/bin/ignition-validate";
-	char path[] = "/tmp/kindling-ign-XXXXXX", cmd[256], out[4096];
+	char path[] = "/tmp/kindling-ign-XXXXXX", cmd[4400], out[4096], spec[4300];
 	const char *v34 = "\"version\":\"3.4.0\"", *p;
 	size_t got = 0;
 	int fd, status;
 	FILE *pipe;
 
-	if (access(bin, X_OK) != 0) {
+	/* 3.5.0 and 3.6.0: no Debian Ignition knows them; the project's own
+	 * validator, written from the specs, checks them instead */
+	p = strstr(json, "\"version\":\"3.");
+	if (p && (size_t)(p - json) < 40 && (p[13] == '5' || p[13] == '6')) {
+		snprintf(spec, sizeof(spec), "sh %s/tests/unit/check_3x_spec.sh", srcdir);
+		bin = spec;
+	} else if (access(bin, X_OK) != 0) {
 		fprintf(stderr, "  %s is not installed (Debian package ignition)\n", bin);
 		return false;
 	}
@@ -196,6 +203,16 @@ static void validator_fails_on_any_output(void)
 	CHECK(!validate_q(warn, strlen(warn), "warning", true));
 	CHECK(!validate_q(bad, strlen(bad), "2.1.0", true));
 	CHECK(validate(good, strlen(good), "3.4.0 as experimental"));
+	/* 3.5.0 and 3.6.0 go to the spec validator, which refuses as strictly */
+	const char *suid35 = "{\"ignition\":{\"version\":\"3.5.0\"},\"storage\":{\"files\":"
+	                     "[{\"path\":\"/x\",\"mode\":2541}]}}";
+	const char *suid36 = "{\"ignition\":{\"version\":\"3.6.0\"},\"storage\":{\"files\":"
+	                     "[{\"path\":\"/x\",\"mode\":2541}]}}";
+	const char *enable36 = "{\"ignition\":{\"version\":\"3.6.0\"},\"systemd\":{\"units\":"
+	                       "[{\"name\":\"a.service\",\"enable\":true}]}}";
+	CHECK(!validate_q(suid35, strlen(suid35), "3.5.0 setuid", true));
+	CHECK(validate(suid36, strlen(suid36), "3.6.0 setuid"));
+	CHECK(!validate_q(enable36, strlen(enable36), "3.6.0 enable", true));
 }
 
 /* The fixed cluster of the goldens. */
@@ -233,24 +250,62 @@ static const struct combo {
 	const char *vars;
 } combos[] = {
         {"etcd", "[\"etcd\"]", NULL},
-        {"etcd-v3", "[\"etcd-v3\"]", NULL},
         {"rabbitmq", "[\"rabbitmq\"]", NULL},
+        {"etcd-v3", "[\"etcd-v3\"]", NULL},
         {"etcd+rabbitmq", "[\"rabbitmq\", \"etcd\"]",
          "{\"rabbitmq_image\": \"quay.io/example/rabbitmq:3.10-management\"}"},
 };
 
 static void versions_table(void)
 {
-	static const char *want[] = {"3.4.0", "3.3.0", "3.2.0", "3.1.0",
-	                             "3.0.0", "2.3.0", "2.2.0", "2.1.0"};
+	static const char *want[] = {"3.6.0", "3.5.0", "3.4.0", "3.3.0", "3.2.0",
+	                             "3.1.0", "3.0.0", "2.3.0", "2.2.0", "2.1.0"};
 	size_t n = 0;
 	while (render_versions[n])
 		n++;
-	CHECK_INT(n, 8);
-	for (size_t i = 0; i < n && i < 8; i++) {
+	CHECK_INT(n, 10);
+	CHECK_INT(render_nspecs, 10);
+	for (size_t i = 0; i < n && i < 10; i++) {
 		CHECK_STR(render_versions[i], want[i]);
+		CHECK_STR(render_specs[i].version, want[i]);
 		CHECK(render_version_known(want[i]));
+		CHECK(render_spec_find(want[i]) == &render_specs[i]);
 	}
+	/* what each adds, from the one table */
+	CHECK(render_spec_find("3.6.0")->features & RENDER_SPECIAL_MODE);
+	CHECK(!(render_spec_find("3.5.0")->features & RENDER_SPECIAL_MODE));
+	CHECK(render_spec_find("3.5.0")->features & RENDER_LUKS_CEX);
+	CHECK(!(render_spec_find("3.4.0")->features & RENDER_LUKS_CEX));
+	CHECK(!(render_spec_find("3.0.0")->features & RENDER_HTTP_HEADERS));
+	CHECK(render_spec_find("3.1.0")->features & RENDER_HTTP_HEADERS);
+	struct buf b;
+	buf_init(&b, 256);
+	render_versions_list(&b);
+	CHECK_STR(buf_str(&b),
+	          "3.6.0, 3.5.0, 3.4.0, 3.3.0, 3.2.0, 3.1.0, 3.0.0, 2.3.0, 2.2.0, 2.1.0");
+	buf_free(&b);
+	json_t *d = render_describe("3.3.0");
+	CHECK_STR(json_string_value(json_object_get(d, "default")), "3.3.0");
+	json_t *vs = json_object_get(d, "versions");
+	CHECK_INT(json_array_size(vs), 10);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(vs, 0), "version")), "3.6.0");
+	CHECK_STR(json_string_value(json_object_get(json_array_get(vs, 0), "stable_since")),
+	          "2.26.0");
+	json_t *f0 = json_object_get(json_array_get(vs, 0), "features");
+	CHECK_STR(json_string_value(json_array_get(f0, json_array_size(f0) - 1)),
+	          "special_mode_bits");
+	size_t i;
+	json_t *f;
+	int found = 0;
+	json_array_foreach (json_object_get(d, "features"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+		const char *since = json_string_value(json_object_get(f, "since"));
+		found += !strcmp(name, "special_mode_bits") && !strcmp(since, "3.6.0");
+		found += !strcmp(name, "luks_cex") && !strcmp(since, "3.5.0");
+		found += !strcmp(name, "http_headers") && !strcmp(since, "3.1.0");
+	}
+	CHECK_INT(found, 3);
+	json_decref(d);
 	CHECK(!render_version_known("3.4.0-experimental"));
 	CHECK(!render_version_known("2.0.0"));
 	CHECK(!render_version_known(""));
@@ -271,7 +326,17 @@ static void negotiates(void)
 	        {NULL, "application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1", "3.0.0",
 	         K_OK, "3.3.0"},
 	        {NULL, "application/vnd.coreos.ignition+json;version=3.5.0, */*;q=0.1", "3.0.0",
-	         K_OK, "3.4.0"},
+	         K_OK, "3.5.0"},
+	        {NULL, "application/vnd.coreos.ignition+json;version=3.6.0, */*;q=0.1", "3.3.0",
+	         K_OK, "3.6.0"},
+	        {NULL, "application/vnd.coreos.ignition+json;version=3.5.0", "3.6.0", K_OK,
+	         "3.5.0"},
+	        {NULL, "application/vnd.coreos.ignition+json;version=3.7.0, */*;q=0.1", "3.3.0",
+	         K_OK, "3.6.0"},
+	        {NULL, "application/vnd.coreos.ignition+json;version=3.7.0-experimental", "3.3.0",
+	         K_OK, "3.6.0"},
+	        {NULL, "application/vnd.coreos.ignition+json;version=3.6.0-experimental", "3.3.0",
+	         K_OK, "3.5.0"},
 	        {NULL, "application/vnd.coreos.ignition+json;version=3.4.0-experimental", "2.2.0",
 	         K_OK, "3.3.0"},
 	        {NULL,
@@ -318,9 +383,26 @@ static void negotiates(void)
 	        {"2.1.0", "application/vnd.coreos.ignition+json;version=3.3.0", "3.3.0", K_OK,
 	         "2.1.0"},
 	        {"3.4.0", NULL, "3.3.0", K_OK, "3.4.0"},
-	        {"3.9.0", "*/*", "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.5.0", NULL, "3.3.0", K_OK, "3.5.0"},
+	        {"3.6.0", "application/vnd.coreos.ignition+json;version=3.3.0", "3.3.0", K_OK,
+	         "3.6.0"},
+	        /* ?version= resolves by Accept's rule: newest not above it, same major */
+	        {"3.7.0", NULL, "3.3.0", K_OK, "3.6.0"},
+	        {"3.9.0", "*/*", "3.3.0", K_OK, "3.6.0"},
+	        {"2.4.0", NULL, "3.3.0", K_OK, "2.3.0"},
+	        {"3.4.0-experimental", NULL, "3.3.0", K_OK, "3.3.0"},
+	        {"4.0.0", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"2.0.0", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"9.9.9", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.x", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.3", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0-", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0 ", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3..0", NULL, "3.3.0", K_ENOTACCEPT, NULL},
+	        {"3.7.0-rc.1", NULL, "3.3.0", K_OK, "3.6.0"},
+	        {"latest", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	        {"", NULL, "3.3.0", K_ENOTACCEPT, NULL},
-	        {"3.4.0-experimental", NULL, "3.3.0", K_ENOTACCEPT, NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *v = "unset";
@@ -380,7 +462,8 @@ static void negotiates(void)
 
 static void renders_goldens_that_validate(void)
 {
-	static const char *golden_versions[] = {"3.4.0", "3.3.0", "3.0.0", "2.3.0", "2.1.0"};
+	static const char *golden_versions[] = {"3.6.0", "3.5.0", "3.4.0", "3.3.0",
+	                                        "3.0.0", "2.3.0", "2.1.0"};
 	char name[128];
 
 	for (size_t c = 0; c < sizeof(combos) / sizeof(combos[0]); c++) {
@@ -399,7 +482,7 @@ static void renders_goldens_that_validate(void)
 			snprintf(name, sizeof(name), "%s %s", combos[c].file, ver);
 			if (ver[0] == '3')
 				CHECK(validate(out, len, name));
-			for (size_t g = 0; g < 5; g++) {
+			for (size_t g = 0; g < 7; g++) {
 				if (strcmp(golden_versions[g], ver) != 0)
 					continue;
 				snprintf(name, sizeof(name), "%s-%s.ign", combos[c].file, ver);
@@ -433,6 +516,61 @@ static char *undata(const char *url)
 	}
 	*o = '\0';
 	return s;
+}
+
+/* kindling's CA (--tls-ca) rides along as one more file, in 2.x and 3.x */
+static void carries_the_ca(void)
+{
+	static const char *pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char *const versions[] = {"3.4.0", "3.0.0", "2.1.0"};
+	json_t *p = json_pack("[s]", "etcd"), *v = json_object(), *sec = json_object();
+	struct render_cluster c = {
+	        .name = "demo",
+	        .id = "6f1c2a7e-0b4d-4c1e-9a43-3f5e8d2b7c10",
+	        .size = 3,
+	        .discovery_url = "https://kindling.example.com/discovery/x",
+	        .public_url = "https://kindling.example.com",
+	        .profiles = p,
+	        .vars = v,
+	        .secrets = sec,
+	        .ca_pem = pem,
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char *out = NULL;
+		size_t len;
+		CHECK_INT(render_config(ps, &c, versions[i], &out, &len), K_OK);
+		json_t *j = json_loads(out ? out : "", 0, NULL);
+		json_t *files = json_object_get(json_object_get(j, "storage"), "files");
+		json_t *ca = NULL, *f;
+		size_t k;
+		int n = 0;
+		json_array_foreach (files, k, f) {
+			if (!strcmp(json_string_value(json_object_get(f, "path")),
+			            RENDER_CA_PATH)) {
+				ca = f;
+				n++;
+			}
+		}
+		CHECK_INT(n, 1);
+		CHECK_INT(json_integer_value(json_object_get(ca, "mode")), 0644);
+		char *data = undata(json_string_value(
+		        json_object_get(json_object_get(ca, "contents"), "source")));
+		CHECK_STR(data, pem);
+		free(data);
+		CHECK_INT(json_array_size(files), 3); /* the etcd profile's two, and the CA */
+		json_decref(j);
+		free(out);
+	}
+	/* without a CA, no such file */
+	c.ca_pem = NULL;
+	char *out = NULL;
+	size_t len;
+	CHECK_INT(render_config(ps, &c, "3.4.0", &out, &len), K_OK);
+	CHECK(out && !strstr(out, RENDER_CA_PATH));
+	free(out);
+	json_decref(p);
+	json_decref(v);
+	json_decref(sec);
 }
 
 static void renders_the_right_content(void)
@@ -842,6 +980,95 @@ static void refuses_huge_output(void)
 	rmdir(root);
 }
 
+/* A file mode with setuid/setgid/sticky bits: only 3.6.0 expresses it; every
+ * lower target is refused (never rendered with the bits dropped). */
+static void refuses_what_a_target_cannot_express(void)
+{
+	char root[] = "/tmp/kindling-render-XXXXXX", path[256];
+	struct profile_set *sps = NULL;
+	const char *dirs[] = {root};
+	static const char *const mk[][2] = {
+	        {"suid", NULL},
+	        {"suid/files", NULL},
+	        {"suid/files/usr", NULL},
+	        {"suid/files/usr/bin", NULL},
+	        {"suid/profile.json", "{\"files\": {\"/usr/bin/helper\": {\"mode\": \"4755\"}}}"},
+	        {"suid/files/usr/bin/helper", "#!/bin/sh\necho hi\n"},
+	};
+	for (size_t i = 0; i < sizeof(mk) / sizeof(mk[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, mk[i][0]);
+		if (i == 0)
+			CHECK(mkdtemp(root) != NULL);
+		snprintf(path, sizeof(path), "%s/%s", root, mk[i][0]);
+		if (!mk[i][1]) {
+			mkdir(path, 0755);
+			continue;
+		}
+		FILE *fp = fopen(path, "w");
+		CHECK(fp != NULL);
+		if (fp) {
+			fputs(mk[i][1], fp);
+			fclose(fp);
+		}
+	}
+	CHECK_INT(profile_set_load(dirs, 1, &sps, NULL), K_OK);
+	json_t *profiles = json_pack("[s]", "suid");
+	struct render_cluster c = {.name = "s", .id = "1", .size = 1, .profiles = profiles};
+	char *out = NULL;
+	size_t len = 0;
+
+	/* 3.6.0: the bits are there, and the spec validator accepts them */
+	CHECK_INT(render_config(sps, &c, "3.6.0", &out, &len), K_OK);
+	json_t *j = json_loads(out ? out : "", 0, NULL);
+	json_t *f = json_array_get(json_object_get(json_object_get(j, "storage"), "files"), 0);
+	CHECK_INT(json_integer_value(json_object_get(f, "mode")), 04755);
+	if (out)
+		CHECK(validate(out, len, "3.6.0 with mode 04755"));
+	json_decref(j);
+	free(out);
+	CHECK_INT(render_check(sps, profiles, "3.6.0", "version", NULL), K_OK);
+
+	/* every lower target: refused, with the profile, file and reason */
+	for (size_t i = 1; render_versions[i]; i++) {
+		out = NULL;
+		CHECK_INT(render_config(sps, &c, render_versions[i], &out, &len), K_ENOTACCEPT);
+		CHECK(out == NULL);
+	}
+	json_t *errors = json_array();
+	CHECK_INT(render_check(sps, profiles, "3.5.0", "ignition_version", errors), K_ENOTACCEPT);
+	CHECK_INT(json_array_size(errors), 1);
+	json_t *e0 = json_array_get(errors, 0);
+	CHECK_STR(json_string_value(json_object_get(e0, "field")), "ignition_version");
+	CHECK_STR(json_string_value(json_object_get(e0, "message")),
+	          "profile suid: file /usr/bin/helper has mode 04755 with setuid/setgid/sticky "
+	          "bits, which spec 3.5.0 cannot express (not supported before spec "
+	          "3.6.0: Ignition warns and may drop them); the versions that can: 3.6.0");
+	json_decref(errors);
+	CHECK_INT(render_check(sps, profiles, "9.9.9", "version", NULL), K_EINVAL);
+
+	/* what GET /profiles says of it, and of a shipped profile */
+	json_t *needs = render_profile_needs(sps, "suid");
+	CHECK_STR(json_string_value(json_array_get(json_object_get(needs, "needs"), 0)),
+	          "special_mode_bits");
+	CHECK_INT(json_array_size(json_object_get(needs, "versions")), 1);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(needs, "versions"), 0)),
+	          "3.6.0");
+	json_decref(needs);
+	needs = render_profile_needs(ps, "rabbitmq");
+	CHECK_INT(json_array_size(json_object_get(needs, "needs")), 0);
+	CHECK_INT(json_array_size(json_object_get(needs, "versions")), 10);
+	json_decref(needs);
+	CHECK(render_profile_needs(ps, "nope") == NULL);
+
+	json_decref(profiles);
+	profile_set_free(&sps);
+	for (size_t i = sizeof(mk) / sizeof(mk[0]); i-- > 0;) {
+		snprintf(path, sizeof(path), "%s/%s", root, mk[i][0]);
+		remove(path);
+	}
+	rmdir(root);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[4200];
@@ -862,9 +1089,11 @@ int main(int argc, char **argv)
 	RUN(negotiates);
 	RUN(renders_goldens_that_validate);
 	RUN(renders_the_right_content);
+	RUN(carries_the_ca);
 	RUN(renders_pointers);
 	RUN(refuses_huge_output);
 	RUN(escapes_values_in_units);
+	RUN(refuses_what_a_target_cannot_express);
 	profile_set_free(&ps);
 	return TEST_EXIT();
 }
