@@ -5,7 +5,7 @@
 #   make test     unit + end-to-end tests, all under ASan+UBSan; ends "N passed, N failed, N skipped"
 #   make test-image  build the Dockerfile with podman and test the image (as root)
 #   make lint     clang-format check, clang-tidy, cppcheck
-#   make bench    benchmarks against nginx and discovery.etcd.io (see bench/)
+#   make bench    benchmarks against nginx, discovery.etcd.io and etcd 3.4/3.5 (see bench/)
 #   make clean
 
 CC       ?= cc
@@ -111,7 +111,7 @@ asan: build/asan/kindling $(UNIT_BINS)
 # what it found before (build/fuzz/corpus/NAME); a crash fails. See tests/fuzz/README.md.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= subst accept cluster discovery http grpc
+FUZZ_TARGETS ?= subst accept cluster discovery http grpc report
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(filter-out -Werror,$(WARN)) -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) -Iserver -Ibuild/gen -MMD -MP \
                 -DKINDLING_VERSION='"$(VERSION)"'
@@ -187,6 +187,7 @@ format:
 bench: build/kindling
 	@sh bench/run.sh
 	@sh bench/tls.sh
+	@bash bench/grpc.sh
 
 clean:
 	rm -rf build

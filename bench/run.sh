@@ -26,11 +26,11 @@ RESULTS=${BENCH_RESULTS:-bench/results}
 if [ "$QUICK" = 1 ]; then
 	FETCH_DUR=1 FETCH_PASSES=1 DIR_DUR=1 DIR_PASSES=1 LIST_DUR=1
 	PUT_TOKENS=20 PUT_K=1000 PUT_REF=200 PUT_PASSES=1
-	STORM_CLUSTERS=20 WATCH_TOKENS=100 NCLUSTERS=2000 CREATES=100
+	STORM_CLUSTERS=20 WATCH_TOKENS=100 NCLUSTERS=2000 CREATES=100 NSTREAMS=100
 else
 	FETCH_DUR=10 FETCH_PASSES=2 DIR_DUR=5 DIR_PASSES=2 LIST_DUR=5
 	PUT_TOKENS=200 PUT_K=20000 PUT_REF=4000 PUT_PASSES=2
-	STORM_CLUSTERS=200 WATCH_TOKENS=2000 NCLUSTERS=100000 CREATES=2000
+	STORM_CLUSTERS=200 WATCH_TOKENS=2000 NCLUSTERS=100000 CREATES=2000 NSTREAMS=1000
 fi
 # kindling's HTTP worker threads. One: on a 2-core machine the load generator
 # needs the other core, and a second worker only fights it for CPU (same
@@ -64,6 +64,7 @@ need() {
 need wrk wrk
 need nginx nginx-light
 need etcd etcd-server
+need python3 python3
 need etcdctl etcd-client
 need discovery.etcd.io etcd-discovery
 need curl curl
@@ -258,20 +259,25 @@ mb() { awk -v a="$1" 'BEGIN { if (a == "") print "-"; else printf "%.1f", a / 10
 KPID=""
 KPORT=""
 KBASE=""
-# kindling_start NAME DB [TLS-CERT TLS-KEY CA] - starts kindling through
-# loadgen ready (which times the first answered GET /healthz); sets KPID,
-# KPORT, KBASE, K_START_SECS. With a certificate it serves HTTPS only
-# (--tls-ca: its configs carry the CA) and loadgen ready checks it against CA.
+# kindling_start NAME DB [FLAG...] - starts kindling through loadgen ready
+# (which times the first answered GET /healthz); sets KPID, KPORT, KBASE,
+# K_START_SECS. FLAGs go to kindling; with --tls-ca CA (and --tls-cert,
+# --tls-key) it serves HTTPS only (its configs carry the CA) and loadgen
+# ready checks it against CA.
 kindling_start() {
-	local name=$1 db=$2 out bin=$KINDLING_BIN tls=() lg=()
+	local name=$1 db=$2 out bin=$KINDLING_BIN lg=() f prev=""
+	shift 2
+	for f in "$@"; do
+		[ "$prev" = --tls-ca ] && lg=(--tls-ca "$f")
+		prev=$f
+	done
 	case "$bin" in /*) ;; *) bin="$ROOT/$bin" ;; esac
-	[ $# -ge 5 ] && tls=(--tls-cert "$3" --tls-key "$4" --tls-ca "$5") lg=(--tls-ca "$5")
 	K_LOG="$W/$name.log"
 	KPORT=$(free_port)
-	KBASE="http$([ $# -ge 5 ] && echo s)://127.0.0.1:$KPORT"
+	KBASE="http$([ ${#lg[@]} -gt 0 ] && echo s)://127.0.0.1:$KPORT"
 	out=$("$LOADGEN" ready "${lg[@]}" --target "127.0.0.1:$KPORT" --path /healthz --log "$W/$name.log" \
 		--timeout 30 -- "$bin" --listen "127.0.0.1:$KPORT" --db "$db" \
-		--templates "$ROOT/templates" --long-poll-timeout 60 --threads "$KTHREADS" "${tls[@]}")
+		--templates "$ROOT/templates" --long-poll-timeout 60 --threads "$KTHREADS" "$@")
 	KPID=$(kv pid "$out")
 	[ -n "$KPID" ] && [ "$KPID" != 0 ] && PIDS+=("$KPID")
 	K_START_SECS=$(kv secs "$out")
@@ -583,6 +589,7 @@ row 3 "registrations (PUT prevExist=false), /s" "$(r0 "$K_RPS")" "$(r0 "$E_RPS")
 	"$(ratio "$K_RPS" "$E_RPS")" ">= 2x" "$(yesno ge "$(ratio "$K_RPS" "$E_RPS")" 2)"
 row 3 "  p99 latency ms" "$K_P99" "$E_P99" "$(ratio "$E_P99" "$K_P99")" "-" "-"
 row 3 "  server CPU per registration, us" "$K_CPU" "$E_CPU" "$(ratio "$E_CPU" "$K_CPU")" "-" "-"
+PUT_SQ_RPS=$K_RPS PUT_SQ_P99=$K_P99 PUT_E_RPS=$E_RPS PUT_E_P99=$E_P99
 
 # ---- figure 4: boot storm ---------------------------------------------------------
 NODES=$((STORM_CLUSTERS * STORM_SIZE))
@@ -614,6 +621,7 @@ ok=$(lg_reqs creates_kindling "$KPID" -- --target "$K1T" --method POST --path /c
 	--body '{"name":"create%d","size":3}' --count "$CREATES" -c 16 --expect 201) || err "kindling creates: $ok"
 oe=$(lg_reqs creates_reference "$REF_DISC_PIDS" -- --target "127.0.0.1:$DPORT" --path '/new?size=3' \
 	--count "$CREATES" -c 16) || err "reference /new: $oe"
+CREATE_SQ_RPS=$(kv rps "$ok") CREATE_E_RPS=$(kv rps "$oe")
 CREATE_ROW=("$(r0 "$(kv rps "$ok")")" "$(r0 "$(kv rps "$oe")")" "$(ratio "$(kv rps "$ok")" "$(kv rps "$oe")")"
 	"$(kv p99_ms "$ok")" "$(kv p99_ms "$oe")")
 
@@ -655,7 +663,8 @@ sk=$(storm_run storm_newconn_kindling "$K1PID" --new-conn --config "$K1T" --disc
 	--nodes "$W/k_nstorm.tsv" --timeout 120)
 se=$(storm_run storm_newconn_reference "$REF_PIDS" --new-conn --config "127.0.0.1:$NPORT" \
 	--disc "127.0.0.1:$NPPORT" --nodes "$W/e_nstorm.tsv" --timeout 180)
-if kindling_start kindling-tls "$W/kt/kindling.db" "$TLS/srv.crt" "$TLS/srv.key" "$TLS/ca.crt"; then
+if kindling_start kindling-tls "$W/kt/kindling.db" --tls-cert "$TLS/srv.crt" --tls-key "$TLS/srv.key" \
+	--tls-ca "$TLS/ca.crt"; then
 	KT=$KBASE KTT=127.0.0.1:$KPORT
 	storm_prepare tstorm "$KT" "$TLS/ca.crt"
 	tk=$(storm_run storm_https_kindling "$KPID" --tls-ca "$TLS/ca.crt" --new-conn --config "$KTT" \
@@ -695,6 +704,70 @@ kindling_stop
 stop_pid "$NGINX_PID"
 stop_pid "$DISC_PID"
 stop_pid "$ETCD_PID"
+
+# ---- figures 3 and 6 on PostgreSQL: registrations and creates -----------------
+# The same registrations (fresh directories of 99, 64 connections) and
+# creates (16 connections) against a kindling on a PostgreSQL of its own,
+# initdb'd in the work folder (on disk) with fsync = on and
+# synchronous_commit = on: every 201 is flushed to PostgreSQL's WAL. The
+# rows compare it with the SQLite figures above and the etcd reference.
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+PG_PUT_RPS="" PG_PUT_P99="" PG_PUT_CPU="" PG_CREATE_RPS="" PG_CREATE_P99=""
+if [ -x "$PG_BIN/initdb" ] && { [ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; }; then
+	log "3/6 on PostgreSQL (fsync on): $PUT_K registrations x $PUT_PASSES, $CREATES creates"
+	mkdir -p "$W/pg"
+	[ "$(id -u)" = 0 ] && chown postgres "$W/pg"
+	PGPORT=$(free_port)
+	if pg_owner "$PG_BIN/initdb" -D "$W/pg/data" -A trust -U kindling -E UTF8 >"$W/pg/initdb.log" 2>&1 &&
+		pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w -t 30 -o "-p $PGPORT -k $W/pg \
+			-c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=100" \
+			start >"$W/pg/pg_ctl.log" 2>&1; then
+		PG_PID=$(head -1 "$W/pg/data/postmaster.pid")
+		PIDS+=("$PG_PID")
+		if kindling_start kindling-pg "postgresql://kindling@127.0.0.1:$PGPORT/postgres"; then
+			KPT=127.0.0.1:$KPORT
+			out=$("$LOADGEN" reqs --target "$KPT" --path '/new?size=99' --count $((PUT_TOKENS * PUT_PASSES)) \
+				-c 4 --save "$W/pg_put_urls") || err "kindling on PostgreSQL: cannot allocate the directories: $out"
+			for pass in $(seq 1 "$PUT_PASSES"); do
+				paths "$W/pg_put_urls" | sed -n "$(((pass - 1) * PUT_TOKENS + 1)),$((pass * PUT_TOKENS))p" \
+					>"$W/pg_put_paths_$pass"
+				# the CPU of kindling and of PostgreSQL's backends
+				o=$(lg_reqs "put_pg_$pass" "$KPID $(pgrep -P "$PG_PID" | tr '\n' ' ')" -- --target "$KPT" \
+					--method PUT --path "$PUTQ" --body "$PUTB" --tokens "$W/pg_put_paths_$pass" --count "$PUT_K" \
+					-c 64 --expect 201) || err "kindling on PostgreSQL, registrations: $o"
+				best_of PG_PUT_RPS "$(kv rps "$o")" max
+				best_of PG_PUT_P99 "$(kv p99_ms "$o")" min
+				best_of PG_PUT_CPU "$(kv cpu_us "$o")" min
+			done
+			o=$(lg_reqs creates_pg "$KPID" -- --target "$KPT" --method POST --path /clusters \
+				--ctype application/json --body '{"name":"create%d","size":3}' --count "$CREATES" -c 16 \
+				--expect 201) || err "kindling on PostgreSQL, creates: $o"
+			PG_CREATE_RPS=$(kv rps "$o") PG_CREATE_P99=$(kv p99_ms "$o")
+			kindling_stop
+		fi
+		pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1
+		stop_pid "$PG_PID"
+	else
+		err "PostgreSQL did not start: $(tail -3 "$W/pg/initdb.log" "$W/pg/log" 2>/dev/null)"
+	fi
+else
+	log "PostgreSQL is not installed (postgresql): its rows are n/a"
+fi
+# pg_rows - the PostgreSQL rows, next to the SQLite creates in the table.
+pg_rows() {
+	row 3 "registrations /s: PostgreSQL (fsync on) vs etcd" "$(r0 "$PG_PUT_RPS")" "$(r0 "$PUT_E_RPS")" \
+		"$(ratio "$PG_PUT_RPS" "$PUT_E_RPS")" "-" "-"
+	row 3 "  PostgreSQL vs SQLite, /s" "$(r0 "$PG_PUT_RPS")" "$(r0 "$PUT_SQ_RPS")" \
+		"$(ratio "$PG_PUT_RPS" "$PUT_SQ_RPS")" "-" "-"
+	row 3 "  p99 latency ms: PostgreSQL vs SQLite" "$PG_PUT_P99" "$PUT_SQ_P99" "$(ratio "$PUT_SQ_P99" "$PG_PUT_P99")" "-" "-"
+	row 3 "  CPU per registration (kindling + PostgreSQL), us" "$PG_PUT_CPU" "-" "-" "-" "-"
+	row 6 "cluster creates/s: PostgreSQL (fsync on) vs GET /new" "$(r0 "$PG_CREATE_RPS")" "$(r0 "$CREATE_E_RPS")" \
+		"$(ratio "$PG_CREATE_RPS" "$CREATE_E_RPS")" "-" "-"
+	row 6 "  PostgreSQL vs SQLite, /s" "$(r0 "$PG_CREATE_RPS")" "$(r0 "$CREATE_SQ_RPS")" \
+		"$(ratio "$PG_CREATE_RPS" "$CREATE_SQ_RPS")" "-" "-"
+	row 6 "  p99 latency ms, PostgreSQL" "$PG_CREATE_P99" "-" "-" "-" "-"
+}
 
 # ---- kindling #2: 100 000 clusters -> start-up, list latency, long polls ---------
 log "6: $NCLUSTERS clusters in the database"
@@ -783,14 +856,45 @@ row 6 "start-up to first answer, $NCLUSTERS clusters, ms" "$STARTUP_MS" "-" "-" 
 row 6 "  RSS after start with $NCLUSTERS clusters, MB" "$(mb "$K2_RSS_KB")" "-" "-" "-" "-"
 row 6 "cluster creates/s, 16 conns (ref: GET /new)" "${CREATE_ROW[0]}" "${CREATE_ROW[1]}" "${CREATE_ROW[2]}" "-" "-"
 row 6 "  p99 latency ms" "${CREATE_ROW[3]}" "${CREATE_ROW[4]}" "$(ratio "${CREATE_ROW[4]}" "${CREATE_ROW[3]}")" "-" "-"
+pg_rows
 row 6 "GET /clusters?limit=100 p50 / p99 ms, 1 client" "${LIST1[0]} / ${LIST1[1]}" "-" "-" "-" "-"
 row 6 "  the same, 8 clients at once" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
+# ---- figure 7: 1 000 open event streams ----------------------------------------------
+# Streams of one cluster's events (GET /clusters/NAME/events), held open by
+# bench/sse_hold.py: kindling's RSS and threads while they are held, the
+# stream past --max-event-streams refused, and again after they closed
+# (a closed stream is found at its next keep-alive: --event-keepalive 2), a
+# second round of N showing the memory is reused, not grown.
+log "7: $NSTREAMS event streams held open"
+mkdir -p "$W/k3"
+S_ROW=()
+if kindling_start kindling3 "$W/k3/kindling.db" --event-keepalive 2 --max-event-streams "$NSTREAMS"; then
+	curl -sf -X POST "$KBASE/clusters" -H 'Content-Type: application/json' \
+		-d '{"name":"streams","size":3}' >/dev/null || err "cannot create the streams cluster"
+	o1=$(python3 "$ROOT/bench/sse_hold.py" --target "127.0.0.1:$KPORT" --cluster streams \
+		--count "$NSTREAMS" --pid "$KPID") || err "event streams (first round): $o1"
+	raw streams_1 "$o1"
+	o2=$(python3 "$ROOT/bench/sse_hold.py" --target "127.0.0.1:$KPORT" --cluster streams \
+		--count "$NSTREAMS" --pid "$KPID") || err "event streams (second round): $o2"
+	raw streams_2 "$o2"
+	S_ROW=("$(kv rss_kb "$o1")" "$(kv rss_kb_before "$o1")" "$(kv per_stream_kb "$o1")" "$(kv threads "$o1")"
+		"$(kv extra_status "$o1")" "$(kv rss_kb "$o2")" "$(kv open_after "$o2")")
+	kindling_stop
+fi
+
 if [ "${HTML[0]}" = n/a ]; then
 	row 6 "HTML list page p50 / p99 ms (none yet)" "n/a" "-" "-" "-" "-"
 else
 	row 6 "HTML list page (GET ${HTML[2]}) p50 / p99 ms, 1 client" "${HTML1[0]} / ${HTML1[1]}" "-" "-" "-" "-"
 	row 6 "  the same, 8 clients at once" "${HTML[0]} / ${HTML[1]}" "-" "-" "-" "-"
 fi
+
+row 7 "$NSTREAMS event streams held: RSS MB" "$(mb "${S_ROW[0]:-}")" "-" "-" "< 64 MB" "$(awk -v a="${S_ROW[0]:-}" 'BEGIN { print (a != "" && a + 0 < 65536) ? "yes" : "NO" }')"
+row 7 "  RSS before the streams, MB" "$(mb "${S_ROW[1]:-}")" "-" "-" "-" "-"
+row 7 "  per stream, KB" "${S_ROW[2]:-}" "-" "-" "-" "-"
+row 7 "  threads while held" "${S_ROW[3]:-}" "-" "-" "no thread per stream" "-"
+row 7 "  stream $((NSTREAMS + 1)): status" "${S_ROW[4]:-}" "-" "-" "503 (bounded)" "$([ "${S_ROW[4]:-}" = 503 ] && echo yes || echo NO)"
+row 7 "  RSS after a second round of $NSTREAMS, MB" "$(mb "${S_ROW[5]:-}")" "-" "-" "reused, not grown" "-"
 
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 SECS=$(($(date +%s) - START))

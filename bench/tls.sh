@@ -26,26 +26,9 @@ for c in openssl nginx wrk curl jq ss; do
 	command -v "$c" >/dev/null || { echo "bench/tls: $c is missing" >&2; exit 2; }
 done
 [ -x "$KINDLING_BIN" ] || { echo "bench/tls: $KINDLING_BIN is missing: make build/kindling" >&2; exit 2; }
-W=$(mktemp -d /var/tmp/kindling-bench-tls.XXXXXX) || exit 2
+. bench/lib.sh
+bench_init tls
 chmod 755 "$W"
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	[ "${BENCH_KEEP:-0}" = 1 ] && echo "# kept $W" >&2 || rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-USED=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		case "$USED" in *" $p "*) continue ;; esac
-		[ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] && { USED="$USED$p "; echo "$p"; return; }
-	done
-}
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 cpu_ms() {
 	local p t=0 v
@@ -55,7 +38,6 @@ cpu_ms() {
 	done
 	echo $((t * 1000 / CLK_TCK))
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 ROWS=$W/rows
 : >"$ROWS"
 row() { printf '%-58s %12s %12s %7s\n' "$@" >>"$ROWS"; }

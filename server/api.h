@@ -59,6 +59,17 @@ void api_reply_service_error(struct req *r, const struct service_reply *rep);
  * cluster, 409, 503 busy, 500 storage failure). */
 void api_reply_store_error(struct req *r, enum kerr e, const char *name);
 
+/* api_reports.c: POST /clusters/{name}/reports (a node's boot report). */
+void api_cluster_report(struct req *r);
+
+/* The fetch token a node presented (borrowed): Authorization: Bearer, or
+ * ?token=; NULL for none. */
+const char *api_fetch_token(struct req *r);
+/* K_OK when token opens cluster c (its fetch token, or a rotated one still
+ * in its grace period; compared in constant time), K_EAUTH for none,
+ * K_EFORBIDDEN for another. */
+enum kerr api_fetch_token_check(const struct cluster *c, const char *token);
+
 /* api_discovery.c */
 void api_discovery_dir(struct req *r);
 void api_discovery_key(struct req *r);

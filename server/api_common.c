@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api.h"
@@ -96,4 +97,25 @@ void api_reply_store_error(struct req *r, enum kerr e, const char *name)
 		            why[0] ? why : kerr_str(e));
 	}
 	}
+}
+
+const char *api_fetch_token(struct req *r)
+{
+	const char *auth = req_header(r, "Authorization");
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		return auth + 7;
+	return req_query(r, "token");
+}
+
+enum kerr api_fetch_token_check(const struct cluster *c, const char *token)
+{
+	if (!token)
+		return K_EAUTH;
+	if (str_equal_secret(token, c->fetch_token))
+		return K_OK;
+	int64_t now = store_now_ms();
+	bool ok = false;
+	for (int i = 0; i < c->nprev; i++) /* all of them: the time taken tells nothing */
+		ok |= now < c->prev[i].until && str_equal_secret(token, c->prev[i].token);
+	return ok ? K_OK : K_EFORBIDDEN;
 }

@@ -107,8 +107,9 @@ void confcache_on_event(void *arg, const struct event *ev)
 {
 	struct confcache *cc = arg;
 	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED ||
-	    ev->kind == EV_CONFIG_FETCHED || ev->kind == EV_MEMBER_REPLACED)
-		return; /* configs hold neither registrations, member states nor fetches */
+	    ev->kind == EV_CONFIG_FETCHED || ev->kind == EV_NODE_REPORTED ||
+	    ev->kind == EV_MEMBER_REPLACED)
+		return; /* configs hold neither registrations, fetches, reports nor member states */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
 	if (ev->kind == EV_RESYNC) {
@@ -237,29 +238,6 @@ static void unlock(const struct app *a, struct entry *e, bool temp)
 		entry_free(e);
 }
 
-/* The fetch token a node presented: Authorization: Bearer, or ?token=. */
-static const char *presented_token(struct req *r)
-{
-	const char *auth = req_header(r, "Authorization");
-	if (auth && !strncasecmp(auth, "Bearer ", 7))
-		return auth + 7;
-	return req_query(r, "token");
-}
-
-/* 0 when the token opens the cluster, else the error to answer. */
-static enum kerr check_token(const struct cluster *c, const char *token)
-{
-	if (!token)
-		return K_EAUTH;
-	if (str_equal_secret(token, c->fetch_token))
-		return K_OK;
-	int64_t now = store_now_ms();
-	bool ok = false;
-	for (int i = 0; i < c->nprev; i++) /* all of them: the time taken tells nothing */
-		ok |= now < c->prev[i].until && str_equal_secret(token, c->prev[i].token);
-	return ok ? K_OK : K_EFORBIDDEN;
-}
-
 /* Replies 406 naming the supported versions. */
 static void reply_not_acceptable(struct req *r)
 {
@@ -329,7 +307,7 @@ void api_cluster_ignition(struct req *r)
 {
 	const struct app *a = req_app(r);
 	const char *name = req_param(r, "name");
-	const char *token = presented_token(r);
+	const char *token = api_fetch_token(r);
 	struct entry *e;
 	bool temp;
 	char id[37] = "", version[24] = "";
@@ -345,7 +323,7 @@ void api_cluster_ignition(struct req *r)
 	}
 	str_copy(id, sizeof(id), e->c.id);
 	const char *chosen = NULL;
-	err = check_token(&e->c, token);
+	err = api_fetch_token_check(&e->c, token);
 	if (err == K_OK)
 		err = render_negotiate(req_query(r, "version"), req_header(r, "Accept"),
 		                       e->c.ignition_version, &chosen);
@@ -374,7 +352,7 @@ void api_cluster_ignition(struct req *r)
 	/* First fetch of this version: render it under the write lock. */
 	err = acquire(a, name, vi, &e, &temp);
 	if (err == K_OK) {
-		err = check_token(&e->c, token); /* it may have rotated meanwhile */
+		err = api_fetch_token_check(&e->c, token); /* it may have rotated meanwhile */
 		if (err == K_OK) {
 			str_copy(version, sizeof(version), chosen);
 			status = serve(r, &e->v[vi]);

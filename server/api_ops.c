@@ -3,8 +3,10 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "eventlog.h"
 #include "fetchlog.h"
 #include "render.h"
+#include "report.h"
 
 void api_healthz(struct req *r)
 {
@@ -44,6 +46,35 @@ void api_metrics(struct req *r)
 		         "# TYPE kindling_fetches_dropped_total counter\n"
 		         "kindling_fetches_dropped_total %llu\n",
 		         fetchlog_dropped(a->fetchlog));
+	if (a->reports)
+		buf_addf(&out,
+		         "# HELP kindling_reports_received_total Node boot reports stored.\n"
+		         "# TYPE kindling_reports_received_total counter\n"
+		         "kindling_reports_received_total %llu\n"
+		         "# HELP kindling_reports_refused_total Node boot reports refused (no such "
+		         "cluster, no or a wrong token, invalid content; an oversized body or "
+		         "content type is counted in kindling_http_requests_total).\n"
+		         "# TYPE kindling_reports_refused_total counter\n"
+		         "kindling_reports_refused_total %llu\n",
+		         reports_received_total(a->reports), reports_refused_total(a->reports));
+	int64_t nodes = 0, failed = 0;
+	if (store_reports_count(a->store, &nodes, &failed) == K_OK)
+		buf_addf(&out,
+		         "# HELP kindling_nodes_reported Nodes whose newest boot report is kept.\n"
+		         "# TYPE kindling_nodes_reported gauge\n"
+		         "kindling_nodes_reported %" PRId64 "\n"
+		         "# HELP kindling_nodes_failed Nodes whose newest boot report lists failed "
+		         "units.\n"
+		         "# TYPE kindling_nodes_failed gauge\n"
+		         "kindling_nodes_failed %" PRId64 "\n",
+		         nodes, failed);
+	if (a->eventlog)
+		buf_addf(&out,
+		         "# HELP kindling_event_streams_open Event streams (GET "
+		         "/clusters/NAME/events) open now.\n"
+		         "# TYPE kindling_event_streams_open gauge\n"
+		         "kindling_event_streams_open %zu\n",
+		         eventlog_watchers(a->eventlog));
 	buf_addf(&out,
 	         "# HELP kindling_build_info The running version.\n"
 	         "# TYPE kindling_build_info gauge\n"

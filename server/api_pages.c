@@ -14,6 +14,7 @@
 #include "form.h"
 #include "html.h"
 #include "render.h"
+#include "timeline.h"
 #include "view.h"
 
 #define PAGE_MAX          (16 * 1024 * 1024) /* a rendered config is up to 4 MiB */
@@ -142,6 +143,43 @@ static void rows_free(struct rows *rs)
 	rs->n = 0;
 }
 
+/* Brackets a cluster id in a row: where its health summary goes. */
+#define HEALTH_MARK "\x01"
+
+/* Appends the health summary of the cluster with that id: how many of its
+ * nodes reported healthy, how many failed units. */
+static void health_cell(struct html *h, const struct app *a, const char *cluster_id)
+{
+	int healthy = 0, failed = 0;
+	if (view_health(a, cluster_id, &healthy, &failed) != K_OK)
+		html_raw(h, "<span class=\"muted\">unknown</span>");
+	else if (!healthy && !failed)
+		html_raw(h, "<span class=\"muted\">no reports</span>");
+	if (healthy)
+		html_addf(h, "<span class=\"status-ok\">%d healthy</span>", healthy);
+	if (healthy && failed)
+		html_raw(h, ", ");
+	if (failed)
+		html_addf(h, "<span class=\"status-bad\">%d failed</span>", failed);
+}
+
+/* Appends a row built by list_row, its health mark replaced by the summary. */
+static void row_out(struct html *h, const struct app *a, const char *row)
+{
+	const char *m = strchr(row, HEALTH_MARK[0]);
+	const char *end = m ? strchr(m + 1, HEALTH_MARK[0]) : NULL;
+	if (!end) {
+		html_raw(h, row);
+		return;
+	}
+	char id[40];
+	snprintf(id, sizeof(id), "%.*s", (int)(end - m - 1), m + 1);
+	if (h->err == K_OK)
+		h->err = buf_add(&h->buf, row, (size_t)(m - row));
+	health_cell(h, a, id);
+	html_raw(h, end + 1);
+}
+
 /* Appends one cluster's table row (store_cluster_list callback). */
 static void list_row(const struct cluster *c, void *arg)
 {
@@ -173,6 +211,11 @@ static void list_row(const struct cluster *c, void *arg)
 		add_time(&h, c->last_fetch_at);
 		html_raw(&h, "</span>");
 	}
+	/* the health cell is filled in once the list is read (HEALTH_MARK): no
+	 * second database read while the list's is under way */
+	html_raw(&h, "</td>\n<td data-label=\"Health\" class=\"health\">");
+	if (h.err == K_OK)
+		h.err = buf_addf(&h.buf, HEALTH_MARK "%s" HEALTH_MARK, c->id);
 	html_addf(&h, "</td>\n<td data-label=\"Ignition\">%s</td>\n<td data-label=\"Created\">",
 	          c->ignition_version);
 	add_time(&h, c->created_at);
@@ -445,11 +488,11 @@ void api_page_list(struct req *r)
 		sort_th(&h, &la, "Name", 0, 1);
 		html_raw(&h, "<th scope=\"col\">Profiles</th><th scope=\"col\">Size</th>"
 		             "<th scope=\"col\">Members</th><th scope=\"col\">Config fetches</th>"
-		             "<th scope=\"col\">Ignition</th>");
+		             "<th scope=\"col\">Health</th><th scope=\"col\">Ignition</th>");
 		sort_th(&h, &la, "Created", 2, 3);
 		html_raw(&h, "</tr></thead>\n<tbody>\n");
 		for (size_t i = 0; i < rs.n; i++)
-			html_raw(&h, rs.html[i]);
+			row_out(&h, a, rs.html[i]);
 		html_raw(&h, "</tbody></table></div>\n");
 	} else if (filtered) {
 		html_addf(&h, "<section><p>No cluster name contains “%s”.</p></section>\n", la.q);
@@ -723,6 +766,117 @@ static void members_section(struct html *h, const struct cluster *c, const json_
 	html_raw(h, "</tbody></table></div></section>\n");
 }
 
+/* When a node's step happened, or a dash. */
+static void node_time(struct html *h, const char *label, int64_t ms)
+{
+	html_addf(h, "<td data-label=\"%s\">", label);
+	if (ms)
+		add_time(h, ms);
+	else
+		html_raw(h, "—");
+	html_raw(h, "</td>");
+}
+
+/* A failed unit of a report and its journal lines (node-supplied: escaped). */
+static void failed_unit(struct html *h, const json_t *u)
+{
+	const json_t *lines = json_object_get(u, "journal");
+	html_addf(h,
+	          "<details class=\"unit\"><summary><code>%s</code> (%zu journal lines)</summary>",
+	          json_string_value(json_object_get(u, "unit")), json_array_size(lines));
+	html_raw(h, "<pre class=\"journal\">");
+	size_t i;
+	const json_t *l;
+	json_array_foreach (lines, i, l) {
+		html_addf(h, "%s\n", json_string_value(l));
+	}
+	html_raw(h, "</pre></details>");
+}
+
+/* The nodes: the boot timeline and one row per node (fetched -> registered
+ * -> reported). Everything a node reported is untrusted text. */
+static void nodes_section(struct html *h, const struct app *a, const struct cluster *c)
+{
+	struct view_nodes ns;
+	enum kerr e = view_nodes_get(a, c, &ns);
+	html_addf(h,
+	          "<section id=\"nodes\" aria-labelledby=\"nodes-h\">"
+	          "<h2 id=\"nodes-h\">Nodes (%d healthy, %d failed)</h2>\n",
+	          ns.healthy, ns.failed);
+	if (e != K_OK) {
+		html_raw(h, "<p class=\"notice\">The nodes could not be read.</p></section>\n");
+		view_nodes_clear(&ns);
+		return;
+	}
+	if (!ns.n) {
+		html_raw(h, "<p class=\"muted\">No node has fetched its config, registered or "
+		            "reported yet.</p></section>\n");
+		view_nodes_clear(&ns);
+		return;
+	}
+	struct timeline_lane lanes[VIEW_NODES_MAX];
+	for (size_t i = 0; i < ns.n; i++)
+		lanes[i] = (struct timeline_lane){ns.v[i].name, ns.v[i].fetched_at,
+		                                  ns.v[i].registered_at, ns.v[i].reported_at,
+		                                  ns.v[i].failed};
+	html_raw(h, "<figure class=\"timeline-wrap\"><div class=\"table-wrap\">");
+	timeline_svg(h, lanes, ns.n);
+	html_raw(h, "</div><figcaption class=\"legend\"><span class=\"key-fetch\">●</span> config "
+	            "fetched <span class=\"key-register\">■</span> registered in discovery "
+	            "<span class=\"key-healthy\">▲</span> reported healthy "
+	            "<span class=\"key-failed\">▲</span> reported failed units</figcaption>"
+	            "</figure>\n");
+	html_raw(h,
+	         "<div class=\"table-wrap\"><table class=\"cards\" id=\"nodes-table\"><thead><tr>"
+	         "<th scope=\"col\">Node</th><th scope=\"col\">State</th>"
+	         "<th scope=\"col\">Fetched</th><th scope=\"col\">Registered</th>"
+	         "<th scope=\"col\">Reported</th><th scope=\"col\">Report</th>"
+	         "</tr></thead><tbody>\n");
+	for (size_t i = 0; i < ns.n; i++) {
+		const struct view_node *v = &ns.v[i];
+		const json_t *rep = json_object_get(v->json, "report");
+		const char *state = json_string_value(json_object_get(v->json, "state"));
+		html_addf(h, "<tr class=\"node-%s\"><th scope=\"row\" data-label=\"Node\">%s",
+		          state, v->name);
+		size_t k;
+		const json_t *ad;
+		json_array_foreach (json_object_get(v->json, "addresses"), k, ad) {
+			html_raw(h, k ? " " : "<br>");
+			html_addf(h, "<code>%s</code>", json_string_value(ad));
+		}
+		html_addf(h, "</th><td data-label=\"State\" class=\"%s\">%s</td>",
+		          !strcmp(state, "failed")    ? "status-bad"
+		          : !strcmp(state, "healthy") ? "status-ok"
+		                                      : "",
+		          state);
+		node_time(h, "Fetched", v->fetched_at);
+		node_time(h, "Registered", v->registered_at);
+		node_time(h, "Reported", v->reported_at);
+		html_raw(h, "<td data-label=\"Report\">");
+		if (rep) {
+			const char *ign = json_string_value(json_object_get(rep, "ignition"));
+			html_addf(h, "Ignition: %s", ign ? ign : "—");
+			const char *sk;
+			const json_t *sv;
+			json_object_foreach ((json_t *)json_object_get(rep, "services"), sk, sv) {
+				html_addf(h, " · %s: %s", sk, json_string_value(sv));
+			}
+			const char *trigger = json_string_value(json_object_get(rep, "trigger"));
+			if (trigger)
+				html_addf(h, "<br><span class=\"muted\">sent on %s</span>",
+				          trigger);
+			json_array_foreach (json_object_get(rep, "failed_units"), k, ad) {
+				failed_unit(h, ad);
+			}
+		} else {
+			html_raw(h, "<span class=\"muted\">no report</span>");
+		}
+		html_raw(h, "</td></tr>\n");
+	}
+	html_raw(h, "</tbody></table></div></section>\n");
+	view_nodes_clear(&ns);
+}
+
 static void fetches_section(struct html *h, const struct app *a, const struct cluster *c)
 {
 	html_addf(h,
@@ -917,25 +1071,33 @@ void api_page_cluster(struct req *r)
 	}
 	json_t *j = view_cluster_json(a, &c, true);
 	json_t *secret_names = secret_var_names(a, &c);
+	/* the nodes' boot reports, when there are any: " · 2 healthy, 1 failed" */
+	const json_t *health = json_object_get(j, "health");
+	char reported[64] = "";
+	int healthy = (int)json_integer_value(json_object_get(health, "healthy"));
+	int failed = (int)json_integer_value(json_object_get(health, "failed"));
+	if (healthy || failed)
+		snprintf(reported, sizeof(reported), " · %d healthy, %d failed", healthy, failed);
 	struct html h;
 	html_init(&h, PAGE_MAX);
 	html_page_begin(&h, c.name);
 	html_addf(&h,
 	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
 	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
-	          "config fetches · "
+	          "config fetches%s · "
 	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
 	          "<a href=\"#delete\">delete</a></p>\n"
 	          /* kindling.js follows the events and shows this; without it: reload */
 	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
 	          "data-events=\"/clusters/%s/events\"></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count, c.name);
+	          c.name, c.members, c.size, (long long)c.fetch_count, reported, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
 		overview(&h, &c, j);
 		pointer_section(&h, &c, j, reveal);
 		members_section(&h, &c, j);
+		nodes_section(&h, a, &c);
 		fetches_section(&h, a, &c);
 		vars_section(&h, &c, secret_names, reveal);
 		config_section(&h, a, &c, secret_names, req_query(r, "version"), reveal);

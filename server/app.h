@@ -13,6 +13,7 @@ struct confcache;
 struct fetchlog;
 struct discovery;
 struct eventlog;
+struct reports;
 
 /* What the handlers (through req_app()), the service and the views read.
  * Set up by main, read-only while serving (the modules it points to are
@@ -31,6 +32,7 @@ struct app {
 	struct discovery *discovery;
 	struct writer *writer;
 	struct eventlog *eventlog; /* recent events, for event streams */
+	struct reports *reports;   /* node boot reports (report.h) */
 };
 
 #endif

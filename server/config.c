@@ -28,7 +28,8 @@ struct opt {
 static const struct opt opts[] = {
         {"listen", OPT_STR, F(listen), "127.0.0.1:8080", 0, 0,
          "address:port to listen on ([::1]:8080 for IPv6; port 0 picks a free one)"},
-        {"db", OPT_STR, F(db_path), "db/kindling.db", 0, 0, "SQLite database file"},
+        {"db", OPT_STR, F(db_path), "db/kindling.db", 0, 0,
+         "SQLite database file, or a postgresql:// URL"},
         {"templates", OPT_LIST, F(templates), "templates", 0, 0,
          "profile folder; repeat to add folders (later ones override same-named profiles)"},
         {"public-url", OPT_STR, F(public_url), NULL, 0, 0,
@@ -48,6 +49,9 @@ static const struct opt opts[] = {
          "PEM CA put into every pointer config so nodes trust --tls-cert"},
         {"discovery-upstream", OPT_STR, F(discovery_upstream), NULL, 0, 0,
          "allocate discovery URLs from this discovery.etcd.io-style service"},
+        {"discovery-etcd", OPT_STR, F(discovery_etcd), NULL, 0, 0,
+         "URL[,URL] of an etcd cluster (v3 JSON gateway) that v3 discovery of \"discovery\": "
+         "\"upstream\" clusters uses"},
         {"upstream-timeout-ms", OPT_INT, F(upstream_timeout_ms), "5000", 100, 120000,
          "total time for one upstream allocation, all retries included"},
         {"upstream-retries", OPT_INT, F(upstream_retries), "2", 0, 10,
@@ -264,7 +268,9 @@ static void print_versions(void)
 
 static void usage(void)
 {
-	printf("usage: kindling [flags]\n\n"
+	printf("usage: kindling [flags]\n"
+	       "       kindling migrate --from FILE --to postgresql://... (SQLite to PostgreSQL;\n"
+	       "                        kindling migrate --help)\n\n"
 	       "Issues per-cluster Ignition configs and serves etcd discovery.\n"
 	       "Every flag can also be set as a KINDLING_* environment variable\n"
 	       "(--public-url as KINDLING_PUBLIC_URL; KINDLING_TEMPLATES separated by ':',\n"

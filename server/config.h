@@ -27,6 +27,7 @@ struct config {
 	char *tls_cert, *tls_key, *tls_ca; /* file names */
 	char *tls_priorities;              /* GnuTLS priority string, or NULL */
 	char *discovery_upstream;          /* base URL of a discovery.etcd.io-style service */
+	char *discovery_etcd;              /* URL[,URL] of an etcd for upstream v3 discovery */
 	int upstream_timeout_ms;
 	int upstream_retries;
 	int threads;

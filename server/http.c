@@ -1537,6 +1537,11 @@ enum kerr http_tls_reload(struct http_server *h, const char *cert_pem, const cha
 	return tls_reload(h->tls, cert_pem, key_pem, errmsg);
 }
 
+struct tls *http_tls(struct http_server *h)
+{
+	return h->tls;
+}
+
 void http_tls_describe(struct http_server *h, struct buf *out)
 {
 	if (h->tls)

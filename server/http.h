@@ -95,6 +95,9 @@ enum kerr http_tls_reload(struct http_server *h, const char *cert_pem, const cha
 /* Appends what http_tls_reload last installed (or http_bind): key type,
  * subject, expiry, SHA-256 fingerprint. Nothing without TLS. */
 void http_tls_describe(struct http_server *h, struct buf *out);
+/* The TLS state the server was bound with (borrowed: it lives until
+ * http_stop; other listeners may start sessions with it), or NULL. */
+struct tls *http_tls(struct http_server *h);
 /* Replaces the admin token (copied); requests after the call need the new
  * one. K_EINVAL when the server was bound without a token (open operator
  * routes stay open), K_ENOMEM. Safe from any thread. */

@@ -15,7 +15,9 @@
 #include "upstream.h"
 #include "http.h"
 #include "eventlog.h"
+#include "report.h"
 #include "log.h"
+#include "migrate.h"
 #include "render.h"
 #include "service.h"
 #include "writer.h"
@@ -53,8 +55,9 @@ static void set_public_url(const struct config *cfg, int port, char *out, size_t
 }
 
 /* Writes the v3 endpoint handed to members: --grpc-endpoint, or the public
- * URL's host with the gRPC port (plaintext: members default to
- * --discovery-insecure-transport). */
+ * URL's host with the gRPC port: https with a certificate (members then
+ * need --discovery-insecure-transport=false and --discovery-cacert), else
+ * http (members default to --discovery-insecure-transport). */
 static void set_grpc_endpoint(const struct config *cfg, const char *public_url, int port, char *out,
                               size_t outlen)
 {
@@ -74,7 +77,8 @@ static void set_grpc_endpoint(const struct config *cfg, const char *public_url, 
 		const char *colon = memchr(h, ':', n);
 		end = colon ? colon : end;
 	}
-	snprintf(out, outlen, "http://%.*s:%d", (int)(end - h), h, port);
+	snprintf(out, outlen, "%s://%.*s:%d", cfg->tls_cert ? "https" : "http", (int)(end - h), h,
+	         port);
 }
 
 /* The drain hook: long polls end now, so SIGTERM does not wait for them. */
@@ -186,6 +190,10 @@ int main(int argc, char **argv)
 
 	buf_init(&err, 4096);
 	umask(077); /* the database, its folder and everything else kindling makes is private */
+	if (argc > 1 && !strcmp(argv[1], "migrate")) { /* a subcommand: copy, then exit */
+		buf_free(&err);
+		return migrate_main(argc - 1, argv + 1);
+	}
 	if (config_parse(&cfg, argc, argv, &err, &exit_now) != K_OK) {
 		fprintf(stderr, "kindling: %s\n", buf_str(&err));
 		goto out;
@@ -212,10 +220,11 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	app.cfg = &cfg;
-	if (cfg.discovery_upstream) { /* libcurl is loaded only when used: it costs ~2.5 MB */
+	if (cfg.discovery_upstream || cfg.discovery_etcd) { /* libcurl only when used: ~2.5 MB */
 		const char *why = upstream_global_init();
 		if (why) {
-			log_warnx("--discovery-upstream needs libcurl: %s", why);
+			log_warnx("--discovery-upstream and --discovery-etcd need libcurl: %s",
+			          why);
 			goto out;
 		}
 	}
@@ -261,7 +270,8 @@ int main(int argc, char **argv)
 	    events_subscribe(events, discovery_on_event, app.discovery) != K_OK ||
 	    eventlog_new(EVENTLOG_KEEP, cfg.event_keepalive_s, &app.eventlog) != K_OK ||
 	    events_subscribe(events, eventlog_on_event, app.eventlog) != K_OK ||
-	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK) {
+	    writer_start(app.store, cfg.max_clusters, events, &app.writer) != K_OK ||
+	    reports_new(app.store, events, &app.reports) != K_OK) {
 		log_warnx("cannot start: out of memory or threads");
 		goto out;
 	}
@@ -315,6 +325,7 @@ int main(int argc, char **argv)
 		        .max_calls = cfg.grpc_max_calls,
 		        .max_message = (size_t)cfg.grpc_max_message,
 		        .max_watches = cfg.grpc_max_watches,
+		        .tls = http_tls(http), /* the same certificate, reloaded together */
 		};
 		if (grpc_bind(&go, app.discovery, &grpc, &err) != K_OK) {
 			log_warnx("%s", buf_str(&err));
@@ -359,6 +370,7 @@ out:
 	fetchlog_stop(&app.fetchlog);
 	confcache_free(&app.cache);
 	eventlog_free(&app.eventlog);
+	reports_free(&app.reports);
 	store_close(&app.store);
 	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads
@@ -373,7 +385,7 @@ out:
 	free(cert_pem);
 	free_secret(&key_pem);
 	profile_set_free(&app.profiles);
-	if (cfg.discovery_upstream && !held)
+	if ((cfg.discovery_upstream || cfg.discovery_etcd) && !held)
 		upstream_global_cleanup();
 	if (!held)
 		config_free(&cfg);

@@ -853,8 +853,8 @@ static const struct builtin_rule {
          "the cluster's discovery token (etcd --discovery-token; \"\" with an upstream)",
          {.type = VT_WORD, .max_length = 32}},
         {"discovery_endpoints",
-         "kindling's etcd v3 gRPC endpoint (etcd --discovery-endpoints; \"\" without "
-         "--grpc-listen)",
+         "the etcd v3 discovery endpoints, comma-separated (etcd --discovery-endpoints): "
+         "kindling's gRPC endpoint, or --discovery-etcd's URLs (\"\" without either)",
          {.type = VT_URL, .max_length = 2048}},
         {"public_url", "kindling's public URL", {.type = VT_URL, .max_length = 2048}},
 };
@@ -863,9 +863,22 @@ bool profile_builtin_valid(const char *name, const char *value)
 {
 	if (!value || !*value)
 		return true;
-	for (size_t i = 0; i < sizeof(builtin_rules) / sizeof(builtin_rules[0]); i++)
-		if (strcmp(name, builtin_rules[i].name) == 0)
+	/* discovery_endpoints is a list: each URL meets the rule */
+	bool list = strcmp(name, "discovery_endpoints") == 0;
+	for (size_t i = 0; i < sizeof(builtin_rules) / sizeof(builtin_rules[0]); i++) {
+		if (strcmp(name, builtin_rules[i].name) != 0)
+			continue;
+		if (!list)
 			return rule_ok(&builtin_rules[i].rule, value, strlen(value), NULL);
+		for (const char *p = value;;) {
+			size_t n = strcspn(p, ",");
+			if (!n || !rule_ok(&builtin_rules[i].rule, p, n, NULL))
+				return false;
+			if (!p[n])
+				return strlen(value) <= 2048;
+			p += n + 1;
+		}
+	}
 	return false;
 }
 

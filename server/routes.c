@@ -1,6 +1,7 @@
 /* routes.c - the one route table: method, pattern, handler, auth, flags. */
 #include "api.h"
 #include "html.h"
+#include "report.h"
 
 /* A cluster list or a cluster is a page for a browser, JSON for the rest:
  * Vary: Accept, and text/html preferred in Accept picks the page. */
@@ -33,6 +34,9 @@ static void cluster_get(struct req *r)
 const struct route api_routes[] = {
         /* a node route: the handler checks the cluster's fetch token */
         {"GET", "/clusters/{name}/ignition", api_cluster_ignition, AUTH_NONE, 0, 0},
+        /* a node route too: the handler checks that cluster's fetch token */
+        {"POST", "/clusters/{name}/reports", api_cluster_report, AUTH_NONE, ROUTE_JSON_BODY,
+         REPORT_BODY_MAX},
         /* etcd members: the token in the URL is the capability; first the
          * join step's replacement report, so that its log line names it */
         {"POST", "/discovery/{token}/_kindling/replacements", api_discovery_replacement, AUTH_NONE,

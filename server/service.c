@@ -72,6 +72,8 @@ static void finish(struct op *o, enum kerr e)
 	done(arg);
 }
 
+static void etcd_forget_later(const struct app *a, const char *token);
+
 /* The writer's report, on its thread: the committed row goes to the reply. */
 static void written(struct write_job *job)
 {
@@ -85,6 +87,8 @@ static void written(struct write_job *job)
 		memset(&job->out, 0, sizeof(job->out));
 	}
 	cluster_clear(&job->out);
+	if (job->result == K_OK && job->kind == WRITE_DELETE && o->token[0])
+		etcd_forget_later(o->a, o->token);
 	if (job->result == K_OK && job->kind == WRITE_ROTATE)
 		out->grace_until = job->grace_until;
 	if (job->result == K_ELIMIT && job->kind == WRITE_ROTATE)
@@ -159,20 +163,9 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 	}
 	str_copy(c->ignition_version, sizeof(c->ignition_version), version);
 
-	v = json_object_get(body, "discovery");
-	const char *mode = a->cfg->discovery_upstream ? "upstream" : "builtin";
-	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") != 0 &&
-	                                 strcmp(json_string_value(v), "upstream") != 0)))
-		field_error(errors, "discovery", "must be \"builtin\" or \"upstream\"");
-	else if (v)
-		mode = json_string_value(v);
-	if (!strcmp(mode, "upstream") && !a->cfg->discovery_upstream)
-		field_error(errors, "discovery",
-		            "\"upstream\" needs kindling started with --discovery-upstream");
-	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
-
 	/* v2: --discovery=<url> (etcd <= 3.5); v3: --discovery-token and
-	 * --discovery-endpoints on kindling's gRPC listener (etcd >= 3.6) */
+	 * --discovery-endpoints on kindling's gRPC listener (etcd >= 3.6), or,
+	 * upstream, on the etcd of --discovery-etcd */
 	v = json_object_get(body, "discovery_protocol");
 	const char *proto = "v2";
 	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "v2") != 0 &&
@@ -180,12 +173,26 @@ static void check_create(const struct app *a, json_t *body, struct cluster *c, j
 		field_error(errors, "discovery_protocol", "must be \"v2\" or \"v3\"");
 	else if (v)
 		proto = json_string_value(v);
-	if (!strcmp(proto, "v3") && strcmp(mode, "builtin") != 0)
+	bool v3 = !strcmp(proto, "v3");
+	const char *upstream = v3 ? a->cfg->discovery_etcd : a->cfg->discovery_upstream;
+
+	v = json_object_get(body, "discovery");
+	const char *mode = upstream ? "upstream" : "builtin";
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "builtin") != 0 &&
+	                                 strcmp(json_string_value(v), "upstream") != 0)))
+		field_error(errors, "discovery", "must be \"builtin\" or \"upstream\"");
+	else if (v)
+		mode = json_string_value(v);
+	if (!strcmp(mode, "upstream") && !upstream)
+		field_error(errors, "discovery",
+		            v3 ? "\"upstream\" with discovery_protocol v3 needs kindling started "
+		                 "with --discovery-etcd"
+		               : "\"upstream\" needs kindling started with --discovery-upstream");
+	str_copy(c->discovery_mode, sizeof(c->discovery_mode), mode);
+	if (v3 && !strcmp(mode, "builtin") && !a->grpc_endpoint[0])
 		field_error(errors, "discovery_protocol",
-		            "\"v3\" is served by kindling itself: it needs discovery \"builtin\"");
-	else if (!strcmp(proto, "v3") && !a->grpc_endpoint[0])
-		field_error(errors, "discovery_protocol",
-		            "\"v3\" needs kindling started with --grpc-listen");
+		            "\"v3\" needs kindling started with --grpc-listen (or --discovery-etcd "
+		            "and \"discovery\": \"upstream\")");
 	str_copy(c->discovery_protocol, sizeof(c->discovery_protocol), proto);
 }
 
@@ -253,6 +260,36 @@ static void stopping(struct op *o)
 	finish(o, K_EUNAVAIL);
 }
 
+/* v3 through --discovery-etcd: a fresh token whose size key is written into
+ * that etcd (its v3 JSON gateway); c->discovery_url becomes
+ * "<first etcd URL>/_etcd/registry/<token>" (where the keys live; view.c
+ * reads the token from its last segment). Errors as upstream_etcd. */
+static enum kerr etcd_allocate(const struct config *cfg, struct cluster *c, struct buf *why)
+{
+	const struct upstream_options uo = {.base_url = cfg->discovery_etcd,
+	                                    .timeout_ms = cfg->upstream_timeout_ms,
+	                                    .retries = cfg->upstream_retries,
+	                                    .cancel = &upstream_cancel};
+	char token[33], key[128], size[16];
+	enum kerr e = rand_hex(token, 16);
+	if (e != K_OK)
+		return e;
+	snprintf(key, sizeof(key), "/_etcd/registry/%s/_config/size", token);
+	snprintf(size, sizeof(size), "%d", c->size);
+	e = upstream_etcd_put(&uo, key, size, why);
+	if (e != K_OK)
+		return e;
+	size_t first = strcspn(cfg->discovery_etcd, ",");
+	while (first > 0 && cfg->discovery_etcd[first - 1] == '/')
+		first--;
+	if (asprintf(&c->discovery_url, "%.*s/_etcd/registry/%s", (int)first, cfg->discovery_etcd,
+	             token) < 0) {
+		c->discovery_url = NULL;
+		return K_ENOMEM;
+	}
+	return K_OK;
+}
+
 /* On a thread of its own: a slow upstream holds no HTTP worker. */
 static void *upstream_run(void *arg)
 {
@@ -264,7 +301,9 @@ static void *upstream_run(void *arg)
 	                                    .cancel = &upstream_cancel};
 	struct buf why;
 	buf_init(&why, sizeof(o->out->why) - 200);
-	enum kerr e = upstream_new(&uo, o->c.size, &o->c.discovery_url, &why);
+	enum kerr e = !strcmp(o->c.discovery_protocol, "v3")
+	                      ? etcd_allocate(cfg, &o->c, &why)
+	                      : upstream_new(&uo, o->c.size, &o->c.discovery_url, &why);
 	if (e == K_EUNAVAIL) {
 		stopping(o);
 	} else if (e != K_OK) {
@@ -435,10 +474,65 @@ void service_rotate(const struct app *a, const char *name, struct service_reply 
 	submit(o);
 }
 
+/* A deleted v3 cluster on --discovery-etcd: its keys in that etcd go too,
+ * on a thread of its own once the delete committed (best effort: an etcd
+ * that stays away past the upstream budget keeps them). */
+struct forget {
+	const struct app *a;
+	char prefix[96];
+};
+
+static void *etcd_forget_run(void *arg)
+{
+	struct forget *f = arg;
+	const struct config *cfg = f->a->cfg;
+	const struct upstream_options uo = {.base_url = cfg->discovery_etcd,
+	                                    .timeout_ms = cfg->upstream_timeout_ms,
+	                                    .retries = cfg->upstream_retries,
+	                                    .cancel = &upstream_cancel};
+	struct buf why;
+	buf_init(&why, 512);
+	(void)upstream_etcd_delete_prefix(&uo, f->prefix, &why);
+	buf_free(&why);
+	free(f);
+	atomic_fetch_sub(&upstream_running, 1);
+	return NULL;
+}
+
+static void etcd_forget_later(const struct app *a, const char *token)
+{
+	struct forget *f = calloc(1, sizeof(*f));
+	if (!f || atomic_load(&upstream_cancel)) {
+		free(f);
+		return;
+	}
+	snprintf(f->prefix, sizeof(f->prefix), "/_etcd/registry/%s/", token);
+	f->a = a;
+	atomic_fetch_add(&upstream_running, 1);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, etcd_forget_run, f) != 0) {
+		atomic_fetch_sub(&upstream_running, 1);
+		free(f);
+	}
+	pthread_attr_destroy(&attr);
+}
+
 void service_delete(const struct app *a, const char *name, struct service_reply *out,
                     service_done_fn done, void *arg)
 {
 	struct op *o = op_new(a, WRITE_DELETE, name, out, done, arg);
-	if (o)
-		submit(o);
+	if (!o)
+		return;
+	struct cluster c;
+	if (a->cfg->discovery_etcd && store_cluster_get(a->store, name, &c) == K_OK) {
+		const char *slash = c.discovery_url ? strrchr(c.discovery_url, '/') : NULL;
+		if (slash && !strcmp(c.discovery_protocol, "v3") &&
+		    !strcmp(c.discovery_mode, "upstream"))
+			str_copy(o->token, sizeof(o->token), slash + 1);
+		cluster_clear(&c);
+	}
+	submit(o);
 }

@@ -279,4 +279,67 @@ enum kerr store_member_states(struct store *s, const char *cluster_id,
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);
 
+/*
+ * Moving a deployment (kindling migrate): an SQLite database copied into an
+ * empty PostgreSQL one, every table of the data model (server/store/tables.c
+ * lists them), rows and indexes exactly as they are.
+ */
+
+/* Rows copied per table, in the order of names; for the operator. */
+#define STORE_COPY_TABLES_MAX 16
+struct store_copy_stats {
+	int ntables;
+	const char *names[STORE_COPY_TABLES_MAX]; /* static strings */
+	int64_t rows[STORE_COPY_TABLES_MAX];
+	int64_t discovery_index; /* the target's discovery counter after the copy */
+	char target[256];        /* the target as user@host:port/db: never a password */
+};
+
+/*
+ * Opens the SQLite database at path read-only, as the source of
+ * store_copy: no migrations, nothing created (a missing file is an error),
+ * its schema must be the one this binary writes, and every read sees one
+ * snapshot, taken here. A postgresql:// URL is refused (K_EINVAL). On
+ * error *out is untouched and errmsg says why. Close it with store_close.
+ */
+enum kerr store_open_snapshot(const char *path, struct store **out, struct buf *errmsg);
+
+/*
+ * Copies every table of src (from store_open_snapshot) into dst (a
+ * PostgreSQL store), in ONE transaction of dst: all or nothing. Refuses
+ * (K_EEXIST, nothing changed) a target that holds clusters or discovery
+ * directories already, and (K_EINVAL) a source or target whose tables or
+ * columns are not the ones tables.c lists. After the commit counts the rows
+ * of dst again and compares them with what was copied (K_EIO when they
+ * differ). Fills *out with the counts; errmsg says what went wrong.
+ */
+enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_stats *out,
+                     struct buf *errmsg);
+
+/* A node's newest boot report (the report profile's POST). Strings borrowed. */
+struct store_report {
+	const char *node;    /* its host name: the key within the cluster */
+	const char *boot_id; /* /proc/sys/kernel/random/boot_id */
+	int64_t at;          /* received, ms */
+	int failed;          /* failed units it lists */
+	const char *body;    /* the validated report, compact JSON */
+};
+
+/*
+ * Stores r as the newest report of node r->node of the cluster (replacing
+ * the one it had) and keeps only the cluster's newest keep reports, in one
+ * durable transaction. K_OK, K_ENOTFOUND (no such cluster), K_EUNAVAIL, K_EIO.
+ */
+enum kerr store_report_put(struct store *s, const char *cluster_id, const struct store_report *r,
+                           int keep);
+
+/* Calls fn for each kept report of the cluster, newest first (strings valid
+ * during the call only). K_OK or K_EIO (fn may have been called). */
+enum kerr store_reports_list(struct store *s, const char *cluster_id,
+                             void (*fn)(const struct store_report *r, void *arg), void *arg);
+
+/* Counts the kept reports of all clusters: *out_nodes, and of them
+ * *out_failed that list failed units. K_OK or K_EIO. */
+enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_failed);
+
 #endif

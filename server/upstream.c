@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <nettle/base64.h>
 
 #ifndef KINDLING_VERSION
 #define KINDLING_VERSION "dev"
@@ -38,6 +39,8 @@ static struct {
 	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
 	const char *(*easy_strerror)(CURLcode rc);
 	void (*easy_cleanup)(CURL *h);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
 } lc;
 
 /* Set once by upstream_global_init, before threads: why libcurl is unusable
@@ -60,6 +63,8 @@ static void load_libcurl(void)
 	        {"curl_easy_getinfo", (void **)&lc.easy_getinfo},
 	        {"curl_easy_strerror", (void **)&lc.easy_strerror},
 	        {"curl_easy_cleanup", (void **)&lc.easy_cleanup},
+	        {"curl_slist_append", (void **)&lc.slist_append},
+	        {"curl_slist_free_all", (void **)&lc.slist_free_all},
 	};
 	lc.so = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!lc.so) {
@@ -289,6 +294,30 @@ static long check_answer(struct buf *body, const char **out_start)
 }
 
 /* Appends url to shown without its user:password@ part, for messages. */
+/* Waits before try tries + 1: no pause when it goes to the next URL of a
+ * list (next_url), else FIRST_BACKOFF_MS doubled per try. False, at once,
+ * when the time budget (deadline) would run out meanwhile. */
+static bool backoff(int tries, bool next_url, int64_t deadline, const struct answer *a)
+{
+	int shift = tries - 1 < 20 ? tries - 1 : 20;
+	int64_t pause = next_url ? 0 : (int64_t)FIRST_BACKOFF_MS << shift;
+	if (deadline - now_ms() <= pause)
+		return false;
+	for (int64_t t = 0; t < pause && !cancelled(a); t += 50)
+		sleep_ms(pause - t < 50 ? pause - t : 50);
+	return true;
+}
+
+/* The error of the last try: "URL: why[ after N tries]detail". */
+static void add_failure(struct buf *errmsg, const struct buf *shown, const struct buf *why,
+                        int tries, const struct buf *detail)
+{
+	buf_addf(errmsg, "%s: %s", buf_str(shown), buf_str(why));
+	if (tries > 1)
+		buf_addf(errmsg, " after %d tries", tries);
+	buf_addstr(errmsg, buf_str(detail));
+}
+
 static void add_shown_url(struct buf *shown, const char *url)
 {
 	const char *host = strstr(url, "://");
@@ -407,19 +436,9 @@ enum kerr upstream_new(const struct upstream_options *o, int size, char **out_ur
 				buf_addf(errmsg, " (%d tries)", tries);
 			goto out;
 		}
-		if (r == TRY_RETRY && tries <= o->retries) {
-			int shift = tries - 1 < 20 ? tries - 1 : 20;
-			int64_t pause = (int64_t)FIRST_BACKOFF_MS << shift;
-			if (deadline - now_ms() > pause) {
-				for (int64_t t = 0; t < pause && !cancelled(&a); t += 50)
-					sleep_ms(pause - t < 50 ? pause - t : 50);
-				continue;
-			}
-		}
-		buf_addf(errmsg, "%s: %s", buf_str(&shown), buf_str(&why));
-		if (tries > 1)
-			buf_addf(errmsg, " after %d tries", tries);
-		buf_addstr(errmsg, buf_str(&detail));
+		if (r == TRY_RETRY && tries <= o->retries && backoff(tries, false, deadline, &a))
+			continue;
+		add_failure(errmsg, &shown, &why, tries, &detail);
 		goto out;
 	}
 out:
@@ -431,4 +450,263 @@ out:
 	buf_free(&shown);
 	buf_free(&url);
 	return ret;
+}
+
+/* ---- an etcd cluster's v3 JSON gateway (--discovery-etcd) ---- */
+
+/* Appends the n-th (0-based) URL of a comma-separated list without its
+ * trailing slashes; false when there are fewer. */
+static bool nth_url(const char *list, int n, struct buf *out)
+{
+	const char *p = list;
+	for (int i = 0; i < n && p; i++) {
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	if (!p || !*p)
+		return false;
+	size_t len = strcspn(p, ",");
+	while (len > 0 && p[len - 1] == '/')
+		len--;
+	return buf_add(out, p, len) == K_OK;
+}
+
+enum kerr upstream_etcd(const struct upstream_options *o, const char *path, const char *body,
+                        char **out_answer, struct buf *errmsg)
+{
+	assert(o && path && body && out_answer && errmsg);
+	enum kerr ret = K_EUPSTREAM;
+	int64_t deadline = now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 1);
+	struct buf url, shown, why, detail;
+	struct answer a;
+	CURL *h = NULL;
+	struct curl_slist *hdrs = NULL;
+	buf_init(&url, 2048);
+	buf_init(&shown, 2048);
+	buf_init(&why, 512);
+	buf_init(&detail, 256);
+	buf_init(&a.body, UPSTREAM_MAX_ETCD_ANSWER);
+	a.too_big = 0;
+	a.cancel = o->cancel;
+	const char *list = o->base_url ? o->base_url : "";
+	int nurls = 0;
+	bool bad = false;
+	struct buf ub;
+	buf_init(&ub, 2048);
+	while (nurls < 16 && nth_url(list, nurls, &ub)) {
+		if (strncmp(buf_str(&ub), "http://", 7) != 0 &&
+		    strncmp(buf_str(&ub), "https://", 8) != 0) {
+			add_shown_url(&shown, buf_str(&ub));
+			buf_addf(errmsg, "%s: the etcd endpoint must be an http:// or https:// URL",
+			         buf_str(&shown));
+			bad = true;
+			break;
+		}
+		nurls++;
+		buf_reset(&ub);
+	}
+	buf_free(&ub);
+	if (bad)
+		goto out;
+	if (nurls == 0) {
+		buf_addstr(errmsg, "no etcd endpoint given");
+		goto out;
+	}
+	if (!global_done || !lc.so) {
+		buf_addf(errmsg, "etcd: libcurl is not usable: %s",
+		         global_done ? global_err : "upstream_global_init was not called");
+		goto out;
+	}
+	h = lc.easy_init();
+	hdrs = h ? lc.slist_append(NULL, "Content-Type: application/json") : NULL;
+	if (!h || !hdrs) {
+		ret = K_ENOMEM;
+		buf_addstr(errmsg, "etcd: out of memory");
+		goto out;
+	}
+	lc.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	lc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	lc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
+	lc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	lc.easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	lc.easy_setopt(h, CURLOPT_USERAGENT, "kindling/" KINDLING_VERSION);
+	lc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	lc.easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	lc.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	lc.easy_setopt(h, CURLOPT_XFERINFODATA, &a);
+	lc.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+
+	/* each try goes to the next endpoint; retries as upstream_new, one
+	 * round over the endpoints at least */
+	int tries = 0;
+	for (;;) {
+		buf_reset(&url);
+		buf_reset(&shown);
+		nth_url(list, tries % nurls, &url);
+		buf_addstr(&url, path);
+		add_shown_url(&shown, buf_str(&url));
+		lc.easy_setopt(h, CURLOPT_URL, buf_str(&url));
+		tries++;
+		buf_reset(&why);
+		buf_reset(&detail);
+		enum outcome r = try_once(h, &a, deadline - now_ms(), &why, &detail);
+		if (cancelled(&a)) {
+			buf_addf(errmsg, "%s: cut short: kindling is stopping", buf_str(&shown));
+			ret = K_EUNAVAIL;
+			goto out;
+		}
+		if (r == TRY_OK) {
+			char *s = strndup(buf_str(&a.body), a.body.len);
+			if (!s) {
+				ret = K_ENOMEM;
+				goto out;
+			}
+			*out_answer = s;
+			ret = K_OK;
+			goto out;
+		}
+		if (why.len == 0) {
+			buf_addf(errmsg, "%s: timed out after %d ms", buf_str(&shown),
+			         o->timeout_ms);
+			goto out;
+		}
+		if (r == TRY_RETRY && (tries < nurls || tries <= o->retries) &&
+		    backoff(tries, tries < nurls, deadline, &a))
+			continue;
+		add_failure(errmsg, &shown, &why, tries, &detail);
+		goto out;
+	}
+out:
+	if (hdrs)
+		lc.slist_free_all(hdrs);
+	if (h)
+		lc.easy_cleanup(h);
+	buf_free(&a.body);
+	buf_free(&detail);
+	buf_free(&why);
+	buf_free(&shown);
+	buf_free(&url);
+	return ret;
+}
+
+/* base64 of n bytes (the gateway's encoding of bytes fields), new reference. */
+static json_t *b64(const char *s, size_t n)
+{
+	char *out = malloc(BASE64_ENCODE_RAW_LENGTH(n) + 1);
+	if (!out)
+		return NULL;
+	base64_encode_raw(out, n, (const uint8_t *)s);
+	json_t *j = json_stringn(out, BASE64_ENCODE_RAW_LENGTH(n));
+	free(out);
+	return j;
+}
+
+/* The decoded base64 string j (NULL: empty), malloc'd and NUL-terminated;
+ * NULL when it is not base64. */
+static char *unb64(const json_t *j)
+{
+	const char *s = json_is_string(j) ? json_string_value(j) : "";
+	size_t n = strlen(s), len = BASE64_DECODE_LENGTH(n);
+	char *out = malloc(len + 1);
+	struct base64_decode_ctx ctx;
+	base64_decode_init(&ctx);
+	if (!out || !base64_decode_update(&ctx, &len, (uint8_t *)out, n, s) ||
+	    !base64_decode_final(&ctx)) {
+		free(out);
+		return NULL;
+	}
+	out[len] = 0;
+	return out;
+}
+
+enum kerr upstream_etcd_put(const struct upstream_options *o, const char *key, const char *value,
+                            struct buf *errmsg)
+{
+	json_t *body = json_object();
+	json_object_set_new(body, "key", b64(key, strlen(key)));
+	json_object_set_new(body, "value", b64(value, strlen(value)));
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!s)
+		return K_ENOMEM;
+	char *answer = NULL;
+	enum kerr e = upstream_etcd(o, "/v3/kv/put", s, &answer, errmsg);
+	free(s);
+	free(answer);
+	return e;
+}
+
+/* {"key": prefix, "range_end": prefix with its last byte + 1} (WithPrefix),
+ * as a malloc'd JSON text; NULL when out of memory or prefix is empty. */
+static char *prefix_body(const char *prefix)
+{
+	size_t n = strlen(prefix);
+	char *end = n ? strdup(prefix) : NULL;
+	if (!end)
+		return NULL;
+	end[n - 1]++;
+	json_t *body = json_object();
+	json_object_set_new(body, "key", b64(prefix, n));
+	json_object_set_new(body, "range_end", b64(end, n));
+	free(end);
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	return s;
+}
+
+enum kerr upstream_etcd_delete_prefix(const struct upstream_options *o, const char *prefix,
+                                      struct buf *errmsg)
+{
+	char *s = prefix_body(prefix);
+	if (!s)
+		return K_ENOMEM;
+	char *answer = NULL;
+	enum kerr e = upstream_etcd(o, "/v3/kv/deleterange", s, &answer, errmsg);
+	free(s);
+	free(answer);
+	return e;
+}
+
+enum kerr upstream_etcd_range(const struct upstream_options *o, const char *prefix,
+                              json_t **out_kvs, struct buf *errmsg)
+{
+	char *s = prefix_body(prefix);
+	if (!s)
+		return K_ENOMEM;
+	char *answer = NULL;
+	enum kerr e = upstream_etcd(o, "/v3/kv/range", s, &answer, errmsg);
+	free(s);
+	if (e != K_OK)
+		return e;
+	json_t *rs = json_loads(answer, 0, NULL);
+	free(answer);
+	json_t *kvs = json_array(), *kv;
+	size_t i;
+	json_array_foreach (json_object_get(rs, "kvs"), i, kv) {
+		char *k = unb64(json_object_get(kv, "key"));
+		char *v = unb64(json_object_get(kv, "value"));
+		const json_t *cr = json_object_get(kv, "create_revision"); /* int64 as a string */
+		if (k && v)
+			json_array_append_new(
+			        kvs,
+			        json_pack("{s:s, s:s, s:I}", "key", k, "value", v,
+			                  "create_revision",
+			                  (json_int_t)strtoll(
+			                          json_is_string(cr) ? json_string_value(cr) : "0",
+			                          NULL, 10)));
+		free(k);
+		free(v);
+	}
+	if (!rs) {
+		json_decref(kvs);
+		buf_addstr(errmsg, "etcd: the range answer is not JSON");
+		return K_EUPSTREAM;
+	}
+	json_decref(rs);
+	*out_kvs = kvs;
+	return K_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef KINDLING_UPSTREAM_H
 #define KINDLING_UPSTREAM_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -46,6 +47,39 @@ struct upstream_options {
  */
 enum kerr upstream_new(const struct upstream_options *o, int size, char **out_url,
                        struct buf *errmsg);
+
+/* Largest answer upstream_etcd reads (a members range), bytes. */
+#define UPSTREAM_MAX_ETCD_ANSWER (1 << 20)
+
+/*
+ * POSTs the JSON body to path (e.g. "/v3/kv/put") on an etcd's v3 JSON
+ * gateway. o->base_url is a comma-separated list of http(s) client URLs;
+ * each try goes to the next one, and a 5xx or a connection error moves on
+ * (one round over the list at least, then o->retries as upstream_new, all
+ * within o->timeout_ms). On K_OK *out_answer is the 2xx answer, malloc'd.
+ * Else K_EUPSTREAM (K_EUNAVAIL when cancelled, K_ENOMEM) with a one-line
+ * reason in errmsg naming the URL (without credentials). Thread-safe after
+ * upstream_global_init.
+ */
+enum kerr upstream_etcd(const struct upstream_options *o, const char *path, const char *body,
+                        char **out_answer, struct buf *errmsg);
+
+/* Writes key = value (both text) through the gateway (/v3/kv/put): a plain
+ * put, as etcdctl put. Errors as upstream_etcd. */
+enum kerr upstream_etcd_put(const struct upstream_options *o, const char *key, const char *value,
+                            struct buf *errmsg);
+
+/* Reads the keys under prefix (/v3/kv/range, WithPrefix): on K_OK *out_kvs
+ * is a new array of {key, value, create_revision} in the gateway's order
+ * (by key), decoded. Errors as upstream_etcd; K_EUPSTREAM when the answer
+ * is not JSON. */
+enum kerr upstream_etcd_range(const struct upstream_options *o, const char *prefix,
+                              json_t **out_kvs, struct buf *errmsg);
+
+/* Deletes the keys under prefix (/v3/kv/deleterange, WithPrefix). Errors
+ * as upstream_etcd. */
+enum kerr upstream_etcd_delete_prefix(const struct upstream_options *o, const char *prefix,
+                                      struct buf *errmsg);
 
 /* Loads and sets up libcurl (libcurl-gnutls.so.4, opened at run time so
  * that builtin discovery never maps it); call once at start-up, before any

@@ -8,6 +8,7 @@
 
 #include "digest.h"
 #include "fetchlog.h"
+#include "upstream.h"
 
 void view_time(int64_t ms, char out[32])
 {
@@ -18,6 +19,23 @@ void view_time(int64_t ms, char out[32])
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* A v3 cluster on --discovery-etcd ("upstream"): its keys live in that etcd. */
+static bool on_etcd(const struct app *a, const struct cluster *c)
+{
+	return a->cfg->discovery_etcd && !strcmp(c->discovery_protocol, "v3") &&
+	       !strcmp(c->discovery_mode, "upstream") && c->discovery_url;
+}
+
+/* The v3 token: built-in, or the last segment of an etcd cluster's
+ * discovery_url ("<etcd>/_etcd/registry/<token>"). */
+static const char *v3_token(const struct app *a, const struct cluster *c)
+{
+	if (!on_etcd(a, c))
+		return c->discovery_token;
+	const char *slash = strrchr(c->discovery_url, '/');
+	return slash ? slash + 1 : "";
+}
+
 struct render_cluster view_render_input(const struct app *a, const struct cluster *c)
 {
 	return (struct render_cluster){
@@ -25,8 +43,8 @@ struct render_cluster view_render_input(const struct app *a, const struct cluste
 	        .id = c->id,
 	        .size = c->size,
 	        .discovery_url = c->discovery_url,
-	        .discovery_token = c->discovery_token,
-	        .discovery_endpoints = a->grpc_endpoint,
+	        .discovery_token = v3_token(a, c),
+	        .discovery_endpoints = on_etcd(a, c) ? a->cfg->discovery_etcd : a->grpc_endpoint,
 	        .public_url = a->public_url,
 	        .profiles = c->profiles,
 	        .vars = c->vars,
@@ -125,10 +143,30 @@ static void add_states(const struct app *a, const struct cluster *c, json_t *lis
 	json_decref(states);
 }
 
+/* Appends the peer URLs of one registration value to urls. v2 (etcd's
+ * initial-cluster form): "name=url[,name=url...]", one name per URL; v3
+ * (V3.md): "name=url[,url...]", the name once. */
+static void member_peer_urls(const char *value, bool v3, json_t *urls)
+{
+	const char *p = strchr(value, '=');
+	while (p) {
+		p++; /* the URL starts after '=' (v2, every item) or ',' (v3, later items) */
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		if (n)
+			json_array_append_new(urls, json_stringn(p, n));
+		if (!comma)
+			break;
+		p = v3 ? comma : strchr(comma + 1, '=');
+	}
+}
+
 /* The registered members of a cluster's built-in discovery (new reference):
- * [{id, name, peer_urls, registered_at}] parsed from "name=url,name=url". */
+ * [{id, name, peer_urls, registered_at}] parsed from the registration value
+ * (v2 "name=url,name=url", v3 "name=url,url"). */
 static json_t *members_json(const struct app *a, const struct cluster *c)
 {
+	bool v3 = !strcmp(c->discovery_protocol, "v3");
 	json_t *list = json_array();
 	struct store_dir d;
 	if (!c->discovery_token[0] || store_dir_get(a->store, c->discovery_token, &d) != K_OK)
@@ -139,17 +177,7 @@ static json_t *members_json(const struct app *a, const struct cluster *c)
 		json_t *urls = json_array();
 		char t[32];
 		view_time(m->created_at, t);
-		/* value: name=url[,name=url...] (one name, one URL per peer address) */
-		const char *p = m->value;
-		while (p && *p) {
-			const char *e = strchr(p, '=');
-			const char *comma = strchr(p, ',');
-			if (!e || (comma && comma < e))
-				break;
-			size_t n = comma ? (size_t)(comma - e - 1) : strlen(e + 1);
-			json_array_append_new(urls, json_stringn(e + 1, n));
-			p = comma ? comma + 1 : NULL;
-		}
+		member_peer_urls(m->value, v3, urls);
 		json_array_append_new(
 		        list,
 		        json_pack("{s:s, s:s%, s:o, s:I, s:s}", "id", m->id, "name", m->value,
@@ -158,6 +186,50 @@ static json_t *members_json(const struct app *a, const struct cluster *c)
 	}
 	store_dir_clear(&d);
 	add_states(a, c, list);
+	return list;
+}
+
+/* The members of a v3 cluster on --discovery-etcd, read from that etcd
+ * (new reference; an empty list when it cannot be read), in create order. */
+static json_t *etcd_members_json(const struct app *a, const struct cluster *c)
+{
+	json_t *list = json_array(), *kvs = NULL, *kv;
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "/_etcd/registry/%s/members/", v3_token(a, c));
+	const struct upstream_options uo = {.base_url = a->cfg->discovery_etcd,
+	                                    .timeout_ms = a->cfg->upstream_timeout_ms,
+	                                    .retries = 0};
+	struct buf why;
+	buf_init(&why, 512);
+	enum kerr e = upstream_etcd_range(&uo, prefix, &kvs, &why);
+	buf_free(&why);
+	if (e != K_OK)
+		return list;
+	size_t i, n = json_array_size(kvs);
+	for (size_t done = 0; done < n; done++) { /* selection by create_revision: n is small */
+		json_t *best = NULL;
+		json_array_foreach (kvs, i, kv) {
+			if (json_object_get(kv, "taken"))
+				continue;
+			if (!best ||
+			    json_integer_value(json_object_get(kv, "create_revision")) <
+			            json_integer_value(json_object_get(best, "create_revision")))
+				best = kv;
+		}
+		json_object_set_new(best, "taken", json_true());
+		const char *key = json_string_value(json_object_get(best, "key"));
+		const char *value = json_string_value(json_object_get(best, "value"));
+		const char *eq = strchr(value, '=');
+		json_t *urls = json_array();
+		member_peer_urls(value, true, urls);
+		json_array_append_new(
+		        list,
+		        json_pack("{s:s, s:s%, s:o, s:I}", "id", key + strlen(prefix), "name",
+		                  value, eq ? (size_t)(eq - value) : strlen(value), "peer_urls",
+		                  urls, "index",
+		                  json_integer_value(json_object_get(best, "create_revision"))));
+	}
+	json_decref(kvs);
 	return list;
 }
 
@@ -193,15 +265,37 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 		bool v3 = !strcmp(c->discovery_protocol, "v3");
 		json_object_set_new(j, "discovery_protocol", json_string(v3 ? "v3" : "v2"));
 		if (v3) {
-			json_object_set_new(j, "discovery_token", json_string(c->discovery_token));
-			json_object_set_new(j, "discovery_endpoints",
-			                    a->grpc_endpoint[0] ? json_pack("[s]", a->grpc_endpoint)
-			                                        : json_array());
+			json_object_set_new(j, "discovery_token", json_string(v3_token(a, c)));
+			json_t *eps = json_array();
+			const char *p = on_etcd(a, c) ? a->cfg->discovery_etcd : a->grpc_endpoint;
+			while (*p) {
+				size_t n = strcspn(p, ",");
+				if (n)
+					json_array_append_new(eps, json_stringn(p, n));
+				p += n + (p[n] == ',');
+			}
+			json_object_set_new(j, "discovery_endpoints", eps);
 		}
 	}
 	if (j && detail) {
 		json_object_set_new(j, "pointer", view_pointer_json(a, c));
-		json_object_set_new(json_object_get(j, "members"), "list", members_json(a, c));
+		json_t *m = json_object_get(j, "members");
+		if (on_etcd(a, c)) {
+			json_t *list = etcd_members_json(a, c);
+			json_object_set_new(m, "registered",
+			                    json_integer((json_int_t)json_array_size(list)));
+			json_object_set_new(m, "list", list);
+		} else {
+			json_object_set_new(m, "list", members_json(a, c));
+		}
+		struct view_nodes ns;
+		if (view_nodes_get(a, c, &ns) == K_OK) {
+			json_object_set_new(j, "nodes", view_nodes_json(&ns));
+			json_object_set_new(j, "health",
+			                    json_pack("{s:i, s:i}", "healthy", ns.healthy, "failed",
+			                              ns.failed));
+		}
+		view_nodes_clear(&ns);
 	}
 	return j;
 }

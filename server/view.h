@@ -37,4 +37,41 @@ enum kerr view_cluster_list(const struct app *a, const struct store_list_query *
                             void (*fn)(const struct cluster *c, void *arg), void *arg,
                             bool *out_more, int64_t *out_total);
 
+/* At most this many nodes are shown of a cluster (reports, fetches and
+ * registrations together). */
+#define VIEW_NODES_MAX 256
+
+/* One node of a cluster: what kindling saw of it, joined by address. */
+struct view_node {
+	char name[256]; /* the host name it reported, else its member name or address */
+	int64_t fetched_at, registered_at, reported_at; /* ms; 0: not seen */
+	bool failed;                                    /* its report lists failed units */
+	json_t *json; /* {name, addresses, state, fetched_at, registered_at,
+	               * reported_at, member, report} (owned) */
+};
+
+/* A cluster's nodes, reported ones first (newest report first), then the
+ * others in the order of their newest fetch, then registered-only members. */
+struct view_nodes {
+	struct view_node *v;
+	size_t n;
+	int healthy, failed; /* reported nodes without / with failed units */
+};
+
+/* Fills *out (clear it with view_nodes_clear, also after an error). K_OK,
+ * K_ENOMEM, K_EIO, K_EUNAVAIL. Node-supplied text in it is untrusted. */
+enum kerr view_nodes_get(const struct app *a, const struct cluster *c, struct view_nodes *out);
+
+/* Releases the nodes and zeroes *ns. Accepts NULL. */
+void view_nodes_clear(struct view_nodes *ns);
+
+/* The nodes' JSON array (new reference). */
+json_t *view_nodes_json(const struct view_nodes *ns);
+
+/* How many nodes of the cluster with that id reported healthy and with
+ * failed units (for the list page). K_OK or a store error (the counts then
+ * are what was read). */
+enum kerr view_health(const struct app *a, const char *cluster_id, int *out_healthy,
+                      int *out_failed);
+
 #endif

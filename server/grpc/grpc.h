@@ -1,4 +1,4 @@
-/* grpc.h - the etcd v3 gRPC front end of discovery: an HTTP/2 (h2c) listener. */
+/* grpc.h - the etcd v3 gRPC front end of discovery: an HTTP/2 listener (h2c or TLS). */
 #ifndef KINDLING_GRPC_H
 #define KINDLING_GRPC_H
 
@@ -7,6 +7,7 @@
 #include "../buf.h"
 #include "../discovery.h"
 #include "../err.h"
+#include "../tls.h"
 
 /* One listener, one event-loop thread holding every connection. */
 struct grpc_server;
@@ -19,6 +20,7 @@ struct grpc_options {
 	int max_calls;      /* calls open at once, all connections; more are refused */
 	size_t max_message; /* largest request message, bytes (past it: RESOURCE_EXHAUSTED) */
 	int max_watches;    /* watches on one Watch stream */
+	struct tls *tls;    /* borrowed, outlives grpc_stop: TLS with ALPN h2; NULL: h2c */
 };
 
 /* Binds the listener (not yet serving). K_OK with *out; K_EINVAL / K_EIO with

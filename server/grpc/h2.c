@@ -1,7 +1,8 @@
-/* h2.c - gRPC over HTTP/2 (h2c): the listener, the event loop, nghttp2 sessions, calls. */
+/* h2.c - gRPC over HTTP/2 (h2c, or TLS with ALPN h2): listener, event loop, sessions, calls. */
 #include "grpc.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -42,7 +43,10 @@ struct conn {
 	struct grpc_server *g;
 	int fd;
 	nghttp2_session *s;
-	struct call *calls; /* open calls of this connection */
+	gnutls_session_t tls;    /* NULL: h2c */
+	struct tls_creds *creds; /* the certificate tls was started with */
+	bool handshaken;         /* TLS: the handshake is done (ALPN h2) */
+	struct call *calls;      /* open calls of this connection */
 	size_t ncalls;
 	int64_t born_ms, last_read_ms, stalled_ms;
 	const uint8_t *wdata; /* what nghttp2_session_mem_send handed out, not yet written */
@@ -514,6 +518,10 @@ static void conn_close(struct conn *cn)
 		call_free(c);
 	}
 	nghttp2_session_del(cn->s);
+	if (cn->tls) {
+		gnutls_deinit(cn->tls);
+		tls_session_done(cn->creds);
+	}
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, cn->fd, NULL);
 	close(cn->fd);
 	if (cn->prev)
@@ -555,10 +563,47 @@ static void want_out(struct conn *cn, bool on)
 	cn->epollout = on;
 }
 
+/* The transport: plain send/recv, or GnuTLS records. -1 with errno EAGAIN
+ * when the socket is not ready (TLS: for the direction GnuTLS waits on),
+ * -1 with another errno or 0 (recv: the peer closed) otherwise. */
+static ssize_t conn_send(struct conn *cn, const uint8_t *p, size_t n)
+{
+	if (!cn->tls)
+		return send(cn->fd, p, n, MSG_NOSIGNAL);
+	ssize_t w = gnutls_record_send(cn->tls, p, n);
+	if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
+		errno = w == GNUTLS_E_AGAIN ? EAGAIN : EINTR;
+		return -1;
+	}
+	if (w < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	return w;
+}
+
+static ssize_t conn_recv(struct conn *cn, uint8_t *p, size_t n)
+{
+	if (!cn->tls)
+		return recv(cn->fd, p, n, 0);
+	ssize_t r = gnutls_record_recv(cn->tls, p, n);
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+		errno = r == GNUTLS_E_AGAIN ? EAGAIN : EINTR;
+		return -1;
+	}
+	if (r < 0) {
+		errno = EPROTO;
+		return -1;
+	}
+	return r;
+}
+
 /* Writes what nghttp2 has to send until the socket is full. Marks the
  * connection dead on an error or when neither side has anything left. */
 static void flush(struct conn *cn)
 {
+	if (cn->tls && !cn->handshaken)
+		return; /* the handshake drives the socket until it is done */
 	while (!cn->dead) {
 		if (!cn->wlen) {
 			ssize_t n = nghttp2_session_mem_send(cn->s, &cn->wdata);
@@ -570,7 +615,7 @@ static void flush(struct conn *cn)
 			if (!n)
 				break;
 		}
-		ssize_t w = send(cn->fd, cn->wdata, cn->wlen, MSG_NOSIGNAL);
+		ssize_t w = conn_send(cn, cn->wdata, cn->wlen);
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (!cn->stalled_ms)
 				cn->stalled_ms = now_ms();
@@ -607,15 +652,42 @@ static void answer_http1(struct conn *cn, const uint8_t *p, size_t n)
 	                   "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\n"
 	                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 	                   sizeof(body) - 1, body);
-	if (len > 0 && send(cn->fd, msg, (size_t)len, MSG_NOSIGNAL) < 0)
+	if (len > 0 && conn_send(cn, (const uint8_t *)msg, (size_t)len) < 0)
 		cn->dead = true;
+}
+
+/* TLS: advances the handshake; true once it is done with ALPN h2 (then
+ * HTTP/2 may flow). Marks the connection dead when it fails. */
+static bool handshake(struct conn *cn)
+{
+	if (cn->handshaken)
+		return true;
+	int rc = gnutls_handshake(cn->tls);
+	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+		want_out(cn, gnutls_record_get_direction(cn->tls) == 1);
+		return false;
+	}
+	gnutls_datum_t proto = {0};
+	if (rc < 0 || gnutls_alpn_get_selected_protocol(cn->tls, &proto) < 0 || proto.size != 2 ||
+	    memcmp(proto.data, "h2", 2) != 0) {
+		cn->dead = true;
+		return false;
+	}
+	cn->handshaken = true;
+	want_out(cn, false);
+	return true;
 }
 
 static void on_readable(struct conn *cn)
 {
 	uint8_t b[READ_CHUNK];
-	for (int i = 0; i < READS_PER_EVENT && !cn->dead; i++) {
-		ssize_t n = recv(cn->fd, b, sizeof(b), 0);
+	if (cn->tls && !handshake(cn))
+		return;
+	/* TLS: a record already decrypted is not seen by epoll: read it too */
+	for (int i = 0; !cn->dead && (i < READS_PER_EVENT ||
+	                              (cn->tls && gnutls_record_check_pending(cn->tls) > 0));
+	     i++) {
+		ssize_t n = conn_recv(cn, b, sizeof(b));
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n < 0 && errno == EINTR)
@@ -640,6 +712,29 @@ static void on_readable(struct conn *cn)
 	}
 }
 
+/* A server TLS session on cn's socket: the HTTPS listener's current
+ * certificate, ALPN h2 only (gRPC clients offer it). 0, or -1 (nothing
+ * left allocated). */
+static int tls_start(struct grpc_server *g, struct conn *cn)
+{
+	static const gnutls_datum_t h2 = {(unsigned char *)"h2", 2};
+	if (gnutls_init(&cn->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK) < 0) {
+		cn->tls = NULL;
+		return -1;
+	}
+	if (gnutls_set_default_priority(cn->tls) < 0 ||
+	    !(cn->creds = tls_session_start(g->o.tls, cn->tls)) ||
+	    gnutls_alpn_set_protocols(cn->tls, &h2, 1, GNUTLS_ALPN_MANDATORY) < 0) {
+		tls_session_done(cn->creds);
+		gnutls_deinit(cn->tls);
+		cn->tls = NULL;
+		cn->creds = NULL;
+		return -1;
+	}
+	gnutls_transport_set_int(cn->tls, cn->fd);
+	return 0;
+}
+
 static void accept_all(struct grpc_server *g)
 {
 	for (int i = 0; i < 64; i++) {
@@ -661,6 +756,12 @@ static void accept_all(struct grpc_server *g)
 		cn->g = g;
 		cn->fd = fd;
 		cn->born_ms = cn->last_read_ms = now_ms();
+		if (g->o.tls && tls_start(g, cn) != 0) {
+			nghttp2_session_del(cn->s);
+			free(cn);
+			close(fd);
+			continue;
+		}
 		nghttp2_settings_entry iv[] = {
 		        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)g->o.max_streams},
 		        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, WINDOW},
@@ -670,6 +771,10 @@ static void accept_all(struct grpc_server *g)
 		if (nghttp2_submit_settings(cn->s, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
 		    epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			nghttp2_session_del(cn->s);
+			if (cn->tls) {
+				gnutls_deinit(cn->tls);
+				tls_session_done(cn->creds);
+			}
 			free(cn);
 			close(fd);
 			continue;
@@ -772,7 +877,8 @@ static void *loop(void *arg)
 				struct conn *cn = ptr;
 				if (!cn->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 					on_readable(cn);
-				if (!cn->dead && (evs[i].events & EPOLLOUT))
+				if (!cn->dead && (evs[i].events & EPOLLOUT) &&
+				    (!cn->tls || handshake(cn)))
 					flush(cn);
 				reap_later(cn);
 			}

@@ -48,7 +48,7 @@ document.addEventListener('DOMContentLoaded', () => {
 // stream. On each event the page's own HTML is fetched again and the parts
 // that change as nodes boot are swapped in place (no reload, scroll kept).
 // Without this script the page is a snapshot: reload it.
-const kindlingLiveParts = ['summary', 'overview', 'members', 'fetches'];
+const kindlingLiveParts = ['summary', 'overview', 'members', 'nodes', 'fetches'];
 
 function kindlingRefresh(live) {
 	fetch(window.location.href, { headers: { Accept: 'text/html' }, credentials: 'same-origin' })
@@ -80,7 +80,7 @@ function kindlingLive(live) {
 			}, 150);
 		}
 	};
-	for (const kind of ['config-fetched', 'member-registered', 'cluster-changed',
+	for (const kind of ['config-fetched', 'member-registered', 'node-reported', 'cluster-changed',
 		'token-rotated', 'gap']) {
 		source.addEventListener(kind, changed);
 	}

@@ -17,6 +17,29 @@
  * process; PostgreSQL: NOTIFY inside each write transaction, delivered at
  * commit to a dedicated LISTEN connection), and store.c publishes.
  */
+/*
+ * One table of the data model, as kindling migrate copies it (tables.c:
+ * every table of db/sqlite/ and db/postgres/, in an order that satisfies
+ * the foreign keys). Column names are the same in both schemas.
+ */
+struct store_table {
+	const char *name;
+	const char *const *cols; /* NULL-terminated */
+	bool derived;            /* not copied: the target rebuilds it (its triggers) */
+	bool needs_empty;        /* its rows in the target make the target "not empty" */
+};
+extern const struct store_table store_tables[];
+extern const int store_ntables;
+
+/* One row of a table being copied: vals[i] is column i as text (integers in
+ * decimal), NULL for SQL NULL; valid during the call only. K_OK to go on. */
+typedef enum kerr (*store_row_fn)(void *arg, const char *const *vals);
+
+/* Calls fn for every row of table t of the source src; says why in errmsg
+ * when it fails (fn's error returned as is). */
+typedef enum kerr (*store_export_fn)(void *src, const struct store_table *t, store_row_fn fn,
+                                     void *arg, struct buf *errmsg);
+
 struct store_backend {
 	const char *name; /* "sqlite", "postgres": for messages */
 	enum kerr (*open)(const char *target, int pool_size, void **out, struct buf *errmsg);
@@ -42,6 +65,18 @@ struct store_backend {
 	enum kerr (*dir_get)(void *b, const char *token, struct store_dir *out);
 	enum kerr (*put_members)(void *b, struct store_put *puts, size_t n);
 	enum kerr (*cluster_count)(void *b, int64_t *out);
+	/* kindling migrate (store_open_snapshot, store_copy); NULL where the
+	 * backend cannot be that end of a copy */
+	enum kerr (*open_snapshot)(const char *target, void **out, struct buf *errmsg);
+	enum kerr (*export_table)(void *b, const struct store_table *t, store_row_fn fn, void *arg,
+	                          struct buf *errmsg);
+	enum kerr (*import)(void *b, store_export_fn from, void *src, struct store_copy_stats *out,
+	                    struct buf *errmsg);
+	enum kerr (*report_put)(void *b, const char *cluster_id, const struct store_report *r,
+	                        int keep);
+	enum kerr (*reports_list)(void *b, const char *cluster_id,
+	                          void (*fn)(const struct store_report *r, void *arg), void *arg);
+	enum kerr (*reports_count)(void *b, int64_t *out_nodes, int64_t *out_failed);
 	enum kerr (*member_replace)(void *b, struct store_replace *r);
 	enum kerr (*member_states)(void *b, const char *cluster_id,
 	                           void (*fn)(const struct store_member_state *m, void *arg),

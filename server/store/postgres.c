@@ -76,6 +76,10 @@ enum q {
 	Q_MEMBER_COUNT,
 	Q_MEMBER_INSERT,
 	Q_DIR_BUMP,
+	Q_REPORT_PUT,
+	Q_REPORT_TRIM,
+	Q_REPORT_LIST,
+	Q_REPORT_COUNT,
 	Q_REPL_CLUSTER,
 	Q_STATE_GET,
 	Q_STATE_JOIN,
@@ -161,6 +165,17 @@ static const char *const sql[Q_COUNT] = {
                 "INSERT INTO discovery_members (token, member_id, value, created_index, "
                 "created_at) VALUES ($1, $2, $3, $4, $5)",
         [Q_DIR_BUMP] = "UPDATE discovery_tokens SET last_index = $2 WHERE token = $1",
+        [Q_REPORT_PUT] =
+                "INSERT INTO node_reports (cluster_id, node, boot_id, at, failed, body) "
+                "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM clusters WHERE id = $1) "
+                "ON CONFLICT (cluster_id, node) DO UPDATE SET boot_id = excluded.boot_id, "
+                "at = excluded.at, failed = excluded.failed, body = excluded.body",
+        [Q_REPORT_TRIM] = "DELETE FROM node_reports WHERE cluster_id = $1 AND node NOT IN "
+                          "(SELECT node FROM node_reports WHERE cluster_id = $1 "
+                          "ORDER BY at DESC, node LIMIT $2)",
+        [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
+                          "WHERE cluster_id = $1 ORDER BY at DESC, node",
+        [Q_REPORT_COUNT] = "SELECT count(*), count(*) FILTER (WHERE failed > 0) FROM node_reports",
         /* the directory's row lock: reports about one cluster take turns */
         [Q_REPL_CLUSTER] = "SELECT c.id, c.name FROM discovery_tokens t JOIN clusters c "
                            "ON c.id = t.cluster_id WHERE t.token = $1 FOR UPDATE OF t",
@@ -395,6 +410,7 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
 static bool is_read(enum q q)
 {
 	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
+	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT ||
 	       q == Q_STATES;
 }
 
@@ -1512,6 +1528,372 @@ static enum kerr pg_put_members(void *b, struct store_put *puts, size_t n)
 	return release_write(s, c, finish(s, c, e));
 }
 
+/* ---- kindling migrate: the target side (store_copy) ----
+ * Kept apart from the rest: one transaction on one connection, every
+ * table of tables.c copied row by row through the unnamed prepared
+ * statement (nothing else runs on the connection meanwhile). */
+
+/* Tables of the target that tables.c does not list but this side fills. */
+static const char *const import_own_tables[] = {"schema_version", "discovery_index", NULL};
+
+struct import_ctx {
+	struct pg *s;
+	struct pconn *c;
+	const struct store_table *t;
+	int ncols;
+	int64_t rows;
+	int64_t max_index; /* the highest discovery index copied */
+	struct buf *errmsg;
+};
+
+/* The fault text of the last failure on s, into errmsg after what. */
+static void import_fault(struct pg *s, struct buf *errmsg, const char *what)
+{
+	pthread_mutex_lock(&s->fault_mu);
+	buf_addf(errmsg, "%s: %s: %s", s->where, what, s->fault[0] ? s->fault : "failed");
+	pthread_mutex_unlock(&s->fault_mu);
+}
+
+/* Runs text (no parameters) and returns its one integer in *out. */
+static enum kerr import_int(struct pg *s, struct pconn *c, const char *text, int64_t *out)
+{
+	PGresult *r = NULL;
+	enum kerr e = run(s, c, NULL, text, NULL, &r);
+	if (e == K_OK && PQntuples(r) == 1 && PQnfields(r) == 1)
+		*out = get_int(r, 0, 0);
+	else if (e == K_OK)
+		e = K_EIO;
+	PQclear(r);
+	return e;
+}
+
+/* Whether the target's tables are those tables.c lists and this side's own. */
+static enum kerr import_check_tables(struct pg *s, struct pconn *c, struct buf *errmsg)
+{
+	PGresult *r = NULL;
+	enum kerr e = run(s, c, NULL,
+	                  "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+	                  "current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+	                  NULL, &r);
+	if (e != K_OK) {
+		import_fault(s, errmsg, "reading the tables");
+		return e;
+	}
+	for (int i = 0; i < PQntuples(r) && e == K_OK; i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		bool known = false;
+		for (int j = 0; j < store_ntables && !known; j++)
+			known = !strcmp(store_tables[j].name, name);
+		for (const char *const *o = import_own_tables; *o && !known; o++)
+			known = !strcmp(*o, name);
+		if (!known) {
+			buf_addf(
+			        errmsg,
+			        "%s: table %s is not one kindling migrate knows how to fill (a "
+			        "newer "
+			        "schema, or another application's table in this database): nothing "
+			        "was changed",
+			        s->where, name);
+			e = K_EINVAL;
+		}
+	}
+	PQclear(r);
+	return e;
+}
+
+/* Refuses a target holding rows already (K_EEXIST, with the counts). */
+static enum kerr import_check_empty(struct pg *s, struct pconn *c, struct buf *errmsg)
+{
+	struct buf q, held;
+	enum kerr e = K_OK;
+	buf_init(&q, 256);
+	buf_init(&held, 1024);
+	for (int i = 0; i < store_ntables && e == K_OK; i++) {
+		const struct store_table *t = &store_tables[i];
+		int64_t n = 0;
+		if (!t->needs_empty)
+			continue;
+		buf_reset(&q);
+		e = buf_addf(&q, "SELECT count(*) FROM %s", t->name);
+		if (e == K_OK)
+			e = import_int(s, c, buf_str(&q), &n);
+		if (e != K_OK)
+			import_fault(s, errmsg, "counting the rows already there");
+		else if (n > 0)
+			buf_addf(&held, "%s%s: %" PRId64 " row%s", held.len ? ", " : "", t->name, n,
+			         n == 1 ? "" : "s");
+	}
+	if (e == K_OK && held.len) {
+		buf_addf(errmsg,
+		         "%s is not empty (%s): kindling migrate copies into an empty database "
+		         "only; nothing was changed",
+		         s->where, buf_str(&held));
+		e = K_EEXIST;
+	}
+	buf_free(&held);
+	buf_free(&q);
+	return e;
+}
+
+/* One row of the table being copied: INSERT through the unnamed statement. */
+static enum kerr import_row(void *arg, const char *const *vals)
+{
+	struct import_ctx *x = arg;
+	PGresult *r = NULL;
+	for (int i = 0; i < x->ncols; i++)
+		if (vals[i] && !utf8_valid(vals[i])) {
+			buf_addf(x->errmsg,
+			         "table %s, row %" PRId64 " (%s %s): column %s is not valid UTF-8, "
+			         "which PostgreSQL refuses: nothing was changed",
+			         x->t->name, x->rows + 1, x->t->cols[0], vals[0] ? vals[0] : "NULL",
+			         x->t->cols[i]);
+			return K_EINVAL;
+		}
+	if (PQsendQueryPrepared(x->c->pg, "", x->ncols, vals, NULL, NULL, 0))
+		r = await(x->c->pg, mono_ms() + QUERY_WAIT_MS);
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		char msg[400];
+		one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(x->c->pg));
+		buf_addf(x->errmsg,
+		         "%s: table %s, row %" PRId64 " (%s %s): %s: nothing was changed",
+		         x->s->where, x->t->name, x->rows + 1, x->t->cols[0],
+		         vals[0] ? vals[0] : "NULL", msg);
+		bool lost = !r || PQstatus(x->c->pg) != CONNECTION_OK;
+		PQclear(r);
+		if (lost)
+			drop_conn(x->c);
+		return lost ? K_EUNAVAIL : K_EIO;
+	}
+	PQclear(r);
+	x->rows++;
+	/* discovery indexes: the target's one counter must pass them all */
+	int col = !strcmp(x->t->name, "discovery_tokens")    ? 3
+	          : !strcmp(x->t->name, "discovery_members") ? 3
+	                                                     : -1;
+	if (col >= 0 && vals[col]) {
+		int64_t v = strtoll(vals[col], NULL, 10);
+		x->max_index = v > x->max_index ? v : x->max_index;
+	}
+	return K_OK;
+}
+
+/* Prepares the unnamed INSERT of table t. */
+static enum kerr import_prepare(struct import_ctx *x)
+{
+	struct buf q;
+	PGresult *r = NULL;
+	enum kerr e = K_OK;
+	buf_init(&q, 4096);
+	x->ncols = 0;
+	for (const char *const *c = x->t->cols; *c && e == K_OK; c++)
+		e = buf_addf(&q, "%s%s", x->ncols++ ? ", " : "", *c);
+	/* fetches.id is an identity column: the source's ids (their order) stay */
+	if (e == K_OK)
+		e = buf_addf(&q, ") OVERRIDING SYSTEM VALUE VALUES (");
+	for (int i = 1; i <= x->ncols && e == K_OK; i++)
+		e = buf_addf(&q, "%s$%d", i > 1 ? ", " : "", i);
+	if (e == K_OK)
+		e = buf_addf(&q, ")");
+	char head[128];
+	snprintf(head, sizeof(head), "INSERT INTO %s (", x->t->name);
+	struct buf full;
+	buf_init(&full, 8192);
+	if (e == K_OK)
+		e = buf_addf(&full, "%s%s", head, buf_str(&q));
+	if (e == K_OK && PQsendPrepare(x->c->pg, "", buf_str(&full), x->ncols, NULL))
+		r = await(x->c->pg, mono_ms() + QUERY_WAIT_MS);
+	if (e == K_OK && (!r || PQresultStatus(r) != PGRES_COMMAND_OK)) {
+		char msg[400];
+		one_line(msg, sizeof(msg), r ? PQresultErrorMessage(r) : PQerrorMessage(x->c->pg));
+		buf_addf(x->errmsg, "%s: table %s: %s: nothing was changed", x->s->where,
+		         x->t->name, msg);
+		e = !r || PQstatus(x->c->pg) != CONNECTION_OK ? K_EUNAVAIL : K_EIO;
+		if (e == K_EUNAVAIL)
+			drop_conn(x->c);
+	}
+	PQclear(r);
+	buf_free(&full);
+	buf_free(&q);
+	return e;
+}
+
+/* After the commit: the target's rows counted again, against what was copied. */
+static enum kerr import_verify(struct pg *s, struct pconn *c, const struct store_copy_stats *st,
+                               struct buf *errmsg)
+{
+	struct buf q;
+	enum kerr e = K_OK;
+	int64_t n = 0, counted = 0;
+	buf_init(&q, 256);
+	for (int i = 0; i < st->ntables && e == K_OK; i++) {
+		buf_reset(&q);
+		e = buf_addf(&q, "SELECT count(*) FROM %s", st->names[i]);
+		if (e == K_OK)
+			e = import_int(s, c, buf_str(&q), &n);
+		if (e != K_OK)
+			import_fault(s, errmsg, "verifying after the commit");
+		else if (n != st->rows[i]) {
+			buf_addf(errmsg,
+			         "%s: verifying after the commit: table %s holds %" PRId64
+			         " rows, %" PRId64 " were copied",
+			         s->where, st->names[i], n, st->rows[i]);
+			e = K_EIO;
+		}
+	}
+	if (e == K_OK && st->ntables > 0) {
+		e = import_int(s, c, "SELECT n FROM cluster_count", &counted);
+		if (e != K_OK)
+			import_fault(s, errmsg, "verifying after the commit");
+		else if (counted != st->rows[0]) {
+			buf_addf(errmsg,
+			         "%s: verifying after the commit: cluster_count says %" PRId64
+			         ", %" PRId64 " clusters were copied",
+			         s->where, counted, st->rows[0]);
+			e = K_EIO;
+		}
+	}
+	buf_free(&q);
+	return e;
+}
+
+static enum kerr pg_import(void *b, store_export_fn from, void *src, struct store_copy_stats *out,
+                           struct buf *errmsg)
+{
+	struct pg *s = b;
+	struct buf q;
+	enum kerr e;
+	struct pconn *c = acquire(s, &e);
+	struct import_ctx x = {.s = s, .c = c, .errmsg = errmsg};
+	str_copy(out->target, sizeof(out->target), s->where);
+	buf_init(&q, 1024);
+	if (e != K_OK)
+		import_fault(s, errmsg, "cannot connect");
+	e = begin(s, c, e);
+	if (e == K_OK)
+		e = cmd(s, c, "SET LOCAL statement_timeout = 0");
+	if (e == K_OK && (e = import_check_tables(s, c, errmsg)) != K_OK)
+		goto out;
+	/* nobody writes meanwhile (a kindling already running on it, another
+	 * migrate): the emptiness checked is the emptiness filled */
+	for (int i = 0; i < store_ntables && e == K_OK; i++)
+		e = buf_addf(&q, "%s%s", i ? ", " : "LOCK TABLE ", store_tables[i].name);
+	if (e == K_OK)
+		e = buf_addf(&q, ", discovery_index IN EXCLUSIVE MODE");
+	if (e == K_OK && (e = cmd(s, c, buf_str(&q))) != K_OK)
+		import_fault(s, errmsg, "locking the tables");
+	if (e == K_OK)
+		e = import_check_empty(s, c, errmsg);
+	for (int i = 0; i < store_ntables && e == K_OK; i++) {
+		if (store_tables[i].derived)
+			continue;
+		x.t = &store_tables[i];
+		x.rows = 0;
+		e = import_prepare(&x);
+		if (e == K_OK)
+			e = from(src, x.t, import_row, &x, errmsg);
+		if (e == K_OK && out->ntables < STORE_COPY_TABLES_MAX) {
+			out->names[out->ntables] = x.t->name;
+			out->rows[out->ntables++] = x.rows;
+		}
+	}
+	if (e == K_OK && c->pg)
+		e = cmd(s, c,
+		        "SELECT setval(pg_get_serial_sequence('fetches', 'id'), "
+		        "coalesce((SELECT max(id) FROM fetches), 0) + 1, false)");
+	if (e == K_OK) {
+		struct params p = {0};
+		p_int(&p, x.max_index);
+		e = run(s, c, NULL, "UPDATE discovery_index SET n = greatest(n, $1::bigint)", &p,
+		        NULL);
+	}
+	if (e == K_OK)
+		e = import_int(s, c, "SELECT n FROM discovery_index", &out->discovery_index);
+	if (e != K_OK && !buf_str(errmsg)[0])
+		import_fault(s, errmsg, "copying");
+out:
+	e = finish(s, c, e);
+	if (e != K_OK && !buf_str(errmsg)[0])
+		import_fault(s, errmsg, "COMMIT");
+	if (e == K_OK && c && c->pg)
+		e = import_verify(s, c, out, errmsg);
+	buf_free(&q);
+	return release_write(s, c, e);
+}
+
+static enum kerr pg_report_put(void *b, const char *cluster_id, const struct store_report *r,
+                               int keep)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *res = NULL;
+	struct pconn *c = acquire(s, &e);
+	e = begin(s, c, e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		p_text(&p, r->node);
+		p_text(&p, r->boot_id);
+		p_int(&p, r->at);
+		p_int(&p, r->failed);
+		p_text(&p, r->body);
+		e = qx(s, c, Q_REPORT_PUT, &p, &res);
+		if (e == K_OK && strcmp(PQcmdTuples(res), "0") == 0)
+			e = K_ENOTFOUND;
+		PQclear(res);
+	}
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		p_int(&p, keep);
+		e = qx(s, c, Q_REPORT_TRIM, &p, NULL);
+	}
+	return release_write(s, c, finish(s, c, e));
+}
+
+static enum kerr pg_reports_list(void *b, const char *cluster_id,
+                                 void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		e = qx(s, c, Q_REPORT_LIST, &p, &r);
+	}
+	for (int i = 0; e == K_OK && i < PQntuples(r); i++) {
+		struct store_report rep = {
+		        .node = PQgetvalue(r, i, 0),
+		        .boot_id = PQgetvalue(r, i, 1),
+		        .at = get_int(r, i, 2),
+		        .failed = (int)get_int(r, i, 3),
+		        .body = PQgetvalue(r, i, 4),
+		};
+		fn(&rep, arg);
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
+static enum kerr pg_reports_count(void *b, int64_t *out_nodes, int64_t *out_failed)
+{
+	struct pg *s = b;
+	enum kerr e;
+	struct pconn *c = acquire(s, &e);
+	PGresult *r = NULL;
+	if (e == K_OK)
+		e = qx(s, c, Q_REPORT_COUNT, NULL, &r);
+	if (e == K_OK && PQntuples(r) == 1) {
+		*out_nodes = get_int(r, 0, 0);
+		*out_failed = get_int(r, 0, 1);
+	} else if (e == K_OK) {
+		e = K_EIO;
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
 /* Reads what is recorded about member id of cluster cid ("" each when nothing). */
 static enum kerr state_get(struct pg *s, struct pconn *c, const char *cid, const char *id,
                            char replaces[33], char removed_by[33])
@@ -1642,6 +2024,10 @@ const struct store_backend store_backend_postgres = {
         .dir_get = pg_dir_get,
         .put_members = pg_put_members,
         .cluster_count = pg_cluster_count,
+        .import = pg_import,
+        .report_put = pg_report_put,
+        .reports_list = pg_reports_list,
+        .reports_count = pg_reports_count,
         .member_replace = pg_member_replace,
         .member_states = pg_member_states,
 };

@@ -59,6 +59,10 @@ enum q {
 	Q_MEMBER_COUNT,
 	Q_MEMBER_INSERT,
 	Q_DIR_BUMP,
+	Q_REPORT_PUT,
+	Q_REPORT_TRIM,
+	Q_REPORT_LIST,
+	Q_REPORT_COUNT,
 	Q_REPL_CLUSTER,
 	Q_STATE_GET,
 	Q_STATE_JOIN,
@@ -143,6 +147,17 @@ static const char *const sql[Q_COUNT] = {
                 "INSERT INTO discovery_members (token, member_id, value, created_index, "
                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         [Q_DIR_BUMP] = "UPDATE discovery_tokens SET last_index = ?2 WHERE token = ?1",
+        [Q_REPORT_PUT] =
+                "INSERT INTO node_reports (cluster_id, node, boot_id, at, failed, body) "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM clusters WHERE id = ?1) "
+                "ON CONFLICT (cluster_id, node) DO UPDATE SET boot_id = excluded.boot_id, "
+                "at = excluded.at, failed = excluded.failed, body = excluded.body",
+        [Q_REPORT_TRIM] = "DELETE FROM node_reports WHERE cluster_id = ?1 AND node NOT IN "
+                          "(SELECT node FROM node_reports WHERE cluster_id = ?1 "
+                          "ORDER BY at DESC, node LIMIT ?2)",
+        [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
+                          "WHERE cluster_id = ?1 ORDER BY at DESC, node",
+        [Q_REPORT_COUNT] = "SELECT count(*), coalesce(sum(failed > 0), 0) FROM node_reports",
         [Q_REPL_CLUSTER] = "SELECT c.id, c.name FROM discovery_tokens t JOIN clusters c "
                            "ON c.id = t.cluster_id WHERE t.token = ?1",
         [Q_STATE_GET] = "SELECT coalesce(replaces, ''), coalesce(removed_by, '') FROM "
@@ -1262,6 +1277,262 @@ static enum kerr sq_put_members(void *b_, struct store_put *puts, size_t n)
 	return release(c, finish(c, e), true);
 }
 
+/* ---- kindling migrate: the source side (store_open_snapshot, export) ---- */
+
+/* Whether the database's tables and their columns are exactly those of
+ * store_tables; else errmsg names the first that is not. */
+static int check_tables(sqlite3 *db, const char *path, struct buf *errmsg)
+{
+	sqlite3_stmt *st = NULL;
+	int bad = 0;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
+	                       "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	int rc = SQLITE_DONE;
+	while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		bool known = false;
+		for (int i = 0; i < store_ntables && !known; i++)
+			known = !strcmp(store_tables[i].name, name);
+		if (!known) {
+			buf_addf(errmsg,
+			         "%s: table %s is not one kindling migrate knows how to copy (a "
+			         "newer or changed schema): nothing was copied",
+			         path, name);
+			bad = 1;
+		}
+	}
+	if (!bad && rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	for (int i = 0; i < store_ntables && !bad; i++) {
+		const struct store_table *t = &store_tables[i];
+		int ncols = 0, found = 0;
+		for (const char *const *c = t->cols; *c; c++)
+			ncols++;
+		if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st,
+		                       NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *col = (const char *)sqlite3_column_text(st, 0);
+			bool known = false;
+			for (const char *const *c = t->cols; *c && !known; c++)
+				known = !strcmp(*c, col);
+			if (!known) {
+				buf_addf(
+				        errmsg,
+				        "%s: column %s.%s is not one kindling migrate knows how to "
+				        "copy: nothing was copied",
+				        path, t->name, col);
+				bad = 1;
+			}
+			found++;
+		}
+		if (!bad && rc != SQLITE_DONE)
+			goto fail;
+		if (!bad && found != ncols) {
+			buf_addf(errmsg, "%s: table %s has %d of the %d columns kindling knows",
+			         path, t->name, found, ncols);
+			bad = 1;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	return bad ? -1 : 0;
+fail:
+	buf_addf(errmsg, "%s: %s", path, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return -1;
+}
+
+static enum kerr sq_open_snapshot(const char *path, void **out, struct buf *errmsg)
+{
+	struct stat sb;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct sq *s = NULL;
+	if (stat(path, &sb) != 0) {
+		buf_addf(errmsg, "%s: %s", path, strerror(errno));
+		return K_EINVAL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		buf_addf(errmsg, "%s: not a file", path);
+		return K_EINVAL;
+	}
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA busy_timeout = " BUSY_TIMEOUT_TEXT "; BEGIN", NULL,
+		                  NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st); /* the snapshot starts here, with this read */
+	if (rc != SQLITE_ROW) {
+		buf_addf(errmsg, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	int version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version != migrations_sqlite_count) {
+		if (version == 0)
+			buf_addf(errmsg, "%s: not a kindling database (schema version 0)", path);
+		else if (version < migrations_sqlite_count)
+			buf_addf(
+			        errmsg,
+			        "%s: schema version %d is older than this kindling's (%d): start "
+			        "this kindling once with --db %s (it applies the migrations), stop "
+			        "it, then migrate",
+			        path, version, migrations_sqlite_count, path);
+		else
+			buf_addf(errmsg,
+			         "%s: schema version %d is newer than this kindling knows (%d)",
+			         path, version, migrations_sqlite_count);
+		goto fail;
+	}
+	if (check_tables(db, path, errmsg) < 0)
+		goto fail;
+	s = calloc(1, sizeof(*s));
+	if (s)
+		s->conns = calloc(1, sizeof(*s->conns));
+	if (!s || !s->conns) {
+		free(s);
+		sqlite3_close(db);
+		return K_ENOMEM;
+	}
+	str_copy(s->path, sizeof(s->path), path);
+	pthread_mutex_init(&s->fault_mu, NULL);
+	s->conns[0].s = s;
+	s->conns[0].db = db;
+	pthread_mutex_init(&s->conns[0].mu, NULL);
+	s->n = 1;
+	*out = s;
+	return K_OK;
+fail:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return K_EINVAL;
+}
+
+static enum kerr sq_export_table(void *b_, const struct store_table *t, store_row_fn fn, void *arg,
+                                 struct buf *errmsg)
+{
+	struct sq *s = b_;
+	struct buf q;
+	const char *vals[32];
+	int n = 0;
+	sqlite3_stmt *st = NULL;
+	enum kerr e = K_OK;
+	buf_init(&q, 4096);
+	for (const char *const *c = t->cols; *c && e == K_OK; c++, n++)
+		e = buf_addf(&q, "%s%s", n ? ", " : "SELECT ", *c);
+	if (e == K_OK)
+		e = buf_addf(&q, " FROM %s", t->name);
+	if (e != K_OK || n > (int)(sizeof(vals) / sizeof(vals[0]))) {
+		buf_free(&q);
+		return K_ENOMEM;
+	}
+	struct conn *c = acquire_read(s);
+	if (sqlite3_prepare_v2(c->db, buf_str(&q), -1, &st, NULL) != SQLITE_OK) {
+		buf_addf(errmsg, "%s: reading %s: %s", s->path, t->name, sqlite3_errmsg(c->db));
+		e = K_EIO;
+		goto out;
+	}
+	int rc = SQLITE_DONE;
+	while (e == K_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		e = fn(arg, vals);
+	}
+	if (e == K_OK && rc != SQLITE_DONE) {
+		buf_addf(errmsg, "%s: reading %s: %s", s->path, t->name, sqlite3_errmsg(c->db));
+		e = K_EIO;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&c->mu);
+	buf_free(&q);
+	return e;
+}
+
+static enum kerr sq_report_put(void *b_, const char *cluster_id, const struct store_report *r,
+                               int keep)
+{
+	struct sq *s = b_;
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_REPORT_PUT);
+		if (st) {
+			bind_text(st, 1, cluster_id);
+			bind_text(st, 2, r->node);
+			bind_text(st, 3, r->boot_id);
+			sqlite3_bind_int64(st, 4, r->at);
+			sqlite3_bind_int(st, 5, r->failed);
+			bind_text(st, 6, r->body);
+		}
+		e = step_done(st);
+		if (e == K_OK && sqlite3_changes(c->db) == 0)
+			e = K_ENOTFOUND;
+	}
+	if (e == K_OK) {
+		sqlite3_stmt *st = stmt(c, Q_REPORT_TRIM);
+		if (st) {
+			bind_text(st, 1, cluster_id);
+			sqlite3_bind_int(st, 2, keep);
+		}
+		e = step_done(st);
+	}
+	return release(c, finish(c, e), true);
+}
+
+static enum kerr sq_reports_list(void *b_, const char *cluster_id,
+                                 void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_REPORT_LIST);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		int rc;
+		while ((rc = step(st)) == SQLITE_ROW) {
+			struct store_report r = {
+			        .node = (const char *)sqlite3_column_text(st, 0),
+			        .boot_id = (const char *)sqlite3_column_text(st, 1),
+			        .at = sqlite3_column_int64(st, 2),
+			        .failed = sqlite3_column_int(st, 3),
+			        .body = (const char *)sqlite3_column_text(st, 4),
+			};
+			fn(&r, arg);
+		}
+		if (rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
+static enum kerr sq_reports_count(void *b_, int64_t *out_nodes, int64_t *out_failed)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_REPORT_COUNT);
+	enum kerr e = K_EIO;
+	if (st && step(st) == SQLITE_ROW) {
+		*out_nodes = sqlite3_column_int64(st, 0);
+		*out_failed = sqlite3_column_int64(st, 1);
+		e = K_OK;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
 /* Reads what is recorded about member id of cluster cid ("" each when
  * nothing); connection held. */
 static enum kerr state_get(struct conn *c, const char *cid, const char *id, char replaces[33],
@@ -1394,6 +1665,11 @@ const struct store_backend store_backend_sqlite = {
         .dir_get = sq_dir_get,
         .put_members = sq_put_members,
         .cluster_count = sq_cluster_count,
+        .open_snapshot = sq_open_snapshot,
+        .export_table = sq_export_table,
+        .report_put = sq_report_put,
+        .reports_list = sq_reports_list,
+        .reports_count = sq_reports_count,
         .member_replace = sq_member_replace,
         .member_states = sq_member_states,
 };

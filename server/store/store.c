@@ -164,6 +164,68 @@ enum kerr store_cluster_count(struct store *s, int64_t *out)
 	return s->be->cluster_count(s->b, out);
 }
 
+enum kerr store_open_snapshot(const char *path, struct store **out, struct buf *errmsg)
+{
+	if (store_target_is_postgres(path)) {
+		buf_addf(errmsg, "a PostgreSQL database cannot be the source of a copy (only an "
+		                 "SQLite file)");
+		return K_EINVAL;
+	}
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return K_ENOMEM;
+	s->be = &store_backend_sqlite;
+	enum kerr e = s->be->open_snapshot(path, &s->b, errmsg);
+	if (e != K_OK) {
+		free(s);
+		return e;
+	}
+	*out = s;
+	return K_OK;
+}
+
+/* The source side of store_copy: the rows of one table of src. */
+static enum kerr export_from(void *src_, const struct store_table *t, store_row_fn fn, void *arg,
+                             struct buf *errmsg)
+{
+	struct store *src = src_;
+	return src->be->export_table(src->b, t, fn, arg, errmsg);
+}
+
+enum kerr store_copy(struct store *src, struct store *dst, struct store_copy_stats *out,
+                     struct buf *errmsg)
+{
+	memset(out, 0, sizeof(*out));
+	if (!src->be->export_table) {
+		buf_addf(errmsg, "the source must be an SQLite database, not %s", src->be->name);
+		return K_EINVAL;
+	}
+	if (!dst->be->import) {
+		buf_addf(errmsg,
+		         "the target must be a PostgreSQL database (postgresql://...), not %s",
+		         dst->be->name);
+		return K_EINVAL;
+	}
+	return dst->be->import(dst->b, export_from, src, out, errmsg);
+}
+
+enum kerr store_report_put(struct store *s, const char *cluster_id, const struct store_report *r,
+                           int keep)
+{
+	return s->be->report_put(s->b, cluster_id, r, keep);
+}
+
+enum kerr store_reports_list(struct store *s, const char *cluster_id,
+                             void (*fn)(const struct store_report *r, void *arg), void *arg)
+{
+	return s->be->reports_list(s->b, cluster_id, fn, arg);
+}
+
+enum kerr store_reports_count(struct store *s, int64_t *out_nodes, int64_t *out_failed)
+{
+	return s->be->reports_count(s->b, out_nodes, out_failed);
+}
+
 enum kerr store_member_replace(struct store *s, struct store_replace *r)
 {
 	return s->be->member_replace(s->b, r);

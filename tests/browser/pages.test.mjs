@@ -143,7 +143,7 @@ async function modePages() {
 		assert(got.join() === 'c01,c02,c03,c04,c05,c06,c07,c08,c09,c10', `names ${got}`);
 		assert((await page.textContent('.summary p')).trim() === '31 clusters', 'total');
 		const heads = await page.$$eval('#clusters thead th', (ths) => ths.map((t) => t.textContent.trim()));
-		assert(heads.join('|') === 'Name ↑|Profiles|Size|Members|Config fetches|Ignition|Created', `heads ${heads}`);
+		assert(heads.join('|') === 'Name ↑|Profiles|Size|Members|Config fetches|Health|Ignition|Created', `heads ${heads}`);
 		const bar = await page.$eval('#clusters tbody tr progress', (p) => [p.value, p.max, p.getAttribute('aria-label')]);
 		assert(bar[0] === 0 && bar[1] === 3 && bar[2] === 'c01: 0 of 3 members registered', `progress ${bar}`);
 		const css = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -299,7 +299,7 @@ async function modePages() {
 		assert(resp.status() === 404 && (await page.textContent('h1')) === 'No such cluster', 'page');
 	}, [404]);
 
-	await step(page, w, 'live: a fetch and a registration from outside appear without a reload', async () => {
+	await step(page, w, 'live: a fetch, a registration and a boot report from outside appear without a reload', async () => {
 		const created = await fetch(`${BASE}/clusters`, {
 			method: 'POST',
 			headers: { 'Content-Type': 'application/json' },
@@ -334,7 +334,25 @@ async function modePages() {
 				`fetches "${(await text('fetches')).slice(0, 300)}"`.replace(/\s+/g, ' '));
 		});
 		const ms = Date.now() - t0;
+		// the node's boot report (the report profile's POST): its lane gets a report mark
+		const rep = await fetch(`${BASE}/clusters/live/reports`, {
+			method: 'POST',
+			headers: { Authorization: auth, 'Content-Type': 'application/json' },
+			body: JSON.stringify({ hostname: 'node-one', boot_id: '0f1e2d3c-1111-4222-8333-444455556666',
+				addresses: ['127.0.0.1', '10.0.0.1'], ignition: 'success', services: { etcd: 'healthy' },
+				failed_units: [] }),
+		});
+		assert(rep.status === 204, `report: ${rep.status}`);
+		await page.waitForFunction(() =>
+			/Nodes \(1 healthy, 0 failed\)/.test(document.getElementById('nodes')?.textContent || '') &&
+			document.querySelectorAll('#timeline-svg .mark-fetch, #timeline-svg .mark-register, ' +
+				'#timeline-svg .mark-healthy').length === 3,
+		null, { timeout: 2000 }).catch(async (e) => {
+			throw new Error(`${e.message}: nodes "${((await page.textContent('#nodes').catch(() => '')) || '')
+				.slice(0, 300)}"`.replace(/\s+/g, ' '));
+		});
 		assert(await page.evaluate(() => window.kindlingNotReloaded === true), 'the page reloaded');
+		await page.$eval('#nodes', (n) => n.scrollIntoView());
 		await shot(page, 'live-cluster');
 		console.log(`# live: fetch and registration shown ${ms} ms after they were made`);
 		const gone = await fetch(`${BASE}/clusters/live`, { method: 'DELETE' });

@@ -238,3 +238,71 @@ unit_env_words() {
 	local k
 	for k in "${!UNIT_ENV[@]}"; do printf '%s=%s\n' "$k" "${UNIT_ENV[$k]}"; done
 }
+
+# ---- boot reports without systemd ------------------------------------------------------------
+# No systemd runs in the machines: scn_unit_run runs a unit's ExecStart and
+# keeps what systemd would (its exit status, its output as its journal) in
+# the machine's folder, and the stand-ins scn_report_tools writes answer
+# systemctl list-units --failed and journalctl -u UNIT -n N from there.
+
+# scn_report_tools T - writes T/report-bin/systemctl and journalctl, which
+# read the state folder $SCN_STATE (scn_report_run sets it per machine).
+scn_report_tools() {
+	mkdir -p "$1/report-bin"
+	cat >"$1/report-bin/systemctl" <<'TOOL'
+#!/bin/sh
+# systemctl stand-in: list-units --failed from $SCN_STATE/UNIT.rc
+case "$*" in
+*--failed*)
+	for f in "$SCN_STATE"/*.rc; do
+		[ -f "$f" ] || continue
+		[ "$(cat "$f")" = 0 ] && continue
+		u=$(basename "$f" .rc)
+		echo "$u loaded failed failed $u"
+	done
+	;;
+esac
+exit 0
+TOOL
+	cat >"$1/report-bin/journalctl" <<'TOOL'
+#!/bin/sh
+# journalctl stand-in: -u UNIT [-n N] prints the tail of $SCN_STATE/UNIT.journal
+unit="" n=10
+while [ $# -gt 0 ]; do
+	case $1 in
+	-u) unit=$2; shift ;;
+	-n) n=$2; shift ;;
+	esac
+	shift
+done
+[ -n "$unit" ] && [ -f "$SCN_STATE/$unit.journal" ] && tail -n "$n" "$SCN_STATE/$unit.journal"
+exit 0
+TOOL
+	chmod 755 "$1/report-bin/systemctl" "$1/report-bin/journalctl"
+}
+
+# scn_unit_run I ROOT UNIT - runs ROOT's unit UNIT's ExecStart in machine I
+# (60 s at most), its output (stdout and stderr) into the journal and its exit
+# status into the state folder; returns that status.
+scn_unit_run() {
+	local i=$1 root=$2 unit=$3 st rc
+	local -a words
+	st=$(dirname "$root")/units
+	mkdir -p "$st"
+	mapfile -t words < <(unit_words "$(unit_values "$root/etc/systemd/system/$unit" ExecStart | tail -1)")
+	in_ns "$(scn_ns "$i")" timeout 60 "${words[@]}" >"$st/$unit.journal" 2>&1
+	rc=$?
+	echo "$rc" >"$st/$unit.rc"
+	return $rc
+}
+
+# scn_report_run I COMMAND... - runs COMMAND in machine I as a unit would, in
+# a UTS namespace of its own with the host name node-I, with the stand-ins
+# first on PATH and SCN_STATE its state folder; 200 s at most.
+scn_report_run() {
+	local i=$1
+	shift
+	mkdir -p "$T/n$i/units"
+	in_ns "$(scn_ns "$i")" unshare --uts sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec "$@"' \
+		"node-$i" env PATH="$T/report-bin:$PATH" SCN_STATE="$T/n$i/units" timeout 200 "$@"
+}

@@ -94,15 +94,16 @@ sequence() {
 		ctl "$ep" get --prefix "$r/members"
 		ctl "$ep" get --prefix --keys-only "$r/"
 		ctl "$ep" get --prefix --limit=1 "$r/members"
-		ctl "$ep" get --prefix --count-only -w fields "$r/members" | grep '"Count"'
+		ctl "$ep" get --prefix --keys-only -w json "$r/members" | jq .count # (3.4 has no --count-only)
 		ctl "$ep" get -w json --prefix "$r/members" |
 			jq -r '.kvs | sort_by(.create_revision) | .[].key | @base64d'
 		first=$(ctl "$ep" get -w json --prefix "$r/members" | jq '[.kvs[].create_revision] | min')
-		timeout 4 "$ETCDCTL_BIN" --endpoints="$ep" watch --prefix --rev="$first" "$r/members" &
+		timeout 4 "$ETCDCTL_BIN" --endpoints="$ep" watch --prefix --rev="$first" "$r/members" >"$out.watch" 2>&1 &
 		wpid=$!
 		sleep 1.5
 		ctl "$ep" put "$r/members/c3" "n3=http://10.0.0.3:2380"
 		wait "$wpid"
+		cat "$out.watch" # after the put's OK: the two outputs in a fixed order
 	} >"$out" 2>&1
 }
 ctl "$EURL" put "/_etcd/registry/$TOK2/_config/size" 3 >/dev/null

@@ -20,7 +20,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
 source "$(dirname "$0")/lib_scenario.sh"
-plan 57
+plan 64
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 CLUSTER=rmq
@@ -86,12 +86,16 @@ check "kindling answers /healthz at $KURL from node 1, across its veth" \
 	in_ns "${SCN_NODES[0]}" curl -sf --max-time 5 -o /dev/null "$KURL/healthz"
 
 # ---- the operator: create the cluster, take the pointer config (README's curl) -----------------
-note "\$ curl -s -X POST $KURL/clusters -H 'Authorization: Bearer …' -H 'Content-Type: application/json' -d '{\"name\": \"rmq\", \"size\": 3, \"profiles\": [\"etcd\", \"rabbitmq\"]}'"
+# the report profile too: each machine reports its boot; its script finds
+# the fetch token in the pointer config, which is the file platform's config
+# file here (report_pointer; on EC2 it reads the user data itself)
+CREATE="{\"name\": \"rmq\", \"size\": 3, \"profiles\": [\"etcd\", \"rabbitmq\", \"report\"], \"vars\": {\"report_pointer\": \"$T/pointer.ign\", \"report_wait\": \"60\", \"report_journal_lines\": \"10\"}}"
+note "\$ curl -s -X POST $KURL/clusters -H 'Authorization: Bearer …' -H 'Content-Type: application/json' -d '$CREATE'"
 curl -s -X POST "$KURL/clusters" -H "$AUTH" \
 	-H 'Content-Type: application/json' \
-	-d '{"name": "rmq", "size": 3, "profiles": ["etcd", "rabbitmq"]}' >"$T/created.json"
-check_that "POST /clusters creates rmq (size 3, etcd + rabbitmq) with a discovery URL under $KURL" \
-	'jq -e --arg u "$KURL/discovery/" ".name == \"rmq\" and .size == 3 and .profiles == [\"etcd\",\"rabbitmq\"] and (.discovery_url | startswith(\$u))" "$T/created.json" >/dev/null'
+	-d "$CREATE" >"$T/created.json"
+check_that "POST /clusters creates rmq (size 3, etcd + rabbitmq + report) with a discovery URL under $KURL" \
+	'jq -e --arg u "$KURL/discovery/" ".name == \"rmq\" and .size == 3 and .profiles == [\"etcd\",\"rabbitmq\",\"report\"] and (.discovery_url | startswith(\$u))" "$T/created.json" >/dev/null'
 DISCOVERY_URL=$(jq -r .discovery_url "$T/created.json")
 note "\$ curl -s $KURL/clusters/rmq/userdata -H 'Authorization: Bearer …' > pointer.ign"
 curl -s "$KURL/clusters/rmq/userdata" -H "$AUTH" >"$T/pointer.ign"
@@ -333,6 +337,51 @@ page_status=$(curl -s -o "$T/cluster.html" -w '%{http_code} %{content_type}' "$K
 	-H "$AUTH" -H 'Accept: text/html')
 check_that "kindling's cluster page ($page_status) shows 3 of 3 members and the 3 members' addresses" \
 	'[[ $page_status == "200 text/html"* ]] && grep -qE "\b3 (of|/) ?3\b" "$T/cluster.html" && [ "$(grep -oE "$SCN_NET[.]1[123]:2380" "$T/cluster.html" | sort -u | wc -l)" = 3 ]'
+
+# ---- boot reports (the report profile): every machine reports, one then fails a unit ----------
+# No systemd runs inside the namespaces: each machine runs the written
+# kindling-report.service's ExecStart itself (in its own UTS namespace, with
+# its host name node-I), and systemctl / journalctl are stand-ins that answer
+# from what the machine ran: a unit whose command exited non-zero is
+# "failed", its output is its journal.
+scn_report_tools "$T"
+REPORT_UNIT=etc/systemd/system/kindling-report.service
+FAIL_UNIT=etc/systemd/system/kindling-report@.service
+report_rc=""
+for i in 1 2 3; do
+	S=$T/n$i/sysroot
+	UNIT_ENV=()
+	IFS=$'\t' read -r -a cmd < <(unit_exec_rooted "$S" "$S/$REPORT_UNIT" ExecStart)
+	scn_report_run "$i" "${cmd[@]}" >"$T/n$i/report.log" 2>&1
+	report_rc="$report_rc$?"
+done
+check_that "every machine runs its kindling-report.service (the written unit's ExecStart) and kindling takes its boot report" \
+	'[ "$report_rc" = 000 ] && grep -q "boot-report: sent (boot)" "$T/n1/report.log"'
+curl -s "$KURL/clusters/rmq" -H "$AUTH" >"$T/cluster-reports.json"
+check_that "kindling's cluster JSON: 3 healthy nodes node-1..3, each fetched, registered (joined by address) and reporting etcd healthy, RabbitMQ running" \
+	'jq -e ".health == {healthy: 3, failed: 0} and ([.nodes[] | select(.state == \"healthy\" and .fetched_at != null and .registered_at != null and .report.services.etcd == \"healthy\" and .report.services.rabbitmq == \"running\") | .name] | sort) == [\"node-1\",\"node-2\",\"node-3\"]" "$T/cluster-reports.json" >/dev/null'
+curl -s -o "$T/cluster-reports.html" "$KURL/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
+check_that "kindling's cluster page: Nodes (3 healthy, 0 failed), the boot timeline with 3 lanes of fetch, registration and report marks" \
+	'grep -qF "Nodes (3 healthy, 0 failed)" "$T/cluster-reports.html" && [ "$(grep -o "<g class=\"lane\">" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-fetch\"" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-register\"" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-healthy\"" "$T/cluster-reports.html" | wc -l)" = 3 ]'
+curl -s -o "$T/list.html" "$KURL/clusters" -H "$AUTH" -H 'Accept: text/html'
+check_that "the cluster list shows rmq: 3 healthy" 'grep -qF "3 healthy</span>" "$T/list.html"'
+# node 2: a unit fails; its OnFailure= (service.d drop-in) starts
+# kindling-report@<unit>.service, whose ExecStart runs here
+S=$T/n2/sysroot
+printf '[Unit]\nDescription=an application that cannot start\n\n[Service]\nExecStart=/bin/sh -c '"'"'echo "app: reading /etc/app.conf"; echo "app: <config> missing & cannot start" >&2; exit 3'"'"'\n' >"$S/etc/systemd/system/app.service"
+scn_unit_run 2 "$S" app.service
+UNIT_ENV=()
+IFS=$'\t' read -r -a cmd < <(unit_exec_rooted "$S" "$S/$FAIL_UNIT" ExecStart)
+cmd=("${cmd[@]//%i/app.service}")
+scn_report_run 2 "${cmd[@]}" >"$T/n2/report-failure.log" 2>&1
+check_that "node 2: app.service fails; kindling-report@app.service (its ExecStart) sends the report again" \
+	'grep -q "boot-report: sent (failure): 1 failed units" "$T/n2/report-failure.log"'
+curl -s "$KURL/clusters/rmq" -H "$AUTH" >"$T/cluster-failed.json"
+check_that "kindling's cluster JSON: node-2 failed with app.service and its journal lines, 2 healthy" \
+	'jq -e ".health == {healthy: 2, failed: 1} and any(.nodes[]; .name == \"node-2\" and .state == \"failed\" and .report.trigger == \"failure of app.service\" and .report.failed_units[0].unit == \"app.service\" and (.report.failed_units[0].journal | index(\"app: <config> missing & cannot start\")))" "$T/cluster-failed.json" >/dev/null'
+curl -s -o "$T/cluster-failed.html" "$KURL/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
+check_that "kindling's cluster page shows node-2's app.service with its journal lines (as text)" \
+	'grep -qF "Nodes (2 healthy, 1 failed)" "$T/cluster-failed.html" && grep -qF "<code>app.service</code>" "$T/cluster-failed.html" && grep -qF "app: &lt;config&gt; missing &amp; cannot start" "$T/cluster-failed.html"'
 curl -s "$KURL/metrics" >"$T/metrics.txt"
 
 # ---- the log: what the closing note quotes ------------------------------------------------------
@@ -345,8 +394,12 @@ show "etcdctl get --prefix $KEYS   (on node 2)" "$T/rabbitmq-keys.txt"
 show "curl -s $KURL/clusters/rmq | jq 'del(.pointer)'   (the pointer carries the fetch token)" \
 	<(jq 'del(.pointer)' "$T/cluster.json")
 show "kindling's request log: the members' discovery registrations" <(grep 'PUT /discovery' "$T/kindling.log")
+show "curl -s $KURL/clusters/rmq | jq '.health, [.nodes[] | {name, state, addresses, fetched_at, registered_at, reported_at, services: .report.services, failed_units: .report.failed_units}]'   (after app.service failed on node 2)" \
+	<(jq '.health, [.nodes[] | {name, state, addresses, fetched_at, registered_at, reported_at, services: .report.services, failed_units: .report.failed_units}]' "$T/cluster-failed.json")
+show "the machines' boot-report lines" <(cat "$T"/n[123]/report.log "$T/n2/report-failure.log")
+cp "$T/cluster-reports.html" "$T/cluster-failed.html" "$(dirname "$REPORT")/" 2>/dev/null
 show "curl -s $KURL/metrics | grep -E 'clusters|ignition|discovery'" \
-	<(grep -E '^kindling_' "$T/metrics.txt" | grep -E 'clusters|ignition|discovery' | head -20)
+	<(grep -E '^kindling_' "$T/metrics.txt" | grep -E 'clusters|ignition|discovery|reports|nodes_' | head -24)
 note "scenario up (3 fetches, 3 etcd members, 3 RabbitMQ nodes) in $((SECONDS - START)) s"
 
 # ---- teardown by PID, bounded; nothing left -------------------------------------------------------

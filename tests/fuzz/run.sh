@@ -32,6 +32,7 @@ max_len() {
 	discovery) echo 4096 ;;
 	http) echo 8192 ;;
 	grpc) echo 4096 ;;
+	report) echo 8192 ;;
 	*) echo 4096 ;;
 	esac
 }

@@ -8,16 +8,21 @@
 // client and connection) and prints one JSON line per member:
 // {"name", "initial_cluster"} or {"name", "error"} ("size key not found",
 // "bad size key", "full cluster", or a transport error). Exits 0 when every
-// member printed a line.
+// member printed a line. A member's id is a hash of its name, peer URL and
+// the token (as etcd's member id hashes its peer URLs and cluster token), so
+// a member started again registers the same key. As discovery.go does,
+// transport errors on steps 1-4 are retried with backoff (here 0.2 s
+// doubling to 2 s, for at most TIMEOUT_MS) and a watch that fails is
+// re-opened from the same revision.
 import { Etcd3 } from 'etcd3';
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 const [endpoint, token, firstArg, countArg] = process.argv.slice(2);
 const first = Number(firstArg), count = Number(countArg);
 const registry = `/_etcd/registry/${token}`;
 const sizeKey = `${registry}/_config/size`;
 const membersKey = `${registry}/members`;
-const TIMEOUT_MS = 30000;
+const TIMEOUT_MS = Number(process.env.JOIN_TIMEOUT_MS || 30000);
 
 class DiscoveryError extends Error {}
 
@@ -48,30 +53,53 @@ async function checkCluster(client, selfKey) {
   return { size, members, rev };
 }
 
-// step 5: watch from rev + 1 until size members are known (duplicates ignored)
+// step 5: watch from rev + 1 until size members are known (duplicates
+// ignored); a watch that errors is re-opened from the same revision
 function waitPeers(client, size, members, rev) {
   if (members.length >= size) return Promise.resolve(members.slice(0, size));
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const known = new Map(members.map((m) => [m.key, m]));
-    client
-      .watch()
-      .prefix(membersKey)
-      .startRevision(String(rev + 1n))
-      .create()
-      .then((w) => {
-        w.on('put', (kv) => {
-          const m = { key: kv.key.toString(), value: kv.value.toString(), rev: BigInt(kv.create_revision) };
-          if (!m.value.includes('=') || known.has(m.key)) return;
-          known.set(m.key, m);
-          if (known.size >= size) {
-            const all = [...known.values()].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0));
+    let done = false;
+    const open = (delay) => {
+      client
+        .watch()
+        .prefix(membersKey)
+        .startRevision(String(rev + 1n))
+        .create()
+        .then((w) => {
+          w.on('put', (kv) => {
+            const m = { key: kv.key.toString(), value: kv.value.toString(), rev: BigInt(kv.create_revision) };
+            if (done || !m.value.includes('=') || known.has(m.key)) return;
+            known.set(m.key, m);
+            if (known.size >= size) {
+              done = true;
+              const all = [...known.values()].sort((a, b) => (a.rev < b.rev ? -1 : a.rev > b.rev ? 1 : 0));
+              w.cancel().catch(() => {});
+              resolve(all.slice(0, size));
+            }
+          });
+          w.on('error', () => {
+            if (done) return;
             w.cancel().catch(() => {});
-            resolve(all.slice(0, size));
-          }
-        });
-        w.on('error', reject);
-      }, reject);
+            setTimeout(() => open(Math.min(delay * 2, 2000)), delay);
+          });
+        }, () => setTimeout(() => open(Math.min(delay * 2, 2000)), delay));
+    };
+    open(200);
   });
+}
+
+// retry FN - FN again after a transport error, with backoff (discovery.go
+// retries steps 1-3 practically forever; the process timer bounds this)
+async function retry(fn) {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof DiscoveryError) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 // step 6: --initial-cluster, refusing duplicate peer URLs as the member does
@@ -88,14 +116,15 @@ function initialCluster(members) {
 
 async function join(n) {
   const name = `m${n}`;
-  const id = randomBytes(8).toString('hex');
+  const peer = `http://127.0.0.${n}:2380`;
+  const id = createHash('sha256').update(`${name}=${peer}/${token}`).digest('hex').slice(0, 16);
   const selfKey = `${membersKey}/${id}`;
   const client = new Etcd3({ hosts: endpoint, dialTimeout: 2000 });
   try {
-    await clusterSize(client); // 1
-    await clusterMembers(client); // 2
-    await client.put(selfKey).value(`${name}=http://127.0.0.${n}:2380`).exec(); // 3
-    const { size, members, rev } = await checkCluster(client, selfKey); // 4
+    await retry(() => clusterSize(client)); // 1
+    await retry(() => clusterMembers(client)); // 2
+    await retry(() => client.put(selfKey).value(`${name}=${peer}`).exec()); // 3
+    const { size, members, rev } = await retry(() => checkCluster(client, selfKey)); // 4
     const peers = await waitPeers(client, size, members, rev); // 5
     return { name, initial_cluster: initialCluster(peers) }; // 6
   } catch (e) {

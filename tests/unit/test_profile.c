@@ -111,11 +111,14 @@ static void loads_the_shipped_profiles(void)
 
 	json_t *d = profile_set_describe(ps);
 	char *s = json_dumps(d, JSON_COMPACT);
-	/* in name order: etcd, etcd-v3, rabbitmq */
+	/* in name order: etcd, etcd-v3, rabbitmq, report */
 	json_t *p0 = json_array_get(json_object_get(d, "profiles"), 0);
 	json_t *pv3 = json_array_get(json_object_get(d, "profiles"), 1);
 	json_t *p1 = json_array_get(json_object_get(d, "profiles"), 2);
-	CHECK_INT(json_array_size(json_object_get(d, "profiles")), 3);
+	json_t *prep = json_array_get(json_object_get(d, "profiles"), 3);
+	CHECK_INT(json_array_size(json_object_get(d, "profiles")), 4);
+	CHECK_STR(json_string_value(json_object_get(prep, "name")), "report");
+	CHECK(profile_exists(ps, "report"));
 	CHECK_STR(json_string_value(json_object_get(p0, "name")), "etcd");
 	CHECK_STR(json_string_value(json_object_get(pv3, "name")), "etcd-v3");
 	CHECK_STR(json_string_value(json_object_get(p1, "name")), "rabbitmq");

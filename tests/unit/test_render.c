@@ -254,6 +254,7 @@ static const struct combo {
         {"etcd-v3", "[\"etcd-v3\"]", NULL},
         {"etcd+rabbitmq", "[\"rabbitmq\", \"etcd\"]",
          "{\"rabbitmq_image\": \"quay.io/example/rabbitmq:3.10-management\"}"},
+        {"etcd+rabbitmq+report", "[\"etcd\", \"rabbitmq\", \"report\"]", NULL},
 };
 
 static void versions_table(void)

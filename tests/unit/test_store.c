@@ -13,11 +13,12 @@
 #include "store.h"
 #include "test.h"
 
-static struct store *st;    /* the store under test */
-static const char *backend; /* "sqlite" or "pg" */
-static char target[1024];   /* its --db */
-static char pg_admin[1024]; /* KINDLING_TEST_PG_URL */
-static int serial;          /* makes ids and names unique */
+static struct store *st;       /* the store under test */
+static const char *backend;    /* "sqlite" or "pg" */
+static char target[1024];      /* its --db */
+static char pg_admin[1024];    /* KINDLING_TEST_PG_URL */
+static int serial;             /* makes ids and names unique */
+static char sqlite_file[1024]; /* the SQLite suite's database: t_copy's source */
 
 /* A cluster to create; clear it with cluster_clear. */
 static void mk(struct cluster *c, const char *name, bool with_dir)
@@ -424,6 +425,70 @@ static void t_delete(void)
 	cluster_clear(&g);
 }
 
+/* node boot reports: newest per node, bounded per cluster, gone with the cluster */
+struct reports_seen {
+	int n;
+	char nodes[8][64];
+	char bodies[8][128];
+	int failed[8];
+};
+
+static void report_seen(const struct store_report *r, void *arg)
+{
+	struct reports_seen *rs = arg;
+	if (rs->n < 8) {
+		snprintf(rs->nodes[rs->n], sizeof(rs->nodes[0]), "%s", r->node);
+		snprintf(rs->bodies[rs->n], sizeof(rs->bodies[0]), "%s", r->body);
+		rs->failed[rs->n] = r->failed;
+	}
+	rs->n++;
+}
+
+static void t_reports(void)
+{
+	struct cluster c;
+	CHECK_INT(create1("reports-1", false, 1000, &c), K_OK);
+	int64_t nodes0 = -1, failed0 = -1, nodes = -1, failed = -1;
+	CHECK_INT(store_reports_count(st, &nodes0, &failed0), K_OK);
+	struct store_report r = {"node-a", "boot-1", 1000, 0, "{\"v\":1}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	r = (struct store_report){"node-b", "boot-2", 2000, 2, "{\"v\":2}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	/* node-a again: replaces its own, newest first */
+	r = (struct store_report){"node-a", "boot-3", 3000, 1, "{\"v\":3}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	struct reports_seen rs = {0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 2);
+	CHECK_STR(rs.nodes[0], "node-a");
+	CHECK_STR(rs.bodies[0], "{\"v\":3}");
+	CHECK_INT(rs.failed[0], 1);
+	CHECK_STR(rs.nodes[1], "node-b");
+	CHECK_INT(store_reports_count(st, &nodes, &failed), K_OK);
+	CHECK_INT(nodes, nodes0 + 2);
+	CHECK_INT(failed, failed0 + 2);
+	/* a third node: the oldest (node-b) goes, keep = 2 */
+	r = (struct store_report){"node-c", "boot-4", 4000, 0, "{}"};
+	CHECK_INT(store_report_put(st, c.id, &r, 2), K_OK);
+	rs = (struct reports_seen){0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 2);
+	CHECK_STR(rs.nodes[0], "node-c");
+	CHECK_STR(rs.nodes[1], "node-a");
+	/* no such cluster: nothing stored */
+	CHECK_INT(store_report_put(st, "00000000-0000-4000-8000-999999999999", &r, 2), K_ENOTFOUND);
+	/* deleting the cluster deletes its reports */
+	char tok[33];
+	CHECK_INT(store_cluster_delete(st, "reports-1", tok), K_OK);
+	CHECK_INT(store_reports_count(st, &nodes, &failed), K_OK);
+	CHECK_INT(nodes, nodes0);
+	CHECK_INT(failed, failed0);
+	rs = (struct reports_seen){0};
+	CHECK_INT(store_reports_list(st, c.id, report_seen, &rs), K_OK);
+	CHECK_INT(rs.n, 0);
+	cluster_clear(&c);
+}
+
 /* keys from URLs need not be UTF-8: they name nothing, and spoil no batch */
 static void t_bad_utf8(void)
 {
@@ -794,6 +859,87 @@ static void t_unreachable_at_open(void)
 	buf_free(&err);
 }
 
+/* Counts the clusters of a listing. */
+static void count_cluster(const struct cluster *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+}
+
+/* kindling migrate's copy: the SQLite suite's database into a fresh one. */
+static void t_copy(void)
+{
+	struct buf err;
+	struct store *src = NULL, *dst = NULL, *lite = NULL;
+	struct store_copy_stats cs;
+	char url[1024];
+	buf_init(&err, 4096);
+	CHECK_INT(store_open_snapshot("/nonexistent/kindling.db", &src, &err), K_EINVAL);
+	CHECK(strstr(buf_str(&err), "No such file") != NULL);
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(target, &src, &err), K_EINVAL); /* a URL: no source */
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(sqlite_file, &src, &err), K_OK);
+	CHECK(pg_newdb("copy", url, sizeof(url)) == 0);
+	CHECK_INT(store_open(url, 2, &dst, &err), K_OK);
+	if (!src || !dst)
+		goto out;
+	CHECK_INT(store_copy(src, dst, &cs, &err), K_OK);
+	CHECK_STR(buf_str(&err), "");
+	int64_t a = -1, b = -2;
+	CHECK_INT(store_cluster_count(src, &a), K_OK);
+	CHECK_INT(store_cluster_count(dst, &b), K_OK);
+	CHECK_INT(a, b);
+	CHECK(a > 0);
+	CHECK_STR(cs.names[0], "clusters");
+	CHECK_INT(cs.rows[0], a);
+	/* the same clusters, rows and directories, in both */
+	struct store_list_query q = {.sort = SORT_NAME, .limit = 1000};
+	bool more;
+	int64_t total;
+	int na = 0, nb = 0;
+	CHECK_INT(store_cluster_list(src, &q, count_cluster, &na, &more, &total), K_OK);
+	CHECK_INT(store_cluster_list(dst, &q, count_cluster, &nb, &more, &total), K_OK);
+	CHECK_INT(na, nb);
+	struct cluster ca, cb;
+	CHECK_INT(store_cluster_get(src, "alpha", &ca), K_OK);
+	CHECK_INT(store_cluster_get(dst, "alpha", &cb), K_OK);
+	CHECK_STR(ca.fetch_token, cb.fetch_token);
+	CHECK_INT(ca.nprev, cb.nprev);
+	CHECK_INT(ca.generation, cb.generation);
+	CHECK_INT(ca.fetch_count, cb.fetch_count);
+	CHECK_INT(ca.members, cb.members);
+	struct store_dir da, db;
+	if (ca.discovery_token[0]) {
+		CHECK_INT(store_dir_get(src, ca.discovery_token, &da), K_OK);
+		CHECK_INT(store_dir_get(dst, ca.discovery_token, &db), K_OK);
+		CHECK_INT(da.last_index, db.last_index);
+		CHECK_INT(da.n, db.n);
+		for (size_t i = 0; i < da.n && i < db.n; i++)
+			CHECK_INT(da.members[i].created_index, db.members[i].created_index);
+		store_dir_clear(&da);
+		store_dir_clear(&db);
+	}
+	cluster_clear(&ca);
+	cluster_clear(&cb);
+	/* a second copy: the target is not empty, nothing changes */
+	buf_reset(&err);
+	CHECK_INT(store_copy(src, dst, &cs, &err), K_EEXIST);
+	CHECK(strstr(buf_str(&err), "is not empty") != NULL);
+	CHECK_INT(store_cluster_count(dst, &b), K_OK);
+	CHECK_INT(a, b);
+	/* only into PostgreSQL */
+	buf_reset(&err);
+	CHECK_INT(store_open_snapshot(sqlite_file, &lite, &err), K_OK);
+	if (lite)
+		CHECK_INT(store_copy(src, lite, &cs, &err), K_EINVAL);
+out:
+	store_close(&lite);
+	store_close(&dst);
+	store_close(&src);
+	buf_free(&err);
+}
+
 #define RUN_ON(fn)                                                                                 \
 	do {                                                                                       \
 		test_failed_checks = 0;                                                            \
@@ -829,6 +975,7 @@ static void suite(void)
 	RUN_ON(t_discovery);
 	RUN_ON(t_fetch_log);
 	RUN_ON(t_delete);
+	RUN_ON(t_reports);
 	RUN_ON(t_bad_utf8);
 	RUN_ON(t_member_states);
 	RUN_ON(t_health);
@@ -837,6 +984,7 @@ static void suite(void)
 		RUN_ON(t_replicas);
 		RUN_ON(t_unavailable);
 		RUN_ON(t_unreachable_at_open);
+		RUN_ON(t_copy);
 	}
 	store_close(&st);
 }
@@ -857,6 +1005,7 @@ int main(void)
 	}
 	backend = "sqlite";
 	snprintf(target, sizeof(target), "%s/db/kindling.db", dir);
+	snprintf(sqlite_file, sizeof(sqlite_file), "%s", target);
 	suite();
 
 	const char *pg = getenv("KINDLING_TEST_PG_URL");

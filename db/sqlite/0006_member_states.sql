@@ -1,4 +1,4 @@
--- 0005_member_states.sql - what the nodes reported about their cluster's
+-- 0006_member_states.sql - what the nodes reported about their cluster's
 -- etcd members: a replacement (a machine that joined a formed cluster in
 -- place of a dead member, /opt/kindling/etcd-join) and the member it
 -- removed. A registered member with no row here is a founding member (one of
