@@ -410,8 +410,7 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
 static bool is_read(enum q q)
 {
 	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
-	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT ||
-	       q == Q_STATES;
+	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT || q == Q_STATES;
 }
 
 /* Whether the first use of a pooled connection failed because the
