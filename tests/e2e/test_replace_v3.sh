@@ -86,12 +86,22 @@ DROPIN=etc/systemd/system/etcd-member.service.d/20-clct-etcd-member.conf
 R=/_etcd/registry/$TOKEN
 
 # gctl I ARG... - Debian's etcdctl 3.4 (clientv3 over gRPC) on machine I
-# against kindling's v3 discovery endpoint.
+# against kindling's v3 discovery endpoint; up to 5 tries (etcdctl's own
+# deadline is 5 s, and the machine is shared: no upper time bound here; every
+# command used is idempotent, a put of the same value included).
 gctl() {
-	local i=$1
+	local i=$1 n out
 	shift
-	in_ns "$(scn_ns "$i")" env ETCDCTL_API=3 timeout 15 etcdctl --endpoints "$GURL" \
-		--dial-timeout 2s --command-timeout 5s "$@"
+	for n in 1 2 3 4 5; do
+		if out=$(in_ns "$(scn_ns "$i")" env ETCDCTL_API=3 timeout 15 etcdctl --endpoints "$GURL" \
+			--dial-timeout 2s --command-timeout 5s "$@"); then
+			printf '%s\n' "$out"
+			return 0
+		fi
+		echo "# etcdctl $1 on node $i failed (try $n of 5)" >&2
+		sleep 1
+	done
+	return 1
 }
 # member_id PEER-URL CLUSTER-TOKEN - the id etcd gives a member of an
 # initial cluster: the first 8 bytes of sha1(peer URLs sorted and joined,
