@@ -121,6 +121,7 @@ $(filter build/fuzz/obj/grpc/%,$(ASAN_OBJS:build/asan/obj/%=build/fuzz/obj/%)): 
 FUZZ_OMIT_cluster   := service
 FUZZ_OMIT_discovery := http api_discovery http_errors
 FUZZ_LD_discovery   := -Wl,--wrap=discovery_get,--wrap=discovery_put,--wrap=discovery_watch \
+                       -Wl,--wrap=discovery_replaced \
                        -Wl,--wrap=store_dir_create,--wrap=log_info
 build/fuzz/obj/%.o: server/%.c
 	@mkdir -p $(@D)

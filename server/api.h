@@ -75,6 +75,7 @@ void api_discovery_dir(struct req *r);
 void api_discovery_key(struct req *r);
 void api_discovery_put(struct req *r);
 void api_discovery_new(struct req *r);
+void api_discovery_replacement(struct req *r);
 
 /* api_pages.c: the browser pages (HTML). */
 void api_page_list(struct req *r);

@@ -201,6 +201,90 @@ void api_discovery_put(struct req *r)
 		discovery_put(a->discovery, token, id, value, on_done, pr);
 }
 
+/* Checks one member id field of a replacement report; adds to errors. */
+static const char *member_field(json_t *body, const char *field, json_t *errors)
+{
+	const char *v = json_string_value(json_object_get(body, field));
+	if (v && is_hex(v, 1, 16))
+		return v;
+	json_array_append_new(errors,
+	                      json_pack("{s:s, s:s}", "field", field, "message",
+	                                v ? "an etcd member id: 1 to 16 lowercase hex digits"
+	                                  : "required: an etcd member id (lowercase hex)"));
+	return NULL;
+}
+
+/*
+ * POST /discovery/{token}/_kindling/replacements {"member", "replaces"}:
+ * the join step of a node (/opt/kindling/etcd-join) reports that it, member,
+ * replaced replaces. The discovery token is the credential and names the
+ * cluster: both members must be registered in that directory.
+ */
+void api_discovery_replacement(struct req *r)
+{
+	const struct app *a = req_app(r);
+	const char *token = req_param(r, "token");
+	if (!is_hex(token, 32, 32)) {
+		reply_error(r, K_ENOTFOUND, "no cluster has this discovery token");
+		return;
+	}
+	json_t *body = api_body_object(r);
+	if (!body)
+		return;
+	json_t *errors = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach (body, k, v) {
+		if (strcmp(k, "member") != 0 && strcmp(k, "replaces") != 0)
+			json_array_append_new(errors,
+			                      json_pack("{s:s, s:s}", "field", k, "message",
+			                                "unknown field: a report has member "
+			                                "and replaces"));
+	}
+	const char *member = member_field(body, "member", errors);
+	const char *replaces = member_field(body, "replaces", errors);
+	if (member && replaces && !strcmp(member, replaces))
+		json_array_append_new(errors,
+		                      json_pack("{s:s, s:s}", "field", "replaces", "message",
+		                                "a member cannot replace itself"));
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		json_decref(body);
+		return;
+	}
+	json_decref(errors);
+	struct store_replace rep = {
+	        .token = token, .member = member, .replaces = replaces, .at = store_now_ms()};
+	enum kerr e = discovery_replaced(a->discovery, &rep);
+	if (e == K_ENOTFOUND && rep.why != REPL_NO_CLUSTER) {
+		bool m = rep.why == REPL_NO_MEMBER;
+		reply_invalid(
+		        r, json_pack("[{s:s, s:s+}]", "field", m ? "member" : "replaces", "message",
+		                     m ? member : replaces,
+		                     " is not registered in this cluster's discovery directory"));
+	} else if (e == K_ENOTFOUND) {
+		reply_error(r, e, "no cluster has this discovery token");
+	} else if (e == K_EEXIST) {
+		reply_error(
+		        r, e,
+		        rep.why == REPL_MEMBER_REMOVED
+		                ? "member %s was recorded as removed (replaced by %s): a removed "
+		                  "member reports nothing"
+		        : rep.why == REPL_MEMBER_REPLACED
+		                ? "member %s was recorded as the replacement of %s already"
+		                : "member %s was recorded as replaced by %s already",
+		        rep.why == REPL_ALREADY_REPLACED ? replaces : member, rep.other);
+	} else if (e != K_OK) {
+		reply_error(r, e, "the report could not be recorded: %s; retry", kerr_str(e));
+	} else {
+		reply_json(r, 200,
+		           json_pack("{s:s, s:s, s:s, s:s, s:b}", "cluster", rep.cluster, "member",
+		                     member, "state", "replacement", "replaces", replaces,
+		                     "recorded", rep.changed));
+	}
+	json_decref(body);
+}
+
 void api_discovery_new(struct req *r)
 {
 	const struct app *a = req_app(r);

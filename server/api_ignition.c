@@ -129,8 +129,9 @@ void confcache_on_event(void *arg, const struct event *ev)
 {
 	struct confcache *cc = arg;
 	if (ev->kind == EV_MEMBER_REGISTERED || ev->kind == EV_DIRECTORY_DELETED ||
-	    ev->kind == EV_CONFIG_FETCHED || ev->kind == EV_NODE_REPORTED)
-		return; /* configs hold neither registrations, fetches nor reports */
+	    ev->kind == EV_CONFIG_FETCHED || ev->kind == EV_NODE_REPORTED ||
+	    ev->kind == EV_MEMBER_REPLACED)
+		return; /* configs hold neither registrations, fetches, reports nor member states */
 	pthread_rwlock_wrlock(&cc->lock);
 	atomic_fetch_add(&cc->epoch, 1);
 	if (ev->kind == EV_RESYNC) {

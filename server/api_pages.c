@@ -711,6 +711,22 @@ static void pointer_section(struct html *h, const struct cluster *c, const json_
 	html_raw(h, "</section>\n");
 }
 
+/* The State cell of a member row (view.c's states), and the Peer URLs cell's start. */
+static void member_state_cell(struct html *h, const json_t *m)
+{
+	const char *state = json_string_value(json_object_get(m, "state"));
+	const char *replaces = json_string_value(json_object_get(m, "replaces"));
+	const char *removed_by = json_string_value(json_object_get(m, "removed_by"));
+	state = state ? state : "";
+	html_addf(h, "<td data-label=\"State\" class=\"member-state\" data-state=\"%s\">%s", state,
+	          state);
+	if (replaces && !removed_by)
+		html_addf(h, " of <code>%s</code>", replaces);
+	if (removed_by)
+		html_addf(h, " (replaced by <code>%s</code>)", removed_by);
+	html_raw(h, "</td><td data-label=\"Peer URLs\" class=\"wrap\">");
+}
+
 static void members_section(struct html *h, const struct cluster *c, const json_t *j)
 {
 	const json_t *list = json_object_get(json_object_get(j, "members"), "list");
@@ -725,6 +741,7 @@ static void members_section(struct html *h, const struct cluster *c, const json_
 	}
 	html_raw(h, "<div class=\"table-wrap\"><table class=\"cards\"><thead><tr>"
 	            "<th scope=\"col\">ID</th><th scope=\"col\">Name</th>"
+	            "<th scope=\"col\">State</th>"
 	            "<th scope=\"col\">Peer URLs</th><th scope=\"col\">Registered</th>"
 	            "</tr></thead><tbody>\n");
 	size_t i, k;
@@ -732,10 +749,10 @@ static void members_section(struct html *h, const struct cluster *c, const json_
 	json_array_foreach (list, i, m) {
 		html_addf(h,
 		          "<tr><td data-label=\"ID\"><code>%s</code></td><td "
-		          "data-label=\"Name\">%s</td>"
-		          "<td data-label=\"Peer URLs\" class=\"wrap\">",
+		          "data-label=\"Name\">%s</td>",
 		          json_string_value(json_object_get(m, "id")),
 		          json_string_value(json_object_get(m, "name")));
+		member_state_cell(h, m);
 		json_array_foreach (json_object_get(m, "peer_urls"), k, u) {
 			if (k)
 				html_raw(h, "<br>");

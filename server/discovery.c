@@ -558,6 +558,23 @@ static void publish_registration(struct discovery *d, const struct store_put *pu
 	json_decref(data);
 }
 
+enum kerr discovery_replaced(struct discovery *d, struct store_replace *r)
+{
+	enum kerr e = store_member_replace(d->store, r);
+	if (e != K_OK || !r->changed || !d->o.events)
+		return e;
+	json_t *data = json_pack("{s:s, s:s}", "member", r->member, "replaces", r->replaces);
+	struct event ev = {.kind = EV_MEMBER_REPLACED,
+	                   .cluster = r->cluster,
+	                   .cluster_id = r->cluster_id,
+	                   .token = r->token,
+	                   .at = r->at,
+	                   .data = data};
+	events_publish(d->o.events, &ev);
+	json_decref(data);
+	return e;
+}
+
 /* The writer: takes every pending registration, commits them together, then
  * answers them and wakes the watches in index order. */
 static void *writer(void *arg)

@@ -92,6 +92,15 @@ void discovery_put(struct discovery *d, const char *token, const char *id, const
 void discovery_watch(struct discovery *d, const char *token, const char *key, int64_t wait_index,
                      disc_done_fn done, void *arg);
 
+/*
+ * A node's report that r->member replaced r->replaces in the cluster of
+ * r->token (store_member_replace, on the caller's thread: one short
+ * transaction); when it changed anything, published as EV_MEMBER_REPLACED
+ * with the cluster and both members. Returns and fills r as
+ * store_member_replace does.
+ */
+enum kerr discovery_replaced(struct discovery *d, struct store_replace *r);
+
 /* Watches held now. */
 size_t discovery_waiters(struct discovery *d);
 

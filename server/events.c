@@ -22,7 +22,7 @@ static const char *const kind_names[EV_NKINDS] = {
         [EV_TOKEN_ROTATED] = "token-rotated",         [EV_CLUSTER_DELETED] = "cluster-deleted",
         [EV_MEMBER_REGISTERED] = "member-registered", [EV_DIRECTORY_DELETED] = "directory-deleted",
         [EV_CONFIG_FETCHED] = "config-fetched",       [EV_RESYNC] = "resync",
-        [EV_NODE_REPORTED] = "node-reported",
+        [EV_NODE_REPORTED] = "node-reported",         [EV_MEMBER_REPLACED] = "member-replaced",
 };
 
 enum kerr events_new(struct events **out)

@@ -19,6 +19,7 @@ enum event_kind {
 	EV_DIRECTORY_DELETED, /* a discovery directory (with or without its cluster) */
 	EV_CONFIG_FETCHED,    /* a node was served its config (recorded in the fetch log) */
 	EV_NODE_REPORTED,     /* a node's boot report was stored (report.h) */
+	EV_MEMBER_REPLACED,   /* a node reported it replaced a member (cluster_members) */
 	/* Events may have been missed (a replica's listening connection to the
 	 * database dropped and is back): drop every copy, re-check every waiter. */
 	EV_RESYNC,

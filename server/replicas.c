@@ -16,6 +16,8 @@ static void on_change(void *arg, const struct store_change *c)
 		data = json_pack("{s:s, s:I}", "id", c->member, "index", (json_int_t)c->index);
 	else if (k == EV_NODE_REPORTED)
 		data = json_pack("{s:s}", "node", c->member ? c->member : "");
+	else if (k == EV_MEMBER_REPLACED)
+		data = json_pack("{s:s}", "member", c->member ? c->member : "");
 	else if (c->generation)
 		data = json_pack("{s:I}", "generation", (json_int_t)c->generation);
 	struct event e = {.kind = k,

@@ -37,7 +37,10 @@ const struct route api_routes[] = {
         /* a node route too: the handler checks that cluster's fetch token */
         {"POST", "/clusters/{name}/reports", api_cluster_report, AUTH_NONE, ROUTE_JSON_BODY,
          REPORT_BODY_MAX},
-        /* etcd members: the token in the URL is the capability */
+        /* etcd members: the token in the URL is the capability; first the
+         * join step's replacement report, so that its log line names it */
+        {"POST", "/discovery/{token}/_kindling/replacements", api_discovery_replacement, AUTH_NONE,
+         ROUTE_SECRET_PATH | ROUTE_JSON_BODY, 4096},
         {"GET", "/discovery/{token}", api_discovery_dir, AUTH_NONE, ROUTE_SECRET_PATH, 0},
         {"GET", "/discovery/{token}/{key*}", api_discovery_key, AUTH_NONE, ROUTE_SECRET_PATH, 0},
         {"PUT", "/discovery/{token}/{key*}", api_discovery_put, AUTH_NONE, ROUTE_SECRET_PATH, 4096},

@@ -228,6 +228,54 @@ struct store_put {
  */
 enum kerr store_put_members(struct store *s, struct store_put *puts, size_t n);
 
+/* What nodes reported about one etcd member of a cluster (cluster_members). */
+struct store_member_state {
+	char member_id[33];
+	char replaces[33];   /* the member this one replaced; "" when none reported */
+	int64_t replaced_at; /* ms; 0 */
+	char removed_by[33]; /* the member that replaced this one (it was removed); "" */
+	int64_t removed_at;  /* ms; 0 */
+};
+
+/* Why a replacement report was refused (with its error). */
+enum store_replace_why {
+	REPL_OK,
+	REPL_NO_CLUSTER,       /* K_ENOTFOUND: the token is no cluster's directory */
+	REPL_NO_MEMBER,        /* K_ENOTFOUND: member is not registered in it */
+	REPL_NO_REPLACES,      /* K_ENOTFOUND: replaces is not registered in it */
+	REPL_MEMBER_REMOVED,   /* K_EEXIST: member itself was recorded as removed */
+	REPL_MEMBER_REPLACED,  /* K_EEXIST: member replaced another one already */
+	REPL_ALREADY_REPLACED, /* K_EEXIST: replaces was replaced by another member */
+};
+
+/* A replacement report: inputs (borrowed), then what the store filled in. */
+struct store_replace {
+	const char *token;    /* the cluster's discovery token */
+	const char *member;   /* the member that joined (registered in the directory) */
+	const char *replaces; /* the member it removed (registered there too) */
+	int64_t at;           /* ms */
+	char cluster_id[37];  /* out: the cluster the token belongs to */
+	char cluster[64];     /* out: its name */
+	char other[33]; /* out, REPL_MEMBER_REPLACED / REPL_ALREADY_REPLACED: the other member */
+	bool changed;   /* out, K_OK: false when exactly this was recorded before */
+	enum store_replace_why why;
+};
+
+/*
+ * Records, in one durable transaction, that r->member replaced r->replaces
+ * in the cluster whose discovery directory is r->token: member becomes a
+ * replacement of replaces, replaces becomes removed by member. Both must be
+ * registered in that directory, so a token only ever reports about its own
+ * cluster. The same report again is K_OK with changed false. K_OK,
+ * K_ENOTFOUND or K_EEXIST (r->why says which), K_EUNAVAIL, K_EIO.
+ */
+enum kerr store_member_replace(struct store *s, struct store_replace *r);
+
+/* Calls fn for each member of the cluster a node reported about (the state
+ * is valid during the call only), in no particular order. K_OK or K_EIO. */
+enum kerr store_member_states(struct store *s, const char *cluster_id,
+                              void (*fn)(const struct store_member_state *m, void *arg), void *arg);
+
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);
 
@@ -308,7 +356,7 @@ struct store_change {
 	const char *cluster;    /* name */
 	const char *cluster_id; /* id */
 	const char *token;      /* discovery token */
-	const char *member;     /* member-registered: the member's id; node-reported: the node */
+	const char *member;     /* member-registered/-replaced: its id; node-reported: the node */
 	int64_t index;          /* member-registered: its index */
 	int64_t generation;     /* cluster-created / changed: the committed generation */
 	int64_t at;             /* ms */

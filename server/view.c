@@ -90,6 +90,59 @@ static json_t *cluster_url(const struct app *a, const char *name, const char *su
 	return json_sprintf("%s/clusters/%s%s", a->public_url, name, suffix);
 }
 
+/* Collects what nodes reported (store_member_states) into an object keyed
+ * by member id. */
+static void state_row(const struct store_member_state *m, void *arg)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I}", "replaces", m->replaces, "removed_by",
+	                      m->removed_by, "replaced_at", (json_int_t)m->replaced_at,
+	                      "removed_at", (json_int_t)m->removed_at);
+	json_object_set_new(arg, m->member_id, o ? o : json_null());
+}
+
+/* Sets a time field (ISO 8601) or null. */
+static void set_time(json_t *o, const char *key, int64_t ms)
+{
+	char t[32];
+	if (ms)
+		view_time(ms, t);
+	json_object_set_new(o, key, ms ? json_string(t) : json_null());
+}
+
+/*
+ * Adds each member's state to list (members_json's, in registration order):
+ * "removed" (replaced by the member in removed_by), "replacement" (of the
+ * member in replaces), else "founding" for the first size registrations
+ * and "added" for a later one no replacement was reported for.
+ */
+static void add_states(const struct app *a, const struct cluster *c, json_t *list)
+{
+	json_t *states = json_object();
+	if (!states || store_member_states(a->store, c->id, state_row, states) != K_OK)
+		json_object_clear(states); /* shown as if nothing was reported */
+	size_t i;
+	json_t *m;
+	json_array_foreach (list, i, m) {
+		const json_t *st =
+		        json_object_get(states, json_string_value(json_object_get(m, "id")));
+		const char *replaces = json_string_value(json_object_get(st, "replaces"));
+		const char *removed_by = json_string_value(json_object_get(st, "removed_by"));
+		const char *state = removed_by && removed_by[0] ? "removed"
+		                    : replaces && replaces[0]   ? "replacement"
+		                    : (int)i < c->size          ? "founding"
+		                                                : "added";
+		json_object_set_new(m, "state", json_string(state));
+		json_object_set_new(m, "replaces",
+		                    replaces && replaces[0] ? json_string(replaces) : json_null());
+		set_time(m, "replaced_at", json_integer_value(json_object_get(st, "replaced_at")));
+		json_object_set_new(m, "removed_by",
+		                    removed_by && removed_by[0] ? json_string(removed_by)
+		                                                : json_null());
+		set_time(m, "removed_at", json_integer_value(json_object_get(st, "removed_at")));
+	}
+	json_decref(states);
+}
+
 /* Appends the peer URLs of one registration value to urls. v2 (etcd's
  * initial-cluster form): "name=url[,name=url...]", one name per URL; v3
  * (V3.md): "name=url[,url...]", the name once. */
@@ -132,6 +185,7 @@ static json_t *members_json(const struct app *a, const struct cluster *c)
 		                  urls, "index", (json_int_t)m->created_index, "registered_at", t));
 	}
 	store_dir_clear(&d);
+	add_states(a, c, list);
 	return list;
 }
 

@@ -38,6 +38,7 @@ pg_skipped=0
 # The end-to-end scripts that touch storage: run again on PostgreSQL.
 # (about 3 minutes more on 2 cores)
 PG_E2E=${PG_E2E:-"tests/e2e/test_clusters.sh tests/e2e/test_discovery.sh tests/e2e/test_vars.sh
+	tests/e2e/test_member_states.sh
 	tests/e2e/test_security.sh tests/e2e/test_storage.sh tests/e2e/test_crash.sh
 	tests/e2e/test_ignition.sh tests/e2e/test_pages.sh tests/e2e/test_upstream.sh
 	tests/e2e/test_badinput.sh tests/e2e/test_grpc.sh tests/e2e/test_grpc_join.sh

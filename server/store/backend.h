@@ -80,10 +80,24 @@ struct store_backend {
 	enum kerr (*listen)(void *b, store_change_fn fn, void *arg);
 	void (*unlisten)(void *b);
 	uint64_t (*feed_stamp)(void *b);
+	enum kerr (*member_replace)(void *b, struct store_replace *r);
+	enum kerr (*member_states)(void *b, const char *cluster_id,
+	                           void (*fn)(const struct store_member_state *m, void *arg),
+	                           void *arg);
 };
 
 extern const struct store_backend store_backend_sqlite;
 extern const struct store_backend store_backend_postgres;
+
+/*
+ * The rules of a replacement report, for both backends: given what is
+ * recorded now about r->member (its replaces and removed_by, "" for none)
+ * and about r->replaces (its removed_by), K_OK with r->changed (write
+ * both rows) or not (the same report again), or K_EEXIST with r->why and
+ * r->other.
+ */
+enum kerr store_replace_decide(struct store_replace *r, const char *member_replaces,
+                               const char *member_removed_by, const char *replaces_removed_by);
 
 /* Whether --db names a PostgreSQL database (postgresql:// or postgres://). */
 bool store_target_is_postgres(const char *target);

@@ -100,6 +100,11 @@ enum q {
 	Q_REPORT_LIST,
 	Q_REPORT_COUNT,
 	Q_NOTIFY,
+	Q_REPL_CLUSTER,
+	Q_STATE_GET,
+	Q_STATE_JOIN,
+	Q_STATE_REMOVE,
+	Q_STATES,
 	Q_COUNT
 };
 
@@ -192,6 +197,22 @@ static const char *const sql[Q_COUNT] = {
                           "WHERE cluster_id = $1 ORDER BY at DESC, node",
         [Q_REPORT_COUNT] = "SELECT count(*), count(*) FILTER (WHERE failed > 0) FROM node_reports",
         [Q_NOTIFY] = "SELECT pg_notify('" CHANNEL "', $1)",
+        /* the directory's row lock: reports about one cluster take turns */
+        [Q_REPL_CLUSTER] = "SELECT c.id, c.name FROM discovery_tokens t JOIN clusters c "
+                           "ON c.id = t.cluster_id WHERE t.token = $1 FOR UPDATE OF t",
+        [Q_STATE_GET] = "SELECT coalesce(replaces, ''), coalesce(removed_by, '') FROM "
+                        "cluster_members WHERE cluster_id = $1 AND member_id = $2",
+        [Q_STATE_JOIN] = "INSERT INTO cluster_members (cluster_id, member_id, replaces, "
+                         "replaced_at) VALUES ($1, $2, $3, $4) ON CONFLICT (cluster_id, "
+                         "member_id) DO UPDATE SET replaces = excluded.replaces, "
+                         "replaced_at = excluded.replaced_at",
+        [Q_STATE_REMOVE] = "INSERT INTO cluster_members (cluster_id, member_id, removed_by, "
+                           "removed_at) VALUES ($1, $2, $3, $4) ON CONFLICT (cluster_id, "
+                           "member_id) DO UPDATE SET removed_by = excluded.removed_by, "
+                           "removed_at = excluded.removed_at",
+        [Q_STATES] = "SELECT member_id, coalesce(replaces, ''), coalesce(replaced_at, 0), "
+                     "coalesce(removed_by, ''), coalesce(removed_at, 0) FROM cluster_members "
+                     "WHERE cluster_id = $1",
 };
 
 struct pconn {
@@ -425,7 +446,7 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
 static bool is_read(enum q q)
 {
 	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
-	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT;
+	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT || q == Q_STATES;
 }
 
 /* Whether the first use of a pooled connection failed because the
@@ -2162,6 +2183,127 @@ static uint64_t pg_feed_stamp(void *b)
 	return atomic_load(&s->lst.stamp);
 }
 
+/* Reads what is recorded about member id of cluster cid ("" each when nothing). */
+static enum kerr state_get(struct pg *s, struct pconn *c, const char *cid, const char *id,
+                           char replaces[33], char removed_by[33])
+{
+	struct params p = {0};
+	PGresult *r = NULL;
+	replaces[0] = removed_by[0] = '\0';
+	p_text(&p, cid);
+	p_text(&p, id);
+	enum kerr e = qx(s, c, Q_STATE_GET, &p, &r);
+	if (e == K_OK && PQntuples(r) == 1) {
+		get_copy(r, 0, 0, replaces, 33);
+		get_copy(r, 0, 1, removed_by, 33);
+	}
+	PQclear(r);
+	return e;
+}
+
+/* Writes one cluster_members row (Q_STATE_JOIN or Q_STATE_REMOVE). */
+static enum kerr state_put(struct pg *s, struct pconn *c, enum q q, const char *cid, const char *id,
+                           const char *other, int64_t at)
+{
+	struct params p = {0};
+	p_text(&p, cid);
+	p_text(&p, id);
+	p_text(&p, other);
+	p_int(&p, at);
+	return qx(s, c, q, &p, NULL);
+}
+
+/* The checks and writes of a replacement report, inside the transaction. */
+static enum kerr replace_on(struct pg *s, struct pconn *c, struct store_replace *r)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	p_text(&p, r->token);
+	enum kerr e = qx(s, c, Q_REPL_CLUSTER, &p, &res);
+	if (e == K_OK && PQntuples(res) == 1) {
+		get_copy(res, 0, 0, r->cluster_id, sizeof(r->cluster_id));
+		get_copy(res, 0, 1, r->cluster, sizeof(r->cluster));
+	} else if (e == K_OK) {
+		e = K_ENOTFOUND;
+	}
+	PQclear(res);
+	if (e == K_ENOTFOUND)
+		r->why = REPL_NO_CLUSTER;
+	if (e != K_OK)
+		return e;
+	int64_t m = int_query(s, c, Q_MEMBER_EXISTS, r->token, r->member, &e);
+	if (m == -2)
+		return e;
+	int64_t x = int_query(s, c, Q_MEMBER_EXISTS, r->token, r->replaces, &e);
+	if (x == -2)
+		return e;
+	if (m != 1 || x != 1) {
+		r->why = m != 1 ? REPL_NO_MEMBER : REPL_NO_REPLACES;
+		return K_ENOTFOUND;
+	}
+	char m_replaces[33], m_removed_by[33], x_replaces[33], x_removed_by[33];
+	e = state_get(s, c, r->cluster_id, r->member, m_replaces, m_removed_by);
+	if (e == K_OK)
+		e = state_get(s, c, r->cluster_id, r->replaces, x_replaces, x_removed_by);
+	if (e == K_OK)
+		e = store_replace_decide(r, m_replaces, m_removed_by, x_removed_by);
+	if (e == K_OK && r->changed)
+		e = state_put(s, c, Q_STATE_JOIN, r->cluster_id, r->member, r->replaces, r->at);
+	if (e == K_OK && r->changed)
+		e = state_put(s, c, Q_STATE_REMOVE, r->cluster_id, r->replaces, r->member, r->at);
+	return e;
+}
+
+static enum kerr pg_member_replace(void *b, struct store_replace *r)
+{
+	struct pg *s = b;
+	enum kerr e;
+	r->cluster_id[0] = r->cluster[0] = r->other[0] = '\0';
+	r->changed = false;
+	r->why = REPL_OK;
+	struct pconn *c = acquire(s, &e);
+	e = begin(s, c, e);
+	if (e == K_OK)
+		e = replace_on(s, c, r);
+	if (e == K_OK && r->changed) {
+		struct store_change ch = {.kind = "member-replaced",
+		                          .cluster = r->cluster,
+		                          .cluster_id = r->cluster_id,
+		                          .token = r->token,
+		                          .member = r->member,
+		                          .at = r->at};
+		e = notify(s, c, &ch);
+	}
+	e = finish(s, c, e);
+	return e == K_ENOTFOUND || e == K_EEXIST ? release(s, c, e) : release_write(s, c, e);
+}
+
+static enum kerr pg_member_states(void *b, const char *cluster_id,
+                                  void (*fn)(const struct store_member_state *m, void *arg),
+                                  void *arg)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		e = qx(s, c, Q_STATES, &p, &r);
+	}
+	for (int i = 0; e == K_OK && i < PQntuples(r); i++) {
+		struct store_member_state m;
+		get_copy(r, i, 0, m.member_id, sizeof(m.member_id));
+		get_copy(r, i, 1, m.replaces, sizeof(m.replaces));
+		m.replaced_at = get_int(r, i, 2);
+		get_copy(r, i, 3, m.removed_by, sizeof(m.removed_by));
+		m.removed_at = get_int(r, i, 4);
+		fn(&m, arg);
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
 const struct store_backend store_backend_postgres = {
         .name = "postgres",
         .open = pg_open,
@@ -2187,4 +2329,6 @@ const struct store_backend store_backend_postgres = {
         .listen = pg_listen,
         .unlisten = pg_unlisten,
         .feed_stamp = pg_feed_stamp,
+        .member_replace = pg_member_replace,
+        .member_states = pg_member_states,
 };

@@ -63,6 +63,11 @@ enum q {
 	Q_REPORT_TRIM,
 	Q_REPORT_LIST,
 	Q_REPORT_COUNT,
+	Q_REPL_CLUSTER,
+	Q_STATE_GET,
+	Q_STATE_JOIN,
+	Q_STATE_REMOVE,
+	Q_STATES,
 	Q_COUNT
 };
 
@@ -153,6 +158,21 @@ static const char *const sql[Q_COUNT] = {
         [Q_REPORT_LIST] = "SELECT node, boot_id, at, failed, body FROM node_reports "
                           "WHERE cluster_id = ?1 ORDER BY at DESC, node",
         [Q_REPORT_COUNT] = "SELECT count(*), coalesce(sum(failed > 0), 0) FROM node_reports",
+        [Q_REPL_CLUSTER] = "SELECT c.id, c.name FROM discovery_tokens t JOIN clusters c "
+                           "ON c.id = t.cluster_id WHERE t.token = ?1",
+        [Q_STATE_GET] = "SELECT coalesce(replaces, ''), coalesce(removed_by, '') FROM "
+                        "cluster_members WHERE cluster_id = ?1 AND member_id = ?2",
+        [Q_STATE_JOIN] = "INSERT INTO cluster_members (cluster_id, member_id, replaces, "
+                         "replaced_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cluster_id, "
+                         "member_id) DO UPDATE SET replaces = excluded.replaces, "
+                         "replaced_at = excluded.replaced_at",
+        [Q_STATE_REMOVE] = "INSERT INTO cluster_members (cluster_id, member_id, removed_by, "
+                           "removed_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (cluster_id, "
+                           "member_id) DO UPDATE SET removed_by = excluded.removed_by, "
+                           "removed_at = excluded.removed_at",
+        [Q_STATES] = "SELECT member_id, coalesce(replaces, ''), coalesce(replaced_at, 0), "
+                     "coalesce(removed_by, ''), coalesce(removed_at, 0) FROM cluster_members "
+                     "WHERE cluster_id = ?1",
 };
 
 struct conn {
@@ -1513,6 +1533,120 @@ static enum kerr sq_reports_count(void *b_, int64_t *out_nodes, int64_t *out_fai
 	return release(c, e, false);
 }
 
+/* Reads what is recorded about member id of cluster cid ("" each when
+ * nothing); connection held. */
+static enum kerr state_get(struct conn *c, const char *cid, const char *id, char replaces[33],
+                           char removed_by[33])
+{
+	replaces[0] = removed_by[0] = '\0';
+	sqlite3_stmt *st = stmt(c, Q_STATE_GET);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, cid);
+	bind_text(st, 2, id);
+	int rc = step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, replaces, 33);
+		col_copy(st, 1, removed_by, 33);
+	}
+	done(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? K_OK : K_EIO;
+}
+
+/* Writes one cluster_members row (Q_STATE_JOIN or Q_STATE_REMOVE). */
+static enum kerr state_put(struct conn *c, enum q q, const char *cid, const char *id,
+                           const char *other, int64_t at)
+{
+	sqlite3_stmt *st = stmt(c, q);
+	if (st) {
+		bind_text(st, 1, cid);
+		bind_text(st, 2, id);
+		bind_text(st, 3, other);
+		sqlite3_bind_int64(st, 4, at);
+	}
+	return step_done(st);
+}
+
+/* The checks and writes of a replacement report, inside the transaction. */
+static enum kerr replace_locked(struct conn *c, struct store_replace *r)
+{
+	sqlite3_stmt *st = stmt(c, Q_REPL_CLUSTER);
+	if (!st)
+		return K_EIO;
+	bind_text(st, 1, r->token);
+	int rc = step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, r->cluster_id, sizeof(r->cluster_id));
+		col_copy(st, 1, r->cluster, sizeof(r->cluster));
+	}
+	done(st);
+	if (rc != SQLITE_ROW) {
+		r->why = REPL_NO_CLUSTER;
+		return rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+	}
+	int64_t m = int_query(c, Q_MEMBER_EXISTS, r->token, r->member, 0);
+	int64_t x = int_query(c, Q_MEMBER_EXISTS, r->token, r->replaces, 0);
+	if (m == -2 || x == -2)
+		return K_EIO;
+	if (m != 1 || x != 1) {
+		r->why = m != 1 ? REPL_NO_MEMBER : REPL_NO_REPLACES;
+		return K_ENOTFOUND;
+	}
+	char m_replaces[33], m_removed_by[33], x_replaces[33], x_removed_by[33];
+	enum kerr e = state_get(c, r->cluster_id, r->member, m_replaces, m_removed_by);
+	if (e == K_OK)
+		e = state_get(c, r->cluster_id, r->replaces, x_replaces, x_removed_by);
+	if (e == K_OK)
+		e = store_replace_decide(r, m_replaces, m_removed_by, x_removed_by);
+	if (e == K_OK && r->changed)
+		e = state_put(c, Q_STATE_JOIN, r->cluster_id, r->member, r->replaces, r->at);
+	if (e == K_OK && r->changed)
+		e = state_put(c, Q_STATE_REMOVE, r->cluster_id, r->replaces, r->member, r->at);
+	return e;
+}
+
+static enum kerr sq_member_replace(void *b_, struct store_replace *r)
+{
+	struct sq *s = b_;
+	enum kerr e;
+	r->cluster_id[0] = r->cluster[0] = r->other[0] = '\0';
+	r->changed = false;
+	r->why = REPL_OK;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	if (e == K_OK)
+		e = replace_locked(c, r);
+	e = finish(c, e);
+	return release(c, e, e != K_ENOTFOUND && e != K_EEXIST);
+}
+
+static enum kerr sq_member_states(void *b_, const char *cluster_id,
+                                  void (*fn)(const struct store_member_state *m, void *arg),
+                                  void *arg)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_STATES);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		int rc;
+		while ((rc = step(st)) == SQLITE_ROW) {
+			struct store_member_state m;
+			col_copy(st, 0, m.member_id, sizeof(m.member_id));
+			col_copy(st, 1, m.replaces, sizeof(m.replaces));
+			m.replaced_at = sqlite3_column_int64(st, 2);
+			col_copy(st, 3, m.removed_by, sizeof(m.removed_by));
+			m.removed_at = sqlite3_column_int64(st, 4);
+			fn(&m, arg);
+		}
+		if (rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
 const struct store_backend store_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1536,4 +1670,6 @@ const struct store_backend store_backend_sqlite = {
         .report_put = sq_report_put,
         .reports_list = sq_reports_list,
         .reports_count = sq_reports_count,
+        .member_replace = sq_member_replace,
+        .member_states = sq_member_states,
 };

@@ -1,6 +1,8 @@
-/* store.c - the store.h dispatcher: picks the backend from --db, forwards every call. */
+/* store.c - the store.h dispatcher: picks the backend from --db, forwards every call;
+ * and the rules both backends share. */
 #include "../store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -243,4 +245,41 @@ uint64_t store_feed_stamp(struct store *s)
 bool store_shared(struct store *s)
 {
 	return s->be->listen != NULL;
+}
+
+enum kerr store_member_replace(struct store *s, struct store_replace *r)
+{
+	return s->be->member_replace(s->b, r);
+}
+
+enum kerr store_member_states(struct store *s, const char *cluster_id,
+                              void (*fn)(const struct store_member_state *m, void *arg), void *arg)
+{
+	return s->be->member_states(s->b, cluster_id, fn, arg);
+}
+
+enum kerr store_replace_decide(struct store_replace *r, const char *member_replaces,
+                               const char *member_removed_by, const char *replaces_removed_by)
+{
+	const char *other = "";
+	r->changed = false;
+	r->why = REPL_OK;
+	if (member_removed_by[0]) {
+		r->why = REPL_MEMBER_REMOVED;
+		other = member_removed_by;
+	} else if (!strcmp(member_replaces, r->replaces) &&
+	           !strcmp(replaces_removed_by, r->member)) {
+		return K_OK; /* reported before: nothing to write */
+	} else if (member_replaces[0]) {
+		r->why = REPL_MEMBER_REPLACED;
+		other = member_replaces;
+	} else if (replaces_removed_by[0]) {
+		r->why = REPL_ALREADY_REPLACED;
+		other = replaces_removed_by;
+	} else {
+		r->changed = true;
+		return K_OK;
+	}
+	snprintf(r->other, sizeof(r->other), "%s", other);
+	return K_EEXIST;
 }

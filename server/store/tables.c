@@ -4,7 +4,7 @@
 #include "backend.h"
 
 /*
- * The tables of db/sqlite/0001-0005 and db/postgres/0001-0003, parents
+ * The tables of db/sqlite/0001-0006 and db/postgres/0001-0004, parents
  * before children (the foreign keys). A migration that adds a table or a
  * column must add it here too: the SQLite export refuses a source with a
  * table or column this list does not name, and the PostgreSQL import a
@@ -41,6 +41,8 @@ static const char *const fetches_cols[] = {"id",         "cluster_id", "at",    
                                            "user_agent", "version",    "status", NULL};
 static const char *const reports_cols[] = {"cluster_id", "node", "boot_id", "at",
                                            "failed",     "body", NULL};
+static const char *const states_cols[] = {"cluster_id", "member_id",  "replaces", "replaced_at",
+                                          "removed_by", "removed_at", NULL};
 static const char *const count_cols[] = {"n", NULL};
 
 const struct store_table store_tables[] = {
@@ -50,6 +52,7 @@ const struct store_table store_tables[] = {
         {"fetch_tokens_prev", prev_cols, false, true},
         {"fetches", fetches_cols, false, true},
         {"node_reports", reports_cols, false, true},
+        {"cluster_members", states_cols, false, true},
         {"cluster_count", count_cols, true, false}, /* the clusters trigger counts */
 };
 const int store_ntables = sizeof(store_tables) / sizeof(store_tables[0]);

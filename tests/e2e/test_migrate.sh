@@ -22,13 +22,13 @@ source "$(dirname "$0")/lib_etcd.sh"
 # shellcheck source=tests/pg.sh
 source tests/pg.sh # pg_newdb
 BULK=${MIGRATE_BULK:-200}
-plan 48
+plan 50
 need_tools curl jq sqlite3 psql pg_dump etcdctl ss
 pg_ensure || { fail "a throw-away PostgreSQL starts (tests/pg.sh)"; exit 1; }
 export ETCDCTL_API=3
 IGN_ACCEPT='application/vnd.coreos.ignition+json;version=3.3.0, */*;q=0.1'
 PUB=http://kindling.test:8080
-TABLES="clusters discovery_tokens discovery_members fetch_tokens_prev fetches"
+TABLES="clusters discovery_tokens discovery_members fetch_tokens_prev fetches cluster_members"
 GPORT=$(free_port) || exit 1
 # the same public URL and v3 endpoint on both sides: what nodes are handed
 # is stored (discovery URLs) or derived from these, never from the port
@@ -134,6 +134,9 @@ v3ok=$(for m in a1 b2; do
 		put "$R/$m" "$m=http://10.0.1.${#m}:2380"
 done)
 check_that "2 v3 registrations (etcdctl put) answered OK" '[ "$v3ok" = "$(printf "OK\nOK")" ]'
+# a member state (cluster_members): the join step's report that b2 replaced a1
+post_json "/discovery/$V3TOK/_kindling/replacements" '{"member":"b2","replaces":"a1"}'
+check_that "a replacement report on c-v3 (b2 replaces a1): recorded" '[ "$STATUS" = 200 ] && [ "$(jqb .recorded)" = true ]'
 configs "$T/before" # also the fetch log and counts the move must carry
 check_that "every config (and c-rot's with both earlier tokens) fetched: 200" \
 	'[ "$(sort -u "$T/before/status")" = 200 ] && [ "$(wc -l <"$T/before/status")" = 8 ]'

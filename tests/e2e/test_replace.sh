@@ -24,6 +24,8 @@
 #      (by 6, 7, 8); each time the cluster is back to 3 started, healthy
 #      members holding the key - the last replacement finds the cluster only
 #      through the replacements' own registrations (no founder is left).
+# After each replacement kindling's cluster JSON and page show the member
+# states the join steps reported: founding, replacement of X, removed.
 # RabbitMQ runs in step 1 and 3 only (CPU: the machine is small). Tears
 # everything down by PID and deletes its namespaces. Needs root and the
 # Debian packages iproute2 ignition etcd-server etcd-client rabbitmq-server
@@ -32,7 +34,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
 source "$(dirname "$0")/lib_scenario.sh"
-plan 42
+source "$(dirname "$0")/lib_replace.sh"
+plan 46
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 CLUSTER=rmq
@@ -84,85 +87,9 @@ check_that "POST /clusters creates $CLUSTER (size 3, etcd + rabbitmq, etcd_repla
 DISCOVERY_URL=$(jq -r .discovery_url "$T/created.json")
 [ "$FAILS" -eq 0 ] || exit 1
 
-# ---- a machine's life -----------------------------------------------------------------------------
+# ---- a machine's life: tests/e2e/lib_replace.sh --------------------------------------------------
 DROPIN=etc/systemd/system/etcd-member.service.d/20-clct-etcd-member.conf
 UNIT=etc/systemd/system/rabbitmq.service
-
-# boot I - machine I's first boot: Ignition fetch + files from the pointer,
-# in its namespace; then what coreos-metadata.service writes. Returns
-# Ignition's status.
-boot() {
-	local i=$1 R=$T/n$1
-	mkdir -p "$R"
-	cp "$T/pointer.ign" "$R/config.ign"
-	printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$(scn_ns "$i")" "$IGNITION_BIN" >"$R/ignition"
-	chmod 755 "$R/ignition"
-	IGNITION_BIN=$R/ignition ignition_boot "$R" "$R/config.ign" || return 1
-	mkdir -p "$R/sysroot/run/metadata"
-	echo "COREOS_EC2_IPV4_LOCAL=$(scn_addr "$i")" >"$R/sysroot/run/metadata/coreos"
-}
-
-# join_start I - etcd-member.service starting on machine I: its ExecStartPre
-# (the join step) in the background, with the environment the unit gives it
-# (its EnvironmentFiles; ETCD_NAME and ETCD_DATA_DIR of the vendor unit: nI
-# and the machine's /var/lib/etcd). Sets JOIN_PIDS[I]; output appended to
-# $T/nI/etcd-join.log.
-join_start() {
-	local i=$1 S=$T/n$1/sysroot envs pre
-	unit_env_rooted "$S" "$S/$DROPIN" || return 1
-	mapfile -t envs < <(unit_env_words)
-	IFS=$'\t' read -r -a pre < <(unit_exec_rooted "$S" "$S/$DROPIN" ExecStartPre)
-	echo "---- boot at $((SECONDS - START)) s" >>"$T/n$i/etcd-join.log"
-	in_ns "$(scn_ns "$i")" env "${envs[@]}" ETCD_NAME="n$i" ETCD_DATA_DIR="$S/var/lib/etcd" \
-		"${pre[@]}" >>"$T/n$i/etcd-join.log" 2>&1 &
-	JOIN_PIDS[$i]=$!
-	PIDS_TO_STOP+=("$!")
-}
-join_done() { ! pid_alive "${JOIN_PIDS[$1]}"; }
-# join_ok I - the join step ended with status 0.
-join_ok() {
-	wait "${JOIN_PIDS[$1]}"
-}
-
-# etcd_run I - ExecStart of etcd-member.service on machine I, with the flags
-# the join step wrote (Debian's etcd for the etcd-wrapper, as in
-# test_scenario.sh). Sets ETCD_PIDS[I].
-etcd_run() {
-	local i=$1 S=$T/n$1/sysroot flags=() w words
-	unit_env_rooted "$S" "$S/$DROPIN" || return 1
-	mapfile -t words < <(unit_words "$(unit_values "$S/$DROPIN" ExecStart | tail -1)")
-	for w in "${words[@]:1}"; do flags+=("$w"); done
-	printf '%s\n' "${flags[@]}" >"$T/n$i/etcd.flags"
-	in_ns "$(scn_ns "$i")" etcd --name "n$i" --data-dir "$S/var/lib/etcd" "${flags[@]}" >>"$T/n$i/etcd.log" 2>&1 &
-	ETCD_PIDS[$i]=$!
-	PIDS_TO_STOP+=("$!")
-}
-
-# etcd_up I [SECONDS] - join step, then etcd, as the unit runs them: fails
-# when the join step does not end with 0 within SECONDS (default 120).
-etcd_up() {
-	join_start "$1" && wait_until "${2:-120}" 0.5 join_done "$1" && join_ok "$1" && etcd_run "$1"
-}
-
-# ectl I ARG... - etcdctl (v3) on machine I against its own etcd.
-ectl() {
-	local i=$1
-	shift
-	in_ns "$(scn_ns "$i")" env ETCDCTL_API=3 timeout 15 etcdctl --endpoints 127.0.0.1:2379 \
-		--dial-timeout 2s --command-timeout 5s "$@"
-}
-# started I - the names of the started members in machine I's member list, sorted, comma-separated.
-started() { ectl "$1" member list 2>/dev/null | awk -F', ' '$2 == "started" { print $3 }' | sort | paste -sd,; }
-# all_members I - every member (name or id when unstarted), sorted, comma-separated.
-all_members() { ectl "$1" member list 2>/dev/null | awk -F', ' '{ print ($3 == "" ? $1 : $3) }' | sort | paste -sd,; }
-# cluster_is I NAMES - machine I lists exactly NAMES (started, no other
-# member) and each of them answers healthy.
-cluster_is() {
-	local i=$1 want=$2 eps
-	[ "$(started "$i")" = "$want" ] && [ "$(all_members "$i")" = "$want" ] || return 1
-	eps=$(ectl "$i" member list 2>/dev/null | awk -F', ' '{ print $5 }' | paste -sd,)
-	ectl "$i" --endpoints "$eps" endpoint health >/dev/null 2>&1
-}
 
 # rmq_env I / rmqctl I ARG... / rmq_start I - RabbitMQ on machine I as in test_scenario.sh.
 rmq_env() {
@@ -270,6 +197,10 @@ note "etcd replaced n2 by n4 $((SECONDS - T_GONE)) s after node 2 was destroyed"
 check_that "the key reads back from node 4" '[ "$(ectl 4 get /replace/probe --print-value-only 2>/dev/null)" = survives ]'
 check_that "node 4 registered itself in kindling's discovery directory (4 registrations for size 3)" \
 	'[ "$(curl -s "$DISCOVERY_URL" | jq "[.node.nodes[]?] | length")" = 4 ]'
+check_that "kindling records it (cluster JSON): n4 a replacement of n2, n2 removed, n1 and n3 founding; node 4's join step reported it" \
+	'states_are n1=founding n2=removed:n4 n3=founding n4=replacement:n2 && grep -q "reported to kindling: member [0-9a-f]* replaces member [0-9a-f]*" "$T/n4/etcd-join.log"'
+check_that "the cluster page shows the same states (n4: replacement of n2's id, n2: removed, replaced by n4's id)" \
+	'page_states_are n1=founding n2=removed:n4 n3=founding n4=replacement:n2'
 check "node 4: RabbitMQ starts (its etcd healthy first)" rmq_start 4
 check "RabbitMQ: node 4's cluster_status lists exactly nodes 1, 3, 4 running and as disk nodes - node 2 forgotten by peer-discovery cleanup (300 s at most)" \
 	wait_until 300 5 rmq_cluster_is 4 1 3 4
@@ -321,6 +252,8 @@ check_that "node 5 then completes the replacement: n4 removed, n5 added, its joi
 etcd_run 5
 check "etcd: n1, n3, n5 started and healthy, the key reads back from node 5 (90 s at most)" \
 	eval 'wait_until 90 1 cluster_is 5 n1,n3,n5 && [ "$(ectl 5 get /replace/probe --print-value-only)" = survives ]'
+check_that "kindling: n5 a replacement of n4, n4 removed; node 3's reboot changed nothing (founding)" \
+	'states_are n1=founding n2=removed:n4 n3=founding n4=removed:n5 n5=replacement:n4'
 show "node 5: the join step's log" "$T/n5/etcd-join.log"
 note "step 2 done at $((SECONDS - START)) s"
 
@@ -341,10 +274,12 @@ for old in 1 3 5; do
 done
 check_that "the last replacement found the cluster with no founding member left (through the replacements' registrations); every replacement registered itself (8 registrations)" \
 	'grep -q "added as member [0-9a-f]" "$T/n8/etcd-join.log" && [ "$(started 8)" = n6,n7,n8 ] && [ "$(curl -s "$DISCOVERY_URL" | jq "[.node.nodes[]?] | length")" = 8 ]'
+check_that "kindling, JSON and page: n1-n5 removed (each replaced by its successor), n6, n7, n8 replacements of n1, n3, n5" \
+	'states_are n1=removed:n6 n2=removed:n4 n3=removed:n7 n4=removed:n5 n5=removed:n8 n6=replacement:n1 n7=replacement:n3 n8=replacement:n5 && page_states_are n1=removed:n6 n2=removed:n4 n5=removed:n8 n6=replacement:n1 n7=replacement:n3 n8=replacement:n5'
 ectl 8 member list -w table >"$T/members-end.txt" 2>&1
 show "end: etcdctl member list -w table (node 8)" "$T/members-end.txt"
-curl -s "$KURL/clusters/$CLUSTER" -H "$AUTH" | jq '.members' >"$T/members.json"
-show "kindling's cluster JSON .members (registrations: 3 founders + 5 replacements)" "$T/members.json"
+curl -s "$KURL/clusters/$CLUSTER" -H "$AUTH" | jq -c '.members.list[] | {name, id, state, replaces, removed_by}' >"$T/members.json"
+show "kindling's cluster JSON .members.list (3 founders + 5 replacements, with their states)" "$T/members.json"
 
 # ---- teardown ----------------------------------------------------------------------------------------
 for i in 6 7 8; do kill -TERM "${ETCD_PIDS[$i]}" 2>/dev/null; done

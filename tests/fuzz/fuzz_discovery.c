@@ -291,6 +291,37 @@ void __wrap_discovery_watch(struct discovery *d, const char *token, const char *
 	done(arg, &rep);
 }
 
+/* A replacement report: the token's last digit picks the store's answer. */
+enum kerr __wrap_discovery_replaced(struct discovery *d, struct store_replace *r);
+enum kerr __wrap_discovery_replaced(struct discovery *d, struct store_replace *r)
+{
+	static const struct {
+		enum kerr e;
+		enum store_replace_why why;
+	} res[] = {
+	        {K_OK, REPL_OK},
+	        {K_ENOTFOUND, REPL_NO_CLUSTER},
+	        {K_ENOTFOUND, REPL_NO_MEMBER},
+	        {K_ENOTFOUND, REPL_NO_REPLACES},
+	        {K_EEXIST, REPL_MEMBER_REMOVED},
+	        {K_EEXIST, REPL_MEMBER_REPLACED},
+	        {K_EEXIST, REPL_ALREADY_REPLACED},
+	        {K_EUNAVAIL, REPL_OK},
+	};
+	(void)d;
+	CHECK(is_hex(r->token, 32, 32), "discovery_replaced with token \"%s\"", r->token);
+	CHECK(is_hex(r->member, 1, 16) && is_hex(r->replaces, 1, 16) &&
+	              strcmp(r->member, r->replaces) != 0,
+	      "discovery_replaced with members \"%s\", \"%s\"", r->member, r->replaces);
+	last_token = r->token;
+	unsigned i = (unsigned)r->token[31] & 7;
+	snprintf(r->cluster, sizeof(r->cluster), "fuzz");
+	snprintf(r->other, sizeof(r->other), "abc");
+	r->changed = i == 0;
+	r->why = res[i].why;
+	return res[i].e;
+}
+
 enum kerr __wrap_store_dir_create(struct store *s, const char *token, int size);
 enum kerr __wrap_store_dir_create(struct store *s, const char *token, int size)
 {

@@ -854,6 +854,42 @@ static void generates_secrets_and_resolves_values(void)
 	profile_set_free(&ps);
 }
 
+/* Reads srcdir/rel whole into a malloc'd string (*n its length); NULL when unreadable. */
+static char *slurp(const char *rel, size_t *n)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", srcdir, rel);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *s = malloc(1 << 20);
+	*n = s ? fread(s, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (s)
+		s[*n] = '\0';
+	return s;
+}
+
+/* Profiles cannot point at each other's files (no links, no includes): the
+ * join step both etcd profiles carry is one file kept twice, byte for byte,
+ * and it reads which discovery flags to start with from its env file. */
+static void etcd_profiles_share_the_join_step(void)
+{
+	size_t n2 = 0, n3 = 0;
+	char *v2 = slurp("templates/etcd/files/opt/kindling/etcd-join", &n2);
+	char *v3 = slurp("templates/etcd-v3/files/opt/kindling/etcd-join", &n3);
+	CHECK(v2 && v3);
+	CHECK_INT(n2, n3);
+	CHECK(v2 && v3 && n2 == n3 && memcmp(v2, v3, n2) == 0);
+	CHECK(v2 && strstr(v2, "KINDLING_DISCOVERY_TOKEN"));
+	free(v2);
+	free(v3);
+	char *env = slurp("templates/etcd-v3/files/etc/kindling/etcd-join.env", &n3);
+	CHECK(env && strstr(env, "KINDLING_DISCOVERY_TOKEN=${discovery_token}\n"));
+	CHECK(env && strstr(env, "KINDLING_DISCOVERY_ENDPOINTS=${discovery_endpoints}\n"));
+	free(env);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -863,5 +899,6 @@ int main(int argc, char **argv)
 	RUN(rejects_bad_profiles);
 	RUN(checks_choices);
 	RUN(generates_secrets_and_resolves_values);
+	RUN(etcd_profiles_share_the_join_step);
 	return TEST_EXIT();
 }

@@ -511,6 +511,119 @@ static void t_bad_utf8(void)
 	CHECK_INT(p[1].result, K_OK);
 }
 
+/* What store_member_states gave, by member id. */
+struct states {
+	int n;
+	struct store_member_state m[8];
+};
+
+static void add_state(const struct store_member_state *m, void *arg)
+{
+	struct states *x = arg;
+	if (x->n < 8)
+		x->m[x->n++] = *m;
+}
+
+static const struct store_member_state *state_of(const struct states *x, const char *id)
+{
+	for (int i = 0; i < x->n; i++)
+		if (!strcmp(x->m[i].member_id, id))
+			return &x->m[i];
+	return NULL;
+}
+
+/* replacement reports: recorded once, refused when they would not be true */
+static void t_member_states(void)
+{
+	struct cluster g, o;
+	CHECK_INT(create1("echo", true, 1000, &g), K_OK);
+	CHECK_INT(create1("foxtrot", true, 1000, &o), K_OK);
+	struct store_put p[] = {
+	        {.token = g.discovery_token, .id = "a1", .value = "n1=http://10.0.0.1:2380"},
+	        {.token = g.discovery_token, .id = "a2", .value = "n2=http://10.0.0.2:2380"},
+	        {.token = g.discovery_token, .id = "a3", .value = "n3=http://10.0.0.3:2380"},
+	        {.token = g.discovery_token, .id = "a4", .value = "n4=http://10.0.0.4:2380"},
+	        {.token = g.discovery_token, .id = "a5", .value = "n5=http://10.0.0.5:2380"},
+	        {.token = o.discovery_token, .id = "b1", .value = "m1=http://10.0.1.1:2380"},
+	};
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+		p[i].max_members = 9;
+	CHECK_INT(store_put_members(st, p, sizeof(p) / sizeof(p[0])), K_OK);
+	struct store_replace r = {
+	        .token = g.discovery_token, .member = "a4", .replaces = "a2", .at = 5000};
+	CHECK_INT(store_member_replace(st, &r), K_OK);
+	CHECK(r.changed);
+	CHECK_STR(r.cluster, "echo");
+	CHECK_STR(r.cluster_id, g.id);
+	/* the same report again: nothing changes */
+	r.at = 6000;
+	CHECK_INT(store_member_replace(st, &r), K_OK);
+	CHECK(!r.changed);
+	struct states x = {0};
+	CHECK_INT(store_member_states(st, g.id, add_state, &x), K_OK);
+	CHECK_INT(x.n, 2);
+	const struct store_member_state *m4 = state_of(&x, "a4"), *m2 = state_of(&x, "a2");
+	CHECK(m4 && m2);
+	if (m4 && m2) {
+		CHECK_STR(m4->replaces, "a2");
+		CHECK_STR(m4->removed_by, "");
+		CHECK_INT(m4->replaced_at, 5000);
+		CHECK_STR(m2->removed_by, "a4");
+		CHECK_STR(m2->replaces, "");
+		CHECK_INT(m2->removed_at, 5000);
+	}
+	/* a2 was replaced already; a4 replaced a2 already; a2 is removed */
+	struct store_replace bad[] = {
+	        {.token = g.discovery_token, .member = "a5", .replaces = "a2"},
+	        {.token = g.discovery_token, .member = "a4", .replaces = "a3"},
+	        {.token = g.discovery_token, .member = "a2", .replaces = "a3"},
+	        {.token = g.discovery_token, .member = "a9", .replaces = "a3"}, /* not registered */
+	        {.token = g.discovery_token,
+	         .member = "a5",
+	         .replaces = "b1"}, /* other cluster's */
+	        {.token = o.discovery_token,
+	         .member = "b1",
+	         .replaces = "a3"}, /* other cluster's */
+	        {.token = "feedfeedfeedfeedfeedfeedfeedfeed", .member = "c1", .replaces = "c2"},
+	        {.token = "\xff\xfe", .member = "a5", .replaces = "a3"},
+	};
+	const enum kerr want[] = {K_EEXIST,    K_EEXIST,    K_EEXIST,    K_ENOTFOUND,
+	                          K_ENOTFOUND, K_ENOTFOUND, K_ENOTFOUND, K_ENOTFOUND};
+	const enum store_replace_why why[] = {
+	        REPL_ALREADY_REPLACED, REPL_MEMBER_REPLACED, REPL_MEMBER_REMOVED, REPL_NO_MEMBER,
+	        REPL_NO_REPLACES,      REPL_NO_REPLACES,     REPL_NO_CLUSTER,     REPL_NO_CLUSTER};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(store_member_replace(st, &bad[i]), want[i]);
+		CHECK_INT(bad[i].why, why[i]);
+		CHECK(!bad[i].changed);
+	}
+	CHECK_STR(bad[0].other, "a4");
+	CHECK_STR(bad[1].other, "a2");
+	CHECK_STR(bad[2].other, "a4");
+	/* a replacement replaced in turn: it keeps what it replaced */
+	struct store_replace r2 = {
+	        .token = g.discovery_token, .member = "a5", .replaces = "a4", .at = 7000};
+	CHECK_INT(store_member_replace(st, &r2), K_OK);
+	CHECK(r2.changed);
+	x.n = 0;
+	CHECK_INT(store_member_states(st, g.id, add_state, &x), K_OK);
+	CHECK_INT(x.n, 3);
+	m4 = state_of(&x, "a4");
+	CHECK(m4 && !strcmp(m4->replaces, "a2") && !strcmp(m4->removed_by, "a5"));
+	x.n = 0;
+	CHECK_INT(store_member_states(st, o.id, add_state, &x), K_OK);
+	CHECK_INT(x.n, 0);
+	/* the rows go with their cluster */
+	char tok[33];
+	CHECK_INT(store_cluster_delete(st, "echo", tok), K_OK);
+	x.n = 0;
+	CHECK_INT(store_member_states(st, g.id, add_state, &x), K_OK);
+	CHECK_INT(x.n, 0);
+	CHECK_INT(store_cluster_delete(st, "foxtrot", tok), K_OK);
+	cluster_clear(&g);
+	cluster_clear(&o);
+}
+
 static void t_health(void)
 {
 	struct buf why;
@@ -962,6 +1075,7 @@ static void suite(void)
 	RUN_ON(t_delete);
 	RUN_ON(t_reports);
 	RUN_ON(t_bad_utf8);
+	RUN_ON(t_member_states);
 	RUN_ON(t_health);
 	RUN_ON(t_newer_schema);
 	if (!strcmp(backend, "sqlite"))
