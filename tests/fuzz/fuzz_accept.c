@@ -57,10 +57,12 @@ static void raw_mode(const uint8_t *data, size_t size)
 	if (e == K_OK && (!v || !known(v)))
 		abort(); /* answered a version kindling cannot render */
 	if (query) {
-		if (known(query) != (e == K_OK))
+		/* ?version= wins: a known version gets itself; another one the
+		 * newest known version not above it of the same major, or 406 */
+		if (known(query) && (e != K_OK || strcmp(v, query)))
 			abort();
-		if (e == K_OK && strcmp(v, query))
-			abort(); /* ?version= must win */
+		if (!known(query) && e == K_OK && strtol(query, NULL, 10) != strtol(v, NULL, 10))
+			abort();
 		goto out;
 	}
 	/* no Accept: the default (or the fallback for an unknown default) */
@@ -91,12 +93,13 @@ struct ver {
 
 static const struct {
 	int major, minor;
-} supported[] = {{3, 4}, {3, 3}, {3, 2}, {3, 1}, {3, 0}, {2, 3}, {2, 2}, {2, 1}};
+} supported[] = {{3, 6}, {3, 5}, {3, 4}, {3, 3}, {3, 2}, {3, 1}, {3, 0}, {2, 3}, {2, 2}, {2, 1}};
+#define NSUPPORTED (int)(sizeof(supported) / sizeof(supported[0]))
 
 /* index into supported (0 = highest), or -1 */
 static int model_best(const struct ver *c)
 {
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < NSUPPORTED; i++) {
 		if (supported[i].major != c->major)
 			continue;
 		long s = supported[i].minor * 1000L, v = c->minor * 1000L + c->patch;

@@ -29,9 +29,12 @@
 #include "../../server/service.c"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "profile.h"
 #include "render.h"
+#include "store.h"
 #include "view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,6 +70,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_cfg.max_clusters = 1000;
 	fz_app.cfg = &fz_cfg;
 	fz_app.profiles = fz_profiles;
+	/* an empty database of its own: the cluster's JSON reads its nodes
+	 * (reports, fetches) from the store, and finds none */
+	static char dbdir[] = "/tmp/fuzz_cluster.XXXXXX", db[64];
+	if (!mkdtemp(dbdir)) {
+		perror("fuzz_cluster: mkdtemp");
+		exit(1);
+	}
+	snprintf(db, sizeof(db), "%s/kindling.db", dbdir);
+	buf_init(&err, 4096);
+	if (store_open(db, 1, &fz_app.store, &err) != K_OK) {
+		fprintf(stderr, "fuzz_cluster: cannot open %s: %s\n", db, buf_str(&err));
+		exit(1);
+	}
+	buf_free(&err);
 	snprintf(fz_app.public_url, sizeof(fz_app.public_url), "http://127.0.0.1:8080");
 	const char *s = getenv("KINDLING_FUZZ_SKIP_KNOWN");
 	skip_known = s && *s && strcmp(s, "0") != 0;
@@ -141,7 +158,16 @@ static bool name_rule(json_t *v)
 	return true;
 }
 
-static void render_check(struct cluster *c, const char *version)
+/* How many versions kindling renders (render_versions ends with NULL). */
+static size_t n_versions(void)
+{
+	size_t n = 0;
+	while (render_versions[n])
+		n++;
+	return n;
+}
+
+static void check_render(struct cluster *c, const char *version)
 {
 	struct render_cluster rc = {
 	        .name = c->name,
@@ -232,7 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.discovery_token[0] = '\0'; /* keep members_json off the store */
 		c.generation = 1;
 		c.created_at = c.updated_at = 1700000000000;
-		render_check(&c, c.ignition_version);
+		check_render(&c, c.ignition_version);
 		json_t *cj = view_cluster_json(&fz_app, &c, true);
 		if (!cj || json_is_null(json_object_get(cj, "pointer")))
 			abort(); /* a stored cluster would have no JSON form */
@@ -254,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				json_decref(c.vars);
 				c.vars = json_incref(merged);
 				c.generation++;
-				render_check(&c, render_versions[size % 8]);
+				check_render(&c, render_versions[size % n_versions()]);
 			}
 			json_decref(perr);
 			json_decref(merged);
