@@ -50,8 +50,12 @@ api GET /clusters/up3/userdata
 FT=$(jq -r '.ignition.config.replace.httpHeaders[]? | select(.name == "Authorization") | .value' "$BODY")
 api GET /clusters/up3/ignition -H "Authorization: $FT"
 cp "$BODY" "$T/up3.ign"
-check_that "the etcd-v3 profile renders the token and the etcd's endpoints" \
-	'grep -qF -- "--discovery-token=\\\"$TOK\\\"" "$BODY" && grep -qF -- "--discovery-endpoints=\\\"http://127.0.0.1:$DEAD,$EURL\\\"" "$BODY"'
+# the join step's inputs (/etc/kindling/etcd-join.env): it turns them into
+# --discovery-token and --discovery-endpoints for a founding member
+jq -r '.storage.files[] | select(.path == "/etc/kindling/etcd-join.env") | .contents.source' "$T/up3.ign" |
+	python3 -c 'import sys, urllib.parse; print(urllib.parse.unquote(sys.stdin.read().strip().split(",", 1)[1]))' >"$T/up3.env"
+check_that "the etcd-v3 profile renders the token and the etcd's endpoints (the join step's inputs)" \
+	'grep -qxF "KINDLING_DISCOVERY_TOKEN=$TOK" "$T/up3.env" && grep -qxF "KINDLING_DISCOVERY_ENDPOINTS=http://127.0.0.1:$DEAD,$EURL" "$T/up3.env"'
 api DELETE /clusters/up3
 eventually 10 bash -c "[ -z \"\$(timeout 5 etcdctl --endpoints='$EURL' get --prefix --keys-only '/_etcd/registry/$TOK/')\" ]"
 check_that "DELETE: 204, and the token's keys are removed from the etcd" \
