@@ -145,8 +145,8 @@ validate_profile() {
 	done
 }
 if have_tool ignition-validate; then
-	check "the etcd-v3 profile of a v3 cluster passes ignition-validate silently (3.0-3.3), with --discovery-token and --discovery-endpoints" \
-		validate_profile v3a "--discovery-token=\\\"$VT\\\"" "--discovery-endpoints=\\\"$GURL\\\""
+	check "the etcd-v3 profile of a v3 cluster passes ignition-validate silently (3.0-3.3), with its token and endpoints for the join step" \
+		validate_profile v3a "$VT" "KINDLING_DISCOVERY_TOKEN" "KINDLING_DISCOVERY_ENDPOINTS"
 	post_json /clusters '{"name":"v2r","size":3,"profiles":["etcd"]}'
 	V2T=$(jqb .discovery_url | sed 's|.*/||')
 	check "the etcd profile of a v2 cluster passes ignition-validate silently (3.0-3.3), with its discovery URL" \
