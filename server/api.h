@@ -3,7 +3,9 @@
 #define KINDLING_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "app.h"
 #include "http.h"
@@ -19,6 +21,19 @@ void api_clusters_create(struct req *r);
 void api_cluster_get(struct req *r);
 void api_cluster_patch(struct req *r);
 void api_cluster_delete(struct req *r);
+
+/* api_generations.c: a cluster's generations (JSON), and the diff both
+ * the JSON route and the page show. */
+void api_cluster_generations(struct req *r);
+void api_cluster_generation(struct req *r);
+void api_cluster_diff(struct req *r);
+/* The diff of generations from and to (or GENERATIONS_PENDING) of c:
+ * *out a new reference; *bad the generation that failed. */
+enum kerr api_generation_diff(const struct app *a, const struct cluster *c, int64_t from,
+                              int64_t to, bool reveal, json_t **out, int64_t *bad);
+/* ?from= and ?to= (defaults: the previous and the current generation);
+ * false when it replied 422. */
+bool api_diff_args(struct req *r, const struct cluster *c, int64_t *from, int64_t *to);
 
 /* api_ignition.c */
 void api_cluster_ignition(struct req *r);
@@ -81,6 +96,20 @@ void api_discovery_replacement(struct req *r);
 void api_page_list(struct req *r);
 void api_page_cluster(struct req *r);
 void api_page_delete(struct req *r);
+struct html;
+/* What the page files share: a finished page sent (its memory taken), an
+ * error page (title and message escaped, back a trusted path), a <time>. */
+void api_page_send(struct req *r, int status, struct html *h);
+void api_page_error(struct req *r, int status, const char *title, const char *message,
+                    const char *back);
+void api_page_time(struct html *h, int64_t ms);
+
+/* api_page_generations.c: the generations section of the cluster page, the
+ * diff page, and the adopt and rollback forms. */
+void api_page_generations_section(struct html *h, const struct app *a, const struct cluster *c);
+void api_page_diff(struct req *r);
+void api_page_adopt(struct req *r);
+void api_page_rollback(struct req *r);
 void api_static(struct req *r);
 
 /* api_ops.c */

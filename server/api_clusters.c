@@ -184,6 +184,12 @@ static void patch_done(struct req *r)
 		reply_json(r, 200, view_cluster_json(req_app(r), &call->rep.c, true));
 }
 
+/*
+ * PATCH /clusters/NAME makes a new generation, of one of:
+ *   {"vars": {...}}                         a merge patch of vars
+ *   {"adopt_profiles": true[, "vars": ...]} the template folders' profiles
+ *   {"rollback_to": N}                      generation N's inputs again
+ */
 void api_cluster_patch(struct req *r)
 {
 	const char *name = req_param(r, "name");
@@ -194,7 +200,8 @@ void api_cluster_patch(struct req *r)
 	const char *key;
 	json_t *v;
 	json_object_foreach (body, key, v) {
-		if (!strcmp(key, "vars"))
+		if (!strcmp(key, "vars") || !strcmp(key, "adopt_profiles") ||
+		    !strcmp(key, "rollback_to"))
 			continue;
 		if (!strcmp(key, "size"))
 			field_error(errors, key,
@@ -203,22 +210,42 @@ void api_cluster_patch(struct req *r)
 		else if (!strcmp(key, "name") || !strcmp(key, "profiles") ||
 		         !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
 		         !strcmp(key, "discovery_protocol") || !strcmp(key, "id"))
-			field_error(errors, key, "cannot be changed; only vars can");
+			field_error(errors, key,
+			            "cannot be changed; only vars can (or adopt_profiles, rollback_to)");
 		else
-			field_error(errors, key, "unknown field; only vars can be changed");
+			field_error(errors, key,
+			            "unknown field; a change is vars, adopt_profiles or rollback_to");
 	}
 	json_t *patch = json_object_get(body, "vars");
-	if (!patch)
-		field_error(errors, "vars", "is required (an object; null removes a variable)");
-	else if (!json_is_object(patch))
+	json_t *adopt = json_object_get(body, "adopt_profiles");
+	json_t *rollback = json_object_get(body, "rollback_to");
+	if (!patch && !adopt && !rollback)
+		field_error(errors, "vars",
+		            "is required (an object; null removes a variable), unless the change is "
+		            "adopt_profiles or rollback_to");
+	else if (patch && !json_is_object(patch))
 		field_error(errors, "vars", "must be an object of strings (null removes one)");
+	if (adopt && !json_is_true(adopt))
+		field_error(errors, "adopt_profiles",
+		            "must be true (adopts the profile files the template folders hold now)");
+	if (rollback && (!json_is_integer(rollback) || json_integer_value(rollback) < 1))
+		field_error(errors, "rollback_to", "must be a generation number (1 or more)");
+	else if (rollback && (patch || adopt))
+		field_error(errors, "rollback_to",
+		            "cannot be combined with vars or adopt_profiles: a rollback brings back "
+		            "all of a generation's inputs");
 	if (json_array_size(errors)) {
 		reply_invalid(r, errors);
 		errors = NULL;
 		goto out;
 	}
 	struct api_call *call = api_call_start(r, patch_done);
-	if (call)
+	if (call && rollback)
+		service_rollback(req_app(r), name, json_integer_value(rollback), &call->rep,
+		                 api_call_done, call);
+	else if (call && adopt)
+		service_adopt_profiles(req_app(r), name, patch, &call->rep, api_call_done, call);
+	else if (call)
 		service_set_vars(req_app(r), name, patch, &call->rep, api_call_done, call);
 out:
 	json_decref(body);

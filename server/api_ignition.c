@@ -161,7 +161,11 @@ static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 	struct render_cluster rc = view_render_input(a, c);
 	char *body = NULL;
 	size_t len = 0;
-	enum kerr err = render_config(a->profiles, &rc, render_versions[vi], &body, &len);
+	struct profile_set *ps = NULL;
+	enum kerr err = view_profile_set(a, c, &ps);
+	if (err == K_OK)
+		err = render_config(ps, &rc, render_versions[vi], &body, &len);
+	profile_set_free(&ps);
 	if (err != K_OK)
 		return err;
 	struct rendered *rd = &e->v[vi];
@@ -169,8 +173,8 @@ static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 	char hash16[17];
 	memcpy(hash16, rd->hash, 16);
 	hash16[16] = '\0';
-	snprintf(rd->etag, sizeof(rd->etag), "\"%lld-%s-%s\"", (long long)c->generation,
-	         render_versions[vi], hash16);
+	/* the bytes' own: a rollback to a generation serves its ETag again */
+	snprintf(rd->etag, sizeof(rd->etag), "\"%s-%s\"", render_versions[vi], hash16);
 	const char *const extra[] = {"ETag", rd->etag, "Cache-Control", "no-store", NULL};
 	rd->resp = http_shared_new(IGNITION_TYPE, body, len, extra);
 	return rd->resp ? K_OK : K_ENOMEM;
@@ -283,7 +287,10 @@ static void reply_inexpressible(struct req *r, enum kerr e, const struct cluster
 {
 	const struct app *a = req_app(r);
 	json_t *errors = json_array();
-	render_check(a->profiles, c->profiles, version, "version", errors);
+	struct profile_set *ps = NULL;
+	if (view_profile_set(a, c, &ps) == K_OK)
+		render_check(ps, c->profiles, version, "version", errors);
+	profile_set_free(&ps);
 	if (!json_array_size(errors)) { /* the profiles changed meanwhile */
 		json_decref(errors);
 		reply_error(r, e, "spec %s cannot express the config of cluster \"%s\"", version,
@@ -336,6 +343,7 @@ void api_cluster_ignition(struct req *r)
 	struct entry *e;
 	bool temp;
 	char id[37] = "", version[24] = "";
+	int64_t generation = 0;
 	int status = 0;
 	enum kerr err = acquire(a, name, -1, false, &e, &temp);
 	if (err == K_OK && api_fetch_token_check(&e->c, token) == K_EFORBIDDEN) {
@@ -352,6 +360,7 @@ void api_cluster_ignition(struct req *r)
 		return;
 	}
 	str_copy(id, sizeof(id), e->c.id);
+	generation = e->c.generation;
 	const char *chosen = NULL;
 	err = api_fetch_token_check(&e->c, token);
 	if (err == K_OK)
@@ -385,6 +394,7 @@ void api_cluster_ignition(struct req *r)
 		err = api_fetch_token_check(&e->c, token); /* it may have rotated meanwhile */
 		if (err == K_OK) {
 			str_copy(version, sizeof(version), chosen);
+			generation = e->c.generation;
 			status = serve(r, &e->v[vi]);
 		} else {
 			reply_error(r, err, "the fetch token is not valid for cluster \"%s\"",
@@ -407,7 +417,7 @@ out:
 	 * record. /metrics and the request log count the refused ones. */
 	if (id[0] && a->fetchlog && err == K_OK && (status == 200 || status == 304))
 		fetchlog_add(a->fetchlog, id, req_client(r), req_header(r, "User-Agent"), version,
-		             status);
+		             status, generation);
 }
 
 void api_cluster_userdata(struct req *r)

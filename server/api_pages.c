@@ -32,7 +32,7 @@ static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'sel
 
 /* Sends a finished page (taking its memory), or a plain 500 when building it
  * failed. */
-static void send_page(struct req *r, int status, struct html *h)
+void api_page_send(struct req *r, int status, struct html *h)
 {
 	static const char failed[] = "<!doctype html><html lang=\"en\"><title>Error</title>"
 	                             "<p>kindling could not build this page; see the server "
@@ -56,8 +56,8 @@ static void send_page(struct req *r, int status, struct html *h)
 }
 
 /* An error page: title and message are escaped; back is a trusted path. */
-static void error_page(struct req *r, int status, const char *title, const char *message,
-                       const char *back)
+void api_page_error(struct req *r, int status, const char *title, const char *message,
+                    const char *back)
 {
 	struct html h;
 	html_init(&h, ROW_MAX);
@@ -67,7 +67,7 @@ static void error_page(struct req *r, int status, const char *title, const char 
 	          "<p><a href=\"%s\">Back</a></p></section>\n",
 	          title, message, back);
 	html_page_end(&h);
-	send_page(r, status, &h);
+	api_page_send(r, status, &h);
 }
 
 /* Formats an RFC 3339 time ("2026-11-22T02:30:20.309Z") for people:
@@ -91,7 +91,7 @@ static void add_time_str(struct html *h, const char *rfc3339)
 }
 
 /* Appends <time> for ms since the epoch. */
-static void add_time(struct html *h, int64_t ms)
+void api_page_time(struct html *h, int64_t ms)
 {
 	char t[32];
 	view_time(ms, t);
@@ -208,7 +208,7 @@ static void list_row(const struct cluster *c, void *arg)
 	          c->members, c->size, (long long)c->fetch_count);
 	if (c->last_fetch_at) {
 		html_raw(&h, "<br><span class=\"muted\">last ");
-		add_time(&h, c->last_fetch_at);
+		api_page_time(&h, c->last_fetch_at);
 		html_raw(&h, "</span>");
 	}
 	/* the health cell is filled in once the list is read (HEALTH_MARK): no
@@ -218,7 +218,7 @@ static void list_row(const struct cluster *c, void *arg)
 		h.err = buf_addf(&h.buf, HEALTH_MARK "%s" HEALTH_MARK, c->id);
 	html_addf(&h, "</td>\n<td data-label=\"Ignition\">%s</td>\n<td data-label=\"Created\">",
 	          c->ignition_version);
-	add_time(&h, c->created_at);
+	api_page_time(&h, c->created_at);
 	html_raw(&h, "</td>\n</tr>\n");
 	if (h.err != K_OK) {
 		rs->err = h.err;
@@ -390,7 +390,7 @@ void api_page_list(struct req *r)
 	struct list_args la;
 	char msg[256];
 	if (!parse_list_args(r, &la, msg, sizeof(msg))) {
-		error_page(r, 422, "Invalid list request", msg, "/");
+		api_page_error(r, 422, "Invalid list request", msg, "/");
 		return;
 	}
 	struct rows rs = {.a = a,
@@ -401,7 +401,7 @@ void api_page_list(struct req *r)
 	rs.cursor = calloc(rs.cap, sizeof(*rs.cursor));
 	if (!rs.html || !rs.cursor) {
 		rows_free(&rs);
-		error_page(r, 503, "Out of memory", "Try again.", "/");
+		api_page_error(r, 503, "Out of memory", "Try again.", "/");
 		return;
 	}
 	bool more = false;
@@ -429,7 +429,7 @@ void api_page_list(struct req *r)
 		e = rs.err;
 	if (e == K_EINVAL) {
 		rows_free(&rs);
-		error_page(r, 422, "Invalid list request",
+		api_page_error(r, 422, "Invalid list request",
 		           "The page cursor does not belong to this sort order; start again from "
 		           "the first page.",
 		           "/");
@@ -437,7 +437,7 @@ void api_page_list(struct req *r)
 	}
 	if (e != K_OK) {
 		rows_free(&rs);
-		error_page(r, e == K_ENOMEM ? 503 : 500, "The database failed",
+		api_page_error(r, e == K_ENOMEM ? 503 : 500, "The database failed",
 		           "kindling could not read the clusters; see the server log.", "/");
 		return;
 	}
@@ -513,7 +513,7 @@ void api_page_list(struct req *r)
 	html_page_end(&h);
 	buf_free(&href);
 	rows_free(&rs);
-	send_page(r, 200, &h);
+	api_page_send(r, 200, &h);
 }
 
 /* ---- one cluster ---- */
@@ -607,7 +607,7 @@ static void fetch_row(const struct store_fetch *f, void *arg)
 	char ign[32];
 	html_ignition_version(f->user_agent, ign, sizeof(ign));
 	html_raw(h, "<tr><td data-label=\"Time\">");
-	add_time(h, f->at);
+	api_page_time(h, f->at);
 	html_addf(h,
 	          "</td><td data-label=\"Client\"><code>%s</code></td>"
 	          "<td data-label=\"Ignition\" title=\"%s\">%s</td>"
@@ -642,7 +642,7 @@ static void overview(struct html *h, const struct cluster *c, const json_t *j)
 	html_addf(h, "<dt>Config fetches</dt><dd>%lld", (long long)c->fetch_count);
 	if (c->last_fetch_at) {
 		html_raw(h, ", last ");
-		add_time(h, c->last_fetch_at);
+		api_page_time(h, c->last_fetch_at);
 	}
 	html_addf(h,
 	          "</dd>\n<dt>Ignition spec</dt><dd>%s (default; nodes may ask for another)</dd>\n"
@@ -654,9 +654,9 @@ static void overview(struct html *h, const struct cluster *c, const json_t *j)
 	          c->ignition_version, c->discovery_mode, c->discovery_url,
 	          json_string_value(json_object_get(j, "ignition_url")),
 	          json_string_value(json_object_get(j, "userdata_url")), (long long)c->generation);
-	add_time(h, c->created_at);
+	api_page_time(h, c->created_at);
 	html_raw(h, "</dd>\n<dt>Updated</dt><dd>");
-	add_time(h, c->updated_at);
+	api_page_time(h, c->updated_at);
 	html_raw(h, "</dd>\n");
 	int64_t until;
 	int grace = cluster_grace_tokens(c, store_now_ms(), &until);
@@ -664,7 +664,7 @@ static void overview(struct html *h, const struct cluster *c, const json_t *j)
 		html_addf(h, "<dt>Rotated tokens</dt><dd>%d previous fetch token%s still work%s, ",
 		          grace, grace == 1 ? "" : "s", grace == 1 ? "s" : "");
 		html_raw(h, grace == 1 ? "until " : "the last until ");
-		add_time(h, until);
+		api_page_time(h, until);
 		html_raw(h, "</dd>\n");
 	}
 	html_raw(h, "</dl></section>\n");
@@ -771,7 +771,7 @@ static void node_time(struct html *h, const char *label, int64_t ms)
 {
 	html_addf(h, "<td data-label=\"%s\">", label);
 	if (ms)
-		add_time(h, ms);
+		api_page_time(h, ms);
 	else
 		html_raw(h, "—");
 	html_raw(h, "</td>");
@@ -985,15 +985,17 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 	rc.secrets = secrets;
 	char *body = NULL, *text = NULL;
 	size_t len = 0;
-	enum kerr e =
-	        vars && secrets ? render_config(a->profiles, &rc, version, &body, &len) : K_ENOMEM;
+	struct profile_set *ps = NULL;
+	enum kerr e = vars && secrets ? view_profile_set(a, c, &ps) : K_ENOMEM;
+	if (e == K_OK)
+		e = render_config(ps, &rc, version, &body, &len);
 	if (e == K_OK)
 		text = pretty(body, len);
 	if (e == K_ENOTACCEPT) { /* the profiles hold what this spec cannot express */
 		json_t *why = json_array();
 		size_t i;
 		json_t *w;
-		render_check(a->profiles, c->profiles, version, "version", why);
+		render_check(ps, c->profiles, version, "version", why);
 		html_addf(h,
 		          "<p class=\"notice\">Spec %s cannot express this cluster's "
 		          "config:</p>\n<ul>\n",
@@ -1028,6 +1030,7 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 	}
 	free(text);
 	free(body);
+	profile_set_free(&ps);
 	json_decref(secrets);
 	json_decref(vars);
 	html_raw(h, "</section>\n");
@@ -1061,11 +1064,11 @@ void api_page_cluster(struct req *r)
 	if (e == K_ENOTFOUND) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "There is no cluster named “%.63s”.", name);
-		error_page(r, 404, "No such cluster", msg, "/");
+		api_page_error(r, 404, "No such cluster", msg, "/");
 		return;
 	}
 	if (e != K_OK) {
-		error_page(r, 500, "The database failed",
+		api_page_error(r, 500, "The database failed",
 		           "kindling could not read the cluster; see the server log.", "/");
 		return;
 	}
@@ -1085,12 +1088,14 @@ void api_page_cluster(struct req *r)
 	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
 	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
 	          "config fetches%s · "
-	          "<a href=\"#pointer\">pointer</a> · <a href=\"#config\">config</a> · "
+	          "<a href=\"#pointer\">pointer</a> · <a href=\"#generations\">generation %lld</a> · "
+	          "<a href=\"#config\">config</a> · "
 	          "<a href=\"#delete\">delete</a></p>\n"
 	          /* kindling.js follows the events and shows this; without it: reload */
 	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
 	          "data-events=\"/clusters/%s/events\"></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count, reported, c.name);
+	          c.name, c.members, c.size, (long long)c.fetch_count, reported,
+	          (long long)c.generation, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
@@ -1100,6 +1105,7 @@ void api_page_cluster(struct req *r)
 		nodes_section(&h, a, &c);
 		fetches_section(&h, a, &c);
 		vars_section(&h, &c, secret_names, reveal);
+		api_page_generations_section(&h, a, &c);
 		config_section(&h, a, &c, secret_names, req_query(r, "version"), reveal);
 		delete_section(&h, &c);
 	}
@@ -1107,7 +1113,7 @@ void api_page_cluster(struct req *r)
 	json_decref(secret_names);
 	json_decref(j);
 	cluster_clear(&c);
-	send_page(r, 200, &h);
+	api_page_send(r, 200, &h);
 }
 
 /* ---- delete by form ---- */
@@ -1124,7 +1130,7 @@ void api_page_delete(struct req *r)
 	         name_valid(name, strlen(name)) ? name : "");
 	const char *ct = req_header(r, "Content-Type");
 	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
-		error_page(r, 415, "Unsupported form",
+		api_page_error(r, 415, "Unsupported form",
 		           "Send the delete form as application/x-www-form-urlencoded.", back);
 		return;
 	}
@@ -1133,7 +1139,7 @@ void api_page_delete(struct req *r)
 	char confirm[CONFIRM_MAX];
 	if (!form_get(body, len, "confirm", confirm, sizeof(confirm)) ||
 	    strcmp(confirm, name) != 0) {
-		error_page(r, 422, "Not deleted",
+		api_page_error(r, 422, "Not deleted",
 		           "To delete the cluster, type its name exactly into the confirmation "
 		           "field.",
 		           back);
@@ -1152,20 +1158,20 @@ static void page_deleted(struct req *r)
 	char back[128];
 	snprintf(back, sizeof(back), "/clusters/%s", call->rep.name);
 	if (e == K_ENOTFOUND) {
-		error_page(r, 404, "No such cluster", "The cluster does not exist (any more).",
+		api_page_error(r, 404, "No such cluster", "The cluster does not exist (any more).",
 		           "/");
 		return;
 	}
 	if (e == K_EUNAVAIL) {
 		reply_header(r, "Retry-After", "1");
-		error_page(r, 503, "Busy",
+		api_page_error(r, 503, "Busy",
 		           "The database is busy or kindling is stopping; the cluster was not "
 		           "deleted. Try again.",
 		           back);
 		return;
 	}
 	if (e != K_OK) {
-		error_page(r, 500, "The database failed",
+		api_page_error(r, 500, "The database failed",
 		           "The cluster was not deleted; the server log says why.", back);
 		return;
 	}

@@ -14,6 +14,7 @@ struct fetchlog;
 struct discovery;
 struct eventlog;
 struct reports;
+struct snapshots;
 
 /* What the handlers (through req_app()), the service and the views read.
  * Set up by main, read-only while serving (the modules it points to are
@@ -33,6 +34,7 @@ struct app {
 	struct writer *writer;
 	struct eventlog *eventlog; /* recent events, for event streams */
 	struct reports *reports;   /* node boot reports (report.h) */
+	struct snapshots *snapshots; /* the profile versions generations use */
 };
 
 #endif

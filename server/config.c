@@ -85,6 +85,8 @@ static const struct opt opts[] = {
          "seconds a rotated fetch token stays valid"},
         {"http-total", OPT_INT, F(http_total_s), "600", 0, 86400,
          "timeouts.httpTotal written into pointer configs (0: retry forever)"},
+        {"keep-generations", OPT_INT, F(keep_generations), "50", 1, 10000,
+         "config generations kept per cluster (the oldest go: no rollback to them)"},
         {"fetch-log-size", OPT_INT, F(fetch_log_size), "50", 0, 10000,
          "recent config fetches remembered per cluster"},
         {"drain-timeout", OPT_INT, F(drain_timeout_s), "10", 0, 600,

@@ -48,6 +48,7 @@ struct config {
 	int token_grace_s;     /* how long a rotated fetch token stays valid */
 	int http_total_s;      /* timeouts.httpTotal in pointer configs */
 	int fetch_log_size;    /* recent fetches kept per cluster */
+	int keep_generations;  /* config generations kept per cluster */
 	int drain_timeout_s;
 	char *ignition_version; /* default spec version of new clusters */
 	char *grpc_listen;      /* etcd v3 gRPC discovery listener; NULL: none */

@@ -5,6 +5,7 @@
 #include <nettle/sha2.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 void digest_sha512_hex(const void *data, size_t len, char out[DIGEST_SHA512_HEX])
 {
@@ -31,4 +32,23 @@ char *digest_base64(const void *data, size_t len, size_t *out_len)
 	out[n] = '\0';
 	*out_len = n;
 	return out;
+}
+
+char *digest_unbase64(const char *text, size_t *out_len)
+{
+	struct base64_decode_ctx ctx;
+	size_t n = strlen(text);
+	size_t cap = BASE64_DECODE_LENGTH(n);
+	uint8_t *out = malloc(cap + 1);
+	if (!out)
+		return NULL;
+	base64_decode_init(&ctx);
+	size_t len = cap;
+	if (!base64_decode_update(&ctx, &len, out, n, text) || !base64_decode_final(&ctx)) {
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	*out_len = len;
+	return (char *)out;
 }

@@ -13,4 +13,8 @@ void digest_sha512_hex(const void *data, size_t len, char out[DIGEST_SHA512_HEX]
  * length in *out_len; NULL on ENOMEM. */
 char *digest_base64(const void *data, size_t len, size_t *out_len);
 
+/* Returns the malloc'd bytes (NUL-terminated) of standard base64 text, their
+ * length in *out_len; NULL when the text is not base64, or on ENOMEM. */
+char *digest_unbase64(const char *text, size_t *out_len);
+
 #endif

@@ -24,6 +24,7 @@ struct entry {
 	char user_agent[128];
 	char version[24];
 	int status;
+	int64_t generation;
 };
 
 struct fetchlog {
@@ -43,7 +44,7 @@ struct fetchlog {
 };
 
 /*
- * A batch grouped by cluster in one pass, newest entry first: every 200
+ * A batch grouped by cluster and generation served in one pass, newest entry first: every 200
  * counts, but only the newest keep entries of a cluster become rows. A storm
  * of fetches of one cluster thus costs a few row inserts, not one each.
  */
@@ -64,11 +65,12 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 		const struct entry *e = &batch[i];
 		size_t h = str_hash(e->cluster_id) % TABLE_SIZE;
 		while (g->table[h] &&
-		       strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id) != 0)
+		       (strcmp(g->groups[g->table[h] - 1].cluster_id, e->cluster_id) != 0 ||
+		        g->groups[g->table[h] - 1].generation != e->generation))
 			h = (h + 1) % TABLE_SIZE;
 		if (!g->table[h]) {
-			g->groups[ngroups] =
-			        (struct store_fetch_group){.cluster_id = e->cluster_id};
+			g->groups[ngroups] = (struct store_fetch_group){.cluster_id = e->cluster_id,
+			                                                .generation = e->generation};
 			g->table[h] = (int)++ngroups;
 		}
 		int gi = g->table[h] - 1;
@@ -92,7 +94,8 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 			continue;
 		const struct entry *e = &batch[i];
 		g->rows[g->fill[g->group_of[i]]++] = (struct store_fetch){
-		        e->cluster_id, e->at, e->client, e->user_agent, e->version, e->status};
+		        e->cluster_id, e->at,     e->client,    e->user_agent,
+		        e->version,    e->status, e->generation};
 	}
 	return ngroups;
 }
@@ -100,8 +103,9 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 /* Tells the subscribers of a served fetch (no lock held). */
 static void publish_fetch(struct fetchlog *f, const struct entry *e)
 {
-	json_t *data = json_pack("{s:s, s:s, s:s, s:i}", "client", e->client, "user_agent",
-	                         e->user_agent, "version", e->version, "status", e->status);
+	json_t *data = json_pack("{s:s, s:s, s:s, s:i, s:I}", "client", e->client, "user_agent",
+	                         e->user_agent, "version", e->version, "status", e->status,
+	                         "generation", (json_int_t)e->generation);
 	struct event ev = {.kind = EV_CONFIG_FETCHED,
 	                   .cluster = "",
 	                   .cluster_id = e->cluster_id,
@@ -203,7 +207,7 @@ enum kerr fetchlog_start(struct store *s, int keep, struct events *ev, struct fe
 }
 
 void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client,
-                  const char *user_agent, const char *version, int status)
+                  const char *user_agent, const char *version, int status, int64_t generation)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -222,6 +226,7 @@ void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client
 	str_copy(e->user_agent, sizeof(e->user_agent), user_agent ? user_agent : "");
 	str_copy(e->version, sizeof(e->version), version ? version : "");
 	e->status = status;
+	e->generation = generation;
 	pthread_mutex_unlock(&f->mu);
 }
 

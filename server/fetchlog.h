@@ -12,12 +12,12 @@ struct fetchlog;
 /* Starts the writer thread. keep = rows kept per cluster. K_OK, K_ENOMEM, K_EIO. */
 enum kerr fetchlog_start(struct store *s, int keep, struct events *ev, struct fetchlog **out);
 
-/* Queues one served fetch (strings copied, truncated to sane lengths): the
+/* Queues one served fetch of generation (strings copied, truncated to sane lengths): the
  * record of the nodes that booted, so refused fetches do not belong here.
  * Never blocks on the database; when the queue is full the fetch is dropped
  * and counted. */
 void fetchlog_add(struct fetchlog *f, const char *cluster_id, const char *client,
-                  const char *user_agent, const char *version, int status);
+                  const char *user_agent, const char *version, int status, int64_t generation);
 
 /* Writes what is queued now and returns when it is on disk, or after at
  * most a second (for pages that want fresh counts). */

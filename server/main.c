@@ -21,6 +21,7 @@
 #include "render.h"
 #include "replicas.h"
 #include "service.h"
+#include "snapshots.h"
 #include "writer.h"
 
 #define EVENTLOG_KEEP 4096 /* events kept for streams to resume from (Last-Event-ID) */
@@ -255,6 +256,11 @@ int main(int argc, char **argv)
 		log_warnx("database: %s", buf_str(&err));
 		goto out;
 	}
+	store_keep_generations(app.store, cfg.keep_generations);
+	if (snapshots_new(app.store, app.profiles, &app.snapshots) != K_OK) {
+		log_warnx("database: cannot store the profiles of the template folders");
+		goto out;
+	}
 	struct discovery_options dopt = {.long_poll_timeout_s = cfg.long_poll_timeout_s,
 	                                 .max_waiters = cfg.max_long_polls,
 	                                 .max_registrations = cfg.max_registrations};
@@ -281,6 +287,16 @@ int main(int argc, char **argv)
 		log_warnx("cannot start the database listener: out of memory or threads");
 		goto out;
 	}
+	/* clusters stored before generations: their snapshot is the folders now */
+	int snapshotted = 0;
+	if (service_snapshot_legacy(&app, &snapshotted) != K_OK) {
+		log_warnx("database: cannot snapshot the profiles of older clusters");
+		goto out;
+	}
+	if (snapshotted)
+		log_info("generations: %d clusters stored before generations now serve a snapshot "
+		          "of the template folders' profiles",
+		          snapshotted);
 	struct http_options ho = {
 	        .listen = cfg.listen,
 	        .public_url = app.public_url,
@@ -378,6 +394,7 @@ out:
 	confcache_free(&app.cache);
 	eventlog_free(&app.eventlog);
 	reports_free(&app.reports);
+	snapshots_free(&app.snapshots);
 	store_close(&app.store);
 	events_free(&events);
 	/* requests answered 503 at the end of the drain whose handler threads

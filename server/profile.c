@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "rand.h"
 #include "subst.h"
 
@@ -77,11 +78,14 @@ struct profile {
 	size_t nitems;
 	struct unitcfg *units;
 	size_t nunits;
+	json_t *files; /* every file read, by path: the profile's snapshot */
+	char digest[PROFILE_DIGEST_LEN + 1];
 };
 
 struct profile_set {
 	struct profile **p; /* sorted by name */
 	size_t n;
+	bool borrowed; /* the profiles belong to someone else (profile_set_compose) */
 };
 
 /* Appends "file[:line]: message" to errmsg and returns K_EINVAL. */
@@ -882,7 +886,7 @@ bool profile_builtin_valid(const char *name, const char *value)
 	return false;
 }
 
-static void profile_free(struct profile **pp)
+void profile_free(struct profile **pp)
 {
 	struct profile *p;
 
@@ -914,6 +918,7 @@ static void profile_free(struct profile **pp)
 	free(p->items);
 	free(p->units);
 	free(p->description);
+	json_decref(p->files);
 	free(p->dir);
 	free(p->name);
 	free(p);
@@ -924,7 +929,7 @@ void profile_set_free(struct profile_set **ps)
 {
 	if (!ps || !*ps)
 		return;
-	for (size_t i = 0; i < (*ps)->n; i++)
+	for (size_t i = 0; i < (*ps)->n && !(*ps)->borrowed; i++)
 		profile_free(&(*ps)->p[i]);
 	free((*ps)->p);
 	free(*ps);
@@ -945,30 +950,86 @@ static void names_free(char **names, size_t n)
 	free(names);
 }
 
-/* Lists dfd's entries but . and .., sorted. shown names dfd in messages. */
-static enum kerr list_dir(int dfd, const char *shown, char ***out, size_t *out_n,
+/*
+ * A directory of a profile being read: on disk (fd), or in a snapshot (the
+ * profile's files by path, as a generation stored them). rel is the
+ * directory's path inside the profile ("" or "systemd/", "files/etc/"...);
+ * on disk every file read is recorded in *capture under its path, which
+ * makes the profile's snapshot.
+ */
+struct src {
+	int fd;              /* -1 for a snapshot */
+	const json_t *files; /* snapshot: {path: text | {"base64": ...}} */
+	json_t *capture;     /* disk: where the files read go */
+	char *rel;
+};
+
+static void src_close(struct src *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->rel);
+	d->fd = -1;
+	d->rel = NULL;
+}
+
+/* The snapshot's entries directly under d (names, unsorted, unique). */
+static enum kerr snapshot_list(const struct src *d, char **names, size_t *n, const char *shown,
+                               struct buf *errmsg)
+{
+	size_t rl = strlen(d->rel);
+	const char *key;
+	json_t *v;
+	json_object_foreach ((json_t *)d->files, key, v) {
+		if (strncmp(key, d->rel, rl) != 0 || !key[rl])
+			continue;
+		size_t len = strcspn(key + rl, "/");
+		bool seen = false;
+		for (size_t i = 0; i < *n && !seen; i++)
+			seen = strlen(names[i]) == len && !strncmp(names[i], key + rl, len);
+		if (seen)
+			continue;
+		if (*n == DIR_ENTRIES_MAX)
+			return fail(errmsg, "%s: more than %d entries", shown, DIR_ENTRIES_MAX);
+		names[*n] = strndup(key + rl, len);
+		if (!names[*n])
+			return K_ENOMEM;
+		(*n)++;
+	}
+	return K_OK;
+}
+
+/* Lists d's entries but . and .., sorted. shown names d in messages. */
+static enum kerr list_dir(const struct src *d, const char *shown, char ***out, size_t *out_n,
                           struct buf *errmsg)
 {
 	enum kerr e = K_OK;
 	char **names = NULL;
 	size_t n = 0;
-	DIR *d = NULL;
+	DIR *dir = NULL;
 	struct dirent *de;
-	int fd = dup(dfd);
+	int fd = -1;
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		e = fail(errmsg, "%s: %s", shown, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
-	rewinddir(d);
 	names = calloc(DIR_ENTRIES_MAX, sizeof(*names));
 	if (!names) {
 		e = K_ENOMEM;
 		goto out;
 	}
-	while ((de = readdir(d)) != NULL) {
+	if (d->fd < 0) {
+		e = snapshot_list(d, names, &n, shown, errmsg);
+		if (e != K_OK)
+			goto out;
+		goto sort;
+	}
+	fd = dup(d->fd);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		e = fail(errmsg, "%s: %s", shown, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == DIR_ENTRIES_MAX) {
@@ -982,6 +1043,7 @@ static enum kerr list_dir(int dfd, const char *shown, char ***out, size_t *out_n
 		}
 		n++;
 	}
+sort:
 	qsort(names, n, sizeof(*names), cmp_str);
 	*out = names;
 	*out_n = n;
@@ -989,18 +1051,33 @@ static enum kerr list_dir(int dfd, const char *shown, char ***out, size_t *out_n
 out:
 	if (names)
 		names_free(names, n);
-	if (d)
-		closedir(d);
+	if (dir)
+		closedir(dir);
 	return e;
 }
 
-/* The type (S_IFREG or S_IFDIR) of dfd/name; symlinks and others are errors. */
-static enum kerr entry_type(int dfd, const char *name, const char *shown, mode_t *out,
+/* d's path for name inside the profile (malloc'd). */
+static char *rel_path(const struct src *d, const char *name)
+{
+	char *s = NULL;
+	return asprintf(&s, "%s%s", d->rel, name) < 0 ? NULL : s;
+}
+
+/* The type (S_IFREG or S_IFDIR) of d/name; symlinks and others are errors. */
+static enum kerr entry_type(const struct src *d, const char *name, const char *shown, mode_t *out,
                             struct buf *errmsg)
 {
 	struct stat st;
 
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (d->fd < 0) {
+		char *rel = rel_path(d, name);
+		if (!rel)
+			return K_ENOMEM;
+		*out = json_object_get(d->files, rel) ? S_IFREG : S_IFDIR;
+		free(rel);
+		return K_OK;
+	}
+	if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(errmsg, "%s: %s", shown, strerror(errno));
 	if (S_ISLNK(st.st_mode))
 		return fail(errmsg, "%s: symbolic links are not allowed in a profile", shown);
@@ -1010,28 +1087,81 @@ static enum kerr entry_type(int dfd, const char *name, const char *shown, mode_t
 	return K_OK;
 }
 
-/* Opens the subdirectory dfd/name without following symlinks. */
-static enum kerr open_subdir(int dfd, const char *name, const char *shown, int *out,
-                             struct buf *errmsg)
+/* Opens the subdirectory d/name (on disk without following symlinks). */
+static enum kerr open_subdir(const struct src *d, const char *name, const char *shown,
+                             struct src *out, struct buf *errmsg)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
+	*out = (struct src){.fd = -1, .files = d->files, .capture = d->capture};
+	if (asprintf(&out->rel, "%s%s/", d->rel, name) < 0) {
+		out->rel = NULL;
+		return K_ENOMEM;
+	}
+	if (d->fd < 0)
+		return K_OK;
+	out->fd = openat(d->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out->fd < 0) {
+		src_close(out);
 		return fail(errmsg, "%s: %s", shown, strerror(errno));
-	*out = fd;
+	}
 	return K_OK;
 }
 
-/* Reads the regular file dfd/name (at most PROFILE_TPL_MAX bytes), NUL-terminated. */
-static enum kerr read_at(int dfd, const char *name, const char *shown, char **out, size_t *out_len,
-                         struct buf *errmsg)
+/* A file of a snapshot: text, or {"base64": ...} for bytes that are not. */
+static enum kerr snapshot_read(const struct src *d, const char *name, const char *shown,
+                               char **out, size_t *out_len, struct buf *errmsg)
+{
+	char *rel = rel_path(d, name);
+	if (!rel)
+		return K_ENOMEM;
+	json_t *v = json_object_get(d->files, rel);
+	free(rel);
+	const char *b64 = json_string_value(json_object_get(v, "base64"));
+	if (json_is_string(v)) {
+		*out_len = json_string_length(v);
+		*out = malloc(*out_len + 1);
+		if (!*out)
+			return K_ENOMEM;
+		memcpy(*out, json_string_value(v), *out_len + 1);
+		return K_OK;
+	}
+	if (!b64 || !(*out = digest_unbase64(b64, out_len)))
+		return fail(errmsg, "%s: not a file of the snapshot", shown);
+	return K_OK;
+}
+
+/* Records a file read from disk in the profile's snapshot. */
+static enum kerr capture(const struct src *d, const char *name, const char *data, size_t len)
+{
+	char *rel = rel_path(d, name);
+	json_t *v = NULL;
+	if (!rel)
+		return K_ENOMEM;
+	if (utf8_text(data, len)) {
+		v = json_stringn(data, len);
+	} else {
+		size_t n;
+		char *b64 = digest_base64(data, len, &n);
+		v = b64 ? json_pack("{s:s}", "base64", b64) : NULL;
+		free(b64);
+	}
+	int rc = v ? json_object_set_new(d->capture, rel, v) : -1;
+	free(rel);
+	return rc == 0 ? K_OK : K_ENOMEM;
+}
+
+/* Reads the regular file d/name (at most PROFILE_TPL_MAX bytes), NUL-terminated. */
+static enum kerr read_at(const struct src *d, const char *name, const char *shown, char **out,
+                         size_t *out_len, struct buf *errmsg)
 {
 	enum kerr e = K_OK;
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0, cap;
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = -1;
 
+	if (d->fd < 0)
+		return snapshot_read(d, name, shown, out, out_len, errmsg);
+	fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		e = fail(errmsg, "%s: %s", shown, strerror(errno));
 		goto out;
@@ -1068,6 +1198,9 @@ static enum kerr read_at(int dfd, const char *name, const char *shown, char **ou
 		}
 	}
 	data[len] = '\0';
+	e = capture(d, name, data, len);
+	if (e != K_OK)
+		goto out;
 	*out = data;
 	*out_len = len;
 	data = NULL;
@@ -1113,10 +1246,10 @@ static enum kerr add_item(struct profile *p, enum profile_item_kind kind, const 
 }
 
 /* Reads a unit or drop-in template: it must be UTF-8 text without NUL. */
-static enum kerr read_unit_text(int dfd, const char *name, const char *shown, char **out,
+static enum kerr read_unit_text(const struct src *d, const char *name, const char *shown, char **out,
                                 size_t *out_len, struct buf *errmsg)
 {
-	enum kerr e = read_at(dfd, name, shown, out, out_len, errmsg);
+	enum kerr e = read_at(d, name, shown, out, out_len, errmsg);
 
 	if (e != K_OK)
 		return e;
@@ -1129,7 +1262,7 @@ static enum kerr read_unit_text(int dfd, const char *name, const char *shown, ch
 }
 
 /* systemd/UNIT.d/: drop-ins only. */
-static enum kerr load_dropins(struct profile *p, int dfd, const char *unit, const char *shown,
+static enum kerr load_dropins(struct profile *p, const struct src *d, const char *unit, const char *shown,
                               struct buf *errmsg)
 {
 	enum kerr e;
@@ -1137,7 +1270,7 @@ static enum kerr load_dropins(struct profile *p, int dfd, const char *unit, cons
 	size_t n = 0, len = 0;
 	mode_t type = 0;
 
-	e = list_dir(dfd, shown, &names, &n, errmsg);
+	e = list_dir(d, shown, &names, &n, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -1147,7 +1280,7 @@ static enum kerr load_dropins(struct profile *p, int dfd, const char *unit, cons
 			e = K_ENOMEM;
 			goto out;
 		}
-		e = entry_type(dfd, names[i], sub, &type, errmsg);
+		e = entry_type(d, names[i], sub, &type, errmsg);
 		if (e != K_OK)
 			goto out;
 		if (type != S_IFREG) {
@@ -1158,7 +1291,7 @@ static enum kerr load_dropins(struct profile *p, int dfd, const char *unit, cons
 			e = fail(errmsg, "%s: a drop-in's name must end in .conf", sub);
 			goto out;
 		}
-		e = read_unit_text(dfd, names[i], sub, &tpl, &len, errmsg);
+		e = read_unit_text(d, names[i], sub, &tpl, &len, errmsg);
 		if (e != K_OK)
 			goto out;
 		e = add_item(p, PROFILE_DROPIN, unit, names[i], NULL, sub, tpl, len, errmsg);
@@ -1173,15 +1306,15 @@ out:
 }
 
 /* systemd/: units and UNIT.d/ drop-in directories. */
-static enum kerr load_systemd(struct profile *p, int dfd, const char *shown, struct buf *errmsg)
+static enum kerr load_systemd(struct profile *p, const struct src *d, const char *shown, struct buf *errmsg)
 {
 	enum kerr e;
 	char **names = NULL, *sub = NULL, *tpl = NULL, *unit = NULL;
 	size_t n = 0, len = 0;
 	mode_t type = 0;
-	int fd = -1;
+	struct src sub_d = {.fd = -1};
 
-	e = list_dir(dfd, shown, &names, &n, errmsg);
+	e = list_dir(d, shown, &names, &n, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -1191,7 +1324,7 @@ static enum kerr load_systemd(struct profile *p, int dfd, const char *shown, str
 			e = K_ENOMEM;
 			goto out;
 		}
-		e = entry_type(dfd, names[i], sub, &type, errmsg);
+		e = entry_type(d, names[i], sub, &type, errmsg);
 		if (e != K_OK)
 			goto out;
 		if (type == S_IFREG) {
@@ -1203,7 +1336,7 @@ static enum kerr load_systemd(struct profile *p, int dfd, const char *shown, str
 				         sub);
 				goto out;
 			}
-			e = read_unit_text(dfd, names[i], sub, &tpl, &len, errmsg);
+			e = read_unit_text(d, names[i], sub, &tpl, &len, errmsg);
 			if (e != K_OK)
 				goto out;
 			e = add_item(p, PROFILE_UNIT, names[i], NULL, NULL, sub, tpl, len, errmsg);
@@ -1227,12 +1360,11 @@ static enum kerr load_systemd(struct profile *p, int dfd, const char *shown, str
 			         sub);
 			goto out;
 		}
-		e = open_subdir(dfd, names[i], sub, &fd, errmsg);
+		e = open_subdir(d, names[i], sub, &sub_d, errmsg);
 		if (e != K_OK)
 			goto out;
-		e = load_dropins(p, fd, unit, sub, errmsg);
-		close(fd);
-		fd = -1;
+		e = load_dropins(p, &sub_d, unit, sub, errmsg);
+		src_close(&sub_d);
 		if (e != K_OK)
 			goto out;
 	}
@@ -1244,19 +1376,19 @@ out:
 }
 
 /* files/...: every regular file becomes a file at the same path on the node. */
-static enum kerr load_files(struct profile *p, int dfd, const char *shown, const char *nodepath,
+static enum kerr load_files(struct profile *p, const struct src *d, const char *shown, const char *nodepath,
                             int depth, struct buf *errmsg)
 {
 	enum kerr e;
 	char **names = NULL, *sub = NULL, *np = NULL, *tpl = NULL;
 	size_t n = 0, len = 0;
 	mode_t type = 0;
-	int fd = -1;
+	struct src sub_d = {.fd = -1};
 
 	if (depth > FILES_DEPTH_MAX)
 		return fail(errmsg, "%s: nested deeper than %d directories", shown,
 		            FILES_DEPTH_MAX);
-	e = list_dir(dfd, shown, &names, &n, errmsg);
+	e = list_dir(d, shown, &names, &n, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -1272,21 +1404,20 @@ static enum kerr load_files(struct profile *p, int dfd, const char *shown, const
 			e = fail(errmsg, "%s: path longer than %d bytes", sub, NODE_PATH_MAX);
 			goto out;
 		}
-		e = entry_type(dfd, names[i], sub, &type, errmsg);
+		e = entry_type(d, names[i], sub, &type, errmsg);
 		if (e != K_OK)
 			goto out;
 		if (type == S_IFDIR) {
-			e = open_subdir(dfd, names[i], sub, &fd, errmsg);
+			e = open_subdir(d, names[i], sub, &sub_d, errmsg);
 			if (e != K_OK)
 				goto out;
-			e = load_files(p, fd, sub, np, depth + 1, errmsg);
-			close(fd);
-			fd = -1;
+			e = load_files(p, &sub_d, sub, np, depth + 1, errmsg);
+			src_close(&sub_d);
 			if (e != K_OK)
 				goto out;
 			continue;
 		}
-		e = read_at(dfd, names[i], sub, &tpl, &len, errmsg);
+		e = read_at(d, names[i], sub, &tpl, &len, errmsg);
 		if (e != K_OK)
 			goto out;
 		e = add_item(p, PROFILE_FILE, NULL, NULL, np, sub, tpl, len, errmsg);
@@ -1892,29 +2023,19 @@ static enum kerr finish(struct profile *p, json_t *root)
 	return K_OK;
 }
 
-static enum kerr load_profile(const char *dir, const char *name, struct profile **out,
-                              struct buf *errmsg)
+/* Reads p's folder (root: on disk or a snapshot; p->dir names it in
+ * messages) and checks it. */
+static enum kerr load_from(struct profile *p, const struct src *root, struct buf *errmsg)
 {
 	enum kerr e = K_OK;
-	struct profile *p = NULL;
 	char **names = NULL, *sub = NULL, *json = NULL;
 	size_t n = 0, json_len = 0;
-	json_t *root = NULL;
+	json_t *manifest = NULL;
 	json_error_t jerr;
 	mode_t type = 0;
-	int dfd = -1, fd = -1;
+	struct src sub_d = {.fd = -1};
 
-	p = calloc(1, sizeof(*p));
-	if (!p || !(p->name = strdup(name)) || !(p->dir = join(dir, name))) {
-		e = K_ENOMEM;
-		goto out;
-	}
-	dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		e = fail(errmsg, "%s: %s", p->dir, strerror(errno));
-		goto out;
-	}
-	e = list_dir(dfd, p->dir, &names, &n, errmsg);
+	e = list_dir(root, p->dir, &names, &n, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -1924,22 +2045,21 @@ static enum kerr load_profile(const char *dir, const char *name, struct profile 
 			e = K_ENOMEM;
 			goto out;
 		}
-		e = entry_type(dfd, names[i], sub, &type, errmsg);
+		e = entry_type(root, names[i], sub, &type, errmsg);
 		if (e != K_OK)
 			goto out;
 		if (strcmp(names[i], "profile.json") == 0 && type == S_IFREG) {
-			e = read_at(dfd, names[i], sub, &json, &json_len, errmsg);
+			e = read_at(root, names[i], sub, &json, &json_len, errmsg);
 		} else if ((strcmp(names[i], "systemd") == 0 || strcmp(names[i], "files") == 0) &&
 		           type == S_IFDIR) {
-			e = open_subdir(dfd, names[i], sub, &fd, errmsg);
+			e = open_subdir(root, names[i], sub, &sub_d, errmsg);
 			if (e != K_OK)
 				goto out;
 			if (names[i][0] == 's')
-				e = load_systemd(p, fd, sub, errmsg);
+				e = load_systemd(p, &sub_d, sub, errmsg);
 			else
-				e = load_files(p, fd, sub, "", 0, errmsg);
-			close(fd);
-			fd = -1;
+				e = load_files(p, &sub_d, sub, "", 0, errmsg);
+			src_close(&sub_d);
 		} else {
 			e = fail(errmsg,
 			         "%s: unexpected %s (a profile holds only profile.json, systemd/ "
@@ -1959,12 +2079,12 @@ static enum kerr load_profile(const char *dir, const char *name, struct profile 
 		e = fail(errmsg, "%s: missing", sub);
 		goto out;
 	}
-	root = json_loadb(json, json_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
+	manifest = json_loadb(json, json_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!manifest) {
 		e = fail(errmsg, "%s:%d: %s", sub, jerr.line, jerr.text);
 		goto out;
 	}
-	e = parse_manifest(p, root, sub, errmsg);
+	e = parse_manifest(p, manifest, sub, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < p->nitems; i++) {
@@ -1974,18 +2094,88 @@ static enum kerr load_profile(const char *dir, const char *name, struct profile 
 		if (e != K_OK)
 			goto out;
 	}
-	e = finish(p, root);
+	e = finish(p, manifest);
+out:
+	json_decref(manifest);
+	free(json);
+	free(sub);
+	names_free(names, n);
+	return e;
+}
+
+/* The digest of a profile's files: the first 128 bits of the SHA-512 of
+ * their canonical JSON (sorted paths). */
+static enum kerr set_digest(struct profile *p)
+{
+	char *canon = json_dumps(p->files, JSON_COMPACT | JSON_SORT_KEYS);
+	char hex[DIGEST_SHA512_HEX];
+	if (!canon)
+		return K_ENOMEM;
+	digest_sha512_hex(canon, strlen(canon), hex);
+	free(canon);
+	memcpy(p->digest, hex, PROFILE_DIGEST_LEN);
+	p->digest[PROFILE_DIGEST_LEN] = '\0';
+	return K_OK;
+}
+
+static enum kerr load_profile(const char *dir, const char *name, struct profile **out,
+                              struct buf *errmsg)
+{
+	enum kerr e = K_OK;
+	struct profile *p = calloc(1, sizeof(*p));
+	struct src root = {.fd = -1};
+
+	if (!p || !(p->name = strdup(name)) || !(p->dir = join(dir, name)) ||
+	    !(p->files = json_object()) || !(root.rel = strdup(""))) {
+		e = K_ENOMEM;
+		goto out;
+	}
+	root.capture = p->files;
+	root.fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root.fd < 0) {
+		e = fail(errmsg, "%s: %s", p->dir, strerror(errno));
+		goto out;
+	}
+	e = load_from(p, &root, errmsg);
+	if (e == K_OK)
+		e = set_digest(p);
 	if (e != K_OK)
 		goto out;
 	*out = p;
 	p = NULL;
 out:
-	json_decref(root);
-	free(json);
-	free(sub);
-	names_free(names, n);
-	if (dfd >= 0)
-		close(dfd);
+	src_close(&root);
+	profile_free(&p);
+	return e;
+}
+
+enum kerr profile_load_snapshot(const char *name, const json_t *files, struct profile **out,
+                                struct buf *errmsg)
+{
+	enum kerr e = K_OK;
+	struct profile *p = calloc(1, sizeof(*p));
+	struct src root = {.fd = -1, .files = files};
+
+	if (!json_is_object(files))
+		return fail(errmsg, "the snapshot of profile %s holds no files", name);
+	if (!p || !(p->name = strdup(name)) || !(p->files = json_deep_copy(files)) ||
+	    !(root.rel = strdup(""))) {
+		e = K_ENOMEM;
+		goto out;
+	}
+	e = set_digest(p);
+	if (e == K_OK && asprintf(&p->dir, "%s@%.8s", name, p->digest) < 0) {
+		p->dir = NULL;
+		e = K_ENOMEM;
+	}
+	if (e == K_OK)
+		e = load_from(p, &root, errmsg);
+	if (e != K_OK)
+		goto out;
+	*out = p;
+	p = NULL;
+out:
+	src_close(&root);
 	profile_free(&p);
 	return e;
 }
@@ -2026,12 +2216,13 @@ static enum kerr load_dir(struct profile_set *ps, const char *dir, struct buf *e
 	struct profile *p = NULL;
 	struct stat st;
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const struct src top = {.fd = dfd};
 
 	if (dfd < 0) {
 		e = fail(errmsg, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
-	e = list_dir(dfd, dir, &names, &n, errmsg);
+	e = list_dir(&top, dir, &names, &n, errmsg);
 	if (e != K_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -2101,7 +2292,50 @@ out:
 	return e;
 }
 
+enum kerr profile_set_compose(const struct profile *const *profiles, size_t n,
+                              struct profile_set **out)
+{
+	struct profile_set *ps = calloc(1, sizeof(*ps));
+	if (!ps || !(ps->p = calloc(n + 1, sizeof(*ps->p)))) {
+		free(ps);
+		return K_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ps->p[i] = (struct profile *)profiles[i];
+	ps->n = n;
+	ps->borrowed = true;
+	if (n) /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+		qsort(ps->p, n, sizeof(*ps->p), cmp_profile);
+	*out = ps;
+	return K_OK;
+}
+
 /* ---- access ---- */
+
+const char *profile_name(const struct profile *p)
+{
+	return p->name;
+}
+
+const char *profile_digest(const struct profile *p)
+{
+	return p->digest;
+}
+
+const json_t *profile_files(const struct profile *p)
+{
+	return p->files;
+}
+
+size_t profile_set_count(const struct profile_set *ps)
+{
+	return ps ? ps->n : 0;
+}
+
+const struct profile *profile_set_at(const struct profile_set *ps, size_t i)
+{
+	return ps->p[i];
+}
 
 const struct profile *profile_get(const struct profile_set *ps, const char *name)
 {

@@ -30,6 +30,43 @@ enum kerr profile_set_load(const char *const *dirs, size_t ndirs, struct profile
 /* Frees the set and NULLs *ps. Accepts NULL and *ps == NULL. */
 void profile_set_free(struct profile_set **ps);
 
+/* One loaded profile, owned by its set (or by whoever loaded it alone). */
+struct profile;
+
+/*
+ * Snapshots: every file a profile was loaded from is kept, by its path in
+ * the profile folder ("profile.json", "systemd/etcd-member.service",
+ * "files/etc/x"), as a JSON object {path: text} (bytes that are not UTF-8
+ * text: {path: {"base64": ...}}); its digest (PROFILE_DIGEST_LEN hex digits
+ * of the SHA-512 of that object with sorted keys) names that content. A
+ * generation of a cluster stores the digests of its profiles; the files go
+ * into the store once per digest, and the profile is loaded back from them
+ * with the same checks as from a folder.
+ */
+#define PROFILE_DIGEST_LEN 32
+
+const char *profile_name(const struct profile *p);
+const char *profile_digest(const struct profile *p);
+const json_t *profile_files(const struct profile *p); /* borrowed */
+
+/* Loads a profile from a snapshot's files (as profile_files gave them).
+ * K_OK with a new profile in *out (free with profile_free), K_EINVAL with a
+ * message in errmsg, K_ENOMEM. */
+enum kerr profile_load_snapshot(const char *name, const json_t *files, struct profile **out,
+                                struct buf *errmsg);
+
+/* Frees a profile loaded alone and NULLs *p. Accepts NULL. */
+void profile_free(struct profile **p);
+
+/* A set made of profiles owned elsewhere (they must outlive it; the set's
+ * free leaves them alone): what one generation renders with. */
+enum kerr profile_set_compose(const struct profile *const *profiles, size_t n,
+                              struct profile_set **out);
+
+/* The set's profiles, by name: i < profile_set_count(ps). */
+size_t profile_set_count(const struct profile_set *ps);
+const struct profile *profile_set_at(const struct profile_set *ps, size_t i);
+
 /* Returns a new reference: the body of GET /profiles (every variable with its
  * rule, and the built-ins with theirs). */
 json_t *profile_set_describe(const struct profile_set *ps);
@@ -79,9 +116,6 @@ bool profile_builtin(const char *name);
  * cluster_id a word, size an integer 1-99, discovery_url and public_url
  * URLs); also true for "" (a value kindling has not set). */
 bool profile_builtin_valid(const char *name, const char *value);
-
-/* One loaded profile, owned by its set. */
-struct profile;
 
 /* What a profile puts on a node. */
 enum profile_item_kind { PROFILE_UNIT, PROFILE_DROPIN, PROFILE_FILE };

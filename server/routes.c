@@ -27,6 +27,14 @@ static void cluster_get(struct req *r)
 		api_cluster_get(r);
 }
 
+static void cluster_diff(struct req *r)
+{
+	if (wants_html(r))
+		api_page_diff(r);
+	else
+		api_cluster_diff(r);
+}
+
 /* Scanned in order for every request: the node routes, which carry boot
  * storms, come first. No two patterns overlap, so order means nothing else.
  * Every operator write is ROUTE_STATE_CHANGE (http_bind refuses a table
@@ -49,6 +57,10 @@ const struct route api_routes[] = {
         {"GET", "/static/{file}", api_static, AUTH_NONE, 0, 0},
         {"POST", "/clusters/{name}/delete", api_page_delete, AUTH_OPERATOR,
          ROUTE_BROWSER | ROUTE_STATE_CHANGE | ROUTE_FORM, 0},
+        {"POST", "/clusters/{name}/adopt", api_page_adopt, AUTH_OPERATOR,
+         ROUTE_BROWSER | ROUTE_STATE_CHANGE | ROUTE_FORM, 0},
+        {"POST", "/clusters/{name}/rollback", api_page_rollback, AUTH_OPERATOR,
+         ROUTE_BROWSER | ROUTE_STATE_CHANGE | ROUTE_FORM, 0},
         {"GET", "/clusters", clusters_list, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"POST", "/clusters", api_clusters_create, AUTH_OPERATOR,
          ROUTE_JSON_BODY | ROUTE_STATE_CHANGE, 0},
@@ -59,6 +71,9 @@ const struct route api_routes[] = {
         {"POST", "/clusters/{name}/token", api_cluster_token, AUTH_OPERATOR, ROUTE_STATE_CHANGE, 0},
         {"GET", "/clusters/{name}/userdata", api_cluster_userdata, AUTH_OPERATOR, 0, 0},
         {"GET", "/clusters/{name}/events", api_cluster_events, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/generations", api_cluster_generations, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/generations/{n}", api_cluster_generation, AUTH_OPERATOR, 0, 0},
+        {"GET", "/clusters/{name}/diff", cluster_diff, AUTH_OPERATOR, ROUTE_BROWSER, 0},
         {"GET", "/profiles", api_profiles, AUTH_OPERATOR, 0, 0},
         /* discovery.etcd.io-compatible allocation: any method, like the original;
          * a GET that allocates, so it is a state change too */

@@ -15,6 +15,7 @@
 #include "fields.h"
 #include "rand.h"
 #include "render.h"
+#include "snapshots.h"
 #include "upstream.h"
 
 struct op {
@@ -26,7 +27,9 @@ struct op {
 	char name[64];
 	char token[65];   /* a rotation's new token */
 	struct cluster c; /* a create's cluster */
-	json_t *patch;    /* a vars change */
+	json_t *patch;    /* a vars change, or NULL */
+	bool adopt;       /* a change that adopts the folders' profile files */
+	int64_t rollback; /* a rollback: the generation whose inputs come back; 0 */
 };
 
 void service_reply_clear(struct service_reply *r)
@@ -217,8 +220,9 @@ static void check_protocol_profiles(const json_t *profiles, bool v3, json_t *err
 	}
 }
 
-/* Checks profiles and vars (present or defaulted) with the profile set. */
-static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, json_t *errors)
+/* Checks profiles and vars (present or defaulted) with the profile set ps. */
+static void check_profiles(const struct app *a, const struct profile_set *ps, json_t *profiles,
+                           json_t *vars, json_t *errors)
 {
 	if (!json_is_array(profiles)) {
 		field_error(errors, "profiles", "must be an array of profile names");
@@ -237,7 +241,7 @@ static void check_profiles(const struct app *a, json_t *profiles, json_t *vars, 
 		field_error(errors, "vars", "at most %d variables (--max-vars)", a->cfg->max_vars);
 		return;
 	}
-	profile_check(a->profiles, profiles, vars, errors);
+	profile_check(ps, profiles, vars, errors);
 }
 
 /* Hands the checked cluster (its discovery URL set) to the writer. */
@@ -377,7 +381,7 @@ void service_create(const struct app *a, json_t *request, struct service_reply *
 	c->profiles = profiles ? json_incref(profiles) : json_pack("[s]", v3 ? "etcd-v3" : "etcd");
 	check_protocol_profiles(c->profiles, v3, errors);
 	c->vars = vars ? json_incref(vars) : json_object();
-	check_profiles(a, c->profiles, c->vars, errors);
+	check_profiles(a, a->profiles, c->profiles, c->vars, errors);
 	if (!json_array_size(errors)) /* the default spec must express the profiles */
 		render_check(a->profiles, c->profiles, c->ignition_version, "ignition_version",
 		             errors);
@@ -388,6 +392,8 @@ void service_create(const struct app *a, json_t *request, struct service_reply *
 	}
 	json_decref(errors);
 	enum kerr e = profile_generate_secrets(a->profiles, c->profiles, c->vars, &c->secrets);
+	if (e == K_OK) /* generation 1: the folders' profiles as they are now */
+		e = snapshots_current(a->snapshots, c->profiles, &c->profile_versions);
 	if (e == K_OK)
 		e = rand_uuid(c->id);
 	if (e == K_OK)
@@ -425,36 +431,268 @@ static json_t *merge_vars(const json_t *old, json_t *patch)
 	return vars;
 }
 
+/* The names of the keys whose values differ between two objects (new array). */
+static json_t *changed_keys(const json_t *old, const json_t *new)
+{
+	json_t *keys = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach ((json_t *)old, k, v) {
+		if (!json_equal(v, json_object_get(new, k)))
+			json_array_append_new(keys, json_string(k));
+	}
+	json_object_foreach ((json_t *)new, k, v) {
+		if (!json_object_get(old, k))
+			json_array_append_new(keys, json_string(k));
+	}
+	return keys;
+}
+
+/* A rollback, inside the transaction: generation o->rollback's inputs
+ * become the cluster's again. */
+static enum kerr rollback_mutate(struct op *o, struct cluster *c)
+{
+	json_t *errors = o->out->errors;
+	struct store_generation g = {0};
+	if (o->rollback == c->generation) {
+		field_error(errors, "rollback_to", "generation %lld is the current one",
+		            (long long)o->rollback);
+		return K_EINVAL;
+	}
+	enum kerr e = o->rollback > c->generation
+	                      ? K_ENOTFOUND
+	                      : store_generation_get(o->a->store, c->id, o->rollback, &g);
+	if (e == K_ENOTFOUND) {
+		field_error(errors, "rollback_to",
+		            "cluster \"%s\" has no generation %lld: it has generations up to %lld, "
+		            "of which the newest %d are kept (--keep-generations)",
+		            c->name, (long long)o->rollback, (long long)c->generation,
+		            o->a->cfg->keep_generations);
+		return K_EINVAL;
+	}
+	if (e != K_OK)
+		return e;
+	json_t *in = g.inputs;
+	json_t *profiles = json_object_get(in, "profiles"), *vars = json_object_get(in, "vars");
+	json_t *secrets = json_object_get(in, "secrets");
+	json_t *versions = json_object_get(in, "profile_versions");
+	const char *version = json_string_value(json_object_get(in, "ignition_version"));
+	struct profile_set *ps = NULL;
+	struct buf why;
+	buf_init(&why, 256);
+	if (!json_is_array(profiles) || !json_is_object(vars) || !json_is_object(secrets) ||
+	    !version) {
+		e = K_EIO;
+	} else if ((e = snapshots_set(o->a->snapshots, profiles, json_is_array(versions) ? versions : NULL,
+	                              &ps, &why)) == K_EINVAL) {
+		field_error(errors, "rollback_to", "generation %lld cannot be served again: %s",
+		            (long long)o->rollback, buf_str(&why));
+	}
+	profile_set_free(&ps);
+	buf_free(&why);
+	if (e == K_OK) {
+		json_t *change = json_pack("{s:s, s:I, s:o}", "kind", "rollback", "to",
+		                           (json_int_t)o->rollback, "vars", changed_keys(c->vars, vars));
+		json_decref(c->change);
+		c->change = change;
+		json_decref(c->profiles);
+		c->profiles = json_incref(profiles);
+		json_decref(c->vars);
+		c->vars = json_incref(vars);
+		json_decref(c->secrets);
+		c->secrets = json_incref(secrets);
+		json_decref(c->profile_versions);
+		c->profile_versions = json_is_array(versions) ? json_incref(versions) : NULL;
+		str_copy(c->ignition_version, sizeof(c->ignition_version), version);
+	}
+	store_generation_clear(&g);
+	return e;
+}
+
+/* Secrets the profiles of ps generate that c does not hold yet (a profile
+ * adopted with a new secret variable) join c's. */
+static enum kerr add_new_secrets(const struct profile_set *ps, struct cluster *c, json_t *vars)
+{
+	json_t *fresh = NULL;
+	enum kerr e = profile_generate_secrets(ps, c->profiles, vars, &fresh);
+	if (e != K_OK)
+		return e;
+	json_t *secrets = json_deep_copy(c->secrets);
+	const char *k;
+	json_t *v;
+	json_object_foreach (fresh, k, v) {
+		if (!json_object_get(secrets, k))
+			json_object_set(secrets, k, v);
+	}
+	json_decref(fresh);
+	json_decref(c->secrets);
+	c->secrets = secrets;
+	return secrets ? K_OK : K_ENOMEM;
+}
+
 /* On the writer thread, inside the transaction: merges the patch into the
- * row's vars and checks them with the profiles. */
+ * row's vars, adopts the folders' profiles when asked, and checks the
+ * result with the profiles the new generation will render with. */
 static enum kerr patch_mutate(void *arg, struct cluster *c)
 {
 	struct op *o = arg;
-	json_t *vars = merge_vars(c->vars, o->patch);
-	if (!vars)
-		return K_ENOMEM;
-	check_profiles(o->a, c->profiles, vars, o->out->errors);
-	if (json_array_size(o->out->errors)) {
-		json_decref(vars);
-		return K_EINVAL;
+	const struct app *a = o->a;
+	json_t *errors = o->out->errors;
+	if (o->rollback)
+		return rollback_mutate(o, c);
+	json_t *vars = o->patch ? merge_vars(c->vars, o->patch) : json_deep_copy(c->vars);
+	json_t *versions = NULL, *profile_changes = NULL;
+	struct profile_set *ps = NULL;
+	struct buf why;
+	buf_init(&why, 256);
+	enum kerr e = vars ? K_OK : K_ENOMEM;
+	/* a row from before generations is snapshotted from the folders now */
+	if (e == K_OK && (o->adopt || !c->profile_versions)) {
+		e = snapshots_current(a->snapshots, c->profiles, &versions);
+		if (e == K_EINVAL)
+			field_error(errors, o->adopt ? "adopt_profiles" : "vars",
+			            "a profile of the cluster is in no template folder any more");
+	} else if (e == K_OK) {
+		versions = json_incref(c->profile_versions);
 	}
-	json_decref(c->vars);
-	c->vars = vars;
-	return K_OK;
+	if (e == K_OK && o->adopt) {
+		profile_changes = snapshots_changes(a->snapshots, c->profiles, c->profile_versions,
+		                                    c->generation);
+		if (!json_array_size(profile_changes) && c->profile_versions)
+			field_error(errors, "adopt_profiles",
+			            "the template folders hold the same profile files as generation "
+			            "%lld: nothing to adopt",
+			            (long long)c->generation);
+	}
+	if (e == K_OK && !json_array_size(errors)) {
+		e = snapshots_set(a->snapshots, c->profiles, versions, &ps, &why);
+		if (e == K_EINVAL)
+			field_error(errors, "vars", "the cluster's generation cannot be loaded: %s",
+			            buf_str(&why));
+	}
+	if (e == K_OK && !json_array_size(errors)) {
+		check_profiles(a, ps, c->profiles, vars, errors);
+		if (!json_array_size(errors) && o->adopt)
+			render_check(ps, c->profiles, c->ignition_version, "adopt_profiles", errors);
+	}
+	if (e == K_OK && json_array_size(errors))
+		e = K_EINVAL;
+	if (e == K_OK && o->adopt)
+		e = add_new_secrets(ps, c, vars);
+	if (e == K_OK) {
+		json_t *change = json_pack("{s:s, s:o}", "kind", o->adopt ? "profiles" : "vars",
+		                           "vars", changed_keys(c->vars, vars));
+		if (change && profile_changes)
+			json_object_set(change, "profiles", profile_changes);
+		json_decref(c->change);
+		c->change = change;
+		json_decref(c->vars);
+		c->vars = vars;
+		vars = NULL;
+		json_decref(c->profile_versions);
+		c->profile_versions = versions;
+		versions = NULL;
+	}
+	profile_set_free(&ps);
+	buf_free(&why);
+	json_decref(profile_changes);
+	json_decref(versions);
+	json_decref(vars);
+	return e;
 }
 
-void service_set_vars(const struct app *a, const char *name, json_t *patch,
-                      struct service_reply *out, service_done_fn done, void *arg)
+/* A write that makes a new generation: vars patched (patch may be NULL),
+ * profiles adopted, or a rollback. */
+static void submit_change(const struct app *a, const char *name, json_t *patch, bool adopt,
+                          int64_t rollback, struct service_reply *out, service_done_fn done,
+                          void *arg)
 {
 	struct op *o = op_new(a, WRITE_UPDATE, name, out, done, arg);
 	if (!o)
 		return;
 	/* read, merge, check and write in one transaction, on the writer */
 	out->errors = json_array();
-	o->patch = json_incref(patch);
+	o->patch = patch ? json_incref(patch) : NULL;
+	o->adopt = adopt;
+	o->rollback = rollback;
 	o->job.mutate = patch_mutate;
 	o->job.mutate_arg = o;
 	submit(o);
+}
+
+void service_set_vars(const struct app *a, const char *name, json_t *patch,
+                      struct service_reply *out, service_done_fn done, void *arg)
+{
+	submit_change(a, name, patch, false, 0, out, done, arg);
+}
+
+void service_adopt_profiles(const struct app *a, const char *name, json_t *patch,
+                            struct service_reply *out, service_done_fn done, void *arg)
+{
+	submit_change(a, name, patch, true, 0, out, done, arg);
+}
+
+void service_rollback(const struct app *a, const char *name, int64_t generation,
+                      struct service_reply *out, service_done_fn done, void *arg)
+{
+	submit_change(a, name, NULL, false, generation, out, done, arg);
+}
+
+/* A row from before generations gets the folders' profiles as its
+ * generation's snapshot (a new generation serving the same bytes). */
+static enum kerr legacy_mutate(void *arg, struct cluster *c)
+{
+	const struct app *a = arg;
+	if (c->profile_versions)
+		return K_EEXIST; /* another replica did it meanwhile */
+	json_decref(c->change);
+	c->change = json_pack("{s:s}", "kind", "snapshot");
+	return snapshots_current(a->snapshots, c->profiles, &c->profile_versions);
+}
+
+/* One page of the cluster list: the rows without a snapshot, and the last name. */
+struct legacy {
+	char names[1000][64];
+	size_t n;
+	char last[64];
+};
+
+static void legacy_one(const struct cluster *c, void *arg)
+{
+	struct legacy *l = arg;
+	str_copy(l->last, sizeof(l->last), c->name);
+	if (!c->profile_versions)
+		str_copy(l->names[l->n++], 64, c->name);
+}
+
+enum kerr service_snapshot_legacy(const struct app *a, int *out_n)
+{
+	struct legacy *l = calloc(1, sizeof(*l));
+	bool more = true;
+	enum kerr e = l ? K_OK : K_ENOMEM;
+	*out_n = 0;
+	while (more && e == K_OK) {
+		struct store_list_query q = {
+		        .sort = SORT_NAME, .limit = 1000, .has_cursor = l->last[0], .cursor_name = l->last};
+		int64_t total = 0;
+		char cursor[64];
+		str_copy(cursor, sizeof(cursor), l->last);
+		q.cursor_name = cursor;
+		l->n = 0;
+		e = store_cluster_list(a->store, &q, legacy_one, l, &more, &total);
+		for (size_t i = 0; i < l->n && e == K_OK; i++) {
+			struct cluster out = {0};
+			enum kerr u = store_cluster_update(a->store, l->names[i], legacy_mutate,
+			                                   (void *)a, &out);
+			cluster_clear(&out);
+			if (u == K_OK)
+				(*out_n)++;
+			else if (u != K_EEXIST && u != K_ENOTFOUND)
+				e = u;
+		}
+	}
+	free(l);
+	return e;
 }
 
 void service_rotate(const struct app *a, const char *name, struct service_reply *out,

@@ -45,6 +45,22 @@ void service_create(const struct app *a, json_t *request, struct service_reply *
 void service_set_vars(const struct app *a, const char *name, json_t *patch,
                       struct service_reply *out, service_done_fn done, void *arg);
 
+/* Adopts the profile files the template folders hold now as a new
+ * generation, with the vars patch (may be NULL) applied too; K_EINVAL
+ * (field adopt_profiles) when they are the generation's already. */
+void service_adopt_profiles(const struct app *a, const char *name, json_t *patch,
+                            struct service_reply *out, service_done_fn done, void *arg);
+
+/* A new generation with the inputs of generation (never rewrites history);
+ * K_EINVAL (field rollback_to) for the current one or one not kept. */
+void service_rollback(const struct app *a, const char *name, int64_t generation,
+                      struct service_reply *out, service_done_fn done, void *arg);
+
+/* At start, before serving: every cluster stored before generations existed
+ * gets the folders' profiles as its snapshot (a new generation, the same
+ * bytes). *out_n counts them. K_OK or a store error. */
+enum kerr service_snapshot_legacy(const struct app *a, int *out_n);
+
 /* A new fetch token; the previous one stays valid for --token-grace. */
 void service_rotate(const struct app *a, const char *name, struct service_reply *out,
                     service_done_fn done, void *arg);

@@ -43,6 +43,13 @@ struct cluster {
 	int64_t last_fetch_at; /* ms, 0 = never */
 	int64_t created_at, updated_at;
 	int members; /* registered in built-in discovery */
+	/* the current generation's profile digests, parallel to profiles (a
+	 * JSON array of strings); NULL for a row made before generations, until
+	 * kindling snapshots it at start */
+	json_t *profile_versions;
+	/* written, not read back: what made the generation being written
+	 * ({"kind": ...}); a create without one records {"kind": "created"} */
+	json_t *change;
 };
 
 /* Releases what a cluster owns and zeroes it. Accepts NULL. */
@@ -125,15 +132,19 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 
 /*
  * Changes a cluster inside a write transaction: c is the row as it is now;
- * the function may replace c->vars (the field written back) and returns
- * K_OK to write it, or an error to change nothing (returned as is).
+ * the function may replace c->vars, c->secrets, c->profiles,
+ * c->profile_versions and c->ignition_version (the inputs of a generation,
+ * written back), sets c->change, and returns K_OK to write them, or an
+ * error to change nothing (returned as is).
  */
 typedef enum kerr (*store_mutate_fn)(void *arg, struct cluster *c);
 
 /*
- * Reads the cluster, calls fn, and when it returns K_OK writes its vars,
- * bumps generation and updated_at, all in one transaction; fills *out with
- * the new row. K_OK, K_ENOTFOUND, fn's error, K_EUNAVAIL, K_EIO.
+ * Reads the cluster, calls fn, and when it returns K_OK writes its inputs,
+ * bumps generation and updated_at, records the new generation (its inputs
+ * and c->change) and drops the cluster's generations older than the newest
+ * store_keep_generations, all in one transaction; fills *out with the new
+ * row. K_OK, K_ENOTFOUND, fn's error, K_EUNAVAIL, K_EIO.
  */
 enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
                                struct cluster *out);
@@ -159,12 +170,15 @@ struct store_fetch {
 	const char *user_agent;
 	const char *version;
 	int status;
+	int64_t generation; /* the generation served (0: none, or not known) */
 };
 
-/* One cluster's fetches of a batch: rows to append (oldest first), and the
- * 200s to count, which may be more than the rows kept. */
+/* One cluster's fetches of a batch, of one generation: rows to append
+ * (oldest first), and the 200s to count (on the cluster and on that
+ * generation), which may be more than the rows kept. */
 struct store_fetch_group {
 	const char *cluster_id;
+	int64_t generation;
 	const struct store_fetch *rows;
 	size_t nrows;
 	int64_t ok;      /* 200s in the batch: added to fetch_count */
@@ -278,6 +292,61 @@ enum kerr store_member_states(struct store *s, const char *cluster_id,
 
 /* Counts clusters. K_OK or K_EIO. */
 enum kerr store_cluster_count(struct store *s, int64_t *out);
+
+/*
+ * Generations (issue 15): each one's inputs, as the store records them with
+ * every create and store_cluster_update, the newest store_keep_generations
+ * of each cluster kept; and the profile files they name by digest.
+ */
+
+/* How many generations of a cluster are kept (the newest; the current one
+ * always): set once at start, before any write. Default 50. */
+void store_keep_generations(struct store *s, int keep);
+#define STORE_KEEP_GENERATIONS_DEFAULT 50
+
+/* One generation. change and inputs are owned (store_generation_clear). */
+struct store_generation {
+	int64_t generation;
+	int64_t created_at; /* ms */
+	int64_t fetches;    /* 200s served of it */
+	json_t *change;     /* {"kind": "created" | "vars" | "profiles" | "rollback" | "snapshot", ...} */
+	json_t *inputs;     /* store_generation_inputs */
+};
+
+void store_generation_clear(struct store_generation *g);
+
+/* A new reference: the inputs of c's generation, {profiles,
+ * profile_versions, vars, secrets, ignition_version}; what both backends
+ * store. NULL on ENOMEM. */
+json_t *store_generation_inputs(const struct cluster *c);
+
+/* Calls fn for each kept generation of the cluster, newest first (valid
+ * during the call only). K_OK or K_EIO. */
+enum kerr store_generations_list(struct store *s, const char *cluster_id,
+                                 void (*fn)(const struct store_generation *g, void *arg),
+                                 void *arg);
+
+/* Fills *out with one generation. K_OK, K_ENOTFOUND (never made, or no
+ * longer kept), K_EIO. */
+enum kerr store_generation_get(struct store *s, const char *cluster_id, int64_t generation,
+                               struct store_generation *out);
+
+/* One profile's files as a generation uses them (borrowed). */
+struct store_profile_version {
+	const char *digest; /* PROFILE_DIGEST_LEN hex digits */
+	const char *name;
+	const json_t *files;
+};
+
+/* Stores the versions not stored yet (kept by digest: the same content is
+ * one row, whoever wrote it), in one transaction. K_OK, K_EUNAVAIL, K_EIO. */
+enum kerr store_profile_versions_put(struct store *s, const struct store_profile_version *v,
+                                     size_t n);
+
+/* Reads one version: *out_files a new reference, out_name its profile's
+ * name. K_OK, K_ENOTFOUND, K_EIO. */
+enum kerr store_profile_version_get(struct store *s, const char *digest, char out_name[64],
+                                    json_t **out_files);
 
 /*
  * Moving a deployment (kindling migrate): an SQLite database copied into an

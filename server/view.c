@@ -8,6 +8,8 @@
 
 #include "digest.h"
 #include "fetchlog.h"
+#include "log.h"
+#include "snapshots.h"
 #include "upstream.h"
 
 void view_time(int64_t ms, char out[32])
@@ -34,6 +36,18 @@ static const char *v3_token(const struct app *a, const struct cluster *c)
 		return c->discovery_token;
 	const char *slash = strrchr(c->discovery_url, '/');
 	return slash ? slash + 1 : "";
+}
+
+enum kerr view_profile_set(const struct app *a, const struct cluster *c, struct profile_set **out)
+{
+	struct buf why;
+	buf_init(&why, 256);
+	enum kerr e = snapshots_set(a->snapshots, c->profiles, c->profile_versions, out, &why);
+	if (e == K_EINVAL)
+		log_warnx("cluster %s, generation %lld: %s", c->name, (long long)c->generation,
+		          buf_str(&why));
+	buf_free(&why);
+	return e;
 }
 
 struct render_cluster view_render_input(const struct app *a, const struct cluster *c)
@@ -276,6 +290,14 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 			}
 			json_object_set_new(j, "discovery_endpoints", eps);
 		}
+	}
+	if (j) { /* what the current generation was made of, and what would change */
+		json_object_set(j, "profile_versions",
+		                c->profile_versions ? c->profile_versions : json_null());
+		json_object_set_new(j, "profiles_changed",
+		                    snapshots_changes(a->snapshots, c->profiles, c->profile_versions,
+		                                      c->generation));
+		json_object_set_new(j, "generations_url", cluster_url(a, c->name, "/generations"));
 	}
 	if (j && detail) {
 		json_object_set_new(j, "pointer", view_pointer_json(a, c));

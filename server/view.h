@@ -27,6 +27,11 @@ json_t *view_pointer_json(const struct app *a, const struct cluster *c);
 enum kerr view_pointer_config(const struct app *a, const struct cluster *c, const char *version,
                               const char *hash, char **out, size_t *out_len);
 
+/* The profiles c's generation renders with (snapshots.h): *out a new set
+ * (profile_set_free). K_OK, K_EINVAL (a version that cannot be loaded: it
+ * is logged), store errors. */
+enum kerr view_profile_set(const struct app *a, const struct cluster *c, struct profile_set **out);
+
 /* What rendering needs to know about c (all borrowed from c and a). */
 struct render_cluster view_render_input(const struct app *a, const struct cluster *c);
 

@@ -52,7 +52,7 @@ struct store_backend {
 	                          void (*fn)(const struct cluster *c, void *arg), void *arg,
 	                          bool *out_more, int64_t *out_total);
 	enum kerr (*cluster_update)(void *b, const char *name, store_mutate_fn fn, void *arg,
-	                            struct cluster *out);
+	                            int keep_generations, struct cluster *out);
 	enum kerr (*cluster_rotate_token)(void *b, const char *name, const char *token,
 	                                  int64_t grace_until, struct cluster *out);
 	enum kerr (*cluster_delete)(void *b, const char *name, char out_token[33]);
@@ -84,6 +84,14 @@ struct store_backend {
 	enum kerr (*member_states)(void *b, const char *cluster_id,
 	                           void (*fn)(const struct store_member_state *m, void *arg),
 	                           void *arg);
+	enum kerr (*generations_list)(void *b, const char *cluster_id,
+	                              void (*fn)(const struct store_generation *g, void *arg),
+	                              void *arg);
+	enum kerr (*generation_get)(void *b, const char *cluster_id, int64_t generation,
+	                            struct store_generation *out);
+	enum kerr (*profile_versions_put)(void *b, const struct store_profile_version *v, size_t n);
+	enum kerr (*profile_version_get)(void *b, const char *digest, char out_name[64],
+	                                 json_t **out_files);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -50,7 +50,7 @@
 #define STATEMENT_TIMEOUT_MS  10000
 #define QUERY_WAIT_MS         (STATEMENT_TIMEOUT_MS + 5000)
 #define MIGRATION_LOCK_KEY    "7234612901" /* pg_advisory_xact_lock key: kindling's migrations */
-#define MAX_PARAMS            12
+#define MAX_PARAMS            16
 #define PROBE_LOCK_MS         250
 #define RECONNECT_PAUSE_MS    250 /* after a failed connect, new ones fail at once this long */
 #define CHANNEL               "kindling"
@@ -105,6 +105,13 @@ enum q {
 	Q_STATE_JOIN,
 	Q_STATE_REMOVE,
 	Q_STATES,
+	Q_GEN_INSERT,
+	Q_GEN_TRIM,
+	Q_GEN_FETCHES,
+	Q_GEN_LIST,
+	Q_GEN_GET,
+	Q_PV_PUT,
+	Q_PV_GET,
 	Q_COUNT
 };
 
@@ -115,7 +122,7 @@ enum q {
 	"FROM fetch_tokens_prev p WHERE p.cluster_id = c.id), c.generation, c.fetch_count, "       \
 	"coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                               \
 	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token), "                     \
-	"c.discovery_protocol "
+	"c.discovery_protocol, c.profile_versions "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
 #define LIST_FILTER  " WHERE ($1::text IS NULL OR strpos(c.name, $1::text) > 0) AND "
 
@@ -126,8 +133,8 @@ static const char *const sql[Q_COUNT] = {
         [Q_CLUSTER_INSERT] =
                 "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
                 "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at, "
-                "discovery_protocol) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, $12)",
+                "discovery_protocol, profile_versions) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, $12, $13)",
         [Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                            "created_at) VALUES ($1, $2, $3, 1, $4)",
         [Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = $1",
@@ -144,8 +151,9 @@ static const char *const sql[Q_COUNT] = {
                                 "ORDER BY c.created_at DESC, c.name DESC LIMIT $4",
         [Q_LIST_TOTAL] = "SELECT count(*) FROM clusters c "
                          "WHERE ($1::text IS NULL OR strpos(c.name, $1::text) > 0)",
-        [Q_SET_VARS] = "UPDATE clusters SET vars = $2, generation = generation + 1, "
-                       "updated_at = $3 WHERE name = $1",
+        [Q_SET_VARS] = "UPDATE clusters SET vars = $2, secrets = $4, profiles = $5, "
+                       "profile_versions = $6, ignition_version = $7, "
+                       "generation = generation + 1, updated_at = $3 WHERE name = $1",
         [Q_ROTATE] = "UPDATE clusters SET fetch_token = $2, updated_at = $3 WHERE name = $1",
         [Q_PREV_EXPIRE] = "DELETE FROM fetch_tokens_prev WHERE valid_until <= $2 AND cluster_id = "
                           "(SELECT id FROM clusters WHERE name = $1)",
@@ -160,15 +168,14 @@ static const char *const sql[Q_COUNT] = {
         [Q_DELETE] = "DELETE FROM clusters WHERE name = $1",
         [Q_FETCH_LOCK] = "SELECT id FROM clusters WHERE id = ANY ($1::text[]) ORDER BY id "
                          "FOR NO KEY UPDATE",
-        [Q_FETCH_INSERT] =
-                "INSERT INTO fetches (cluster_id, at, client, user_agent, version, status) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
+        [Q_FETCH_INSERT] = "INSERT INTO fetches (cluster_id, at, client, user_agent, version, "
+                           "status, generation) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         [Q_FETCH_COUNT] = "UPDATE clusters SET fetch_count = fetch_count + $3, "
                           "last_fetch_at = greatest(coalesce(last_fetch_at, 0), $2) WHERE id = $1",
         [Q_FETCH_TRIM] = "DELETE FROM fetches WHERE cluster_id = $1 AND id <= "
                          "(SELECT id FROM fetches WHERE cluster_id = $1 ORDER BY id DESC "
                          "LIMIT 1 OFFSET $2)",
-        [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status FROM fetches "
+        [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status, generation FROM fetches "
                          "WHERE cluster_id = $1 ORDER BY id DESC LIMIT $2",
         [Q_DIR_CREATE] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                          "created_at) VALUES ($1, $2, NULL, 1, $3)",
@@ -213,6 +220,18 @@ static const char *const sql[Q_COUNT] = {
         [Q_STATES] = "SELECT member_id, coalesce(replaces, ''), coalesce(replaced_at, 0), "
                      "coalesce(removed_by, ''), coalesce(removed_at, 0) FROM cluster_members "
                      "WHERE cluster_id = $1",
+        [Q_GEN_INSERT] = "INSERT INTO cluster_generations (cluster_id, generation, created_at, "
+                         "change, inputs) VALUES ($1, $2, $3, $4, $5)",
+        [Q_GEN_TRIM] = "DELETE FROM cluster_generations WHERE cluster_id = $1 AND generation <= $2",
+        [Q_GEN_FETCHES] = "UPDATE cluster_generations SET fetches = fetches + $3 "
+                          "WHERE cluster_id = $1 AND generation = $2",
+        [Q_GEN_LIST] = "SELECT generation, created_at, fetches, change, inputs FROM "
+                       "cluster_generations WHERE cluster_id = $1 ORDER BY generation DESC",
+        [Q_GEN_GET] = "SELECT generation, created_at, fetches, change, inputs FROM "
+                      "cluster_generations WHERE cluster_id = $1 AND generation = $2",
+        [Q_PV_PUT] = "INSERT INTO profile_versions (digest, name, files, created_at) "
+                     "VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
+        [Q_PV_GET] = "SELECT name, files FROM profile_versions WHERE digest = $1",
 };
 
 struct pconn {
@@ -446,7 +465,8 @@ static enum kerr connect_one(struct pg *s, struct pconn *c, struct buf *errmsg);
 static bool is_read(enum q q)
 {
 	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
-	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT || q == Q_STATES;
+	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT || q == Q_STATES || q == Q_GEN_LIST ||
+	       q == Q_GEN_GET || q == Q_PV_GET;
 }
 
 /* Whether the first use of a pooled connection failed because the
@@ -772,6 +792,7 @@ static enum kerr read_cluster(const PGresult *r, int row, struct cluster *c)
 	c->updated_at = get_int(r, row, 16);
 	c->members = (int)get_int(r, row, 17);
 	get_copy(r, row, 18, c->discovery_protocol, sizeof(c->discovery_protocol));
+	c->profile_versions = get_json(r, row, 19); /* NULL: made before generations */
 	enum kerr e =
 	        prev && c->profiles && c->vars && c->secrets && c->discovery_url ? K_OK : K_EIO;
 	json_decref(prev);
@@ -1061,16 +1082,41 @@ static enum kerr pg_health(void *b, struct buf *why)
 	return e;
 }
 
+/* Records generation gen of cluster id (inputs and change from cl). */
+static enum kerr insert_generation(struct pg *s, struct pconn *c, const char *id, int64_t gen,
+                                   int64_t at, const struct cluster *cl)
+{
+	json_t *inputs = store_generation_inputs(cl);
+	json_t *change = cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
+	char *in = NULL, *ch = NULL;
+	enum kerr e = inputs && change ? K_OK : K_ENOMEM;
+	if (e == K_OK && (e = dump_json(inputs, &in)) == K_OK && (e = dump_json(change, &ch)) == K_OK) {
+		struct params p = {0};
+		p_text(&p, id);
+		p_int(&p, gen);
+		p_int(&p, at);
+		p_text(&p, ch);
+		p_text(&p, in);
+		e = qx(s, c, Q_GEN_INSERT, &p, NULL);
+	}
+	free(in);
+	free(ch);
+	json_decref(inputs);
+	json_decref(change);
+	return e;
+}
+
 /* Inserts one cluster and its directory inside a transaction. K_OK,
  * K_EEXIST (name taken), K_ENOMEM, K_EUNAVAIL, K_EIO. */
 static enum kerr insert_cluster(struct pg *s, struct pconn *c, const struct cluster *cl)
 {
-	char *profiles = NULL, *vars = NULL, *secrets = NULL;
+	char *profiles = NULL, *vars = NULL, *secrets = NULL, *versions = NULL;
 	struct params p = {0};
 	enum kerr e;
 	if ((e = dump_json(cl->profiles, &profiles)) != K_OK ||
 	    (e = dump_json(cl->vars, &vars)) != K_OK ||
-	    (e = dump_json(cl->secrets, &secrets)) != K_OK)
+	    (e = dump_json(cl->secrets, &secrets)) != K_OK ||
+	    (cl->profile_versions && (e = dump_json(cl->profile_versions, &versions)) != K_OK))
 		goto out;
 	p_text(&p, cl->id);
 	p_text(&p, cl->name);
@@ -1084,9 +1130,12 @@ static enum kerr insert_cluster(struct pg *s, struct pconn *c, const struct clus
 	p_text(&p, cl->fetch_token);
 	p_int(&p, cl->created_at);
 	p_text(&p, cl->discovery_protocol[0] ? cl->discovery_protocol : "v2");
+	p_text(&p, versions);
 	e = qx(s, c, Q_CLUSTER_INSERT, &p, NULL);
 	if (e != K_OK && !strcmp(last_state, "23505"))
 		e = K_EEXIST;
+	if (e == K_OK)
+		e = insert_generation(s, c, cl->id, 1, cl->created_at, cl);
 	if (e != K_OK || !cl->discovery_token[0])
 		goto out;
 	p.n = 0;
@@ -1099,6 +1148,7 @@ out:
 	free(profiles);
 	free(vars);
 	free(secrets);
+	free(versions);
 	return e;
 }
 
@@ -1260,11 +1310,12 @@ static enum kerr lock_cluster(struct pg *s, struct pconn *c, const char *name)
 }
 
 static enum kerr pg_cluster_update(void *b, const char *name, store_mutate_fn fn, void *arg,
-                                   struct cluster *out)
+                                   int keep, struct cluster *out)
 {
 	struct pg *s = b;
 	struct cluster cur = {0};
-	char *vars = NULL;
+	char *vars = NULL, *secrets = NULL, *profiles = NULL, *versions = NULL;
+	int64_t now = store_now_ms();
 	enum kerr e;
 	memset(out, 0, sizeof(*out));
 	struct pconn *c = acquire(s, &e);
@@ -1275,17 +1326,31 @@ static enum kerr pg_cluster_update(void *b, const char *name, store_mutate_fn fn
 		e = get_on(s, c, name, &cur);
 	if (e == K_OK)
 		e = fn(arg, &cur);
-	if (e == K_OK)
-		e = dump_json(cur.vars, &vars);
+	if (e == K_OK && (e = dump_json(cur.vars, &vars)) == K_OK &&
+	    (e = dump_json(cur.secrets, &secrets)) == K_OK &&
+	    (e = dump_json(cur.profiles, &profiles)) == K_OK && cur.profile_versions)
+		e = dump_json(cur.profile_versions, &versions);
 	if (e == K_OK) {
 		struct params p = {0};
 		p_text(&p, name);
 		p_text(&p, vars);
-		p_int(&p, store_now_ms());
+		p_int(&p, now);
+		p_text(&p, secrets);
+		p_text(&p, profiles);
+		p_text(&p, versions);
+		p_text(&p, cur.ignition_version);
 		e = qx(s, c, Q_SET_VARS, &p, NULL);
 	}
 	if (e == K_OK)
 		e = get_on(s, c, name, out);
+	if (e == K_OK)
+		e = insert_generation(s, c, out->id, out->generation, now, &cur);
+	if (e == K_OK && out->generation > keep) {
+		struct params p = {0};
+		p_text(&p, out->id);
+		p_int(&p, out->generation - keep);
+		e = qx(s, c, Q_GEN_TRIM, &p, NULL);
+	}
 	if (e == K_OK)
 		e = notify_cluster(s, c, "cluster-changed", out);
 	e = finish(s, c, e);
@@ -1293,6 +1358,9 @@ static enum kerr pg_cluster_update(void *b, const char *name, store_mutate_fn fn
 		cluster_clear(out);
 	cluster_clear(&cur);
 	free(vars);
+	free(secrets);
+	free(profiles);
+	free(versions);
 	return release_write(s, c, e);
 }
 
@@ -1396,7 +1464,15 @@ static enum kerr record_group(struct pg *s, struct pconn *c, const struct store_
 		p_text(&p, f->user_agent ? f->user_agent : "");
 		p_text(&p, f->version ? f->version : "");
 		p_int(&p, f->status);
+		p_int(&p, f->generation);
 		e = qx(s, c, Q_FETCH_INSERT, &p, NULL);
+	}
+	if (e == K_OK && g->ok && g->generation) {
+		struct params p = {0};
+		p_text(&p, g->cluster_id);
+		p_int(&p, g->generation);
+		p_int(&p, g->ok);
+		e = qx(s, c, Q_GEN_FETCHES, &p, NULL);
 	}
 	if (e == K_OK && g->ok) {
 		struct params p = {0};
@@ -1475,6 +1551,7 @@ static enum kerr pg_fetches_list(void *b, const char *cluster_id, int limit,
 		        .user_agent = PQgetvalue(r, i, 2),
 		        .version = PQgetvalue(r, i, 3),
 		        .status = (int)get_int(r, i, 4),
+		        .generation = get_int(r, i, 5),
 		};
 		fn(&f, arg);
 	}
@@ -2304,6 +2381,110 @@ static enum kerr pg_member_states(void *b, const char *cluster_id,
 	return release(s, c, e);
 }
 
+/* Reads row i of a generation query (generation, created_at, fetches, change, inputs). */
+static enum kerr read_generation(const PGresult *r, int i, struct store_generation *g)
+{
+	g->generation = get_int(r, i, 0);
+	g->created_at = get_int(r, i, 1);
+	g->fetches = get_int(r, i, 2);
+	g->change = get_json(r, i, 3);
+	g->inputs = get_json(r, i, 4);
+	if (!g->change || !g->inputs) {
+		store_generation_clear(g);
+		return K_EIO;
+	}
+	return K_OK;
+}
+
+static enum kerr pg_generations_list(void *b, const char *cluster_id,
+                                     void (*fn)(const struct store_generation *g, void *arg),
+                                     void *arg)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		e = qx(s, c, Q_GEN_LIST, &p, &r);
+	}
+	for (int i = 0; e == K_OK && i < PQntuples(r); i++) {
+		struct store_generation g = {0};
+		e = read_generation(r, i, &g);
+		if (e == K_OK)
+			fn(&g, arg);
+		store_generation_clear(&g);
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
+static enum kerr pg_generation_get(void *b, const char *cluster_id, int64_t generation,
+                                   struct store_generation *out)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	memset(out, 0, sizeof(*out));
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, cluster_id);
+		p_int(&p, generation);
+		e = qx(s, c, Q_GEN_GET, &p, &r);
+	}
+	if (e == K_OK)
+		e = PQntuples(r) == 1 ? read_generation(r, 0, out) : K_ENOTFOUND;
+	PQclear(r);
+	return release(s, c, e);
+}
+
+static enum kerr pg_profile_versions_put(void *b, const struct store_profile_version *v, size_t n)
+{
+	struct pg *s = b;
+	enum kerr e;
+	struct pconn *c = acquire(s, &e);
+	e = begin(s, c, e);
+	for (size_t i = 0; i < n && e == K_OK; i++) {
+		char *files = NULL;
+		e = dump_json(v[i].files, &files);
+		if (e == K_OK) {
+			struct params p = {0};
+			p_text(&p, v[i].digest);
+			p_text(&p, v[i].name);
+			p_text(&p, files);
+			p_int(&p, store_now_ms());
+			e = qx(s, c, Q_PV_PUT, &p, NULL);
+		}
+		free(files);
+	}
+	return release_write(s, c, finish(s, c, e));
+}
+
+static enum kerr pg_profile_version_get(void *b, const char *digest, char out_name[64],
+                                        json_t **out_files)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK) {
+		struct params p = {0};
+		p_text(&p, digest);
+		e = qx(s, c, Q_PV_GET, &p, &r);
+	}
+	if (e == K_OK && PQntuples(r) != 1)
+		e = K_ENOTFOUND;
+	if (e == K_OK) {
+		get_copy(r, 0, 0, out_name, 64);
+		*out_files = get_json(r, 0, 1);
+		e = *out_files ? K_OK : K_EIO;
+	}
+	PQclear(r);
+	return release(s, c, e);
+}
+
 const struct store_backend store_backend_postgres = {
         .name = "postgres",
         .open = pg_open,
@@ -2331,4 +2512,8 @@ const struct store_backend store_backend_postgres = {
         .feed_stamp = pg_feed_stamp,
         .member_replace = pg_member_replace,
         .member_states = pg_member_states,
+        .generations_list = pg_generations_list,
+        .generation_get = pg_generation_get,
+        .profile_versions_put = pg_profile_versions_put,
+        .profile_version_get = pg_profile_version_get,
 };

@@ -68,6 +68,13 @@ enum q {
 	Q_STATE_JOIN,
 	Q_STATE_REMOVE,
 	Q_STATES,
+	Q_GEN_INSERT,
+	Q_GEN_TRIM,
+	Q_GEN_FETCHES,
+	Q_GEN_LIST,
+	Q_GEN_GET,
+	Q_PV_PUT,
+	Q_PV_GET,
 	Q_COUNT
 };
 
@@ -78,7 +85,7 @@ enum q {
 	"WHERE p.cluster_id = c.id), c.generation, c.fetch_count, "                                \
 	" coalesce(c.last_fetch_at, 0), c.created_at, c.updated_at, "                              \
 	"(SELECT count(*) FROM discovery_members m WHERE m.token = t.token), "                     \
-	"c.discovery_protocol "
+	"c.discovery_protocol, c.profile_versions "
 #define CLUSTER_FROM " FROM clusters c LEFT JOIN discovery_tokens t ON t.cluster_id = c.id "
 #define LIST_FILTER  " WHERE (?1 IS NULL OR instr(c.name, ?1) > 0) AND "
 
@@ -94,8 +101,8 @@ static const char *const sql[Q_COUNT] = {
         [Q_CLUSTER_INSERT] =
                 "INSERT INTO clusters (id, name, size, profiles, vars, secrets, ignition_version, "
                 "discovery_mode, discovery_url, fetch_token, generation, created_at, updated_at, "
-                "discovery_protocol) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12)",
+                "discovery_protocol, profile_versions) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12, ?13)",
         [Q_TOKEN_INSERT] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                            "created_at) VALUES (?1, ?2, ?3, 1, ?4)",
         [Q_CLUSTER_GET] = "SELECT " CLUSTER_COLS CLUSTER_FROM "WHERE c.name = ?1",
@@ -111,8 +118,9 @@ static const char *const sql[Q_COUNT] = {
                 "ORDER BY c.created_at DESC, c.name DESC LIMIT ?4",
         [Q_LIST_TOTAL] =
                 "SELECT count(*) FROM clusters c WHERE (?1 IS NULL OR instr(c.name, ?1) > 0)",
-        [Q_SET_VARS] = "UPDATE clusters SET vars = ?2, generation = generation + 1, "
-                       "updated_at = ?3 WHERE name = ?1",
+        [Q_SET_VARS] = "UPDATE clusters SET vars = ?2, secrets = ?4, profiles = ?5, "
+                       "profile_versions = ?6, ignition_version = ?7, "
+                       "generation = generation + 1, updated_at = ?3 WHERE name = ?1",
         [Q_ROTATE] = "UPDATE clusters SET fetch_token = ?2, updated_at = ?3 WHERE name = ?1",
         [Q_PREV_EXPIRE] = "DELETE FROM fetch_tokens_prev WHERE valid_until <= ?2 AND cluster_id = "
                           "(SELECT id FROM clusters WHERE name = ?1)",
@@ -124,16 +132,15 @@ static const char *const sql[Q_COUNT] = {
         [Q_TOKEN_OF] = "SELECT coalesce(t.token, '') FROM clusters c LEFT JOIN discovery_tokens t "
                        "ON t.cluster_id = c.id WHERE c.name = ?1",
         [Q_DELETE] = "DELETE FROM clusters WHERE name = ?1",
-        [Q_FETCH_INSERT] =
-                "INSERT INTO fetches (cluster_id, at, client, user_agent, version, status) "
-                "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS "
-                "(SELECT 1 FROM clusters WHERE id = ?1)",
+        [Q_FETCH_INSERT] = "INSERT INTO fetches (cluster_id, at, client, user_agent, version, "
+                           "status, generation) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS "
+                           "(SELECT 1 FROM clusters WHERE id = ?1)",
         [Q_FETCH_COUNT] = "UPDATE clusters SET fetch_count = fetch_count + ?3, last_fetch_at = ?2 "
                           "WHERE id = ?1",
         [Q_FETCH_TRIM] = "DELETE FROM fetches WHERE cluster_id = ?1 AND id <= "
                          "(SELECT id FROM fetches WHERE cluster_id = ?1 ORDER BY id DESC "
                          "LIMIT 1 OFFSET ?2)",
-        [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status FROM fetches "
+        [Q_FETCH_LIST] = "SELECT at, client, user_agent, version, status, generation FROM fetches "
                          "WHERE cluster_id = ?1 ORDER BY id DESC LIMIT ?2",
         [Q_DIR_CREATE] = "INSERT INTO discovery_tokens (token, size, cluster_id, last_index, "
                          "created_at) VALUES (?1, ?2, NULL, 1, ?3)",
@@ -173,6 +180,18 @@ static const char *const sql[Q_COUNT] = {
         [Q_STATES] = "SELECT member_id, coalesce(replaces, ''), coalesce(replaced_at, 0), "
                      "coalesce(removed_by, ''), coalesce(removed_at, 0) FROM cluster_members "
                      "WHERE cluster_id = ?1",
+        [Q_GEN_INSERT] = "INSERT INTO cluster_generations (cluster_id, generation, created_at, "
+                         "change, inputs) VALUES (?1, ?2, ?3, ?4, ?5)",
+        [Q_GEN_TRIM] = "DELETE FROM cluster_generations WHERE cluster_id = ?1 AND generation <= ?2",
+        [Q_GEN_FETCHES] = "UPDATE cluster_generations SET fetches = fetches + ?3 "
+                          "WHERE cluster_id = ?1 AND generation = ?2",
+        [Q_GEN_LIST] = "SELECT generation, created_at, fetches, change, inputs FROM "
+                       "cluster_generations WHERE cluster_id = ?1 ORDER BY generation DESC",
+        [Q_GEN_GET] = "SELECT generation, created_at, fetches, change, inputs FROM "
+                      "cluster_generations WHERE cluster_id = ?1 AND generation = ?2",
+        [Q_PV_PUT] = "INSERT INTO profile_versions (digest, name, files, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO NOTHING",
+        [Q_PV_GET] = "SELECT name, files FROM profile_versions WHERE digest = ?1",
 };
 
 struct conn {
@@ -434,6 +453,7 @@ static enum kerr read_cluster(sqlite3_stmt *st, struct cluster *c)
 	c->updated_at = sqlite3_column_int64(st, 16);
 	c->members = sqlite3_column_int(st, 17);
 	col_copy(st, 18, c->discovery_protocol, sizeof(c->discovery_protocol));
+	c->profile_versions = col_json(st, 19); /* NULL: made before generations */
 	if (!prev || !c->profiles || !c->vars || !c->secrets || !c->discovery_url) {
 		json_decref(prev);
 		cluster_clear(c);
@@ -748,6 +768,35 @@ static bool reserve_cluster(struct sq *s, int max)
 	return true;
 }
 
+static enum kerr step_done(sqlite3_stmt *st);
+
+/* Records generation gen of cluster id (inputs and change from cl). */
+static enum kerr insert_generation(struct conn *c, const char *id, int64_t gen, int64_t at,
+                                   const struct cluster *cl)
+{
+	sqlite3_stmt *st = stmt(c, Q_GEN_INSERT);
+	json_t *inputs = store_generation_inputs(cl);
+	json_t *change = cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
+	enum kerr e = st && inputs && change ? K_OK : st ? K_ENOMEM : K_EIO;
+	if (e == K_OK) {
+		bind_text(st, 1, id);
+		sqlite3_bind_int64(st, 2, gen);
+		sqlite3_bind_int64(st, 3, at);
+		e = bind_json(st, 4, change);
+		if (e == K_OK)
+			e = bind_json(st, 5, inputs);
+		if (e == K_OK)
+			e = step_done(st);
+		else
+			done(st);
+	} else {
+		done(st);
+	}
+	json_decref(inputs);
+	json_decref(change);
+	return e;
+}
+
 /* Inserts one cluster and its directory, inside a transaction. K_OK,
  * K_EEXIST (name taken), K_ENOMEM, K_EIO. */
 static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
@@ -771,14 +820,19 @@ static enum kerr insert_cluster(struct conn *c, const struct cluster *cl)
 	bind_text(st, 10, cl->fetch_token);
 	sqlite3_bind_int64(st, 11, cl->created_at);
 	bind_text(st, 12, cl->discovery_protocol[0] ? cl->discovery_protocol : "v2");
+	if (cl->profile_versions && (e = bind_json(st, 13, cl->profile_versions)) != K_OK) {
+		done(st);
+		return e;
+	}
 	int rc = step(st);
 	done(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		return K_EEXIST;
 	if (rc != SQLITE_DONE)
 		return K_EIO;
-	if (!cl->discovery_token[0])
-		return K_OK;
+	e = insert_generation(c, cl->id, 1, cl->created_at, cl);
+	if (e != K_OK || !cl->discovery_token[0])
+		return e;
 	st = stmt(c, Q_TOKEN_INSERT);
 	if (!st)
 		return K_EIO;
@@ -944,11 +998,12 @@ static enum kerr exec_named(struct conn *c, enum q q, const char *name, const in
 }
 
 static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn fn, void *arg,
-                                   struct cluster *out)
+                                   int keep, struct cluster *out)
 {
 	struct sq *s = b_;
 	struct cluster cur = {0};
 	enum kerr e;
+	int64_t now = store_now_ms();
 	memset(out, 0, sizeof(*out));
 	struct conn *c = acquire_write(s, &e);
 	e = begin(c, e);
@@ -961,14 +1016,27 @@ static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn f
 		e = K_EIO;
 	if (e == K_OK) {
 		bind_text(st, 1, name);
-		sqlite3_bind_int64(st, 3, store_now_ms());
-		e = bind_json(st, 2, cur.vars);
+		sqlite3_bind_int64(st, 3, now);
+		bind_text(st, 7, cur.ignition_version);
+		if ((e = bind_json(st, 2, cur.vars)) == K_OK && (e = bind_json(st, 4, cur.secrets)) == K_OK &&
+		    (e = bind_json(st, 5, cur.profiles)) == K_OK && cur.profile_versions)
+			e = bind_json(st, 6, cur.profile_versions);
 		if (e == K_OK && step(st) != SQLITE_DONE)
 			e = K_EIO;
 		done(st);
 	}
 	if (e == K_OK)
 		e = get_locked(c, name, out);
+	if (e == K_OK)
+		e = insert_generation(c, out->id, out->generation, now, &cur);
+	if (e == K_OK && out->generation > keep) {
+		st = stmt(c, Q_GEN_TRIM);
+		if (st) {
+			bind_text(st, 1, out->id);
+			sqlite3_bind_int64(st, 2, out->generation - keep);
+		}
+		e = step_done(st);
+	}
 	e = finish(c, e);
 	if (e != K_OK)
 		cluster_clear(out);
@@ -1066,6 +1134,16 @@ static enum kerr record_group(struct conn *c, const struct store_fetch_group *g,
 			bind_text(st, 4, f->user_agent);
 			bind_text(st, 5, f->version);
 			sqlite3_bind_int(st, 6, f->status);
+			sqlite3_bind_int64(st, 7, f->generation);
+		}
+		e = step_done(st);
+	}
+	if (e == K_OK && g->ok && g->generation) {
+		sqlite3_stmt *st = stmt(c, Q_GEN_FETCHES);
+		if (st) {
+			bind_text(st, 1, g->cluster_id);
+			sqlite3_bind_int64(st, 2, g->generation);
+			sqlite3_bind_int64(st, 3, g->ok);
 		}
 		e = step_done(st);
 	}
@@ -1120,6 +1198,7 @@ static enum kerr sq_fetches_list(void *b_, const char *cluster_id, int limit,
 			        .user_agent = (const char *)sqlite3_column_text(st, 2),
 			        .version = (const char *)sqlite3_column_text(st, 3),
 			        .status = sqlite3_column_int(st, 4),
+			        .generation = sqlite3_column_int64(st, 5),
 			};
 			fn(&f, arg);
 		}
@@ -1647,6 +1726,109 @@ static enum kerr sq_member_states(void *b_, const char *cluster_id,
 	return release(c, e, false);
 }
 
+/* Reads a generation row (generation, created_at, fetches, change, inputs). */
+static enum kerr read_generation(sqlite3_stmt *st, struct store_generation *g)
+{
+	g->generation = sqlite3_column_int64(st, 0);
+	g->created_at = sqlite3_column_int64(st, 1);
+	g->fetches = sqlite3_column_int64(st, 2);
+	g->change = col_json(st, 3);
+	g->inputs = col_json(st, 4);
+	if (!g->change || !g->inputs) {
+		store_generation_clear(g);
+		return K_EIO;
+	}
+	return K_OK;
+}
+
+static enum kerr sq_generations_list(void *b_, const char *cluster_id,
+                                     void (*fn)(const struct store_generation *g, void *arg),
+                                     void *arg)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_GEN_LIST);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		int rc;
+		while (e == K_OK && (rc = step(st)) == SQLITE_ROW) {
+			struct store_generation g = {0};
+			e = read_generation(st, &g);
+			if (e == K_OK)
+				fn(&g, arg);
+			store_generation_clear(&g);
+		}
+		if (e == K_OK && rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
+static enum kerr sq_generation_get(void *b_, const char *cluster_id, int64_t generation,
+                                   struct store_generation *out)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_GEN_GET);
+	enum kerr e = st ? K_OK : K_EIO;
+	memset(out, 0, sizeof(*out));
+	if (st) {
+		bind_text(st, 1, cluster_id);
+		sqlite3_bind_int64(st, 2, generation);
+		int rc = step(st);
+		e = rc == SQLITE_ROW ? read_generation(st, out) : rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
+static enum kerr sq_profile_versions_put(void *b_, const struct store_profile_version *v, size_t n)
+{
+	struct sq *s = b_;
+	enum kerr e;
+	struct conn *c = acquire_write(s, &e);
+	e = begin(c, e);
+	for (size_t i = 0; i < n && e == K_OK; i++) {
+		sqlite3_stmt *st = stmt(c, Q_PV_PUT);
+		if (!st) {
+			e = K_EIO;
+			break;
+		}
+		bind_text(st, 1, v[i].digest);
+		bind_text(st, 2, v[i].name);
+		sqlite3_bind_int64(st, 4, store_now_ms());
+		e = bind_json(st, 3, v[i].files);
+		if (e == K_OK)
+			e = step_done(st);
+		else
+			done(st);
+	}
+	return release(c, finish(c, e), true);
+}
+
+static enum kerr sq_profile_version_get(void *b_, const char *digest, char out_name[64],
+                                        json_t **out_files)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_PV_GET);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		bind_text(st, 1, digest);
+		int rc = step(st);
+		e = rc == SQLITE_ROW ? K_OK : rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+		if (e == K_OK) {
+			col_copy(st, 0, out_name, 64);
+			*out_files = col_json(st, 1);
+			e = *out_files ? K_OK : K_EIO;
+		}
+	}
+	done(st);
+	return release(c, e, false);
+}
+
 const struct store_backend store_backend_sqlite = {
         .name = "sqlite",
         .open = sq_open,
@@ -1672,4 +1854,8 @@ const struct store_backend store_backend_sqlite = {
         .reports_count = sq_reports_count,
         .member_replace = sq_member_replace,
         .member_states = sq_member_states,
+        .generations_list = sq_generations_list,
+        .generation_get = sq_generation_get,
+        .profile_versions_put = sq_profile_versions_put,
+        .profile_version_get = sq_profile_version_get,
 };

@@ -12,6 +12,7 @@
 struct store {
 	const struct store_backend *be;
 	void *b;
+	int keep_generations;
 };
 
 bool store_target_is_postgres(const char *target)
@@ -33,6 +34,8 @@ void cluster_clear(struct cluster *c)
 	json_decref(c->profiles);
 	json_decref(c->vars);
 	json_decref(c->secrets);
+	json_decref(c->profile_versions);
+	json_decref(c->change);
 	free(c->discovery_url);
 	memset(c, 0, sizeof(*c));
 }
@@ -68,6 +71,7 @@ enum kerr store_open(const char *path, int pool_size, struct store **out, struct
 	if (!s)
 		return K_ENOMEM;
 	s->be = store_target_is_postgres(path) ? &store_backend_postgres : &store_backend_sqlite;
+	s->keep_generations = STORE_KEEP_GENERATIONS_DEFAULT;
 	enum kerr e = s->be->open(path, pool_size, &s->b, errmsg);
 	if (e != K_OK) {
 		free(s);
@@ -118,7 +122,7 @@ enum kerr store_cluster_list(struct store *s, const struct store_list_query *q,
 enum kerr store_cluster_update(struct store *s, const char *name, store_mutate_fn fn, void *arg,
                                struct cluster *out)
 {
-	return s->be->cluster_update(s->b, name, fn, arg, out);
+	return s->be->cluster_update(s->b, name, fn, arg, s->keep_generations, out);
 }
 
 enum kerr store_cluster_rotate_token(struct store *s, const char *name, const char *token,
@@ -282,4 +286,50 @@ enum kerr store_replace_decide(struct store_replace *r, const char *member_repla
 	}
 	snprintf(r->other, sizeof(r->other), "%s", other);
 	return K_EEXIST;
+}
+
+void store_keep_generations(struct store *s, int keep)
+{
+	s->keep_generations = keep > 0 ? keep : 1;
+}
+
+void store_generation_clear(struct store_generation *g)
+{
+	if (!g)
+		return;
+	json_decref(g->change);
+	json_decref(g->inputs);
+	memset(g, 0, sizeof(*g));
+}
+
+json_t *store_generation_inputs(const struct cluster *c)
+{
+	return json_pack("{s:O, s:O, s:O, s:O, s:s}", "profiles", c->profiles, "profile_versions",
+	                 c->profile_versions ? c->profile_versions : json_null(), "vars", c->vars,
+	                 "secrets", c->secrets, "ignition_version", c->ignition_version);
+}
+
+enum kerr store_generations_list(struct store *s, const char *cluster_id,
+                                 void (*fn)(const struct store_generation *g, void *arg),
+                                 void *arg)
+{
+	return s->be->generations_list(s->b, cluster_id, fn, arg);
+}
+
+enum kerr store_generation_get(struct store *s, const char *cluster_id, int64_t generation,
+                               struct store_generation *out)
+{
+	return s->be->generation_get(s->b, cluster_id, generation, out);
+}
+
+enum kerr store_profile_versions_put(struct store *s, const struct store_profile_version *v,
+                                     size_t n)
+{
+	return s->be->profile_versions_put(s->b, v, n);
+}
+
+enum kerr store_profile_version_get(struct store *s, const char *digest, char out_name[64],
+                                    json_t **out_files)
+{
+	return s->be->profile_version_get(s->b, digest, out_name, out_files);
 }

@@ -4,7 +4,7 @@
 #include "backend.h"
 
 /*
- * The tables of db/sqlite/0001-0006 and db/postgres/0001-0004, parents
+ * The tables of db/sqlite/0001-0007 and db/postgres/0001-0005, parents
  * before children (the foreign keys). A migration that adds a table or a
  * column must add it here too: the SQLite export refuses a source with a
  * table or column this list does not name, and the PostgreSQL import a
@@ -31,14 +31,20 @@ static const char *const clusters_cols[] = {"id",
                                             "created_at",
                                             "updated_at",
                                             "discovery_protocol",
+                                            "profile_versions",
                                             NULL};
 static const char *const tokens_cols[] = {"token",      "size",       "cluster_id",
                                           "last_index", "created_at", NULL};
 static const char *const members_cols[] = {"token",         "member_id",  "value",
                                            "created_index", "created_at", NULL};
 static const char *const prev_cols[] = {"cluster_id", "token", "valid_until", NULL};
-static const char *const fetches_cols[] = {"id",         "cluster_id", "at",     "client",
-                                           "user_agent", "version",    "status", NULL};
+static const char *const fetches_cols[] = {"id",      "cluster_id", "at",         "client",
+                                           "user_agent", "version", "status",     "generation",
+                                           NULL};
+static const char *const pversions_cols[] = {"digest", "name", "files", "created_at", NULL};
+static const char *const generations_cols[] = {"cluster_id", "generation", "created_at",
+                                               "change",     "inputs",     "fetches",
+                                               NULL};
 static const char *const reports_cols[] = {"cluster_id", "node", "boot_id", "at",
                                            "failed",     "body", NULL};
 static const char *const states_cols[] = {"cluster_id", "member_id",  "replaces", "replaced_at",
@@ -53,6 +59,8 @@ const struct store_table store_tables[] = {
         {"fetches", fetches_cols, false, true},
         {"node_reports", reports_cols, false, true},
         {"cluster_members", states_cols, false, true},
+        {"profile_versions", pversions_cols, false, true},
+        {"cluster_generations", generations_cols, false, true},
         {"cluster_count", count_cols, true, false}, /* the clusters trigger counts */
 };
 const int store_ntables = sizeof(store_tables) / sizeof(store_tables[0]);

@@ -83,6 +83,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_cluster: cannot open %s: %s\n", db, buf_str(&err));
 		exit(1);
 	}
+	if (snapshots_new(fz_app.store, fz_profiles, &fz_app.snapshots) != K_OK) {
+		fprintf(stderr, "fuzz_cluster: cannot store the profiles\n");
+		exit(1);
+	}
 	buf_free(&err);
 	snprintf(fz_app.public_url, sizeof(fz_app.public_url), "http://127.0.0.1:8080");
 	const char *s = getenv("KINDLING_FUZZ_SKIP_KNOWN");
@@ -230,7 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((pe == K_OK) != (json_array_size(errors) == before))
 			abort(); /* result and errors disagree */
 	} else {
-		check_profiles(&fz_app, c.profiles, c.vars, errors);
+		check_profiles(&fz_app, fz_profiles, c.profiles, c.vars, errors);
 	}
 	check_errors(errors);
 
@@ -274,7 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_t *perr = json_array();
 			if (!merged)
 				abort();
-			check_profiles(&fz_app, c.profiles, merged, perr);
+			check_profiles(&fz_app, fz_profiles, c.profiles, merged, perr);
 			check_errors(perr);
 			if (json_array_size(perr) == 0) {
 				json_decref(c.vars);
