@@ -62,7 +62,7 @@ static void nodes_text(struct html *h, const json_t *by_gen, const json_t *gens)
 		shown++;
 	}
 	if (!shown)
-		html_raw(h, "no node has fetched a config yet");
+		html_raw(h, "none yet (no node has fetched a config)");
 }
 
 void api_page_generations_section(struct html *h, const struct app *a, const struct cluster *c)
@@ -99,23 +99,25 @@ void api_page_generations_section(struct html *h, const struct app *a, const str
 		return;
 	}
 	const json_t *gens = json_object_get(list, "generations");
-	html_raw(h, "<p id=\"nodes-by-generation\">");
+	html_raw(h, "<p id=\"nodes-by-generation\">Nodes per generation: ");
 	nodes_text(h, json_object_get(list, "nodes_by_generation"), gens);
 	html_addf(h,
 	          " (from the fetch log).</p>\n"
-	          "<table id=\"generations-table\"><thead><tr><th>Generation</th><th>Made</th>"
-	          "<th>What changed</th><th>Fetches</th><th>Nodes</th><th>Diff</th></tr></thead>"
+	          "<div class=\"table-wrap\"><table id=\"generations-table\" class=\"cards\">"
+	          "<thead><tr><th scope=\"col\">Generation</th><th scope=\"col\">Made</th>"
+	          "<th scope=\"col\">What changed</th><th scope=\"col\">Fetches</th>"
+	          "<th scope=\"col\">Nodes</th><th scope=\"col\">Diff</th></tr></thead>"
 	          "<tbody>\n");
 	size_t i;
 	json_t *g;
 	json_array_foreach (gens, i, g) {
 		long long n = (long long)json_integer_value(json_object_get(g, "generation"));
-		html_addf(h, "<tr id=\"generation-%lld\"><td>%lld%s</td><td>", n, n,
+		html_addf(h, "<tr id=\"generation-%lld\"><td data-label=\"Generation\">%lld%s</td><td data-label=\"Made\">", n, n,
 		          json_is_true(json_object_get(g, "current")) ? " (current)" : "");
 		api_page_time(h, json_integer_value(json_object_get(g, "created_at")));
-		html_raw(h, "</td><td>");
+		html_raw(h, "</td><td data-label=\"What changed\">");
 		change_text(h, json_object_get(g, "change"));
-		html_addf(h, "</td><td>%lld</td><td>%lld</td><td>",
+		html_addf(h, "</td><td data-label=\"Fetches\">%lld</td><td data-label=\"Nodes\">%lld</td><td data-label=\"Diff\">",
 		          (long long)json_integer_value(json_object_get(g, "fetches")),
 		          (long long)json_integer_value(json_object_get(g, "nodes")));
 		if (n > 1)
@@ -124,7 +126,7 @@ void api_page_generations_section(struct html *h, const struct app *a, const str
 		html_raw(h, "</td></tr>\n");
 	}
 	html_addf(h,
-	          "</tbody></table>\n<p class=\"hint\">The newest %d generations are kept "
+	          "</tbody></table></div>\n<p class=\"hint\">The newest %d generations are kept "
 	          "(--keep-generations); older ones can no longer be rolled back to.</p>\n",
 	          a->cfg->keep_generations);
 	if (json_array_size(gens) > 1)
@@ -160,10 +162,10 @@ static void diff_item(struct html *h, const json_t *it, size_t k)
 		const char *op = json_string_value(json_object_get(l, "op"));
 		long long old = (long long)json_integer_value(json_object_get(l, "old"));
 		if (i && old && last_old && old > last_old + 1)
-			html_raw(h, "<span class=\"gap\">…</span>\n");
+			html_raw(h, "<span class=\"gap\">…</span>");
 		if (old)
 			last_old = old;
-		html_addf(h, "<span class=\"%s\">%s %s</span>\n",
+		html_addf(h, "<span class=\"%s\">%s %s</span>",
 		          !strcmp(op, "+") ? "add" : !strcmp(op, "-") ? "del" : "ctx", op,
 		          json_string_value(json_object_get(l, "text")));
 	}

@@ -380,6 +380,52 @@ async function modePages() {
 		assert(r.status === 404, `GET /clusters/c05: ${r.status}`);
 	});
 
+	// Generations (issue 15): c07 was PATCHed twice by test_pages.sh.
+	const genRows = async () =>
+		page.$$eval('#generations-table tbody tr', (trs) => trs.map((tr) => tr.id));
+	await step(page, w, 'the cluster page lists its generations and the nodes on each', async () => {
+		await page.goto(`${BASE}/clusters/c07#generations`);
+		const rows = await genRows();
+		assert(rows.join() === 'generation-3,generation-2,generation-1', `rows ${rows}`);
+		const cur = await page.textContent('#generation-3 td');
+		assert(cur.includes('(current)'), `current: ${cur}`);
+		const changed = await page.textContent('#generation-3');
+		assert(changed.includes('etcd_join_retry'), `what changed: ${changed}`);
+		assert((await page.textContent('#nodes-by-generation')).length > 0, 'nodes per generation');
+		await page.locator('#generations').screenshot({ path: path.join(SHOTS, `${MODE}-generations.png`) });
+		await shot(page, 'generations');
+	});
+	await step(page, w, 'the diff page shows the changed lines of two generations', async () => {
+		await page.goto(`${BASE}/clusters/c07#generations`);
+		await Promise.all([page.waitForURL(/\/diff\?from=2&to=3$/),
+			page.click('#generation-3 a[href*="/diff"]')]);
+		const del = await page.$$eval('.diff .del', (s) => s.map((e) => e.textContent));
+		const add = await page.$$eval('.diff .add', (s) => s.map((e) => e.textContent));
+		assert(del.join() === '- KINDLING_JOIN_RETRY=20', `removed ${del}`);
+		assert(add.join() === '+ KINDLING_JOIN_RETRY=30', `added ${add}`);
+		await shot(page, 'diff');
+	});
+	await step(page, w, 'rollback asks for the name, then makes a new generation', async () => {
+		await page.goto(`${BASE}/clusters/c07#generations`);
+		await page.fill('#rollback-generation', '1');
+		await page.fill('#rollback-confirm', 'c08');
+		await shot(page, 'rollback-confirm');
+		await Promise.all([page.waitForURL(/\/clusters\/c07\/rollback$/),
+			page.click('#rollback-form button[type=submit]')]);
+		assert((await page.textContent('h1')).includes('Not rolled back'), 'wrong name accepted');
+		await page.goto(`${BASE}/clusters/c07#generations`);
+		assert((await genRows()).length === 3, 'a refused rollback changed the history');
+		await page.fill('#rollback-generation', '1');
+		await page.fill('#rollback-confirm', 'c07');
+		await Promise.all([page.waitForURL(`${BASE}/clusters/c07#generations`),
+			page.click('#rollback-form button[type=submit]')]);
+		const rows = await genRows();
+		assert(rows[0] === 'generation-4' && rows.length === 4, `rows ${rows}`);
+		const what = await page.textContent('#generation-4');
+		assert(what.includes('rollback to generation 1'), `generation 4: ${what}`);
+		await shot(page, 'after-rollback');
+	}, [422]);
+
 	await step(page, w, 'a phone-sized screen: no sideways scrolling, rows become cards', async () => {
 		await page.setViewportSize({ width: 390, height: 844 });
 		await page.goto(`${BASE}/?limit=5`);

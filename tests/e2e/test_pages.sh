@@ -8,8 +8,8 @@
 # skipped, or FAILs under CI=true.
 source "$(dirname "$0")/lib.sh"
 # the checks of tests/browser/pages.test.mjs, per MODE (it prints one line per step)
-declare -A BROWSER_CHECKS=([empty]=1 [pages]=16 [auth]=3)
-plan 86
+declare -A BROWSER_CHECKS=([empty]=1 [pages]=19 [auth]=3)
+plan 89
 
 SHOTS=${SHOTS:-$PWD/build/screenshots}
 BROWSER_UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Safari/537.36'
@@ -96,6 +96,11 @@ done
 check "30 more clusters c01-c30 created ($created)" [ "$created" = 30 ]
 post_json /clusters '{"name":"doomed","size":1}'
 expect "create the cluster that curl deletes" 201
+# c07 gets generations 2 and 3 for the history, diff and rollback pages
+for v in 20 30; do
+	curl -s -o /dev/null -X PATCH -H 'Content-Type: application/json' \
+		--data-binary "{\"vars\": {\"etcd_join_retry\": \"$v\"}}" "$BASE/clusters/c07"
+done
 # A member in discovery and two config fetches for the detail page.
 DISC=$(curl -s "$BASE/clusters/xss" | jq -r .discovery_url)
 api PUT "${DISC#"$BASE"}/8e9e05c52164694d?prevExist=false" \
