@@ -650,49 +650,46 @@ static enum kerr legacy_mutate(void *arg, struct cluster *c)
 	return snapshots_current(a->snapshots, c->profiles, &c->profile_versions);
 }
 
-/* One page of the cluster list: the rows without a snapshot, and the last name. */
+/* The names of the rows without a snapshot. */
 struct legacy {
-	char names[1000][64];
-	size_t n;
-	char last[64];
+	char (*names)[64];
+	size_t n, cap;
+	bool full; /* out of memory: a later start does the rest */
 };
 
-static void legacy_one(const struct cluster *c, void *arg)
+static void legacy_one(const char *name, void *arg)
 {
 	struct legacy *l = arg;
-	str_copy(l->last, sizeof(l->last), c->name);
-	if (!c->profile_versions)
-		str_copy(l->names[l->n++], 64, c->name);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char(*grown)[64] = realloc(l->names, cap * sizeof(*grown));
+		if (!grown) {
+			l->full = true;
+			return;
+		}
+		l->names = grown;
+		l->cap = cap;
+	}
+	str_copy(l->names[l->n++], 64, name);
 }
 
 enum kerr service_snapshot_legacy(const struct app *a, int *out_n)
 {
-	struct legacy *l = calloc(1, sizeof(*l));
-	bool more = true;
-	enum kerr e = l ? K_OK : K_ENOMEM;
+	struct legacy l = {0};
 	*out_n = 0;
-	while (more && e == K_OK) {
-		struct store_list_query q = {
-		        .sort = SORT_NAME, .limit = 1000, .has_cursor = l->last[0], .cursor_name = l->last};
-		int64_t total = 0;
-		char cursor[64];
-		str_copy(cursor, sizeof(cursor), l->last);
-		q.cursor_name = cursor;
-		l->n = 0;
-		e = store_cluster_list(a->store, &q, legacy_one, l, &more, &total);
-		for (size_t i = 0; i < l->n && e == K_OK; i++) {
-			struct cluster out = {0};
-			enum kerr u = store_cluster_update(a->store, l->names[i], legacy_mutate,
-			                                   (void *)a, &out);
-			cluster_clear(&out);
-			if (u == K_OK)
-				(*out_n)++;
-			else if (u != K_EEXIST && u != K_ENOTFOUND)
-				e = u;
-		}
+	enum kerr e = store_clusters_unsnapshotted(a->store, legacy_one, &l);
+	for (size_t i = 0; i < l.n && e == K_OK; i++) {
+		struct cluster out = {0};
+		enum kerr u =
+		        store_cluster_update(a->store, l.names[i], legacy_mutate, (void *)a, &out);
+		cluster_clear(&out);
+		if (u == K_OK)
+			(*out_n)++;
+		else if (u != K_EEXIST && u != K_ENOTFOUND) /* done by another replica, or gone */
+			e = u;
 	}
-	free(l);
-	return e;
+	free(l.names);
+	return e == K_OK && l.full ? K_ENOMEM : e;
 }
 
 void service_rotate(const struct app *a, const char *name, struct service_reply *out,

@@ -338,6 +338,11 @@ struct store_profile_version {
 	const json_t *files;
 };
 
+/* Calls fn with the name of every cluster stored before generations (no
+ * profile_versions; an index finds them). K_OK or K_EIO. */
+enum kerr store_clusters_unsnapshotted(struct store *s, void (*fn)(const char *name, void *arg),
+                                       void *arg);
+
 /* Stores the versions not stored yet (kept by digest: the same content is
  * one row, whoever wrote it), in one transaction. K_OK, K_EUNAVAIL, K_EIO. */
 enum kerr store_profile_versions_put(struct store *s, const struct store_profile_version *v,

@@ -2,6 +2,9 @@
 -- db/sqlite/0007_generations.sql for what each table holds.
 
 ALTER TABLE clusters ADD COLUMN profile_versions text;   -- JSON array, parallel to profiles
+-- the rows made before generations, which kindling snapshots at start: found
+-- without a scan
+CREATE INDEX clusters_unsnapshotted ON clusters (name) WHERE profile_versions IS NULL;
 
 CREATE TABLE profile_versions (
 	digest      text PRIMARY KEY,                     -- 32 hex digits (profile.h)

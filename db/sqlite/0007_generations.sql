@@ -11,6 +11,9 @@
 --  - fetches.generation: the generation each fetch was served.
 
 ALTER TABLE clusters ADD COLUMN profile_versions TEXT;   -- JSON array, parallel to profiles
+-- the rows made before generations, which kindling snapshots at start: found
+-- without a scan
+CREATE INDEX clusters_unsnapshotted ON clusters (name) WHERE profile_versions IS NULL;
 
 CREATE TABLE profile_versions (
 	digest      TEXT PRIMARY KEY,                     -- 32 hex digits (profile.h)

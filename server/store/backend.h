@@ -89,6 +89,8 @@ struct store_backend {
 	                              void *arg);
 	enum kerr (*generation_get)(void *b, const char *cluster_id, int64_t generation,
 	                            struct store_generation *out);
+	enum kerr (*clusters_unsnapshotted)(void *b, void (*fn)(const char *name, void *arg),
+	                                    void *arg);
 	enum kerr (*profile_versions_put)(void *b, const struct store_profile_version *v, size_t n);
 	enum kerr (*profile_version_get)(void *b, const char *digest, char out_name[64],
 	                                 json_t **out_files);

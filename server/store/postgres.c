@@ -112,6 +112,7 @@ enum q {
 	Q_GEN_GET,
 	Q_PV_PUT,
 	Q_PV_GET,
+	Q_UNSNAPSHOTTED,
 	Q_COUNT
 };
 
@@ -232,6 +233,7 @@ static const char *const sql[Q_COUNT] = {
         [Q_PV_PUT] = "INSERT INTO profile_versions (digest, name, files, created_at) "
                      "VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
         [Q_PV_GET] = "SELECT name, files FROM profile_versions WHERE digest = $1",
+        [Q_UNSNAPSHOTTED] = "SELECT name FROM clusters WHERE profile_versions IS NULL",
 };
 
 struct pconn {
@@ -466,7 +468,7 @@ static bool is_read(enum q q)
 {
 	return q == Q_COUNT_CLUSTERS || q == Q_CLUSTER_GET || q == Q_FETCH_LIST || q == Q_DIR_GET ||
 	       q == Q_REPORT_LIST || q == Q_REPORT_COUNT || q == Q_STATES || q == Q_GEN_LIST ||
-	       q == Q_GEN_GET || q == Q_PV_GET;
+	       q == Q_GEN_GET || q == Q_PV_GET || q == Q_UNSNAPSHOTTED;
 }
 
 /* Whether the first use of a pooled connection failed because the
@@ -2440,6 +2442,21 @@ static enum kerr pg_generation_get(void *b, const char *cluster_id, int64_t gene
 	return release(s, c, e);
 }
 
+static enum kerr pg_clusters_unsnapshotted(void *b, void (*fn)(const char *name, void *arg),
+                                           void *arg)
+{
+	struct pg *s = b;
+	enum kerr e;
+	PGresult *r = NULL;
+	struct pconn *c = acquire(s, &e);
+	if (e == K_OK)
+		e = qx(s, c, Q_UNSNAPSHOTTED, NULL, &r);
+	for (int i = 0; e == K_OK && i < PQntuples(r); i++)
+		fn(PQgetvalue(r, i, 0), arg);
+	PQclear(r);
+	return release(s, c, e);
+}
+
 static enum kerr pg_profile_versions_put(void *b, const struct store_profile_version *v, size_t n)
 {
 	struct pg *s = b;
@@ -2514,6 +2531,7 @@ const struct store_backend store_backend_postgres = {
         .member_states = pg_member_states,
         .generations_list = pg_generations_list,
         .generation_get = pg_generation_get,
+        .clusters_unsnapshotted = pg_clusters_unsnapshotted,
         .profile_versions_put = pg_profile_versions_put,
         .profile_version_get = pg_profile_version_get,
 };

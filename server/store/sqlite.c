@@ -75,6 +75,7 @@ enum q {
 	Q_GEN_GET,
 	Q_PV_PUT,
 	Q_PV_GET,
+	Q_UNSNAPSHOTTED,
 	Q_COUNT
 };
 
@@ -192,6 +193,7 @@ static const char *const sql[Q_COUNT] = {
         [Q_PV_PUT] = "INSERT INTO profile_versions (digest, name, files, created_at) "
                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO NOTHING",
         [Q_PV_GET] = "SELECT name, files FROM profile_versions WHERE digest = ?1",
+        [Q_UNSNAPSHOTTED] = "SELECT name FROM clusters WHERE profile_versions IS NULL",
 };
 
 struct conn {
@@ -1784,6 +1786,24 @@ static enum kerr sq_generation_get(void *b_, const char *cluster_id, int64_t gen
 	return release(c, e, false);
 }
 
+static enum kerr sq_clusters_unsnapshotted(void *b_, void (*fn)(const char *name, void *arg),
+                                           void *arg)
+{
+	struct sq *s = b_;
+	struct conn *c = acquire_read(s);
+	sqlite3_stmt *st = stmt(c, Q_UNSNAPSHOTTED);
+	enum kerr e = st ? K_OK : K_EIO;
+	if (st) {
+		int rc;
+		while ((rc = step(st)) == SQLITE_ROW)
+			fn((const char *)sqlite3_column_text(st, 0), arg);
+		if (rc != SQLITE_DONE)
+			e = K_EIO;
+	}
+	done(st);
+	return release(c, e, false);
+}
+
 static enum kerr sq_profile_versions_put(void *b_, const struct store_profile_version *v, size_t n)
 {
 	struct sq *s = b_;
@@ -1856,6 +1876,7 @@ const struct store_backend store_backend_sqlite = {
         .member_states = sq_member_states,
         .generations_list = sq_generations_list,
         .generation_get = sq_generation_get,
+        .clusters_unsnapshotted = sq_clusters_unsnapshotted,
         .profile_versions_put = sq_profile_versions_put,
         .profile_version_get = sq_profile_version_get,
 };

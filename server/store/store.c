@@ -322,6 +322,12 @@ enum kerr store_generation_get(struct store *s, const char *cluster_id, int64_t 
 	return s->be->generation_get(s->b, cluster_id, generation, out);
 }
 
+enum kerr store_clusters_unsnapshotted(struct store *s, void (*fn)(const char *name, void *arg),
+                                       void *arg)
+{
+	return s->be->clusters_unsnapshotted(s->b, fn, arg);
+}
+
 enum kerr store_profile_versions_put(struct store *s, const struct store_profile_version *v,
                                      size_t n)
 {

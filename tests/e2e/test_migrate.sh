@@ -239,7 +239,7 @@ kindling_stop
 
 # ---- 5. many clusters ----
 # Written straight into the SQLite file, in one transaction (mirroring
-# db/sqlite/0001-0004, as bench/run.sh fills its 100 000): 10 000 creates
+# db/sqlite/0001-0007 with each row's generation, as bench/run.sh fills its 100 000): 10 000 creates
 # and 30 000 registrations through the API take minutes of curl on two
 # cores, and what the API writes is covered above; this part is about
 # volume. The configs are rendered by kindling from those rows, before and after.
@@ -266,6 +266,14 @@ sqlite3 "$BIG" >"$T/big.log" 2>&1 <<-EOF
 	INSERT INTO discovery_members (token, member_id, value, created_index, created_at)
 	SELECT printf('%032x', i), printf('%016x', i * 4 + j), printf('m%d=http://10.%d.%d.%d:2380', j, i / 65536, i / 256 % 256, i % 256),
 	       3 * i - 1 + j, $NOW FROM n, m;
+	UPDATE clusters SET profile_versions = (SELECT json_group_array(
+	       (SELECT v.digest FROM profile_versions v WHERE v.name = p.value ORDER BY v.created_at DESC LIMIT 1))
+	       FROM json_each(clusters.profiles) p);
+	INSERT INTO cluster_generations (cluster_id, generation, created_at, change, inputs)
+	SELECT id, generation, created_at, '{"kind":"created"}',
+	       json_object('profiles', json(profiles), 'profile_versions', json(profile_versions),
+	                   'vars', json(vars), 'secrets', json(secrets), 'ignition_version', ignition_version)
+	FROM clusters;
 	COMMIT;
 EOF
 check_that "$BULK clusters and $((BULK * 3)) registrations written into the SQLite file" \
