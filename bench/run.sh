@@ -624,6 +624,17 @@ oe=$(lg_reqs creates_reference "$REF_DISC_PIDS" -- --target "127.0.0.1:$DPORT" -
 CREATE_SQ_RPS=$(kv rps "$ok") CREATE_E_RPS=$(kv rps "$oe")
 CREATE_ROW=("$(r0 "$(kv rps "$ok")")" "$(r0 "$(kv rps "$oe")")" "$(ratio "$(kv rps "$ok")" "$(kv rps "$oe")")"
 	"$(kv p99_ms "$ok")" "$(kv p99_ms "$oe")")
+# what a generation costs (issue 15): one PATCH of each created cluster, each
+# a new generation stored with its inputs (the profile files are stored once
+# per digest, not per generation), and the bytes a generation row takes
+log "6: $CREATES PATCHes (a new generation each), 16 conns"
+op=$(lg_reqs patches_kindling "$KPID" -- --target "$K1T" --method PATCH --path '/clusters/create%d' \
+	--ctype application/json --body '{"vars":{"etcd_join_retry":"20"}}' --count "$CREATES" -c 16 \
+	--expect 200) || err "kindling PATCHes: $op"
+GEN_BYTES=$(sqlite3 "$W/k1/kindling.db" "SELECT CAST(avg(length(change) + length(inputs) + 60) AS int) FROM cluster_generations" 2>/dev/null)
+PV_BYTES=$(sqlite3 "$W/k1/kindling.db" "SELECT count(*) || ' rows, ' || sum(length(files)) FROM profile_versions" 2>/dev/null)
+raw generation_rows "bytes_per_generation=$GEN_BYTES profile_versions=$PV_BYTES"
+PATCH_ROW=("$(r0 "$(kv rps "$op")")" "$(kv p99_ms "$op")" "$(kv cpu_us "$op")" "$(kv cpu_us "$ok")")
 
 K1_RSS_KB=$(proc_field "$KPID" VmRSS)
 K1_HWM_KB=$(proc_field "$KPID" VmHWM)
@@ -864,6 +875,10 @@ row 6 "start-up to first answer, $NCLUSTERS clusters, ms" "$STARTUP_MS" "-" "-" 
 row 6 "  RSS after start with $NCLUSTERS clusters, MB" "$(mb "$K2_RSS_KB")" "-" "-" "-" "-"
 row 6 "cluster creates/s, 16 conns (ref: GET /new)" "${CREATE_ROW[0]}" "${CREATE_ROW[1]}" "${CREATE_ROW[2]}" "-" "-"
 row 6 "  p99 latency ms" "${CREATE_ROW[3]}" "${CREATE_ROW[4]}" "$(ratio "${CREATE_ROW[4]}" "${CREATE_ROW[3]}")" "-" "-"
+row 6 "  server CPU per create (with its generation 1), us" "${PATCH_ROW[3]}" "-" "-" "-" "-"
+row 6 "PATCH vars/s, a new generation each, 16 conns" "${PATCH_ROW[0]}" "-" "-" "-" "-"
+row 6 "  p99 latency ms / server CPU per PATCH, us" "${PATCH_ROW[1]} / ${PATCH_ROW[2]}" "-" "-" "-" "-"
+row 6 "  bytes stored per generation (inputs + change)" "${GEN_BYTES:-?}" "-" "-" "-" "-"
 pg_rows
 row 6 "GET /clusters?limit=100 p50 / p99 ms, 1 client" "${LIST1[0]} / ${LIST1[1]}" "-" "-" "-" "-"
 row 6 "  the same, 8 clients at once" "${LIST[0]} / ${LIST[1]}" "-" "-" "-" "-"
