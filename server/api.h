@@ -22,18 +22,10 @@ void api_cluster_get(struct req *r);
 void api_cluster_patch(struct req *r);
 void api_cluster_delete(struct req *r);
 
-/* api_generations.c: a cluster's generations (JSON), and the diff both
- * the JSON route and the page show. */
+/* api_generations.c: a cluster's generations (JSON). */
 void api_cluster_generations(struct req *r);
 void api_cluster_generation(struct req *r);
 void api_cluster_diff(struct req *r);
-/* The diff of generations from and to (or GENERATIONS_PENDING) of c:
- * *out a new reference; *bad the generation that failed. */
-enum kerr api_generation_diff(const struct app *a, const struct cluster *c, int64_t from,
-                              int64_t to, bool reveal, json_t **out, int64_t *bad);
-/* ?from= and ?to= (defaults: the previous and the current generation);
- * false when it replied 422. */
-bool api_diff_args(struct req *r, const struct cluster *c, int64_t *from, int64_t *to);
 
 /* api_ignition.c */
 void api_cluster_ignition(struct req *r);
@@ -97,16 +89,22 @@ void api_page_list(struct req *r);
 void api_page_cluster(struct req *r);
 void api_page_delete(struct req *r);
 struct html;
-/* What the page files share: a finished page sent (its memory taken), an
- * error page (title and message escaped, back a trusted path), a <time>. */
+/* api_common.c, what the page files share: the pages' Content-Security-
+ * Policy, a finished page sent (its memory taken), an error page (title and
+ * message escaped, back a trusted path), a <time> for people. */
+extern const char api_page_csp[];
+/* ?from= and ?to= of a diff (defaults: the previous and the current
+ * generation; "profiles" is GENERATIONS_PENDING); false when it replied 422. */
+/* A generation number (1 or more), or "profiles" where allow_pending. */
+bool api_parse_generation(const char *s, bool allow_pending, int64_t *out);
+bool api_diff_args(struct req *r, const struct cluster *c, int64_t *from, int64_t *to);
 void api_page_send(struct req *r, int status, struct html *h);
 void api_page_error(struct req *r, int status, const char *title, const char *message,
                     const char *back);
 void api_page_time(struct html *h, int64_t ms);
+void api_page_time_str(struct html *h, const char *rfc3339);
 
-/* api_page_generations.c: the generations section of the cluster page, the
- * diff page, and the adopt and rollback forms. */
-void api_page_generations_section(struct html *h, const struct app *a, const struct cluster *c);
+/* api_page_generations.c: the diff page, the adopt and rollback forms. */
 void api_page_diff(struct req *r);
 void api_page_adopt(struct req *r);
 void api_page_rollback(struct req *r);

@@ -211,29 +211,34 @@ void api_cluster_patch(struct req *r)
 		         !strcmp(key, "ignition_version") || !strcmp(key, "discovery") ||
 		         !strcmp(key, "discovery_protocol") || !strcmp(key, "id"))
 			field_error(errors, key,
-			            "cannot be changed; only vars can (or adopt_profiles, rollback_to)");
+			            "cannot be changed; only vars can (or adopt_profiles, "
+			            "rollback_to)");
 		else
-			field_error(errors, key,
-			            "unknown field; a change is vars, adopt_profiles or rollback_to");
+			field_error(
+			        errors, key,
+			        "unknown field; a change is vars, adopt_profiles or rollback_to");
 	}
 	json_t *patch = json_object_get(body, "vars");
 	json_t *adopt = json_object_get(body, "adopt_profiles");
 	json_t *rollback = json_object_get(body, "rollback_to");
 	if (!patch && !adopt && !rollback)
-		field_error(errors, "vars",
-		            "is required (an object; null removes a variable), unless the change is "
-		            "adopt_profiles or rollback_to");
+		field_error(
+		        errors, "vars",
+		        "is required (an object; null removes a variable), unless the change is "
+		        "adopt_profiles or rollback_to");
 	else if (patch && !json_is_object(patch))
 		field_error(errors, "vars", "must be an object of strings (null removes one)");
 	if (adopt && !json_is_true(adopt))
-		field_error(errors, "adopt_profiles",
-		            "must be true (adopts the profile files the template folders hold now)");
+		field_error(
+		        errors, "adopt_profiles",
+		        "must be true (adopts the profile files the template folders hold now)");
 	if (rollback && (!json_is_integer(rollback) || json_integer_value(rollback) < 1))
 		field_error(errors, "rollback_to", "must be a generation number (1 or more)");
 	else if (rollback && (patch || adopt))
-		field_error(errors, "rollback_to",
-		            "cannot be combined with vars or adopt_profiles: a rollback brings back "
-		            "all of a generation's inputs");
+		field_error(
+		        errors, "rollback_to",
+		        "cannot be combined with vars or adopt_profiles: a rollback brings back "
+		        "all of a generation's inputs");
 	if (json_array_size(errors)) {
 		reply_invalid(r, errors);
 		errors = NULL;

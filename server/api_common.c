@@ -7,6 +7,10 @@
 #include <time.h>
 
 #include "api.h"
+#include "fields.h"
+#include "generations.h"
+#include "html.h"
+#include "view.h"
 #include "discovery.h"
 
 json_t *api_body_object(struct req *r)
@@ -118,4 +122,111 @@ enum kerr api_fetch_token_check(const struct cluster *c, const char *token)
 	for (int i = 0; i < c->nprev; i++) /* all of them: the time taken tells nothing */
 		ok |= now < c->prev[i].until && str_equal_secret(token, c->prev[i].token);
 	return ok ? K_OK : K_EFORBIDDEN;
+}
+
+/* ---- what the page files share ---- */
+
+const char api_page_csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
+                            "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                            "base-uri 'none'; frame-ancestors 'none'";
+
+/* Sends a finished page (taking its memory), or a plain 500 when building it
+ * failed. */
+void api_page_send(struct req *r, int status, struct html *h)
+{
+	static const char failed[] = "<!doctype html><html lang=\"en\"><title>Error</title>"
+	                             "<p>kindling could not build this page; see the server "
+	                             "log.</p></html>\n";
+	reply_header(r, "Content-Security-Policy", api_page_csp);
+	reply_header(r, "Referrer-Policy", "same-origin");
+	reply_header(r, "Cache-Control", "no-store");
+	if (h->err != K_OK) {
+		html_free(h);
+		reply_static(r, h->err == K_ENOMEM ? 503 : 500, "text/html; charset=utf-8", failed,
+		             sizeof(failed) - 1);
+		return;
+	}
+	size_t len;
+	char *body = buf_steal(&h->buf, &len);
+	if (!body) {
+		reply_static(r, 503, "text/html; charset=utf-8", failed, sizeof(failed) - 1);
+		return;
+	}
+	reply_bytes(r, status, "text/html; charset=utf-8", body, len);
+}
+
+/* An error page: title and message are escaped; back is a trusted path. */
+void api_page_error(struct req *r, int status, const char *title, const char *message,
+                    const char *back)
+{
+	struct html h;
+	html_init(&h, (64 * 1024));
+	html_page_begin(&h, title);
+	html_addf(&h,
+	          "<section class=\"card\"><h1>%s</h1><p>%s</p>"
+	          "<p><a href=\"%s\">Back</a></p></section>\n",
+	          title, message, back);
+	html_page_end(&h);
+	api_page_send(r, status, &h);
+}
+
+/* Formats an RFC 3339 time ("2026-11-22T02:30:20.309Z") for people:
+ * "2026-11-22 02:30:20 UTC". */
+static void human_time(const char *rfc3339, char out[40])
+{
+	size_t n = strlen(rfc3339);
+	if (n < 19) {
+		snprintf(out, 40, "%s", rfc3339);
+		return;
+	}
+	snprintf(out, 40, "%.10s %.8s UTC", rfc3339, rfc3339 + 11);
+}
+
+/* Appends <time> for an RFC 3339 string. */
+void api_page_time_str(struct html *h, const char *rfc3339)
+{
+	char human[40];
+	human_time(rfc3339, human);
+	html_addf(h, "<time datetime=\"%s\">%s</time>", rfc3339, human);
+}
+
+/* Appends <time> for ms since the epoch. */
+void api_page_time(struct html *h, int64_t ms)
+{
+	char t[32];
+	view_time(ms, t);
+	api_page_time_str(h, t);
+}
+
+/* A generation number, or "profiles" (pending) where allow_pending. */
+bool api_parse_generation(const char *s, bool allow_pending, int64_t *out)
+{
+	if (allow_pending && s && !strcmp(s, "profiles")) {
+		*out = GENERATIONS_PENDING;
+		return true;
+	}
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
+		return false;
+	*out = strtoll(s, NULL, 10);
+	return *out >= 1;
+}
+
+bool api_diff_args(struct req *r, const struct cluster *c, int64_t *from, int64_t *to)
+{
+	json_t *errors = json_array();
+	const char *f = req_query(r, "from"), *t = req_query(r, "to");
+	*to = c->generation;
+	*from = c->generation > 1 ? c->generation - 1 : 1;
+	if (t && !api_parse_generation(t, true, to))
+		field_error(errors, "to",
+		            "must be a generation number, or \"profiles\" (what "
+		            "adopting the template folders' profiles would serve)");
+	if (f && !api_parse_generation(f, true, from))
+		field_error(errors, "from", "must be a generation number, or \"profiles\"");
+	if (json_array_size(errors)) {
+		reply_invalid(r, errors);
+		return false;
+	}
+	json_decref(errors);
+	return true;
 }

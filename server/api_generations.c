@@ -18,19 +18,6 @@ static bool revealed(struct req *r)
 	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
 }
 
-/* A generation number, or "profiles" (pending) where allow_pending. */
-static bool parse_generation(const char *s, bool allow_pending, int64_t *out)
-{
-	if (allow_pending && s && !strcmp(s, "profiles")) {
-		*out = GENERATIONS_PENDING;
-		return true;
-	}
-	if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
-		return false;
-	*out = strtoll(s, NULL, 10);
-	return *out >= 1;
-}
-
 /* Reads the cluster or replies. */
 static bool cluster_or_reply(struct req *r, struct cluster *c)
 {
@@ -91,7 +78,7 @@ void api_cluster_generation(struct req *r)
 {
 	int64_t gen = 0;
 	const char *version = NULL;
-	if (!parse_generation(req_param(r, "n"), false, &gen)) {
+	if (!api_parse_generation(req_param(r, "n"), false, &gen)) {
 		json_t *errors = json_array();
 		field_error(errors, "n", "must be a generation number (1 or more)");
 		reply_invalid(r, errors);
@@ -121,9 +108,10 @@ void api_cluster_generation(struct req *r)
 			reply_json(r, 200,
 			           json_pack("{s:s, s:I, s:I, s:I, s:O, s:O, s:o, s:b}", "cluster",
 			                     c.name, "generation", (json_int_t)gen, "created_at",
-			                     (json_int_t)g.created_at, "fetches", (json_int_t)g.fetches,
-			                     "change", g.change, "inputs", inputs, "config", config,
-			                     "secrets_revealed", revealed(r)));
+			                     (json_int_t)g.created_at, "fetches",
+			                     (json_int_t)g.fetches, "change", g.change, "inputs",
+			                     inputs, "config", config, "secrets_revealed",
+			                     revealed(r)));
 		else
 			api_reply_store_error(r, e, c.name);
 		if (e != K_OK)
@@ -135,69 +123,6 @@ void api_cluster_generation(struct req *r)
 	cluster_clear(&c);
 }
 
-enum kerr api_generation_diff(const struct app *a, const struct cluster *c, int64_t from,
-                              int64_t to, bool reveal, json_t **out, int64_t *bad)
-{
-	char *fa = NULL, *fb = NULL;
-	size_t la = 0, lb = 0;
-	json_t *ia = NULL, *ib = NULL;
-	*bad = from;
-	enum kerr e = generations_render(a, c, from, NULL, reveal, &fa, &la, &ia);
-	if (e == K_OK) {
-		*bad = to;
-		e = generations_render(a, c, to, NULL, reveal, &fb, &lb, &ib);
-	}
-	json_t *d = e == K_OK ? generations_diff(fa, la, fb, lb) : NULL;
-	if (e == K_OK && !d)
-		e = K_ENOMEM;
-	if (d) {
-		json_t *vars = json_array();
-		json_t *va = json_object_get(ia, "vars"), *vb = json_object_get(ib, "vars");
-		const char *k;
-		json_t *v;
-		json_object_foreach (va, k, v) {
-			if (!json_equal(v, json_object_get(vb, k)))
-				json_array_append_new(vars, json_string(k));
-		}
-		json_object_foreach (vb, k, v) {
-			if (!json_object_get(va, k))
-				json_array_append_new(vars, json_string(k));
-		}
-		json_object_set_new(d, "cluster", json_string(c->name));
-		json_object_set_new(d, "from", from == GENERATIONS_PENDING ? json_string("profiles")
-		                                                            : json_integer(from));
-		json_object_set_new(d, "to", to == GENERATIONS_PENDING ? json_string("profiles")
-		                                                        : json_integer(to));
-		json_object_set_new(d, "vars", vars);
-		json_object_set_new(d, "same", json_boolean(la == lb && !memcmp(fa, fb, la)));
-		*out = d;
-	}
-	free(fa);
-	free(fb);
-	json_decref(ia);
-	json_decref(ib);
-	return e;
-}
-
-bool api_diff_args(struct req *r, const struct cluster *c, int64_t *from, int64_t *to)
-{
-	json_t *errors = json_array();
-	const char *f = req_query(r, "from"), *t = req_query(r, "to");
-	*to = c->generation;
-	*from = c->generation > 1 ? c->generation - 1 : 1;
-	if (t && !parse_generation(t, true, to))
-		field_error(errors, "to", "must be a generation number, or \"profiles\" (what "
-		                          "adopting the template folders' profiles would serve)");
-	if (f && !parse_generation(f, true, from))
-		field_error(errors, "from", "must be a generation number, or \"profiles\"");
-	if (json_array_size(errors)) {
-		reply_invalid(r, errors);
-		return false;
-	}
-	json_decref(errors);
-	return true;
-}
-
 void api_cluster_diff(struct req *r)
 {
 	struct cluster c;
@@ -206,7 +131,7 @@ void api_cluster_diff(struct req *r)
 	int64_t from, to, bad = 0;
 	json_t *d = NULL;
 	if (api_diff_args(r, &c, &from, &to)) {
-		enum kerr e = api_generation_diff(req_app(r), &c, from, to, revealed(r), &d, &bad);
+		enum kerr e = generations_compare(req_app(r), &c, from, to, revealed(r), &d, &bad);
 		if (e == K_OK)
 			reply_json(r, 200, d);
 		else

@@ -1,6 +1,6 @@
-/* api_page_generations.c - generations in the browser: the history on the
- * cluster page (profile changes to adopt, nodes per generation, rollback),
- * the diff page, and the adopt and rollback forms. */
+/* api_page_generations.c - generations in the browser: the diff page, and
+ * the adopt and rollback forms of the cluster page's generations section
+ * (api_pages.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,144 +16,13 @@
 
 #define PAGE_MAX (16 * 1024 * 1024)
 
-/* "vars rabbitmq_image", "profiles etcd", "rollback to 1", "created". */
-static void change_text(struct html *h, const json_t *change)
-{
-	const char *kind = json_string_value(json_object_get(change, "kind"));
-	const json_t *vars = json_object_get(change, "vars");
-	size_t i;
-	json_t *v;
-	if (!kind)
-		kind = "?";
-	if (!strcmp(kind, "rollback"))
-		html_addf(h, "rollback to generation %lld",
-		          (long long)json_integer_value(json_object_get(change, "to")));
-	else if (!strcmp(kind, "profiles"))
-		html_raw(h, "adopted profile files");
-	else if (!strcmp(kind, "snapshot"))
-		html_raw(h, "snapshot of the profiles at upgrade");
-	else if (!strcmp(kind, "vars"))
-		html_raw(h, "vars");
-	else
-		html_text(h, kind);
-	json_array_foreach (json_object_get(change, "profiles"), i, v)
-		html_addf(h, "%s%s", i ? ", " : ": ",
-		          json_string_value(json_object_get(v, "profile")));
-	json_array_foreach (vars, i, v)
-		html_addf(h, "%s<code>%s</code>", i ? ", " : (!strcmp(kind, "vars") ? ": " : "; vars "),
-		          json_string_value(v));
-}
-
-/* "3 nodes on 5, 2 on 4" from {generation: n}, newest generation first. */
-static void nodes_text(struct html *h, const json_t *by_gen, const json_t *gens)
-{
-	size_t i, shown = 0;
-	json_t *g;
-	json_array_foreach (gens, i, g) {
-		char key[24];
-		snprintf(key, sizeof(key), "%lld",
-		         (long long)json_integer_value(json_object_get(g, "generation")));
-		json_int_t n = json_integer_value(json_object_get(by_gen, key));
-		if (!n)
-			continue;
-		/* "3 nodes on 5, 2 on 4" */
-		html_addf(h, "%s%lld%s on %s", shown ? ", " : "", (long long)n,
-		          shown ? "" : (n == 1 ? " node" : " nodes"), key);
-		shown++;
-	}
-	if (!shown)
-		html_raw(h, "none yet (no node has fetched a config)");
-}
-
-void api_page_generations_section(struct html *h, const struct app *a, const struct cluster *c)
-{
-	enum kerr e;
-	json_t *list = generations_list_json(a, c, &e);
-	json_t *changes = snapshots_changes(a->snapshots, c->profiles, c->profile_versions,
-	                                    c->generation);
-	html_addf(h,
-	          "<section id=\"generations\" aria-labelledby=\"generations-h\">"
-	          "<h2 id=\"generations-h\">Generations</h2>\n"
-	          "<p>Nodes are served generation <strong>%lld</strong>: the profile files, "
-	          "variables and secrets stored when it was made, whatever the template "
-	          "folders hold now.</p>\n",
-	          (long long)c->generation);
-	if (json_array_size(changes)) {
-		size_t i;
-		json_t *ch;
-		html_raw(h, "<div class=\"notice\" id=\"profile-changes\"><ul>\n");
-		json_array_foreach (changes, i, ch)
-			html_addf(h, "<li>%s</li>\n", json_string_value(json_object_get(ch, "message")));
-		html_addf(h,
-		          "</ul><p><a href=\"/clusters/%s/diff?from=%lld&amp;to=profiles\" "
-		          "id=\"pending-diff\">See what would change</a></p>\n"
-		          "<form class=\"inline\" method=\"post\" action=\"/clusters/%s/adopt\">"
-		          "<button type=\"submit\" id=\"adopt\">Adopt the profile files as generation "
-		          "%lld</button></form></div>\n",
-		          c->name, (long long)c->generation, c->name, (long long)c->generation + 1);
-	}
-	if (!list) {
-		html_raw(h, "<p class=\"notice\">The history could not be read; see the server "
-		            "log.</p></section>\n");
-		json_decref(changes);
-		return;
-	}
-	const json_t *gens = json_object_get(list, "generations");
-	html_raw(h, "<p id=\"nodes-by-generation\">Nodes per generation: ");
-	nodes_text(h, json_object_get(list, "nodes_by_generation"), gens);
-	html_addf(h,
-	          " (from the fetch log).</p>\n"
-	          "<div class=\"table-wrap\"><table id=\"generations-table\" class=\"cards\">"
-	          "<thead><tr><th scope=\"col\">Generation</th><th scope=\"col\">Made</th>"
-	          "<th scope=\"col\">What changed</th><th scope=\"col\">Fetches</th>"
-	          "<th scope=\"col\">Nodes</th><th scope=\"col\">Diff</th></tr></thead>"
-	          "<tbody>\n");
-	size_t i;
-	json_t *g;
-	json_array_foreach (gens, i, g) {
-		long long n = (long long)json_integer_value(json_object_get(g, "generation"));
-		html_addf(h, "<tr id=\"generation-%lld\"><td data-label=\"Generation\">%lld%s</td><td data-label=\"Made\">", n, n,
-		          json_is_true(json_object_get(g, "current")) ? " (current)" : "");
-		api_page_time(h, json_integer_value(json_object_get(g, "created_at")));
-		html_raw(h, "</td><td data-label=\"What changed\">");
-		change_text(h, json_object_get(g, "change"));
-		html_addf(h, "</td><td data-label=\"Fetches\">%lld</td><td data-label=\"Nodes\">%lld</td><td data-label=\"Diff\">",
-		          (long long)json_integer_value(json_object_get(g, "fetches")),
-		          (long long)json_integer_value(json_object_get(g, "nodes")));
-		if (n > 1)
-			html_addf(h, "<a href=\"/clusters/%s/diff?from=%lld&amp;to=%lld\">with %lld</a>",
-			          c->name, n - 1, n, n - 1);
-		html_raw(h, "</td></tr>\n");
-	}
-	html_addf(h,
-	          "</tbody></table></div>\n<p class=\"hint\">The newest %d generations are kept "
-	          "(--keep-generations); older ones can no longer be rolled back to.</p>\n",
-	          a->cfg->keep_generations);
-	if (json_array_size(gens) > 1)
-		html_addf(h,
-		          "<form class=\"inline\" method=\"post\" action=\"/clusters/%s/rollback\" "
-		          "id=\"rollback-form\">\n"
-		          "<div><label for=\"rollback-generation\">Roll back to generation</label>"
-		          "<input type=\"number\" id=\"rollback-generation\" name=\"generation\" "
-		          "min=\"1\" max=\"%lld\" required></div>\n"
-		          "<div><label for=\"rollback-confirm\">Type the name, <code>%s</code>, to "
-		          "confirm</label><input type=\"text\" id=\"rollback-confirm\" "
-		          "name=\"confirm\" required autocomplete=\"off\" spellcheck=\"false\" "
-		          "autocapitalize=\"none\"></div>\n"
-		          "<button type=\"submit\" class=\"danger\">Roll back</button>\n"
-		          "<p class=\"hint\">A rollback makes generation %lld with that "
-		          "generation's inputs; the history stays.</p></form>\n",
-		          c->name, (long long)c->generation - 1, c->name, (long long)c->generation + 1);
-	html_raw(h, "</section>\n");
-	json_decref(changes);
-	json_decref(list);
-}
-
 /* One item of a diff: its lines, - and + marked. */
 static void diff_item(struct html *h, const json_t *it, size_t k)
 {
 	const char *status = json_string_value(json_object_get(it, "status"));
-	html_addf(h, "<section class=\"diff-item\" id=\"item-%zu\"><h3>%s <span class=\"muted\">%s</span></h3>\n<pre class=\"diff\">",
+	html_addf(h,
+	          "<section class=\"diff-item\" id=\"item-%zu\"><h3>%s <span "
+	          "class=\"muted\">%s</span></h3>\n<pre class=\"diff\">",
 	          k, json_string_value(json_object_get(it, "item")), status);
 	size_t i;
 	json_t *l;
@@ -166,8 +35,10 @@ static void diff_item(struct html *h, const json_t *it, size_t k)
 		if (old)
 			last_old = old;
 		html_addf(h, "<span class=\"%s\">%s %s</span>",
-		          !strcmp(op, "+") ? "add" : !strcmp(op, "-") ? "del" : "ctx", op,
-		          json_string_value(json_object_get(l, "text")));
+		          !strcmp(op, "+")   ? "add"
+		          : !strcmp(op, "-") ? "del"
+		                             : "ctx",
+		          op, json_string_value(json_object_get(l, "text")));
 	}
 	html_raw(h, "</pre></section>\n");
 }
@@ -199,10 +70,11 @@ void api_page_diff(struct req *r)
 	}
 	char back[128], fs[64], ts[64];
 	snprintf(back, sizeof(back), "/clusters/%s#generations", c.name);
-	e = api_generation_diff(a, &c, from, to, false, &d, &bad);
+	e = generations_compare(a, &c, from, to, false, &d, &bad);
 	if (e != K_OK) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "Generation %lld of this cluster is not kept (or cannot be rendered: %s).",
+		snprintf(msg, sizeof(msg),
+		         "Generation %lld of this cluster is not kept (or cannot be rendered: %s).",
 		         (long long)bad, kerr_str(e));
 		api_page_error(r, e == K_ENOTFOUND ? 404 : 500, "No such generation", msg, back);
 		cluster_clear(&c);
@@ -213,32 +85,38 @@ void api_page_diff(struct req *r)
 	struct html h;
 	html_init(&h, PAGE_MAX);
 	html_page_begin(&h, c.name);
-	html_addf(&h,
-	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> / <a href=\"/clusters/%s\">%s</a> "
-	          "/</p>\n<h1>Diff: %s → %s</h1>\n",
-	          c.name, c.name, fs, ts);
+	html_addf(
+	        &h,
+	        "<p class=\"crumbs\"><a href=\"/\">Clusters</a> / <a href=\"/clusters/%s\">%s</a> "
+	        "/</p>\n<h1>Diff: %s → %s</h1>\n",
+	        c.name, c.name, fs, ts);
 	json_t *items = json_object_get(d, "items");
 	json_t *vars = json_object_get(d, "vars");
 	if (json_array_size(vars)) {
 		size_t i;
 		json_t *v;
 		html_raw(&h, "<p id=\"diff-vars\">Variables changed: ");
-		json_array_foreach (vars, i, v)
+		json_array_foreach (vars, i, v) {
 			html_addf(&h, "%s<code>%s</code>", i ? ", " : "", json_string_value(v));
+		}
 		html_raw(&h, "</p>\n");
 	}
 	if (!json_array_size(items))
-		html_addf(&h, "<p id=\"diff-same\">The configs of %s and %s put the same units, "
-		              "drop-ins and files on a node%s.</p>\n",
-		          fs, ts, json_is_true(json_object_get(d, "same")) ? " (byte for byte)" : "");
+		html_addf(&h,
+		          "<p id=\"diff-same\">The configs of %s and %s put the same units, "
+		          "drop-ins and files on a node%s.</p>\n",
+		          fs, ts,
+		          json_is_true(json_object_get(d, "same")) ? " (byte for byte)" : "");
 	else
-		html_addf(&h, "<p class=\"hint\">%zu of the items a node gets differ; secrets are "
-		              "shown as <code>%s</code>.</p>\n",
+		html_addf(&h,
+		          "<p class=\"hint\">%zu of the items a node gets differ; secrets are "
+		          "shown as <code>%s</code>.</p>\n",
 		          json_array_size(items), GENERATIONS_MASKED);
 	size_t i;
 	json_t *it;
-	json_array_foreach (items, i, it)
+	json_array_foreach (items, i, it) {
 		diff_item(&h, it, i);
+	}
 	html_addf(&h, "<p><a href=\"%s\">Back to the generations</a></p>\n", back);
 	html_page_end(&h);
 	json_decref(d);
@@ -256,13 +134,15 @@ static void page_changed(struct req *r)
 	if (rep->err == K_EINVAL) {
 		const char *msg = json_string_value(
 		        json_object_get(json_array_get(rep->errors, 0), "message"));
-		api_page_error(r, 422, "Nothing changed", msg ? msg : "The change was refused.", back);
+		api_page_error(r, 422, "Nothing changed", msg ? msg : "The change was refused.",
+		               back);
 		return;
 	}
 	if (rep->err != K_OK) {
 		api_page_error(r, rep->err == K_ENOTFOUND ? 404 : 503, "Nothing changed",
-		               rep->err == K_ENOTFOUND ? "The cluster does not exist (any more)."
-		                                       : "The database is busy or failed; try again.",
+		               rep->err == K_ENOTFOUND
+		                       ? "The cluster does not exist (any more)."
+		                       : "The database is busy or failed; try again.",
 		               back);
 		return;
 	}
@@ -290,7 +170,8 @@ void api_page_adopt(struct req *r)
 	const char *name = req_param(r, "name");
 	char back[128];
 	size_t len;
-	snprintf(back, sizeof(back), "/clusters/%s#generations", name_valid(name, strlen(name)) ? name : "");
+	snprintf(back, sizeof(back), "/clusters/%s#generations",
+	         name_valid(name, strlen(name)) ? name : "");
 	if (!form_body(r, &len, back))
 		return;
 	struct api_call *call = api_call_start(r, page_changed);
@@ -304,23 +185,28 @@ void api_page_rollback(struct req *r)
 	const char *name = req_param(r, "name");
 	char back[128], gen[24], confirm[128];
 	size_t len;
-	snprintf(back, sizeof(back), "/clusters/%s#generations", name_valid(name, strlen(name)) ? name : "");
+	snprintf(back, sizeof(back), "/clusters/%s#generations",
+	         name_valid(name, strlen(name)) ? name : "");
 	const char *body = form_body(r, &len, back);
 	if (!body)
 		return;
-	if (!form_get(body, len, "confirm", confirm, sizeof(confirm)) || strcmp(confirm, name) != 0) {
-		api_page_error(r, 422, "Not rolled back",
-		               "To roll back, type the cluster's name exactly into the confirmation "
-		               "field.",
-		               back);
+	if (!form_get(body, len, "confirm", confirm, sizeof(confirm)) ||
+	    strcmp(confirm, name) != 0) {
+		api_page_error(
+		        r, 422, "Not rolled back",
+		        "To roll back, type the cluster's name exactly into the confirmation "
+		        "field.",
+		        back);
 		return;
 	}
-	if (!form_get(body, len, "generation", gen, sizeof(gen)) || !gen[0] ||
-	    strspn(gen, "0123456789") != strlen(gen) || strlen(gen) > 18 || atoll(gen) < 1) {
-		api_page_error(r, 422, "Not rolled back", "Give the generation to roll back to.", back);
+	int64_t n = 0;
+	if (!form_get(body, len, "generation", gen, sizeof(gen)) ||
+	    !api_parse_generation(gen, false, &n)) {
+		api_page_error(r, 422, "Not rolled back", "Give the generation to roll back to.",
+		               back);
 		return;
 	}
 	struct api_call *call = api_call_start(r, page_changed);
 	if (call)
-		service_rollback(req_app(r), name, atoll(gen), &call->rep, api_call_done, call);
+		service_rollback(req_app(r), name, n, &call->rep, api_call_done, call);
 }

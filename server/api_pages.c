@@ -13,6 +13,8 @@
 #include "fields.h"
 #include "form.h"
 #include "html.h"
+#include "snapshots.h"
+#include "generations.h"
 #include "render.h"
 #include "timeline.h"
 #include "view.h"
@@ -25,78 +27,6 @@
 #define CURSOR_MAX        96
 #define CONFIRM_MAX       128
 #define MASKED            "hiddenUntilRevealed" /* passes the secret rules: the config renders */
-
-static const char csp[] = "default-src 'none'; style-src 'self'; script-src 'self'; "
-                          "img-src 'self'; connect-src 'self'; form-action 'self'; "
-                          "base-uri 'none'; frame-ancestors 'none'";
-
-/* Sends a finished page (taking its memory), or a plain 500 when building it
- * failed. */
-void api_page_send(struct req *r, int status, struct html *h)
-{
-	static const char failed[] = "<!doctype html><html lang=\"en\"><title>Error</title>"
-	                             "<p>kindling could not build this page; see the server "
-	                             "log.</p></html>\n";
-	reply_header(r, "Content-Security-Policy", csp);
-	reply_header(r, "Referrer-Policy", "same-origin");
-	reply_header(r, "Cache-Control", "no-store");
-	if (h->err != K_OK) {
-		html_free(h);
-		reply_static(r, h->err == K_ENOMEM ? 503 : 500, "text/html; charset=utf-8", failed,
-		             sizeof(failed) - 1);
-		return;
-	}
-	size_t len;
-	char *body = buf_steal(&h->buf, &len);
-	if (!body) {
-		reply_static(r, 503, "text/html; charset=utf-8", failed, sizeof(failed) - 1);
-		return;
-	}
-	reply_bytes(r, status, "text/html; charset=utf-8", body, len);
-}
-
-/* An error page: title and message are escaped; back is a trusted path. */
-void api_page_error(struct req *r, int status, const char *title, const char *message,
-                    const char *back)
-{
-	struct html h;
-	html_init(&h, ROW_MAX);
-	html_page_begin(&h, title);
-	html_addf(&h,
-	          "<section class=\"card\"><h1>%s</h1><p>%s</p>"
-	          "<p><a href=\"%s\">Back</a></p></section>\n",
-	          title, message, back);
-	html_page_end(&h);
-	api_page_send(r, status, &h);
-}
-
-/* Formats an RFC 3339 time ("2026-11-22T02:30:20.309Z") for people:
- * "2026-11-22 02:30:20 UTC". */
-static void human_time(const char *rfc3339, char out[40])
-{
-	size_t n = strlen(rfc3339);
-	if (n < 19) {
-		snprintf(out, 40, "%s", rfc3339);
-		return;
-	}
-	snprintf(out, 40, "%.10s %.8s UTC", rfc3339, rfc3339 + 11);
-}
-
-/* Appends <time> for an RFC 3339 string. */
-static void add_time_str(struct html *h, const char *rfc3339)
-{
-	char human[40];
-	human_time(rfc3339, human);
-	html_addf(h, "<time datetime=\"%s\">%s</time>", rfc3339, human);
-}
-
-/* Appends <time> for ms since the epoch. */
-void api_page_time(struct html *h, int64_t ms)
-{
-	char t[32];
-	view_time(ms, t);
-	add_time_str(h, t);
-}
 
 /* ---- the list ---- */
 
@@ -429,16 +359,17 @@ void api_page_list(struct req *r)
 		e = rs.err;
 	if (e == K_EINVAL) {
 		rows_free(&rs);
-		api_page_error(r, 422, "Invalid list request",
-		           "The page cursor does not belong to this sort order; start again from "
-		           "the first page.",
-		           "/");
+		api_page_error(
+		        r, 422, "Invalid list request",
+		        "The page cursor does not belong to this sort order; start again from "
+		        "the first page.",
+		        "/");
 		return;
 	}
 	if (e != K_OK) {
 		rows_free(&rs);
 		api_page_error(r, e == K_ENOMEM ? 503 : 500, "The database failed",
-		           "kindling could not read the clusters; see the server log.", "/");
+		               "kindling could not read the clusters; see the server log.", "/");
 		return;
 	}
 
@@ -760,7 +691,7 @@ static void members_section(struct html *h, const struct cluster *c, const json_
 		}
 		html_raw(h, "</td><td data-label=\"Registered\">");
 		const char *t = json_string_value(json_object_get(m, "registered_at"));
-		add_time_str(h, t ? t : "");
+		api_page_time_str(h, t ? t : "");
 		html_raw(h, "</td></tr>\n");
 	}
 	html_raw(h, "</tbody></table></div></section>\n");
@@ -1036,6 +967,153 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 	html_raw(h, "</section>\n");
 }
 
+/* "vars rabbitmq_image", "profiles etcd", "rollback to 1", "created". */
+static void change_text(struct html *h, const json_t *change)
+{
+	const char *kind = json_string_value(json_object_get(change, "kind"));
+	const json_t *vars = json_object_get(change, "vars");
+	size_t i;
+	json_t *v;
+	if (!kind)
+		kind = "?";
+	if (!strcmp(kind, "rollback"))
+		html_addf(h, "rollback to generation %lld",
+		          (long long)json_integer_value(json_object_get(change, "to")));
+	else if (!strcmp(kind, "profiles"))
+		html_raw(h, "adopted profile files");
+	else if (!strcmp(kind, "snapshot"))
+		html_raw(h, "snapshot of the profiles at upgrade");
+	else if (!strcmp(kind, "vars"))
+		html_raw(h, "vars");
+	else
+		html_text(h, kind);
+	json_array_foreach (json_object_get(change, "profiles"), i, v) {
+		html_addf(h, "%s%s", i ? ", " : ": ",
+		          json_string_value(json_object_get(v, "profile")));
+	}
+	json_array_foreach (vars, i, v) {
+		html_addf(h, "%s<code>%s</code>",
+		          i ? ", " : (!strcmp(kind, "vars") ? ": " : "; vars "),
+		          json_string_value(v));
+	}
+}
+
+/* "3 nodes on 5, 2 on 4" from {generation: n}, newest generation first. */
+static void nodes_text(struct html *h, const json_t *by_gen, const json_t *gens)
+{
+	size_t i, shown = 0;
+	json_t *g;
+	json_array_foreach (gens, i, g) {
+		char key[24];
+		snprintf(key, sizeof(key), "%lld",
+		         (long long)json_integer_value(json_object_get(g, "generation")));
+		json_int_t n = json_integer_value(json_object_get(by_gen, key));
+		if (!n)
+			continue;
+		/* "3 nodes on 5, 2 on 4" */
+		html_addf(h, "%s%lld%s on %s", shown ? ", " : "", (long long)n,
+		          shown ? "" : (n == 1 ? " node" : " nodes"), key);
+		shown++;
+	}
+	if (!shown)
+		html_raw(h, "none yet (no node has fetched a config)");
+}
+
+/* Generations: profile changes to adopt, nodes per generation, the
+ * history with diffs, the rollback form (api_page_generations.c takes it). */
+static void generations_section(struct html *h, const struct app *a, const struct cluster *c)
+{
+	enum kerr e;
+	json_t *list = generations_list_json(a, c, &e);
+	json_t *changes =
+	        snapshots_changes(a->snapshots, c->profiles, c->profile_versions, c->generation);
+	html_addf(h,
+	          "<section id=\"generations\" aria-labelledby=\"generations-h\">"
+	          "<h2 id=\"generations-h\">Generations</h2>\n"
+	          "<p>Nodes are served generation <strong>%lld</strong>: the profile files, "
+	          "variables and secrets stored when it was made, whatever the template "
+	          "folders hold now.</p>\n",
+	          (long long)c->generation);
+	if (json_array_size(changes)) {
+		size_t i;
+		json_t *ch;
+		html_raw(h, "<div class=\"notice\" id=\"profile-changes\"><ul>\n");
+		json_array_foreach (changes, i, ch) {
+			html_addf(h, "<li>%s</li>\n",
+			          json_string_value(json_object_get(ch, "message")));
+		}
+		html_addf(h,
+		          "</ul><p><a href=\"/clusters/%s/diff?from=%lld&amp;to=profiles\" "
+		          "id=\"pending-diff\">See what would change</a></p>\n"
+		          "<form class=\"inline\" method=\"post\" action=\"/clusters/%s/adopt\">"
+		          "<button type=\"submit\" id=\"adopt\">Adopt the profile files as "
+		          "generation "
+		          "%lld</button></form></div>\n",
+		          c->name, (long long)c->generation, c->name, (long long)c->generation + 1);
+	}
+	if (!list) {
+		html_raw(h, "<p class=\"notice\">The history could not be read; see the server "
+		            "log.</p></section>\n");
+		json_decref(changes);
+		return;
+	}
+	const json_t *gens = json_object_get(list, "generations");
+	html_raw(h, "<p id=\"nodes-by-generation\">Nodes per generation: ");
+	nodes_text(h, json_object_get(list, "nodes_by_generation"), gens);
+	html_addf(h, " (from the fetch log).</p>\n"
+	             "<div class=\"table-wrap\"><table id=\"generations-table\" class=\"cards\">"
+	             "<thead><tr><th scope=\"col\">Generation</th><th scope=\"col\">Made</th>"
+	             "<th scope=\"col\">What changed</th><th scope=\"col\">Fetches</th>"
+	             "<th scope=\"col\">Nodes</th><th scope=\"col\">Diff</th></tr></thead>"
+	             "<tbody>\n");
+	size_t i;
+	json_t *g;
+	json_array_foreach (gens, i, g) {
+		long long n = (long long)json_integer_value(json_object_get(g, "generation"));
+		html_addf(h,
+		          "<tr id=\"generation-%lld\"><td data-label=\"Generation\">%lld%s</td><td "
+		          "data-label=\"Made\">",
+		          n, n, json_is_true(json_object_get(g, "current")) ? " (current)" : "");
+		api_page_time(h, json_integer_value(json_object_get(g, "created_at")));
+		html_raw(h, "</td><td data-label=\"What changed\">");
+		change_text(h, json_object_get(g, "change"));
+		html_addf(h,
+		          "</td><td data-label=\"Fetches\">%lld</td><td "
+		          "data-label=\"Nodes\">%lld</td><td data-label=\"Diff\">",
+		          (long long)json_integer_value(json_object_get(g, "fetches")),
+		          (long long)json_integer_value(json_object_get(g, "nodes")));
+		if (n > 1)
+			html_addf(
+			        h,
+			        "<a href=\"/clusters/%s/diff?from=%lld&amp;to=%lld\">with %lld</a>",
+			        c->name, n - 1, n, n - 1);
+		html_raw(h, "</td></tr>\n");
+	}
+	html_addf(h,
+	          "</tbody></table></div>\n<p class=\"hint\">The newest %d generations are kept "
+	          "(--keep-generations); older ones can no longer be rolled back to.</p>\n",
+	          a->cfg->keep_generations);
+	if (json_array_size(gens) > 1)
+		html_addf(h,
+		          "<form class=\"inline\" method=\"post\" action=\"/clusters/%s/rollback\" "
+		          "id=\"rollback-form\">\n"
+		          "<div><label for=\"rollback-generation\">Roll back to generation</label>"
+		          "<input type=\"number\" id=\"rollback-generation\" name=\"generation\" "
+		          "min=\"1\" max=\"%lld\" required></div>\n"
+		          "<div><label for=\"rollback-confirm\">Type the name, <code>%s</code>, to "
+		          "confirm</label><input type=\"text\" id=\"rollback-confirm\" "
+		          "name=\"confirm\" required autocomplete=\"off\" spellcheck=\"false\" "
+		          "autocapitalize=\"none\"></div>\n"
+		          "<button type=\"submit\" class=\"danger\">Roll back</button>\n"
+		          "<p class=\"hint\">A rollback makes generation %lld with that "
+		          "generation's inputs; the history stays.</p></form>\n",
+		          c->name, (long long)c->generation - 1, c->name,
+		          (long long)c->generation + 1);
+	html_raw(h, "</section>\n");
+	json_decref(changes);
+	json_decref(list);
+}
+
 static void delete_section(struct html *h, const struct cluster *c)
 {
 	html_addf(h,
@@ -1069,7 +1147,7 @@ void api_page_cluster(struct req *r)
 	}
 	if (e != K_OK) {
 		api_page_error(r, 500, "The database failed",
-		           "kindling could not read the cluster; see the server log.", "/");
+		               "kindling could not read the cluster; see the server log.", "/");
 		return;
 	}
 	json_t *j = view_cluster_json(a, &c, true);
@@ -1084,18 +1162,19 @@ void api_page_cluster(struct req *r)
 	struct html h;
 	html_init(&h, PAGE_MAX);
 	html_page_begin(&h, c.name);
-	html_addf(&h,
-	          "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
-	          "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
-	          "config fetches%s · "
-	          "<a href=\"#pointer\">pointer</a> · <a href=\"#generations\">generation %lld</a> · "
-	          "<a href=\"#config\">config</a> · "
-	          "<a href=\"#delete\">delete</a></p>\n"
-	          /* kindling.js follows the events and shows this; without it: reload */
-	          "<p id=\"live\" class=\"live\" role=\"status\" hidden "
-	          "data-events=\"/clusters/%s/events\"></p>\n",
-	          c.name, c.members, c.size, (long long)c.fetch_count, reported,
-	          (long long)c.generation, c.name);
+	html_addf(
+	        &h,
+	        "<p class=\"crumbs\"><a href=\"/\">Clusters</a> /</p>\n<h1>%s</h1>\n"
+	        "<p class=\"muted\" id=\"summary\">%d of %d members registered · %lld "
+	        "config fetches%s · "
+	        "<a href=\"#pointer\">pointer</a> · <a href=\"#generations\">generation %lld</a> · "
+	        "<a href=\"#config\">config</a> · "
+	        "<a href=\"#delete\">delete</a></p>\n"
+	        /* kindling.js follows the events and shows this; without it: reload */
+	        "<p id=\"live\" class=\"live\" role=\"status\" hidden "
+	        "data-events=\"/clusters/%s/events\"></p>\n",
+	        c.name, c.members, c.size, (long long)c.fetch_count, reported,
+	        (long long)c.generation, c.name);
 	if (!j || !secret_names) {
 		h.err = K_ENOMEM;
 	} else {
@@ -1105,7 +1184,7 @@ void api_page_cluster(struct req *r)
 		nodes_section(&h, a, &c);
 		fetches_section(&h, a, &c);
 		vars_section(&h, &c, secret_names, reveal);
-		api_page_generations_section(&h, a, &c);
+		generations_section(&h, a, &c);
 		config_section(&h, a, &c, secret_names, req_query(r, "version"), reveal);
 		delete_section(&h, &c);
 	}
@@ -1131,7 +1210,7 @@ void api_page_delete(struct req *r)
 	const char *ct = req_header(r, "Content-Type");
 	if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		api_page_error(r, 415, "Unsupported form",
-		           "Send the delete form as application/x-www-form-urlencoded.", back);
+		               "Send the delete form as application/x-www-form-urlencoded.", back);
 		return;
 	}
 	size_t len;
@@ -1140,9 +1219,9 @@ void api_page_delete(struct req *r)
 	if (!form_get(body, len, "confirm", confirm, sizeof(confirm)) ||
 	    strcmp(confirm, name) != 0) {
 		api_page_error(r, 422, "Not deleted",
-		           "To delete the cluster, type its name exactly into the confirmation "
-		           "field.",
-		           back);
+		               "To delete the cluster, type its name exactly into the confirmation "
+		               "field.",
+		               back);
 		return;
 	}
 	struct api_call *call = api_call_start(r, page_deleted);
@@ -1159,27 +1238,27 @@ static void page_deleted(struct req *r)
 	snprintf(back, sizeof(back), "/clusters/%s", call->rep.name);
 	if (e == K_ENOTFOUND) {
 		api_page_error(r, 404, "No such cluster", "The cluster does not exist (any more).",
-		           "/");
+		               "/");
 		return;
 	}
 	if (e == K_EUNAVAIL) {
 		reply_header(r, "Retry-After", "1");
 		api_page_error(r, 503, "Busy",
-		           "The database is busy or kindling is stopping; the cluster was not "
-		           "deleted. Try again.",
-		           back);
+		               "The database is busy or kindling is stopping; the cluster was not "
+		               "deleted. Try again.",
+		               back);
 		return;
 	}
 	if (e != K_OK) {
 		api_page_error(r, 500, "The database failed",
-		           "The cluster was not deleted; the server log says why.", back);
+		               "The cluster was not deleted; the server log says why.", back);
 		return;
 	}
 	static const char see_other[] = "<!doctype html><html lang=\"en\"><title>Deleted</title>"
 	                                "<p>Deleted. <a href=\"/\">Back to the clusters</a></p>"
 	                                "</html>\n";
 	reply_header(r, "Location", "/");
-	reply_header(r, "Content-Security-Policy", csp);
+	reply_header(r, "Content-Security-Policy", api_page_csp);
 	reply_header(r, "Referrer-Policy", "same-origin");
 	reply_static(r, 303, "text/html; charset=utf-8", see_other, sizeof(see_other) - 1);
 }

@@ -32,8 +32,8 @@ struct app {
 	struct fetchlog *fetchlog;
 	struct discovery *discovery;
 	struct writer *writer;
-	struct eventlog *eventlog; /* recent events, for event streams */
-	struct reports *reports;   /* node boot reports (report.h) */
+	struct eventlog *eventlog;   /* recent events, for event streams */
+	struct reports *reports;     /* node boot reports (report.h) */
 	struct snapshots *snapshots; /* the profile versions generations use */
 };
 

@@ -69,8 +69,8 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 		        g->groups[g->table[h] - 1].generation != e->generation))
 			h = (h + 1) % TABLE_SIZE;
 		if (!g->table[h]) {
-			g->groups[ngroups] = (struct store_fetch_group){.cluster_id = e->cluster_id,
-			                                                .generation = e->generation};
+			g->groups[ngroups] = (struct store_fetch_group){
+			        .cluster_id = e->cluster_id, .generation = e->generation};
 			g->table[h] = (int)++ngroups;
 		}
 		int gi = g->table[h] - 1;
@@ -93,9 +93,9 @@ static size_t group_batch(struct grouping *g, const struct entry *batch, size_t 
 		if (g->group_of[i] < 0)
 			continue;
 		const struct entry *e = &batch[i];
-		g->rows[g->fill[g->group_of[i]]++] = (struct store_fetch){
-		        e->cluster_id, e->at,     e->client,    e->user_agent,
-		        e->version,    e->status, e->generation};
+		g->rows[g->fill[g->group_of[i]]++] =
+		        (struct store_fetch){e->cluster_id, e->at,     e->client,    e->user_agent,
+		                             e->version,    e->status, e->generation};
 	}
 	return ngroups;
 }

@@ -25,12 +25,12 @@ static void one_generation(const struct store_generation *g, void *arg)
 	char key[24];
 	snprintf(key, sizeof(key), "%lld", (long long)g->generation);
 	json_t *nodes = json_object_get(lc->nodes, key);
-	json_array_append_new(
-	        lc->arr, json_pack("{s:I, s:I, s:O, s:I, s:I, s:b}", "generation",
-	                           (json_int_t)g->generation, "created_at", (json_int_t)g->created_at,
-	                           "change", g->change, "fetches", (json_int_t)g->fetches, "nodes",
-	                           nodes ? json_integer_value(nodes) : 0, "current",
-	                           g->generation == lc->current));
+	json_array_append_new(lc->arr, json_pack("{s:I, s:I, s:O, s:I, s:I, s:b}", "generation",
+	                                         (json_int_t)g->generation, "created_at",
+	                                         (json_int_t)g->created_at, "change", g->change,
+	                                         "fetches", (json_int_t)g->fetches, "nodes",
+	                                         nodes ? json_integer_value(nodes) : 0, "current",
+	                                         g->generation == lc->current));
 }
 
 /* The fetch log's clients by their newest fetch: each counted once, on
@@ -143,9 +143,10 @@ enum kerr generations_render(const struct app *a, const struct cluster *c, int64
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                                    : c >= 'a' && c <= 'f'   ? c - 'a' + 10
-	                                                             : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	                              : -1;
 }
 
 /* The text of a "data:," URL (percent-decoded; base64 ones are shown as is). */
@@ -209,9 +210,10 @@ static json_t *config_items(const char *text, size_t len)
 			continue;
 		char *data = data_text(src ? src : "");
 		char *s = NULL;
-		if (data && asprintf(&s, "# mode: %04llo\n%s",
-		                     (unsigned long long)json_integer_value(json_object_get(f, "mode")),
-		                     data) < 0)
+		if (data &&
+		    asprintf(&s, "# mode: %04llo\n%s",
+		             (unsigned long long)json_integer_value(json_object_get(f, "mode")),
+		             data) < 0)
 			s = NULL;
 		free(data);
 		snprintf(key, sizeof(key), "file %s", path);
@@ -256,9 +258,9 @@ static char **split_lines(const char *text, size_t *n, char **out_buf)
 
 static void add_line(json_t *out, const char *op, size_t old_no, size_t new_no, const char *text)
 {
-	json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:s}", "op", op, "old",
-	                                     (json_int_t)old_no, "new", (json_int_t)new_no, "text",
-	                                     text));
+	json_array_append_new(out,
+	                      json_pack("{s:s, s:I, s:I, s:s}", "op", op, "old", (json_int_t)old_no,
+	                                "new", (json_int_t)new_no, "text", text));
 }
 
 /* The lines of a diff of a and b with DIFF_CONTEXT lines around changes
@@ -280,7 +282,8 @@ static json_t *diff_lines(const char *a, const char *b)
 					lcs[i * (nb + 1) + j] =
 					        !strcmp(la[i], lb[j])
 					                ? lcs[(i + 1) * (nb + 1) + j + 1] + 1
-					        : lcs[(i + 1) * (nb + 1) + j] > lcs[i * (nb + 1) + j + 1]
+					        : lcs[(i + 1) * (nb + 1) + j] >
+					                        lcs[i * (nb + 1) + j + 1]
 					                ? lcs[(i + 1) * (nb + 1) + j]
 					                : lcs[i * (nb + 1) + j + 1];
 		/* the whole script, then keep the changes and their context */
@@ -290,8 +293,9 @@ static json_t *diff_lines(const char *a, const char *b)
 			if (lcs && i < na && j < nb && !strcmp(la[i], lb[j])) {
 				add_line(all, " ", i + 1, j + 1, la[i]);
 				i++, j++;
-			} else if (i < na && (j == nb || !lcs ||
-			                      lcs[(i + 1) * (nb + 1) + j] >= lcs[i * (nb + 1) + j + 1])) {
+			} else if (i < na &&
+			           (j == nb || !lcs ||
+			            lcs[(i + 1) * (nb + 1) + j] >= lcs[i * (nb + 1) + j + 1])) {
 				add_line(all, "-", i + 1, 0, la[i]);
 				i++;
 			} else {
@@ -304,8 +308,8 @@ static json_t *diff_lines(const char *a, const char *b)
 			bool near = false;
 			for (size_t d = k >= DIFF_CONTEXT ? k - DIFF_CONTEXT : 0;
 			     d <= k + DIFF_CONTEXT && d < n && !near; d++)
-				near = strcmp(json_string_value(
-				                      json_object_get(json_array_get(all, d), "op")),
+				near = strcmp(json_string_value(json_object_get(
+				                      json_array_get(all, d), "op")),
 				              " ") != 0;
 			if (near)
 				json_array_append(out, json_array_get(all, k));
@@ -327,16 +331,19 @@ json_t *generations_diff(const char *from, size_t from_len, const char *to, size
 	json_t *keys = json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach (a, k, v)
+	json_object_foreach (a, k, v) {
 		json_object_set_new(keys, k, json_true());
-	json_object_foreach (b, k, v)
+	}
+	json_object_foreach (b, k, v) {
 		json_object_set_new(keys, k, json_true());
+	}
 	/* jansson keeps insertion order: sort the names for a stable diff */
 	size_t n = json_object_size(keys), i = 0;
 	const char **names = calloc(n + 1, sizeof(*names));
-	json_object_foreach (keys, k, v)
+	json_object_foreach (keys, k, v) {
 		if (names)
 			names[i++] = k;
+	}
 	for (size_t x = 1; names && x < n; x++)
 		for (size_t y = x; y > 0 && strcmp(names[y - 1], names[y]) > 0; y--) {
 			const char *t = names[y];
@@ -349,11 +356,13 @@ json_t *generations_diff(const char *from, size_t from_len, const char *to, size
 		if (sa && sb && !strcmp(sa, sb))
 			continue;
 		const char *sp = strchr(names[i], ' ');
-		json_array_append_new(
-		        items, json_pack("{s:s, s:s#, s:s, s:o}", "item", names[i], "kind", names[i],
-		                         (int)(sp ? sp - names[i] : 0), "status",
-		                         !sa ? "added" : !sb ? "removed" : "changed", "lines",
-		                         diff_lines(sa ? sa : "", sb ? sb : "")));
+		json_array_append_new(items,
+		                      json_pack("{s:s, s:s#, s:s, s:o}", "item", names[i], "kind",
+		                                names[i], (int)(sp ? sp - names[i] : 0), "status",
+		                                !sa   ? "added"
+		                                : !sb ? "removed"
+		                                      : "changed",
+		                                "lines", diff_lines(sa ? sa : "", sb ? sb : "")));
 	}
 	json_t *j = items ? json_pack("{s:o}", "items", items) : NULL;
 	free(names);
@@ -361,4 +370,50 @@ json_t *generations_diff(const char *from, size_t from_len, const char *to, size
 	json_decref(a);
 	json_decref(b);
 	return j;
+}
+
+enum kerr generations_compare(const struct app *a, const struct cluster *c, int64_t from,
+                              int64_t to, bool reveal, json_t **out, int64_t *bad)
+{
+	char *fa = NULL, *fb = NULL;
+	size_t la = 0, lb = 0;
+	json_t *ia = NULL, *ib = NULL;
+	*bad = from;
+	enum kerr e = generations_render(a, c, from, NULL, reveal, &fa, &la, &ia);
+	if (e == K_OK) {
+		*bad = to;
+		e = generations_render(a, c, to, NULL, reveal, &fb, &lb, &ib);
+	}
+	json_t *d = e == K_OK ? generations_diff(fa, la, fb, lb) : NULL;
+	if (e == K_OK && !d)
+		e = K_ENOMEM;
+	if (d) {
+		json_t *vars = json_array();
+		json_t *va = json_object_get(ia, "vars"), *vb = json_object_get(ib, "vars");
+		const char *k;
+		json_t *v;
+		json_object_foreach (va, k, v) {
+			if (!json_equal(v, json_object_get(vb, k)))
+				json_array_append_new(vars, json_string(k));
+		}
+		json_object_foreach (vb, k, v) {
+			if (!json_object_get(va, k))
+				json_array_append_new(vars, json_string(k));
+		}
+		json_object_set_new(d, "cluster", json_string(c->name));
+		json_object_set_new(d, "from",
+		                    from == GENERATIONS_PENDING ? json_string("profiles")
+		                                                : json_integer(from));
+		json_object_set_new(d, "to",
+		                    to == GENERATIONS_PENDING ? json_string("profiles")
+		                                              : json_integer(to));
+		json_object_set_new(d, "vars", vars);
+		json_object_set_new(d, "same", json_boolean(la == lb && !memcmp(fa, fb, la)));
+		*out = d;
+	}
+	free(fa);
+	free(fb);
+	json_decref(ia);
+	json_decref(ib);
+	return e;
 }

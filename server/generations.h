@@ -45,4 +45,12 @@ enum kerr generations_render(const struct app *a, const struct cluster *c, int64
  */
 json_t *generations_diff(const char *from, size_t from_len, const char *to, size_t to_len);
 
+/* The diff of generations from and to (either may be GENERATIONS_PENDING)
+ * of c, rendered at each one's default version: generations_diff's object
+ * with cluster, from, to, vars (the names that differ) and same (the bytes
+ * are equal). *out a new reference; *bad the generation that failed. K_OK,
+ * generations_render's errors. */
+enum kerr generations_compare(const struct app *a, const struct cluster *c, int64_t from,
+                              int64_t to, bool reveal, json_t **out, int64_t *bad);
+
 #endif

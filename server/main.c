@@ -295,8 +295,8 @@ int main(int argc, char **argv)
 	}
 	if (snapshotted)
 		log_info("generations: %d clusters stored before generations now serve a snapshot "
-		          "of the template folders' profiles",
-		          snapshotted);
+		         "of the template folders' profiles",
+		         snapshotted);
 	struct http_options ho = {
 	        .listen = cfg.listen,
 	        .public_url = app.public_url,

@@ -1107,8 +1107,8 @@ static enum kerr open_subdir(const struct src *d, const char *name, const char *
 }
 
 /* A file of a snapshot: text, or {"base64": ...} for bytes that are not. */
-static enum kerr snapshot_read(const struct src *d, const char *name, const char *shown,
-                               char **out, size_t *out_len, struct buf *errmsg)
+static enum kerr snapshot_read(const struct src *d, const char *name, const char *shown, char **out,
+                               size_t *out_len, struct buf *errmsg)
 {
 	char *rel = rel_path(d, name);
 	if (!rel)
@@ -1246,8 +1246,8 @@ static enum kerr add_item(struct profile *p, enum profile_item_kind kind, const 
 }
 
 /* Reads a unit or drop-in template: it must be UTF-8 text without NUL. */
-static enum kerr read_unit_text(const struct src *d, const char *name, const char *shown, char **out,
-                                size_t *out_len, struct buf *errmsg)
+static enum kerr read_unit_text(const struct src *d, const char *name, const char *shown,
+                                char **out, size_t *out_len, struct buf *errmsg)
 {
 	enum kerr e = read_at(d, name, shown, out, out_len, errmsg);
 
@@ -1262,8 +1262,8 @@ static enum kerr read_unit_text(const struct src *d, const char *name, const cha
 }
 
 /* systemd/UNIT.d/: drop-ins only. */
-static enum kerr load_dropins(struct profile *p, const struct src *d, const char *unit, const char *shown,
-                              struct buf *errmsg)
+static enum kerr load_dropins(struct profile *p, const struct src *d, const char *unit,
+                              const char *shown, struct buf *errmsg)
 {
 	enum kerr e;
 	char **names = NULL, *sub = NULL, *tpl = NULL;
@@ -1306,7 +1306,8 @@ out:
 }
 
 /* systemd/: units and UNIT.d/ drop-in directories. */
-static enum kerr load_systemd(struct profile *p, const struct src *d, const char *shown, struct buf *errmsg)
+static enum kerr load_systemd(struct profile *p, const struct src *d, const char *shown,
+                              struct buf *errmsg)
 {
 	enum kerr e;
 	char **names = NULL, *sub = NULL, *tpl = NULL, *unit = NULL;
@@ -1376,8 +1377,8 @@ out:
 }
 
 /* files/...: every regular file becomes a file at the same path on the node. */
-static enum kerr load_files(struct profile *p, const struct src *d, const char *shown, const char *nodepath,
-                            int depth, struct buf *errmsg)
+static enum kerr load_files(struct profile *p, const struct src *d, const char *shown,
+                            const char *nodepath, int depth, struct buf *errmsg)
 {
 	enum kerr e;
 	char **names = NULL, *sub = NULL, *np = NULL, *tpl = NULL;
@@ -2153,11 +2154,12 @@ enum kerr profile_load_snapshot(const char *name, const json_t *files, struct pr
                                 struct buf *errmsg)
 {
 	enum kerr e = K_OK;
-	struct profile *p = calloc(1, sizeof(*p));
+	struct profile *p = NULL;
 	struct src root = {.fd = -1, .files = files};
 
 	if (!json_is_object(files))
 		return fail(errmsg, "the snapshot of profile %s holds no files", name);
+	p = calloc(1, sizeof(*p));
 	if (!p || !(p->name = strdup(name)) || !(p->files = json_deep_copy(files)) ||
 	    !(root.rel = strdup(""))) {
 		e = K_ENOMEM;
@@ -2296,6 +2298,7 @@ enum kerr profile_set_compose(const struct profile *const *profiles, size_t n,
                               struct profile_set **out)
 {
 	struct profile_set *ps = calloc(1, sizeof(*ps));
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	if (!ps || !(ps->p = calloc(n + 1, sizeof(*ps->p)))) {
 		free(ps);
 		return K_ENOMEM;

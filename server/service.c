@@ -483,16 +483,18 @@ static enum kerr rollback_mutate(struct op *o, struct cluster *c)
 	if (!json_is_array(profiles) || !json_is_object(vars) || !json_is_object(secrets) ||
 	    !version) {
 		e = K_EIO;
-	} else if ((e = snapshots_set(o->a->snapshots, profiles, json_is_array(versions) ? versions : NULL,
-	                              &ps, &why)) == K_EINVAL) {
+	} else if ((e = snapshots_set(o->a->snapshots, profiles,
+	                              json_is_array(versions) ? versions : NULL, &ps, &why)) ==
+	           K_EINVAL) {
 		field_error(errors, "rollback_to", "generation %lld cannot be served again: %s",
 		            (long long)o->rollback, buf_str(&why));
 	}
 	profile_set_free(&ps);
 	buf_free(&why);
 	if (e == K_OK) {
-		json_t *change = json_pack("{s:s, s:I, s:o}", "kind", "rollback", "to",
-		                           (json_int_t)o->rollback, "vars", changed_keys(c->vars, vars));
+		json_t *change =
+		        json_pack("{s:s, s:I, s:o}", "kind", "rollback", "to",
+		                  (json_int_t)o->rollback, "vars", changed_keys(c->vars, vars));
 		json_decref(c->change);
 		c->change = change;
 		json_decref(c->profiles);
@@ -559,10 +561,11 @@ static enum kerr patch_mutate(void *arg, struct cluster *c)
 		profile_changes = snapshots_changes(a->snapshots, c->profiles, c->profile_versions,
 		                                    c->generation);
 		if (!json_array_size(profile_changes) && c->profile_versions)
-			field_error(errors, "adopt_profiles",
-			            "the template folders hold the same profile files as generation "
-			            "%lld: nothing to adopt",
-			            (long long)c->generation);
+			field_error(
+			        errors, "adopt_profiles",
+			        "the template folders hold the same profile files as generation "
+			        "%lld: nothing to adopt",
+			        (long long)c->generation);
 	}
 	if (e == K_OK && !json_array_size(errors)) {
 		e = snapshots_set(a->snapshots, c->profiles, versions, &ps, &why);
@@ -573,7 +576,8 @@ static enum kerr patch_mutate(void *arg, struct cluster *c)
 	if (e == K_OK && !json_array_size(errors)) {
 		check_profiles(a, ps, c->profiles, vars, errors);
 		if (!json_array_size(errors) && o->adopt)
-			render_check(ps, c->profiles, c->ignition_version, "adopt_profiles", errors);
+			render_check(ps, c->profiles, c->ignition_version, "adopt_profiles",
+			             errors);
 	}
 	if (e == K_OK && json_array_size(errors))
 		e = K_EINVAL;

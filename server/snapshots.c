@@ -117,6 +117,7 @@ static enum kerr find(struct snapshots *sn, const char *name, const char *digest
 	if (e != K_OK)
 		return e;
 	pthread_mutex_lock(&sn->mu);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	struct profile **grown = realloc(sn->loaded, (sn->n + 1) * sizeof(*grown));
 	if (!grown) {
 		pthread_mutex_unlock(&sn->mu);
@@ -134,11 +135,13 @@ enum kerr snapshots_set(struct snapshots *sn, const json_t *profiles, const json
                         struct profile_set **out, struct buf *why)
 {
 	size_t n = json_array_size(profiles);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	const struct profile **list = calloc(n + 1, sizeof(*list));
 	enum kerr e = list ? K_OK : K_ENOMEM;
 	for (size_t i = 0; i < n && e == K_OK; i++) {
 		const char *name = json_string_value(json_array_get(profiles, i));
-		const char *digest = versions ? json_string_value(json_array_get(versions, i)) : NULL;
+		const char *digest =
+		        versions ? json_string_value(json_array_get(versions, i)) : NULL;
 		e = name ? find(sn, name, digest, &list[i], why) : K_EINVAL;
 	}
 	if (e == K_OK)

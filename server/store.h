@@ -309,8 +309,9 @@ struct store_generation {
 	int64_t generation;
 	int64_t created_at; /* ms */
 	int64_t fetches;    /* 200s served of it */
-	json_t *change;     /* {"kind": "created" | "vars" | "profiles" | "rollback" | "snapshot", ...} */
-	json_t *inputs;     /* store_generation_inputs */
+	json_t *change; /* {"kind": "created" | "vars" | "profiles" | "rollback" | "snapshot", ...}
+	                 */
+	json_t *inputs; /* store_generation_inputs */
 };
 
 void store_generation_clear(struct store_generation *g);

@@ -295,8 +295,8 @@ json_t *view_cluster_json(const struct app *a, const struct cluster *c, bool det
 		json_object_set(j, "profile_versions",
 		                c->profile_versions ? c->profile_versions : json_null());
 		json_object_set_new(j, "profiles_changed",
-		                    snapshots_changes(a->snapshots, c->profiles, c->profile_versions,
-		                                      c->generation));
+		                    snapshots_changes(a->snapshots, c->profiles,
+		                                      c->profile_versions, c->generation));
 		json_object_set_new(j, "generations_url", cluster_url(a, c->name, "/generations"));
 	}
 	if (j && detail) {

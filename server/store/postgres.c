@@ -1089,10 +1089,12 @@ static enum kerr insert_generation(struct pg *s, struct pconn *c, const char *id
                                    int64_t at, const struct cluster *cl)
 {
 	json_t *inputs = store_generation_inputs(cl);
-	json_t *change = cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
+	json_t *change =
+	        cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
 	char *in = NULL, *ch = NULL;
 	enum kerr e = inputs && change ? K_OK : K_ENOMEM;
-	if (e == K_OK && (e = dump_json(inputs, &in)) == K_OK && (e = dump_json(change, &ch)) == K_OK) {
+	if (e == K_OK && (e = dump_json(inputs, &in)) == K_OK &&
+	    (e = dump_json(change, &ch)) == K_OK) {
 		struct params p = {0};
 		p_text(&p, id);
 		p_int(&p, gen);

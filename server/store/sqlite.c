@@ -778,7 +778,8 @@ static enum kerr insert_generation(struct conn *c, const char *id, int64_t gen, 
 {
 	sqlite3_stmt *st = stmt(c, Q_GEN_INSERT);
 	json_t *inputs = store_generation_inputs(cl);
-	json_t *change = cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
+	json_t *change =
+	        cl->change ? json_incref(cl->change) : json_pack("{s:s}", "kind", "created");
 	enum kerr e = st && inputs && change ? K_OK : st ? K_ENOMEM : K_EIO;
 	if (e == K_OK) {
 		bind_text(st, 1, id);
@@ -1020,7 +1021,8 @@ static enum kerr sq_cluster_update(void *b_, const char *name, store_mutate_fn f
 		bind_text(st, 1, name);
 		sqlite3_bind_int64(st, 3, now);
 		bind_text(st, 7, cur.ignition_version);
-		if ((e = bind_json(st, 2, cur.vars)) == K_OK && (e = bind_json(st, 4, cur.secrets)) == K_OK &&
+		if ((e = bind_json(st, 2, cur.vars)) == K_OK &&
+		    (e = bind_json(st, 4, cur.secrets)) == K_OK &&
 		    (e = bind_json(st, 5, cur.profiles)) == K_OK && cur.profile_versions)
 			e = bind_json(st, 6, cur.profile_versions);
 		if (e == K_OK && step(st) != SQLITE_DONE)
@@ -1780,7 +1782,9 @@ static enum kerr sq_generation_get(void *b_, const char *cluster_id, int64_t gen
 		bind_text(st, 1, cluster_id);
 		sqlite3_bind_int64(st, 2, generation);
 		int rc = step(st);
-		e = rc == SQLITE_ROW ? read_generation(st, out) : rc == SQLITE_DONE ? K_ENOTFOUND : K_EIO;
+		e = rc == SQLITE_ROW    ? read_generation(st, out)
+		    : rc == SQLITE_DONE ? K_ENOTFOUND
+		                        : K_EIO;
 	}
 	done(st);
 	return release(c, e, false);

@@ -310,8 +310,7 @@ json_t *store_generation_inputs(const struct cluster *c)
 }
 
 enum kerr store_generations_list(struct store *s, const char *cluster_id,
-                                 void (*fn)(const struct store_generation *g, void *arg),
-                                 void *arg)
+                                 void (*fn)(const struct store_generation *g, void *arg), void *arg)
 {
 	return s->be->generations_list(s->b, cluster_id, fn, arg);
 }

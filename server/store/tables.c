@@ -38,13 +38,11 @@ static const char *const tokens_cols[] = {"token",      "size",       "cluster_i
 static const char *const members_cols[] = {"token",         "member_id",  "value",
                                            "created_index", "created_at", NULL};
 static const char *const prev_cols[] = {"cluster_id", "token", "valid_until", NULL};
-static const char *const fetches_cols[] = {"id",      "cluster_id", "at",         "client",
-                                           "user_agent", "version", "status",     "generation",
-                                           NULL};
+static const char *const fetches_cols[] = {
+        "id", "cluster_id", "at", "client", "user_agent", "version", "status", "generation", NULL};
 static const char *const pversions_cols[] = {"digest", "name", "files", "created_at", NULL};
-static const char *const generations_cols[] = {"cluster_id", "generation", "created_at",
-                                               "change",     "inputs",     "fetches",
-                                               NULL};
+static const char *const generations_cols[] = {"cluster_id", "generation", "created_at", "change",
+                                               "inputs",     "fetches",    NULL};
 static const char *const reports_cols[] = {"cluster_id", "node", "boot_id", "at",
                                            "failed",     "body", NULL};
 static const char *const states_cols[] = {"cluster_id", "member_id",  "replaces", "replaced_at",
