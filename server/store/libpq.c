@@ -56,7 +56,7 @@
 	X(PQuser)
 
 static struct {
-#define SLOT(name) __typeof__(name) *name;
+#define SLOT(name) __typeof__(name) *name; /* NOLINT(bugprone-macro-parentheses): a declarator */
 	PQ_FUNCS(SLOT)
 #undef SLOT
 } pq;
