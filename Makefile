@@ -27,8 +27,9 @@ LINT_DEBS  := clang-format clang-tidy cppcheck
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wno-format-nonliteral
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is opened at run time (server/upstream.c), so it is not linked
-PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# libcurl and libpq are opened at run time (server/upstream.c, server/store/libpq.c), so
+# they are not linked: a kindling on SQLite does not map libpq, OpenSSL and Kerberos
+PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl libpq,$(PKGS)) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Ibuild/gen -MMD -MP
 LDLIBS   = $(PKG_LIBS) -lpthread

@@ -22,7 +22,7 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/e2e/lib_etcd.sh
 source "$(dirname "$0")/lib_etcd.sh"
-plan 34
+plan 35
 need_tools etcd etcdctl curl jq ss node npm apt-get dpkg openssl
 
 export ETCDCTL_API=3
@@ -263,7 +263,8 @@ mkdir -p "$TLS"
 	openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s.pem -days 2 -extfile ext
 ) >"$TLS/openssl.log" 2>&1 || fail "cannot make the test certificates: $(tail -3 "$TLS/openssl.log")"
 SPORT=$(free_port) || exit 1
-kindling_start --tls-cert "$TLS/s.pem" --tls-key "$TLS/s.key" --grpc-listen "127.0.0.1:$SPORT" || exit 1
+kindling_start --tls-cert "$TLS/s.pem" --tls-key "$TLS/s.key" --tls-ca "$TLS/ca.pem" \
+	--grpc-listen "127.0.0.1:$SPORT" || exit 1
 BASE="https://127.0.0.1:$PORT"
 SURL="https://127.0.0.1:$SPORT"
 post_json /clusters '{"name":"v3t","size":3,"profiles":["etcd-v3"],"discovery_protocol":"v3"}' --cacert "$TLS/ca.pem"
@@ -280,6 +281,30 @@ eventually 6 grep -q "t1=https" "$T/tls.watch"
 check_that "etcdctl --cacert puts a member and watches it from history over TLS" \
 	'[ "$(cat "$T/tls.put")" = OK ] && grep -qx "t1=https://10.0.0.1:2380" "$T/tls.watch"'
 wait "$WPID" 2>/dev/null
+# the etcd-v3 profile's join step, run as on the node (founding member, the
+# directory not full): etcd's v3 discovery client gets TLS with kindling's
+# CA (written to /etc/ssl/certs/kindling-ca.pem; here the node's copy)
+FT=$(jqb '.pointer.ignition.config.replace.httpHeaders[0].value')
+api GET /clusters/v3t/ignition -H "Authorization: $FT" --cacert "$TLS/ca.pem"
+NODE=$T/tls-node
+mkdir -p "$NODE"
+for f in /opt/kindling/etcd-join /etc/kindling/etcd-join.env /etc/ssl/certs/kindling-ca.pem; do
+	jq -r --arg p "$f" '.storage.files[] | select(.path == $p) | .contents.source' "$BODY" |
+		python3 -c 'import sys, urllib.parse, base64
+s = sys.stdin.read().strip()
+head, data = s.split(",", 1)
+sys.stdout.write(base64.b64decode(data).decode() if head.endswith(";base64") else urllib.parse.unquote(data))' \
+		>"$NODE/$(basename "$f")"
+done
+sed -i "s|^KINDLING_CA=/etc/ssl/certs/kindling-ca.pem$|KINDLING_CA=$NODE/kindling-ca.pem|" "$NODE/etcd-join"
+ETCD_NAME=t1 COREOS_EC2_IPV4_LOCAL=10.0.0.1 ETCD_DATA_DIR="$NODE/data" \
+	timeout 30 sh "$NODE/etcd-join" "$NODE/etcd-join.env" "$NODE/bootstrap.env" >"$NODE/join.log" 2>&1
+# the same inputs with a plaintext endpoint: etcd's default (no TLS flags)
+sed "s|^KINDLING_DISCOVERY_ENDPOINTS=https://|KINDLING_DISCOVERY_ENDPOINTS=http://|" "$NODE/etcd-join.env" >"$NODE/plain.env"
+ETCD_NAME=t1 COREOS_EC2_IPV4_LOCAL=10.0.0.1 ETCD_DATA_DIR="$NODE/data" \
+	timeout 30 sh "$NODE/etcd-join" "$NODE/plain.env" "$NODE/plain-bootstrap.env" >>"$NODE/join.log" 2>&1
+check_that "etcd-v3 over TLS: the join step gives etcd --discovery-insecure-transport=false and --discovery-cacert (kindling's CA); a plaintext endpoint neither" \
+	'grep -q "^KINDLING_ETCD_BOOTSTRAP=--discovery-token=$ST --discovery-endpoints=$SURL --discovery-insecure-transport=false --discovery-cacert=$NODE/kindling-ca.pem$" "$NODE/bootstrap.env" && grep -q "^-----BEGIN CERTIFICATE" "$NODE/kindling-ca.pem" && grep -qx "KINDLING_DISCOVERY_ENDPOINTS=$SURL" "$NODE/etcd-join.env" && grep -qx "KINDLING_ETCD_BOOTSTRAP=--discovery-token=$ST --discovery-endpoints=http://127.0.0.1:$SPORT" "$NODE/plain-bootstrap.env"'
 check_that "the TLS listener negotiates ALPN h2" \
 	'openssl s_client -connect "127.0.0.1:$SPORT" -alpn h2 </dev/null 2>/dev/null | grep -q "^ALPN protocol: h2"'
 out=$(ctl etcdctl "http://127.0.0.1:$SPORT" --dial-timeout=2s get "/_etcd/registry/$ST/_config/size" 2>&1)
