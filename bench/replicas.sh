@@ -29,6 +29,7 @@ LOADGEN=$W/loadgen
 # shellcheck disable=SC2046 # pkg-config's flags are words
 cc -O2 -std=c11 -Wall -Wextra -Werror -o "$LOADGEN" bench/loadgen.c $(pkg-config --cflags --libs gnutls) ||
 	{ echo "bench/replicas.sh: cannot build loadgen" >&2; exit 2; }
+# shellcheck disable=SC2012 # the versioned folders sort with sort -V
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 [ -x "$PG_BIN/initdb" ] || { log "PostgreSQL is not installed: no replica rows"; exit 0; }
 pg_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -36,10 +37,13 @@ mkdir -p "$W/pg"
 chmod 755 "$W"
 [ "$(id -u)" = 0 ] && chown postgres "$W/pg"
 PGPORT=$(free_port)
-pg_owner "$PG_BIN/initdb" -D "$W/pg/data" -A trust -U kindling -E UTF8 >"$W/pg/initdb.log" 2>&1 &&
+if ! { pg_owner "$PG_BIN/initdb" -D "$W/pg/data" -A trust -U kindling -E UTF8 >"$W/pg/initdb.log" 2>&1 &&
 	pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w -t 30 -o "-p $PGPORT -k $W/pg \
 		-c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c max_connections=100" \
-		start >"$W/pg/pg_ctl.log" 2>&1 || { echo "bench/replicas.sh: PostgreSQL did not start" >&2; exit 1; }
+		start >"$W/pg/pg_ctl.log" 2>&1; }; then
+	echo "bench/replicas.sh: PostgreSQL did not start" >&2
+	exit 1
+fi
 trap 'pg_owner "$PG_BIN/pg_ctl" -D "$W/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1; bench_cleanup' EXIT
 DB=postgresql://kindling@127.0.0.1:$PGPORT/postgres
 
@@ -94,4 +98,4 @@ row 7 "  nodes failed" "$(kv errors "$o3")" "$(kv errors "$o1")" "-" "0" \
 	"$([ "$(kv errors "$o3")" = 0 ] && [ "$(kv errors "$o1")" = 0 ] && echo yes || echo NO)"
 row 7 "  p99 node done, ms" "$(kv p99_ms "$o3")" "$(kv p99_ms "$o1")" "-" "-" "-"
 row 7 "cross-replica watch wake-up p50 / p99 ms" "$(kv p50_ms "$ox") / $p99" "-" "-" "p99 < 100 ms" "$met"
-row 7 "  samples ok / errors (max ms)" "$(kv done "$ox") / $(kv errors "$ox")" "-" "-" "-" "max $(kv max_ms "$ox")"
+row 7 "  samples ok / errors (max ms)" "$(kv "done" "$ox") / $(kv errors "$ox")" "-" "-" "-" "max $(kv max_ms "$ox")"

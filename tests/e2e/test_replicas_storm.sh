@@ -85,7 +85,7 @@ OUT=$(cat "$T/storm.out")
 kv() { printf '%s\n' "$OUT" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 echo "# storm over 3 replicas, B killed: $OUT"
 echo "# all $NODES nodes done $(kv secs) s after the start (p50 $(kv p50_ms) ms, p99 $(kv p99_ms) ms)"
-check_that "every one of the $NODES nodes got its config, registered, and saw its cluster's $SIZE members (loadgen: done=$(kv done) errors=$(kv errors))" \
+check_that "every one of the $NODES nodes got its config, registered, and saw its cluster's $SIZE members (loadgen: done=$(kv "done") errors=$(kv errors))" \
 	'[ "$lg_rc" = 0 ] && [ "$(kv done)" = "$NODES" ] && [ "$(kv errors)" = 0 ]'
 [ "$lg_rc" = 0 ] || head -20 "$T/storm.err" >&2
 check_that "nodes on B moved to the next replica ($(kv failovers) failovers)" '[ "$(kv failovers)" -gt 0 ]'
