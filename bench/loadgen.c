@@ -1193,6 +1193,15 @@ static int cmd_storm(int argc, char **argv)
 		if (S.nodes[i].step == N_DONE)
 			sample(&t, S.nodes[i].t_done - S.t0);
 	size_t unfinished = S.n - S.done - S.failed;
+	for (size_t i = 0, shown = 0; i < S.n && shown < 5; i++) {
+		struct node *nd = &S.nodes[i];
+		if (nd->step == N_DONE || nd->step == N_FAILED)
+			continue;
+		shown++;
+		fprintf(stderr, "loadgen: node %d unfinished: %s step %d, %d of %d members, index %lld, target %d\n",
+		        nd->idx, nd->cl->disc_path, (int)nd->step, nd->members, nd->cl->size, nd->index,
+		        nd->target);
+	}
 	double secs = S.done ? pct(&t, 100) : now_s() - S.t0;
 	printf("nodes=%zu done=%zu errors=%zu secs=%.4f p50_ms=%.1f p99_ms=%.1f requests=%llu "
 	       "retries=%llu reconnects=%llu",

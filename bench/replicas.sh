@@ -9,7 +9,8 @@
 # (loadgen xwatch, one sample at a time). Prints rows in bench/run.sh's
 # table format. Run by make bench; alone: bash bench/replicas.sh.
 # Environment: KINDLING_BIN (default build/kindling), BENCH_QUICK=1 (small
-# counts), BENCH_KEEP=1.
+# counts), BENCH_KEEP=1, STORM_TIMEOUT (s, default 120: a storm that has not
+# formed by then counts its unfinished nodes as failed).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
@@ -72,9 +73,9 @@ replica C
 NODES=$((CLUSTERS * SIZE))
 log "replicas: boot storm $CLUSTERS x $SIZE through one replica, then through three (PostgreSQL, fsync on)"
 prepare one
-o1=$("$LOADGEN" storm --targets "${RT[A]}" --nodes "$W/one.tsv" --timeout 120) || log "storm, one replica: $o1"
+o1=$("$LOADGEN" storm --targets "${RT[A]}" --nodes "$W/one.tsv" --timeout "${STORM_TIMEOUT:-120}") || log "storm, one replica: $o1"
 prepare three
-o3=$("$LOADGEN" storm --targets "${RT[A]},${RT[B]},${RT[C]}" --nodes "$W/three.tsv" --timeout 120) ||
+o3=$("$LOADGEN" storm --targets "${RT[A]},${RT[B]},${RT[C]}" --nodes "$W/three.tsv" --timeout "${STORM_TIMEOUT:-120}") ||
 	log "storm, three replicas: $o3"
 log "storm one: $o1"
 log "storm three: $o3"

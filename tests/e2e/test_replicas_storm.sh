@@ -65,7 +65,7 @@ ACKED=$T/acked
 : >"$ACKED"
 t0=$(date +%s%3N)
 "$LOADGEN" storm --targets "${RB[A]#http://},${RB[B]#http://},${RB[C]#http://}" --nodes "$T/nodes.tsv" \
-	--acked "$ACKED" --timeout 300 >"$T/storm.out" 2>"$T/storm.err" &
+	--acked "$ACKED" --timeout 150 >"$T/storm.out" 2>"$T/storm.err" &
 LG=$!
 PIDS_TO_STOP+=("$LG")
 acked_enough() { [ "$(wc -l <"$ACKED")" -ge "$KILL_AFTER" ] || ! kill -0 "$LG" 2>/dev/null; }
