@@ -189,6 +189,7 @@ bench: build/kindling
 	@sh bench/run.sh
 	@sh bench/tls.sh
 	@bash bench/grpc.sh
+	@bash bench/replicas.sh
 
 clean:
 	rm -rf build

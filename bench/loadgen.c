@@ -12,8 +12,23 @@
  *       TPL: %T = line i % n of --tokens, %x = i as 16 hex digits (+ --id-base),
  *            %d = i in decimal, %% = %.
  *   loadgen storm --config H:P --disc H:P --nodes FILE [--timeout S]
+ *   loadgen storm --targets H:P,H:P,... --nodes FILE [--acked FILE] [--timeout S]
  *       FILE: one cluster a line: CONFIG-PATH <TAB> AUTH-HEADER-VALUE|- <TAB>
  *             DISCOVERY-PATH <TAB> SIZE; SIZE nodes per cluster.
+ *       --targets: replicas behind a balancer: node i starts on target
+ *       i % n and, on a connection error or a 5xx, sends the same request to
+ *       the next target (as a balancer takes a dead backend out); a
+ *       registration retried that way and answered 412 (the key exists)
+ *       was committed by the first attempt and counts as done (put_found).
+ *       --acked FILE: one line per acknowledged (201) registration:
+ *       EPOCH-MS <TAB> KEY <TAB> CREATED-INDEX <TAB> TARGET-NUMBER.
+ *   loadgen xwatch --watch H:P --put H:P --tokens FILE [--park-ms MS] [--timeout S]
+ *       FILE: discovery paths of empty directories, one a sample. For each,
+ *       one at a time: a v2 watch (?wait=true&recursive=true) through
+ *       --watch, MS later (default 50: it is parked) a registration through
+ *       --put, and the time from the PUT's 201 to the watch's answer (the
+ *       wake-up across replicas); a watch answered before the PUT's 201
+ *       counts 0 ms (early=).
  *   loadgen watch --disc H:P --tokens FILE --per-token W [--pid PID]...
  *                 [--metrics PATH] [-c CONNS] [--timeout S] [--hold S]
  *       FILE: discovery paths of directories of size 2 holding 1 member;
@@ -887,7 +902,15 @@ struct node {
 	long long index;
 	double t_done;
 	int retries;
+	int target, failovers; /* --targets: the one in use, moves so far */
+	bool put_lost;         /* a registration went out and its answer did not come back */
 };
+
+/* --targets: the replicas; --acked: the acknowledged registrations. */
+static struct sockaddr_in *st_targets;
+static size_t st_ntargets;
+static FILE *st_acked;
+static unsigned long long st_failovers, st_put_found;
 
 static struct {
 	struct node *nodes;
@@ -929,9 +952,44 @@ static long long json_int_after(const char *body, size_t len, const char *key)
 	return p ? atoll(p + strlen(key)) : -1;
 }
 
+/* --targets: the node's replica did not answer, or answered 5xx: the same
+ * step again through the next one (a balancer's failover). */
+static bool node_failover(struct node *nd, struct resp *r)
+{
+	if (!st_ntargets || (r->status > 0 && r->status < 500))
+		return false;
+	if (nd->step == N_PUT)
+		nd->put_lost = true; /* maybe committed: a 412 later means it was */
+	st_failovers++;
+	if (++nd->failovers > 100) {
+		node_error(nd, "every target kept failing", r);
+		return true;
+	}
+	conn_close(nd->cfg);
+	nd->target = (nd->target + 1) % (int)st_ntargets;
+	nd->cfg->addr = &st_targets[nd->target];
+	node_step(nd);
+	return true;
+}
+
+/* --acked: the registration's key and index, with the time of its 201. */
+static void ack_line(struct node *nd, struct resp *r)
+{
+	const char *k = r->body ? memmem(r->body, r->len, "\"key\":\"", 7) : NULL;
+	const char *e = k ? memchr(k + 7, '"', (size_t)(r->body + r->len - (k + 7))) : NULL;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(st_acked, "%lld\t%.*s\t%lld\t%d\n",
+	        (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, e ? (int)(e - (k + 7)) : 1,
+	        e ? k + 7 : "-", json_int_after(r->body, r->len, "\"createdIndex\":"), nd->target);
+	fflush(st_acked);
+}
+
 static void node_resp(struct conn *c, struct resp *r)
 {
 	struct node *nd = c->user;
+	if (nd->step < N_DONE && node_failover(nd, r))
+		return;
 	switch (nd->step) {
 	case N_FETCH:
 		if (r->status != 200 || r->len == 0) {
@@ -941,10 +999,17 @@ static void node_resp(struct conn *c, struct resp *r)
 		nd->step = N_PUT;
 		break;
 	case N_PUT:
+		if (r->status == 412 && nd->put_lost) {
+			st_put_found++;
+			nd->step = N_DIR;
+			break;
+		}
 		if (r->status != 201) {
 			node_error(nd, "registration", r);
 			return;
 		}
+		if (st_acked)
+			ack_line(nd, r);
 		nd->step = N_DIR;
 		break;
 	case N_DIR:
@@ -1047,11 +1112,15 @@ static void node_step(struct node *nd)
 
 static int cmd_storm(int argc, char **argv)
 {
-	const char *cfg = NULL, *disc = NULL, *nodes = NULL;
+	const char *cfg = NULL, *disc = NULL, *nodes = NULL, *targets = NULL, *acked = NULL;
 	double timeout = 60;
 	for (int i = 0; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--config"))
 			cfg = argv[i + 1];
+		else if (!strcmp(argv[i], "--targets"))
+			targets = argv[i + 1];
+		else if (!strcmp(argv[i], "--acked"))
+			acked = argv[i + 1];
 		else if (!strcmp(argv[i], "--disc"))
 			disc = argv[i + 1];
 		else if (!strcmp(argv[i], "--nodes"))
@@ -1061,12 +1130,26 @@ static int cmd_storm(int argc, char **argv)
 		else
 			die("storm: unknown flag %s", argv[i]);
 	}
-	if (!cfg || !disc || !nodes)
-		die("storm: --config, --disc and --nodes are required");
+	if (!nodes || (!targets && (!cfg || !disc)))
+		die("storm: --nodes and --targets (or --config and --disc) are required");
 	static struct sockaddr_in cfg_addr, disc_addr;
-	cfg_addr = parse_target(cfg);
-	disc_addr = parse_target(disc);
-	bool same = !strcmp(cfg, disc);
+	bool same = true;
+	if (targets) {
+		char *list = xstrdup(targets), *save = NULL;
+		for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			st_targets = xrealloc(st_targets, (st_ntargets + 1) * sizeof(*st_targets));
+			st_targets[st_ntargets++] = parse_target(t);
+		}
+		free(list);
+		if (!st_ntargets)
+			die("storm: --targets names no target");
+	} else {
+		cfg_addr = parse_target(cfg);
+		disc_addr = parse_target(disc);
+		same = !strcmp(cfg, disc);
+	}
+	if (acked && !(st_acked = fopen(acked, "w")))
+		die("%s: %s", acked, strerror(errno));
 	size_t nl;
 	char **lines = read_lines(nodes, &nl);
 	struct cluster *cls = xmalloc(nl * sizeof(*cls));
@@ -1092,7 +1175,12 @@ static int cmd_storm(int argc, char **argv)
 			struct node *nd = &S.nodes[k];
 			nd->cl = &cls[i];
 			nd->idx = (int)k;
-			nd->cfg = conn_new(&cfg_addr, nd);
+			if (st_ntargets) {
+				nd->target = (int)(k % st_ntargets);
+				nd->cfg = conn_new(&st_targets[nd->target], nd);
+			} else {
+				nd->cfg = conn_new(&cfg_addr, nd);
+			}
 			nd->disc = same ? nd->cfg : conn_new(&disc_addr, nd);
 		}
 	}
@@ -1105,14 +1193,159 @@ static int cmd_storm(int argc, char **argv)
 		if (S.nodes[i].step == N_DONE)
 			sample(&t, S.nodes[i].t_done - S.t0);
 	size_t unfinished = S.n - S.done - S.failed;
+	for (size_t i = 0, shown = 0; i < S.n && shown < 5; i++) {
+		struct node *nd = &S.nodes[i];
+		if (nd->step == N_DONE || nd->step == N_FAILED)
+			continue;
+		shown++;
+		fprintf(stderr, "loadgen: node %d unfinished: %s step %d, %d of %d members, index %lld, target %d\n",
+		        nd->idx, nd->cl->disc_path, (int)nd->step, nd->members, nd->cl->size, nd->index,
+		        nd->target);
+	}
 	double secs = S.done ? pct(&t, 100) : now_s() - S.t0;
 	printf("nodes=%zu done=%zu errors=%zu secs=%.4f p50_ms=%.1f p99_ms=%.1f requests=%llu "
 	       "retries=%llu reconnects=%llu",
 	       S.n, S.done, S.failed + unfinished, secs, pct(&t, 50) * 1e3, pct(&t, 99) * 1e3,
 	       n_requests, S.retries, n_reconnects);
+	if (st_ntargets)
+		printf(" targets=%zu failovers=%llu put_found=%llu", st_ntargets, st_failovers,
+		       st_put_found);
 	print_conn_stats();
 	printf("\n");
+	if (st_acked)
+		fclose(st_acked);
 	return S.done == S.n ? 0 : 1;
+}
+
+/* ======== xwatch: a watch on one replica, a registration through another ======== */
+static struct {
+	struct sockaddr_in waddr, paddr;
+	char **paths;
+	size_t n, i;
+	struct conn *w, *p;
+	int phase; /* 1: the watch is out, 2: the PUT too, 0: between samples */
+	double park, t_watch, t_ack, t_woke;
+	bool acked, woke, bad;
+	long errors, early;
+	struct samples lat;
+} X;
+
+static void xw_start(void);
+
+static void xw_end(void)
+{
+	if (!X.bad && X.acked && X.woke) {
+		double d = X.t_woke - X.t_ack;
+		if (d < 0) {
+			X.early++;
+			d = 0;
+		}
+		sample(&X.lat, d);
+	}
+	X.phase = 0;
+	X.i++;
+	if (X.i >= X.n)
+		stop_loop = true;
+	else
+		xw_start();
+}
+
+static void xw_error(const char *what, struct resp *r)
+{
+	if (X.errors++ < 5)
+		fprintf(stderr, "loadgen: xwatch %s: %s: status %d: %.200s\n", X.paths[X.i], what,
+		        r->status, r->status > 0 && r->body ? r->body : "");
+	X.bad = true;
+}
+
+/* A sample ends when both answers are in (the watch alone when it answered
+ * before the registration went out). */
+static void xw_watch_done(struct conn *c, struct resp *r)
+{
+	(void)c;
+	X.t_woke = now_s();
+	X.woke = true;
+	if (X.phase != 2)
+		xw_error("the watch answered before the registration", r);
+	else if (r->status != 200 || r->len == 0)
+		xw_error("watch", r);
+	if (X.phase != 2 || X.acked)
+		xw_end();
+}
+
+static void xw_put_done(struct conn *c, struct resp *r)
+{
+	(void)c;
+	X.t_ack = now_s();
+	X.acked = true;
+	if (r->status != 201)
+		xw_error("registration", r);
+	if (X.woke)
+		xw_end();
+}
+
+static void xw_start(void)
+{
+	char path[1024];
+	X.acked = X.woke = X.bad = false;
+	snprintf(path, sizeof(path), "%s?wait=true&recursive=true", X.paths[X.i]);
+	req_begin(X.w, "GET", path);
+	req_end(X.w, NULL, NULL, 0);
+	conn_send(X.w, xw_watch_done);
+	X.t_watch = now_s();
+	X.phase = 1;
+}
+
+static void xw_tick(void)
+{
+	if (X.phase != 1 || now_s() < X.t_watch + X.park)
+		return;
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/%016zx?prevExist=false", X.paths[X.i], X.i + 1);
+	static const char body[] = "value=x%3Dhttp%3A%2F%2F10.0.0.1%3A2380";
+	req_begin(X.p, "PUT", path);
+	req_end(X.p, "application/x-www-form-urlencoded", body, sizeof(body) - 1);
+	X.phase = 2;
+	conn_send(X.p, xw_put_done);
+}
+
+static int cmd_xwatch(int argc, char **argv)
+{
+	const char *w = NULL, *p = NULL, *tokens = NULL;
+	double timeout = 120;
+	X.park = 0.05;
+	for (int i = 0; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--watch"))
+			w = argv[i + 1];
+		else if (!strcmp(argv[i], "--put"))
+			p = argv[i + 1];
+		else if (!strcmp(argv[i], "--tokens"))
+			tokens = argv[i + 1];
+		else if (!strcmp(argv[i], "--park-ms"))
+			X.park = atof(argv[i + 1]) / 1e3;
+		else if (!strcmp(argv[i], "--timeout"))
+			timeout = atof(argv[i + 1]);
+		else
+			die("xwatch: unknown flag %s", argv[i]);
+	}
+	if (!w || !p || !tokens)
+		die("xwatch: --watch, --put and --tokens are required");
+	X.waddr = parse_target(w);
+	X.paddr = parse_target(p);
+	X.paths = read_lines(tokens, &X.n);
+	if (!X.n)
+		die("xwatch: %s is empty", tokens);
+	X.w = conn_new(&X.waddr, NULL);
+	X.p = conn_new(&X.paddr, NULL);
+	double t0 = now_s();
+	xw_start();
+	loop(t0 + timeout, xw_tick);
+	printf("samples=%zu done=%zu errors=%ld early=%ld secs=%.4f p50_ms=%.2f p90_ms=%.2f "
+	       "p99_ms=%.2f max_ms=%.2f\n",
+	       X.n, X.lat.n, X.errors + (long)(X.n - X.i), X.early, now_s() - t0,
+	       pct(&X.lat, 50) * 1e3, pct(&X.lat, 90) * 1e3, pct(&X.lat, 99) * 1e3,
+	       pct(&X.lat, 100) * 1e3);
+	return X.errors || X.i < X.n ? 1 : 0;
 }
 
 /* ======== watch: 10 000 parked long polls, then release them all ======== */
@@ -1600,13 +1833,15 @@ int main(int argc, char **argv)
 		die("epoll_create1: %s", strerror(errno));
 	argc = common_options(argc, argv);
 	if (argc < 2)
-		die("usage: loadgen reqs|storm|watch|ready ... (see the top of loadgen.c)");
+		die("usage: loadgen reqs|storm|watch|xwatch|ready ... (see the top of loadgen.c)");
 	if (!strcmp(argv[1], "reqs"))
 		return cmd_reqs(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "storm"))
 		return cmd_storm(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "watch"))
 		return cmd_watch(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "xwatch"))
+		return cmd_xwatch(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "ready"))
 		return cmd_ready(argc - 2, argv + 2);
 	die("unknown mode %s", argv[1]);

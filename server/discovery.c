@@ -623,10 +623,13 @@ static void *writer(void *arg)
 			if (res == K_OK) {
 				/* other replicas may have committed lower indexes to this
 				 * directory that the copy has not seen yet: read it again,
-				 * so they are applied first */
+				 * so they are applied first. Also with no watch parked:
+				 * the next listing's X-Etcd-Index (this index) must not
+				 * come without them, or a member that reads the directory
+				 * after its PUT and watches from that index never sees
+				 * them */
 				struct dir *x = find_dir(d, p->token);
-				if (x && store_shared(d->store) && !find_member(x, p->id) &&
-				    (x->waiters || x->subs))
+				if (x && store_shared(d->store) && !find_member(x, p->id))
 					(void)sync_dir(d, x, &out); /* else applied alone below */
 				apply(d, &puts[i], &out);
 				struct store_member m = {.value = p->value,
