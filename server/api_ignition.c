@@ -175,7 +175,12 @@ static enum kerr render_into(const struct app *a, struct entry *e, int vi)
 	hash16[16] = '\0';
 	/* the bytes' own: a rollback to a generation serves its ETag again */
 	snprintf(rd->etag, sizeof(rd->etag), "\"%s-%s\"", render_versions[vi], hash16);
-	const char *const extra[] = {"ETag", rd->etag, "Cache-Control", "no-store", NULL};
+	/* which generation it is: for the operator and the fetch record (a
+	 * rollback serves an older generation's bytes and ETag again) */
+	char gen[24];
+	snprintf(gen, sizeof(gen), "%lld", (long long)c->generation);
+	const char *const extra[] = {
+	        "ETag", rd->etag, "Cache-Control", "no-store", "X-Kindling-Generation", gen, NULL};
 	rd->resp = http_shared_new(IGNITION_TYPE, body, len, extra);
 	return rd->resp ? K_OK : K_ENOMEM;
 }

@@ -65,12 +65,12 @@ at() {
 }
 
 # fetch NAME CLUSTER TOKEN - the node fetch via replica NAME: prints
-# "STATUS GENERATION" (the generation from the ETag, - when none).
+# "STATUS GENERATION" (X-Kindling-Generation, - when none).
 fetch() {
 	local h g
 	h=$(curl -sS -o /dev/null -D - --max-time 20 -H "Authorization: Bearer $3" \
 		"${RB[$1]}/clusters/$2/ignition" 2>/dev/null | tr -d '\r')
-	g=$(printf '%s\n' "$h" | sed -n 's/^[Ee][Tt][Aa][Gg]: "\([0-9]*\)-.*/\1/p')
+	g=$(printf '%s\n' "$h" | sed -n 's/^[Xx]-[Kk]indling-[Gg]eneration: \([0-9]*\).*/\1/p')
 	echo "$(printf '%s\n' "$h" | sed -n '1s/^HTTP[^ ]* \([0-9]*\).*/\1/p') ${g:--}"
 }
 
