@@ -801,14 +801,7 @@ sqlite3 "$DB2" >"$W/sqlite.log" 2>&1 <<-EOF || err "cannot fill the database: $(
 	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $WATCH_TOKENS)
 	INSERT INTO discovery_tokens (token, size, cluster_id, last_index, created_at)
 	SELECT printf('ee%030x', i), 2, NULL, 1, $NOW_MS FROM n;
-	UPDATE clusters SET profile_versions = (SELECT json_group_array(
-	       (SELECT v.digest FROM profile_versions v WHERE v.name = p.value ORDER BY v.created_at DESC LIMIT 1))
-	       FROM json_each(clusters.profiles) p);
-	INSERT INTO cluster_generations (cluster_id, generation, created_at, change, inputs)
-	SELECT id, generation, created_at, '{"kind":"created"}',
-	       json_object('profiles', json(profiles), 'profile_versions', json(profile_versions),
-	                   'vars', json(vars), 'secrets', json(secrets), 'ignition_version', ignition_version)
-	FROM clusters;
+	.read $ROOT/tests/e2e/fixtures/generations_of_rows.sql
 	COMMIT;
 EOF
 awk -v n="$WATCH_TOKENS" 'BEGIN { for (i = 1; i <= n; i++) printf "/discovery/ee%030x\n", i }' >"$W/w_paths"

@@ -26,7 +26,6 @@
 #define NAME_MAX_LEN      63
 #define CURSOR_MAX        96
 #define CONFIRM_MAX       128
-#define MASKED            "hiddenUntilRevealed" /* passes the secret rules: the config renders */
 
 /* ---- the list ---- */
 
@@ -479,18 +478,6 @@ static json_t *secret_var_names(const struct app *a, const struct cluster *c)
 	return set;
 }
 
-/* A copy of values with every key in secret_names masked (new reference). */
-static json_t *masked(const json_t *values, const json_t *secret_names)
-{
-	json_t *copy = json_deep_copy(values);
-	const char *key;
-	json_t *v;
-	json_object_foreach (copy, key, v) {
-		if (json_object_get(secret_names, key))
-			json_object_set_new(copy, key, json_string(MASKED));
-	}
-	return copy;
-}
 
 /* A pretty-printed copy of compact JSON text (malloc'd), or NULL. */
 static char *pretty(const char *text, size_t len)
@@ -909,8 +896,8 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 		          "<p class=\"notice\">kindling does not render spec version “%s”; showing "
 		          "%s.</p>\n",
 		          asked, version);
-	json_t *vars = reveal ? json_incref(c->vars) : masked(c->vars, secret_names);
-	json_t *secrets = reveal ? json_incref(c->secrets) : masked(c->secrets, secret_names);
+	json_t *vars = reveal ? json_incref(c->vars) : generations_masked(c->vars, secret_names);
+	json_t *secrets = reveal ? json_incref(c->secrets) : generations_masked(c->secrets, secret_names);
 	struct render_cluster rc = view_render_input(a, c);
 	rc.vars = vars;
 	rc.secrets = secrets;
@@ -950,7 +937,7 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 			          "<a "
 			          "href=\"/clusters/%s?reveal=1&amp;version=%s#config\">reveal</a> "
 			          "to see exactly what a node receives.</p>\n",
-			          c->name, version, MASKED, c->name, version);
+			          c->name, version, GENERATIONS_MASKED, c->name, version);
 		else
 			html_addf(h,
 			          "<p class=\"hint\">What <code>GET "

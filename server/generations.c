@@ -73,8 +73,7 @@ json_t *generations_list_json(const struct app *a, const struct cluster *c, enum
 	return j;
 }
 
-/* A copy of values with every key of secrets masked (new reference). */
-static json_t *masked(const json_t *values, const json_t *secrets)
+json_t *generations_masked(const json_t *values, const json_t *secrets)
 {
 	json_t *copy = json_deep_copy(values);
 	const char *key;
@@ -110,8 +109,8 @@ enum kerr generations_render(const struct app *a, const struct cluster *c, int64
 	json_t *versions = json_object_get(inputs, "profile_versions");
 	json_t *secrets = json_object_get(inputs, "secrets");
 	json_t *vars = reveal ? json_incref(json_object_get(inputs, "vars"))
-	                      : masked(json_object_get(inputs, "vars"), secrets);
-	json_t *shown = reveal ? json_incref(secrets) : masked(secrets, secrets);
+	                      : generations_masked(json_object_get(inputs, "vars"), secrets);
+	json_t *shown = reveal ? json_incref(secrets) : generations_masked(secrets, secrets);
 	const char *dflt = json_string_value(json_object_get(inputs, "ignition_version"));
 	struct profile_set *ps = NULL;
 	struct buf why;

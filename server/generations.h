@@ -14,6 +14,10 @@
  * secret rules, so the config still renders). */
 #define GENERATIONS_MASKED "hiddenUntilRevealed"
 
+/* A copy of values (new reference) with the value of every key that
+ * secret_names (an object used as a set) holds replaced by GENERATIONS_MASKED. */
+json_t *generations_masked(const json_t *values, const json_t *secret_names);
+
 /* {"cluster", "current", "keep", "generations": [{generation, created_at,
  * change, fetches, nodes, current}]} newest first (new reference), or NULL
  * with *err. nodes: distinct clients of the fetch log whose newest fetch

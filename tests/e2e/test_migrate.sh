@@ -266,14 +266,7 @@ sqlite3 "$BIG" >"$T/big.log" 2>&1 <<-EOF
 	INSERT INTO discovery_members (token, member_id, value, created_index, created_at)
 	SELECT printf('%032x', i), printf('%016x', i * 4 + j), printf('m%d=http://10.%d.%d.%d:2380', j, i / 65536, i / 256 % 256, i % 256),
 	       3 * i - 1 + j, $NOW FROM n, m;
-	UPDATE clusters SET profile_versions = (SELECT json_group_array(
-	       (SELECT v.digest FROM profile_versions v WHERE v.name = p.value ORDER BY v.created_at DESC LIMIT 1))
-	       FROM json_each(clusters.profiles) p);
-	INSERT INTO cluster_generations (cluster_id, generation, created_at, change, inputs)
-	SELECT id, generation, created_at, '{"kind":"created"}',
-	       json_object('profiles', json(profiles), 'profile_versions', json(profile_versions),
-	                   'vars', json(vars), 'secrets', json(secrets), 'ignition_version', ignition_version)
-	FROM clusters;
+	.read tests/e2e/fixtures/generations_of_rows.sql
 	COMMIT;
 EOF
 check_that "$BULK clusters and $((BULK * 3)) registrations written into the SQLite file" \
