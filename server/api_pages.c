@@ -478,7 +478,6 @@ static json_t *secret_var_names(const struct app *a, const struct cluster *c)
 	return set;
 }
 
-
 /* A pretty-printed copy of compact JSON text (malloc'd), or NULL. */
 static char *pretty(const char *text, size_t len)
 {
@@ -897,7 +896,8 @@ static void config_section(struct html *h, const struct app *a, const struct clu
 		          "%s.</p>\n",
 		          asked, version);
 	json_t *vars = reveal ? json_incref(c->vars) : generations_masked(c->vars, secret_names);
-	json_t *secrets = reveal ? json_incref(c->secrets) : generations_masked(c->secrets, secret_names);
+	json_t *secrets =
+	        reveal ? json_incref(c->secrets) : generations_masked(c->secrets, secret_names);
 	struct render_cluster rc = view_render_input(a, c);
 	rc.vars = vars;
 	rc.secrets = secrets;
