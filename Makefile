@@ -19,7 +19,7 @@ BUILD_DEBS := make gcc pkg-config libc6-dev libmicrohttpd-dev libgnutls28-dev li
               libcurl4-gnutls-dev libsqlite3-dev nettle-dev libpq-dev libnghttp2-dev \
               libprotobuf-c-dev protobuf-c-compiler
 TEST_DEBS  := curl jq sqlite3 procps iproute2 util-linux etcd-server etcd-client etcd-discovery \
-              ignition systemd python3 python3-jsonschema rabbitmq-server openssl \
+              ignition systemd python3 python3-jsonschema rabbitmq-server openssl nftables \
               chromium nodejs npm wrk nginx-light clang libclang-rt-14-dev postgresql nghttp2-client
 EXAMPLE_DEBS := systemd golang-go golang-github-hashicorp-hcl-v2-dev
 LINT_DEBS  := clang-format clang-tidy cppcheck

@@ -43,7 +43,7 @@ PG_E2E=${PG_E2E:-"tests/e2e/test_clusters.sh tests/e2e/test_discovery.sh tests/e
 	tests/e2e/test_ignition.sh tests/e2e/test_pages.sh tests/e2e/test_upstream.sh
 	tests/e2e/test_badinput.sh tests/e2e/test_grpc.sh tests/e2e/test_grpc_join.sh
 	tests/e2e/test_discovery_etcd.sh tests/e2e/test_reports.sh tests/e2e/test_replicas.sh
-	tests/e2e/test_generations.sh tests/e2e/test_replicas_storm.sh"}
+	tests/e2e/test_generations.sh tests/e2e/test_replicas_storm.sh tests/e2e/test_scenario.sh"}
 SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|\.[ch]:[0-9]+:[0-9]+: runtime error: '
 
 # time_limit SOURCE - the "timeout: N" a source file declares in its first 40

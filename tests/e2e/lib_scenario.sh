@@ -97,6 +97,18 @@ scn_node_up() {
 		in_ns "$ns" ip route add default via "$SCN_NET.1"
 }
 
+# scn_node_via I ADDR PORT TO - machine I's TCP connections to ADDR:PORT go to
+# TO:PORT instead (a DNAT rule in the machine's own namespace, nftables): a
+# load balancer that pins this machine to one backend. The backend sees the
+# machine's own address; the machine sees answers from ADDR.
+scn_node_via() {
+	local ns
+	ns=$(scn_ns "$1")
+	in_ns "$ns" nft add table ip kindling-lb &&
+		in_ns "$ns" nft 'add chain ip kindling-lb out { type nat hook output priority -100 ; }' &&
+		in_ns "$ns" nft add rule ip kindling-lb out ip daddr "$2" tcp dport "$3" dnat to "$4:$3"
+}
+
 # scn_node_destroy I - a machine gone: SIGKILLs every process in node I's
 # namespace (only processes this test started can be there), waits for them
 # (10 s at most), and deletes the namespace with its veth. Its folder (the

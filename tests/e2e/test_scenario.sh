@@ -14,13 +14,20 @@
 # RabbitMQ nodes form one cluster through etcd, and kindling shows 3/3 members
 # and 3 fetches. Prints the etcd member list, the RabbitMQ cluster status and
 # the cluster JSON. Tears everything down by PID and deletes its namespaces.
+# On PostgreSQL (pg:tests/e2e/test_scenario.sh) kindling is three replicas on
+# one database behind the one public URL, and each machine is pinned to a
+# different one (node 1 to A, 2 to B, 3 to C), as a load balancer may do: the
+# operator creates through A, the machines fetch, register, watch and report
+# through three processes, and the operator reads the result through B and C.
 # Needs root and the Debian packages iproute2 ignition etcd-server
-# etcd-client rabbitmq-server curl jq (see lib_scenario.sh for the network).
+# etcd-client rabbitmq-server curl jq (see lib_scenario.sh for the network;
+# nftables for the replicas).
 # timeout: 900
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_node.sh"
 source "$(dirname "$0")/lib_scenario.sh"
-plan 64
+# on PostgreSQL: the replicas answer, the registrations' replicas, two more stops
+if on_pg; then plan 68; else plan 64; fi
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 CLUSTER=rmq
@@ -28,7 +35,7 @@ CLUSTER=rmq
 # lines) also goes to this file, which outlives the test's folder: tests/run.sh
 # keeps no log of a passing test.
 # (Emptied once this run holds the scenario lock.)
-REPORT=${SCENARIO_REPORT:-build/test-scenario.log}
+REPORT=${SCENARIO_REPORT:-build/test-scenario$(on_pg && echo -pg).log}
 # note TEXT - a line of the scenario's report.
 note() { echo "# $*" | tee -a "$REPORT"; }
 # show TITLE FILE - prints FILE into the report, framed, each line prefixed
@@ -43,6 +50,7 @@ show() {
 # Debian packages: iproute2 ignition etcd-server etcd-client rabbitmq-server curl jq util-linux
 require_tool "$IGNITION_BIN" /usr/bin/etcd /usr/bin/etcdctl /usr/bin/epmd "$RMQ_BIN/rabbitmq-server" \
 	"$RMQ_BIN/rabbitmqctl" /usr/bin/curl /usr/bin/jq /usr/bin/flock ip
+on_pg && require_tool nft psql
 LOCK_START=$SECONDS
 if ! scn_lock; then
 	fail "another scenario run held $SCN_LOCK for 300 s"
@@ -69,16 +77,59 @@ check "network: hub namespace $SCN_HUB with bridge $SCN_NET.1/24, nodes ${SCN_NO
 # is kindling's PID). A non-loopback listen address needs an admin token:
 # the operator's curl carries it, the nodes never need it. (kindling_start
 # passes --listen 127.0.0.1:0 first; the later --listen wins.)
+# KURL is the public URL, the one every config names. RURL[I] is where machine
+# I's requests for it arrive and RLOG[I] that kindling's log: with one
+# kindling, KURL and its log for all three.
 KURL=http://$SCN_NET.1:8080
 printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$SCN_HUB" "$(realpath "$KINDLING_BIN")" >"$T/kindling-in-hub"
 chmod 755 "$T/kindling-in-hub"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/admin-token"
-KINDLING_BIN=$T/kindling-in-hub kindling_start --listen "$SCN_NET.1:8080" --public-url "$KURL" \
-	--admin-token-file "$T/admin-token" --http-total 60 || {
-	fail "kindling starts in $SCN_HUB on $KURL"
-	exit 1
-}
-BASE=$KURL
+KFLAGS=(--public-url "$KURL" --admin-token-file "$T/admin-token" --http-total 60)
+declare -A RURL=() RLOG=() RPID=() RNAME=([1]=A [2]=B [3]=C)
+if on_pg; then
+	# Three replicas, A, B and C at $SCN_NET.2-4, on one database of a
+	# PostgreSQL of this test's own, reached by its Unix socket (the hub has
+	# a loopback of its own). Machine I's packets for the public URL go to
+	# replica I: a DNAT rule in the machine (scn_node_via), so kindling still
+	# sees the machine's own address.
+	unset KINDLING_TEST_PG_URL
+	pg_ensure || { fail "a PostgreSQL for the replicas starts"; exit 1; }
+	url=$(pg_url_of "$T/db/kindling.db") || { fail "a database for the replicas"; exit 1; }
+	port=${KINDLING_TEST_PG_URL##*:}
+	DB="postgresql://kindling@/${url##*/}?host=$KINDLING_TEST_PG_DIR&port=${port%%/*}"
+	for i in 1 2 3; do
+		a=$SCN_NET.$((1 + i))
+		in_ns "$SCN_HUB" ip addr add "$a/24" dev kbr0 &&
+			KINDLING_BIN=$T/kindling-in-hub kindling_start --db "$DB" --listen "$a:8080" "${KFLAGS[@]}" || {
+			fail "replica ${RNAME[$i]} starts in $SCN_HUB on $a:8080"
+			exit 1
+		}
+		RURL[$i]=http://$a:8080
+		RLOG[$i]=$(readlink -f "$T/kindling.log")
+		RPID[$i]=$KPID
+		PIDS_TO_STOP+=("$KPID")
+		KPID=""
+		scn_node_via "$i" "$SCN_NET.1" 8080 "$a" || {
+			fail "node $i reaches $KURL at replica ${RNAME[$i]} ($a:8080)"
+			exit 1
+		}
+	done
+	check_that "replicas A, B, C answer at ${RURL[1]}, ${RURL[2]}, ${RURL[3]} (one PostgreSQL database); node 1 reaches A, node 2 B, node 3 C at $KURL" \
+		'(for i in 1 2 3; do in_ns "$SCN_HUB" curl -sf --max-time 5 -o /dev/null "${RURL[$i]}/healthz" && in_ns "${SCN_NODES[$((i - 1))]}" curl -sf --max-time 5 -o /dev/null "$KURL/healthz" && eventually 10 grep -qE "GET /healthz 200 .* $(scn_addr $i)( |$)" "${RLOG[$i]}" || exit 1; done)'
+else
+	KINDLING_BIN=$T/kindling-in-hub kindling_start --listen "$SCN_NET.1:8080" "${KFLAGS[@]}" || {
+		fail "kindling starts in $SCN_HUB on $KURL"
+		exit 1
+	}
+	for i in 1 2 3; do
+		RURL[$i]=$KURL
+		RLOG[$i]=$(readlink -f "$T/kindling.log")
+	done
+	RPID[1]=$KPID
+fi
+# kindling_logs_all - every kindling's request log, once each.
+kindling_logs_all() { printf '%s\n' "${RLOG[@]}" | sort -u | xargs cat; }
+BASE=${RURL[1]}
 # the operator works on kindling's machine: every curl runs in the hub
 curl() { ip netns exec "$SCN_HUB" curl "$@"; }
 AUTH="Authorization: Bearer $(cat "$T/admin-token")"
@@ -90,15 +141,15 @@ check "kindling answers /healthz at $KURL from node 1, across its veth" \
 # the fetch token in the pointer config, which is the file platform's config
 # file here (report_pointer; on EC2 it reads the user data itself)
 CREATE="{\"name\": \"rmq\", \"size\": 3, \"profiles\": [\"etcd\", \"rabbitmq\", \"report\"], \"vars\": {\"report_pointer\": \"$T/pointer.ign\", \"report_wait\": \"60\", \"report_journal_lines\": \"10\"}}"
-note "\$ curl -s -X POST $KURL/clusters -H 'Authorization: Bearer …' -H 'Content-Type: application/json' -d '$CREATE'"
-curl -s -X POST "$KURL/clusters" -H "$AUTH" \
+note "\$ curl -s -X POST ${RURL[1]}/clusters -H 'Authorization: Bearer …' -H 'Content-Type: application/json' -d '$CREATE'"
+curl -s -X POST "${RURL[1]}/clusters" -H "$AUTH" \
 	-H 'Content-Type: application/json' \
 	-d "$CREATE" >"$T/created.json"
 check_that "POST /clusters creates rmq (size 3, etcd + rabbitmq + report) with a discovery URL under $KURL" \
 	'jq -e --arg u "$KURL/discovery/" ".name == \"rmq\" and .size == 3 and .profiles == [\"etcd\",\"rabbitmq\",\"report\"] and (.discovery_url | startswith(\$u))" "$T/created.json" >/dev/null'
 DISCOVERY_URL=$(jq -r .discovery_url "$T/created.json")
-note "\$ curl -s $KURL/clusters/rmq/userdata -H 'Authorization: Bearer …' > pointer.ign"
-curl -s "$KURL/clusters/rmq/userdata" -H "$AUTH" >"$T/pointer.ign"
+note "\$ curl -s ${RURL[1]}/clusters/rmq/userdata -H 'Authorization: Bearer …' > pointer.ign"
+curl -s "${RURL[1]}/clusters/rmq/userdata" -H "$AUTH" >"$T/pointer.ign"
 check_that "the pointer config names $KURL/clusters/rmq/ignition and carries the fetch token" \
 	'jq -e --arg s "$KURL/clusters/rmq/ignition" ".ignition.config.replace.source == \$s and (.ignition.config.replace.httpHeaders[0].value | length > 20)" "$T/pointer.ign" >/dev/null'
 note "pointer config: $(wc -c <"$T/pointer.ign") bytes"
@@ -133,16 +184,16 @@ for i in 1 2 3; do
 	check_that "node $i: Ignition wrote the etcd drop-in, rabbitmq.service, rabbitmq.conf, enabled_plugins and the cookie (0400)" \
 		'[ -s "$S/etc/systemd/system/etcd-member.service.d/20-clct-etcd-member.conf" ] && [ -s "$S/etc/systemd/system/rabbitmq.service" ] && [ -s "$S/etc/rabbitmq/rabbitmq.conf" ] && [ -s "$S/etc/rabbitmq/enabled_plugins" ] && [ "$(stat -c %a "$S/var/lib/rabbitmq/.erlang.cookie")" = 400 ]'
 done
-check "kindling logged one 200 config fetch from each machine's own address" eventually 30 eval \
-	'(for i in 1 2 3; do [ "$(grep -cE "GET /clusters/rmq/ignition 200 .* $(scn_addr $i)( |$)" "$T/kindling.log")" = 1 ] || exit 1; done)'
+check "kindling logged one 200 config fetch from each machine's own address$(on_pg && echo ", each on its own replica (3 in all)")" eventually 30 eval \
+	'(for i in 1 2 3; do [ "$(grep -cE "GET /clusters/rmq/ignition 200 .* $(scn_addr $i)( |$)" "${RLOG[$i]}")" = 1 ] || exit 1; done; [ "$(kindling_logs_all | grep -c "GET /clusters/rmq/ignition 200")" = 3 ])'
 if [ "$FAILS" -ne 0 ]; then
 	for i in 1 2 3; do cat "$T/n$i/fetch.log" "$T/n$i/files.log"; done | tail -60 >&2
-	grep ignition "$T/kindling.log" >&2
+	kindling_logs_all | grep ignition >&2
 	exit 1
 fi
 show "node 1: Ignition fetch stage (the config.replace fetch)" \
 	<(grep -E 'fetching config|GET|fetched|config.replace|replac' "$T/n1/fetch.log" | head -12)
-show "kindling's request log: the 3 config fetches" <(grep 'ignition' "$T/kindling.log")
+show "kindling's request log: the 3 config fetches" <(kindling_logs_all | grep 'ignition')
 
 # ---- etcd-member.service: the drop-in's ExecStart --------------------------------------------
 # coreos-metadata.service writes /run/metadata/coreos on EC2 (the unit's
@@ -214,7 +265,8 @@ check_that "each machine's etcd lists the same 3 members n1-n3 with peer URLs on
 # random per bootstrap, so only members that registered can match), and the
 # directory holds no other.
 ectl 1 member list >"$T/member-ids.txt" 2>&1
-curl -s "$DISCOVERY_URL?quorum=false&recursive=false&sorted=false" >"$T/discovery-dir.json"
+# (the directory as replica B has it: the operator reads a replica directly)
+curl -s "${RURL[2]}${DISCOVERY_URL#"$KURL"}?quorum=false&recursive=false&sorted=false" >"$T/discovery-dir.json"
 ETCD_IDS=$(cut -d, -f1 "$T/member-ids.txt" | sed 's/^0*//' | sort | paste -sd,)
 DISC_IDS=$(jq -r '.node.nodes[]?.key | split("/") | last' "$T/discovery-dir.json" | sed 's/^0*//' | sort | paste -sd,)
 check_that "the 3 members bootstrapped through kindling's discovery: etcd's member ids are the ones registered there ($ETCD_IDS)" \
@@ -324,16 +376,22 @@ check_that "node 1 runs with the Erlang cookie Ignition wrote (HOME/.erlang.cook
 rmqctl 1 cluster_status --formatter json >"$T/cluster-status.json" 2>/dev/null
 
 # ---- kindling saw it all ------------------------------------------------------------------------
+# (with replicas: read through C, the page through B)
 fetched_and_registered() {
-	curl -s "$KURL/clusters/rmq" -H "$AUTH" >"$T/cluster.json" &&
+	curl -s "${RURL[3]}/clusters/rmq" -H "$AUTH" >"$T/cluster.json" &&
 		jq -e '.members.registered == 3 and .members.size == 3 and .fetches.count == 3' "$T/cluster.json" >/dev/null
 }
 check "kindling's cluster JSON: members.registered 3 of size 3, fetches.count 3 (waited for: fetches are written in batches)" \
 	wait_until 60 0.5 fetched_and_registered
+# Each etcd member registered through its machine's replica and waited there
+# for the others: the two watches parked on one replica were answered by
+# registrations written through the other two.
+on_pg && check_that "each member registered through its own machine's replica: n1's PUT in A's log, n2's in B's, n3's in C's, from the machine's address" \
+	'(for i in 1 2 3; do [ "$(grep -cE "PUT /discovery/[^ ]+ 201 .* $(scn_addr $i)( |$)" "${RLOG[$i]}")" = 1 ] || exit 1; done; [ "$(kindling_logs_all | grep -cE "PUT /discovery/[^ ]+ 201")" = 3 ])'
 check_that "its members list names the 3 etcd members with their peer URLs" \
 	'[ "$(jq -r ".members.list[] | .name + \"=\" + (.peer_urls | join(\",\"))" "$T/cluster.json" | sort | paste -sd,)" = "$PEERS" ]'
 # the page (a browser's Accept): 3 of 3
-page_status=$(curl -s -o "$T/cluster.html" -w '%{http_code} %{content_type}' "$KURL/clusters/rmq" \
+page_status=$(curl -s -o "$T/cluster.html" -w '%{http_code} %{content_type}' "${RURL[2]}/clusters/rmq" \
 	-H "$AUTH" -H 'Accept: text/html')
 check_that "kindling's cluster page ($page_status) shows 3 of 3 members and the 3 members' addresses" \
 	'[[ $page_status == "200 text/html"* ]] && grep -qE "\b3 (of|/) ?3\b" "$T/cluster.html" && [ "$(grep -oE "$SCN_NET[.]1[123]:2380" "$T/cluster.html" | sort -u | wc -l)" = 3 ]'
@@ -357,13 +415,13 @@ for i in 1 2 3; do
 done
 check_that "every machine runs its kindling-report.service (the written unit's ExecStart) and kindling takes its boot report" \
 	'[ "$report_rc" = 000 ] && grep -q "boot-report: sent (boot)" "$T/n1/report.log"'
-curl -s "$KURL/clusters/rmq" -H "$AUTH" >"$T/cluster-reports.json"
+curl -s "${RURL[2]}/clusters/rmq" -H "$AUTH" >"$T/cluster-reports.json"
 check_that "kindling's cluster JSON: 3 healthy nodes node-1..3, each fetched, registered (joined by address) and reporting etcd healthy, RabbitMQ running" \
 	'jq -e ".health == {healthy: 3, failed: 0} and ([.nodes[] | select(.state == \"healthy\" and .fetched_at != null and .registered_at != null and .report.services.etcd == \"healthy\" and .report.services.rabbitmq == \"running\") | .name] | sort) == [\"node-1\",\"node-2\",\"node-3\"]" "$T/cluster-reports.json" >/dev/null'
-curl -s -o "$T/cluster-reports.html" "$KURL/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
+curl -s -o "$T/cluster-reports.html" "${RURL[3]}/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
 check_that "kindling's cluster page: Nodes (3 healthy, 0 failed), the boot timeline with 3 lanes of fetch, registration and report marks" \
 	'grep -qF "Nodes (3 healthy, 0 failed)" "$T/cluster-reports.html" && [ "$(grep -o "<g class=\"lane\">" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-fetch\"" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-register\"" "$T/cluster-reports.html" | wc -l)" = 3 ] && [ "$(grep -o "class=\"mark-healthy\"" "$T/cluster-reports.html" | wc -l)" = 3 ]'
-curl -s -o "$T/list.html" "$KURL/clusters" -H "$AUTH" -H 'Accept: text/html'
+curl -s -o "$T/list.html" "${RURL[1]}/clusters" -H "$AUTH" -H 'Accept: text/html'
 check_that "the cluster list shows rmq: 3 healthy" 'grep -qF "3 healthy</span>" "$T/list.html"'
 # node 2: a unit fails; its OnFailure= (service.d drop-in) starts
 # kindling-report@<unit>.service, whose ExecStart runs here
@@ -376,13 +434,13 @@ cmd=("${cmd[@]//%i/app.service}")
 scn_report_run 2 "${cmd[@]}" >"$T/n2/report-failure.log" 2>&1
 check_that "node 2: app.service fails; kindling-report@app.service (its ExecStart) sends the report again" \
 	'grep -q "boot-report: sent (failure): 1 failed units" "$T/n2/report-failure.log"'
-curl -s "$KURL/clusters/rmq" -H "$AUTH" >"$T/cluster-failed.json"
+curl -s "${RURL[3]}/clusters/rmq" -H "$AUTH" >"$T/cluster-failed.json"
 check_that "kindling's cluster JSON: node-2 failed with app.service and its journal lines, 2 healthy" \
 	'jq -e ".health == {healthy: 2, failed: 1} and any(.nodes[]; .name == \"node-2\" and .state == \"failed\" and .report.trigger == \"failure of app.service\" and .report.failed_units[0].unit == \"app.service\" and (.report.failed_units[0].journal | index(\"app: <config> missing & cannot start\")))" "$T/cluster-failed.json" >/dev/null'
-curl -s -o "$T/cluster-failed.html" "$KURL/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
+curl -s -o "$T/cluster-failed.html" "${RURL[1]}/clusters/rmq" -H "$AUTH" -H 'Accept: text/html'
 check_that "kindling's cluster page shows node-2's app.service with its journal lines (as text)" \
 	'grep -qF "Nodes (2 healthy, 1 failed)" "$T/cluster-failed.html" && grep -qF "<code>app.service</code>" "$T/cluster-failed.html" && grep -qF "app: &lt;config&gt; missing &amp; cannot start" "$T/cluster-failed.html"'
-curl -s "$KURL/metrics" >"$T/metrics.txt"
+curl -s "${RURL[1]}/metrics" >"$T/metrics.txt"
 
 # ---- the log: what the closing note quotes ------------------------------------------------------
 show "ETCDCTL_API=3 etcdctl member list -w table   (on node 1)" "$T/member-list.txt"
@@ -391,14 +449,14 @@ show "rabbitmqctl -n ${RMQ_NODE[1]} cluster_status   (on node 1)" "$T/cluster-st
 show "rabbitmqctl -n ${RMQ_NODE[1]} cluster_status --formatter json | jq '{running_nodes, disk_nodes}'" \
 	<(jq '{running_nodes, disk_nodes}' "$T/cluster-status.json")
 show "etcdctl get --prefix $KEYS   (on node 2)" "$T/rabbitmq-keys.txt"
-show "curl -s $KURL/clusters/rmq | jq 'del(.pointer)'   (the pointer carries the fetch token)" \
+show "curl -s ${RURL[3]}/clusters/rmq | jq 'del(.pointer)'   (the pointer carries the fetch token)" \
 	<(jq 'del(.pointer)' "$T/cluster.json")
-show "kindling's request log: the members' discovery registrations" <(grep 'PUT /discovery' "$T/kindling.log")
-show "curl -s $KURL/clusters/rmq | jq '.health, [.nodes[] | {name, state, addresses, fetched_at, registered_at, reported_at, services: .report.services, failed_units: .report.failed_units}]'   (after app.service failed on node 2)" \
+show "kindling's request log: the members' discovery registrations" <(kindling_logs_all | grep 'PUT /discovery')
+show "curl -s ${RURL[3]}/clusters/rmq | jq '.health, [.nodes[] | {name, state, addresses, fetched_at, registered_at, reported_at, services: .report.services, failed_units: .report.failed_units}]'   (after app.service failed on node 2)" \
 	<(jq '.health, [.nodes[] | {name, state, addresses, fetched_at, registered_at, reported_at, services: .report.services, failed_units: .report.failed_units}]' "$T/cluster-failed.json")
 show "the machines' boot-report lines" <(cat "$T"/n[123]/report.log "$T/n2/report-failure.log")
 cp "$T/cluster-reports.html" "$T/cluster-failed.html" "$(dirname "$REPORT")/" 2>/dev/null
-show "curl -s $KURL/metrics | grep -E 'clusters|ignition|discovery'" \
+show "curl -s ${RURL[1]}/metrics | grep -E 'clusters|ignition|discovery'" \
 	<(grep -E '^kindling_' "$T/metrics.txt" | grep -E 'clusters|ignition|discovery|reports|nodes_' | head -24)
 note "scenario up (3 fetches, 3 etcd members, 3 RabbitMQ nodes) in $((SECONDS - START)) s"
 
@@ -415,7 +473,11 @@ for i in 1 2 3; do
 	check "node $i: etcd stops on SIGTERM (15 s at most)" stop_pid "${ETCD_PIDS[$i]}" 15
 	check "node $i: epmd stops on SIGTERM (10 s at most)" stop_pid "${EPMD_PIDS[$i]}" 10
 done
-kindling_stop
+for i in "${!RPID[@]}"; do
+	KPID=${RPID[$i]}
+	ln -sfn "${RLOG[$i]}" "$T/kindling.log"
+	kindling_stop
+done
 wait 2>/dev/null
 left=""
 for ns in "$SCN_HUB" "${SCN_NODES[@]}"; do left="$left$(scn_ns_pids "$ns" | paste -sd' ')"; done
