@@ -94,30 +94,24 @@ void api_cluster_generation(struct req *r)
 	size_t len = 0;
 	json_t *inputs = NULL;
 	bool want_config = !strcmp(req_query(r, "format") ? req_query(r, "format") : "", "config");
-	enum kerr e = generations_render(a, &c, gen, version, revealed(r), &body, &len, &inputs);
+	struct store_generation g = {0};
+	enum kerr e =
+	        generations_render(a, &c, gen, version, revealed(r), &body, &len, &inputs, &g);
 	if (e != K_OK) {
 		reply_render_error(r, e, &c, gen);
 	} else if (want_config) { /* the bytes a node was served (with ?reveal=1) */
 		reply_bytes(r, 200, IGNITION_TYPE, body, len);
 		body = NULL;
 	} else {
-		struct store_generation g = {0};
-		e = store_generation_get(a->store, c.id, gen, &g);
-		json_t *config = json_loadb(body, len, 0, NULL);
-		if (e == K_OK)
-			reply_json(r, 200,
-			           json_pack("{s:s, s:I, s:I, s:I, s:O, s:O, s:o, s:b}", "cluster",
-			                     c.name, "generation", (json_int_t)gen, "created_at",
-			                     (json_int_t)g.created_at, "fetches",
-			                     (json_int_t)g.fetches, "change", g.change, "inputs",
-			                     inputs, "config", config, "secrets_revealed",
-			                     revealed(r)));
-		else
-			api_reply_store_error(r, e, c.name);
-		if (e != K_OK)
-			json_decref(config);
-		store_generation_clear(&g);
+		reply_json(r, 200,
+		           json_pack("{s:s, s:I, s:I, s:I, s:O, s:O, s:o, s:b}", "cluster", c.name,
+		                     "generation", (json_int_t)gen, "created_at",
+		                     (json_int_t)g.created_at, "fetches", (json_int_t)g.fetches,
+		                     "change", g.change, "inputs", inputs, "config",
+		                     json_loadb(body, len, 0, NULL), "secrets_revealed",
+		                     revealed(r)));
 	}
+	store_generation_clear(&g);
 	free(body);
 	json_decref(inputs);
 	cluster_clear(&c);

@@ -87,7 +87,7 @@ json_t *generations_masked(const json_t *values, const json_t *secrets)
 
 enum kerr generations_render(const struct app *a, const struct cluster *c, int64_t gen,
                              const char *version, bool reveal, char **out, size_t *out_len,
-                             json_t **out_inputs)
+                             json_t **out_inputs, struct store_generation *out_row)
 {
 	struct store_generation g = {0};
 	enum kerr e = K_OK;
@@ -100,7 +100,10 @@ enum kerr generations_render(const struct app *a, const struct cluster *c, int64
 		e = store_generation_get(a->store, c->id, gen, &g);
 		inputs = e == K_OK ? json_incref(g.inputs) : NULL;
 	}
-	store_generation_clear(&g);
+	if (out_row && e == K_OK)
+		*out_row = g; /* its references go with it */
+	else
+		store_generation_clear(&g);
 	if (e != K_OK)
 		return e;
 	if (!inputs)
@@ -378,10 +381,10 @@ enum kerr generations_compare(const struct app *a, const struct cluster *c, int6
 	size_t la = 0, lb = 0;
 	json_t *ia = NULL, *ib = NULL;
 	*bad = from;
-	enum kerr e = generations_render(a, c, from, NULL, reveal, &fa, &la, &ia);
+	enum kerr e = generations_render(a, c, from, NULL, reveal, &fa, &la, &ia, NULL);
 	if (e == K_OK) {
 		*bad = to;
-		e = generations_render(a, c, to, NULL, reveal, &fb, &lb, &ib);
+		e = generations_render(a, c, to, NULL, reveal, &fb, &lb, &ib, NULL);
 	}
 	json_t *d = e == K_OK ? generations_diff(fa, la, fb, lb) : NULL;
 	if (e == K_OK && !d)

@@ -33,12 +33,14 @@ json_t *generations_list_json(const struct app *a, const struct cluster *c, enum
  * Renders generation gen of c (or GENERATIONS_PENDING) for spec version
  * (NULL: that generation's default), secrets masked unless reveal: *out
  * malloc'd compact JSON. Fills *out_inputs (new reference, secrets masked
- * likewise) when not NULL. K_OK, K_ENOTFOUND (not kept), K_ENOTACCEPT,
+ * likewise) when not NULL, and *out_row with the generation's stored row
+ * when not NULL (store_generation_clear it; all zero for
+ * GENERATIONS_PENDING). K_OK, K_ENOTFOUND (not kept), K_ENOTACCEPT,
  * K_EINVAL, store errors.
  */
 enum kerr generations_render(const struct app *a, const struct cluster *c, int64_t gen,
                              const char *version, bool reveal, char **out, size_t *out_len,
-                             json_t **out_inputs);
+                             json_t **out_inputs, struct store_generation *out_row);
 
 /*
  * The diff of two rendered configs (compact Ignition JSON text): new
