@@ -31,12 +31,16 @@ pg_as_owner() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# pg_free_port - a TCP port nothing listens on.
+# pg_free_port - a TCP port no socket uses, in 10000..19999: below the
+# kernel's ephemeral range (32768 and up), where every client connection
+# takes its local port (a load of 10 000 connections on the machine made
+# three picks in a row collide with one), and apart from lib_etcd.sh's
+# 20000..31999.
 pg_free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+		p=$((10000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 10000))
+		ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1
 }
