@@ -18,9 +18,11 @@ static const int disc_http[] = {
         [DISC_EXISTS] = 412, [DISC_FULL] = 403,    [DISC_BUSY] = 503,
 };
 
-/* The discovery module's answer, kept from its callback to on_resume. It is
- * made only when the answer comes: a parked watch holds nothing of its own
- * here (10 000 parked watches are 10 000 requests; see bench/README.md). */
+/* The discovery module's answer, kept from its callback to on_resume. A
+ * watch's is made only when the answer comes, so a parked watch holds none
+ * (10 000 parked watches are 10 000 requests; see bench/README.md); a
+ * registration's is made before it is queued, so that a registration that
+ * committed is never answered "out of memory". */
 struct pending_reply {
 	struct disc_reply reply;
 };
@@ -66,24 +68,37 @@ static void on_resume(struct req *r)
 }
 
 /* Called by the discovery module, on any thread, exactly once; arg is the
- * parked request. Without memory for the answer, on_resume replies 503. */
+ * parked request. Without memory for a watch's answer, on_resume replies 503. */
 static void on_done(void *arg, struct disc_reply *rep)
 {
 	struct req *r = arg;
-	struct pending_reply *pr = malloc(sizeof(*pr));
-	if (pr) {
-		pr->reply = *rep;
-		req_set_data(r, pr, pending_free);
-	} else {
-		disc_reply_clear(rep);
+	struct pending_reply *pr = req_data(r); /* a registration's, made before */
+	if (!pr) {
+		pr = malloc(sizeof(*pr));
+		if (pr)
+			req_set_data(r, pr, pending_free);
 	}
+	if (pr)
+		pr->reply = *rep;
+	else
+		disc_reply_clear(rep);
 	req_resume(r);
 }
 
-/* Parks the request until the discovery module answers (on_done). */
-static void park(struct req *r)
+/* Parks the request until the discovery module answers (on_done); with
+ * hold, makes the answer's holder first. Returns false after replying 503. */
+static bool park(struct req *r, bool hold)
 {
+	if (hold) {
+		struct pending_reply *pr = calloc(1, sizeof(*pr));
+		if (!pr) {
+			reply_error(r, K_EUNAVAIL, "out of memory; retry");
+			return false;
+		}
+		req_set_data(r, pr, pending_free);
+	}
 	req_suspend(r, on_resume);
+	return true;
 }
 
 static bool is_hex(const char *s, size_t min, size_t max)
@@ -146,7 +161,7 @@ static void get_or_watch(struct req *r, const char *key)
 		reply_error(r, K_EBADREQ, "recursive watches are supported on the directory only");
 		return;
 	}
-	park(r);
+	park(r, false);
 	discovery_watch(a->discovery, token, key, wait_index, on_done, r);
 }
 
@@ -198,8 +213,8 @@ void api_discovery_put(struct req *r)
 		            VALUE_MAX);
 		return;
 	}
-	park(r);
-	discovery_put(a->discovery, token, id, value, on_done, r);
+	if (park(r, true))
+		discovery_put(a->discovery, token, id, value, on_done, r);
 }
 
 /* Checks one member id field of a replacement report; adds to errors. */

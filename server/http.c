@@ -148,7 +148,6 @@ struct hdr {
 	char name[];
 };
 
-/* The context of one request. Kept small: a parked long poll holds one. */
 /* A request's context. Every parked long poll holds one (10 000 parked
  * watches in bench figure 5), so it is kept small: the peer's address is
  * formatted when asked for, a body buffer exists once a body arrives, the
@@ -1152,9 +1151,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 			return MHD_YES;
 		if (!r->body) {
 			r->body = malloc(sizeof(*r->body));
-			if (!r->body) {
-				r->over_budget =
-				        true; /* answered 503, as when bodies are short of room */
+			if (!r->body) { /* answered 503, as when bodies are short of room */
+				r->over_budget = true;
 				return MHD_YES;
 			}
 			buf_init(r->body, body_limit(r));
