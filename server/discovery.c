@@ -27,15 +27,17 @@
 #define BATCH_MAX 256  /* registrations per group commit */
 #define REGISTRY  "/_etcd/registry/"
 
+/* One parked watch: there may be tens of thousands, so the member id is
+ * sized to what it is ("" for a recursive watch), not to the longest. */
 struct waiter {
 	struct waiter *next;
-	bool recursive;
-	char key[33];
 	int64_t wait_index;
 	int64_t x_index; /* X-Etcd-Index when the watch began */
 	int64_t deadline;
 	disc_done_fn done;
 	void *arg;
+	bool recursive;
+	char key[]; /* at most 32 characters */
 };
 
 struct disc_sub {
@@ -410,7 +412,8 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 		done(arg, &r);
 		return;
 	}
-	struct waiter *w = calloc(1, sizeof(*w));
+	size_t keylen = key ? strnlen(key, 32) : 0;
+	struct waiter *w = calloc(1, sizeof(*w) + keylen + 1);
 	if (!w) {
 		unlock(d);
 		r.status = DISC_BUSY;
@@ -418,7 +421,7 @@ void discovery_watch(struct discovery *d, const char *token, const char *key, in
 		return;
 	}
 	w->recursive = key == NULL;
-	str_copy(w->key, sizeof(w->key), key ? key : "");
+	str_copy(w->key, keylen + 1, key ? key : "");
 	w->wait_index = wait_index;
 	w->x_index = index;
 	w->deadline = store_now_ms() + (int64_t)d->o.long_poll_timeout_s * 1000;

@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,38 +148,40 @@ struct hdr {
 	char name[];
 };
 
-/* The context of one request. Kept small: a parked long poll holds one. */
+/* A request's context. Every parked long poll holds one (10 000 parked
+ * watches in bench figure 5), so it is kept small: the peer's address is
+ * formatted when asked for, a body buffer exists once a body arrives, the
+ * path parameters take what the path needs. */
 struct req {
 	struct http_server *h;
 	struct MHD_Connection *mc;
 	const struct route *route;      /* NULL: no route matched */
 	const struct route *path_route; /* a route whose pattern matched (any method) */
 	const char *method;
-	const char *path; /* MHD's decoded path */
-	int nparams;      /* path parameters in pathbuf, in the pattern's order */
-	struct buf body;
-	struct hdr *hdrs; /* reply headers, in the order added */
-	int nhdrs;
-	char client[48]; /* INET6_ADDRSTRLEN */
-	struct timespec start;
-	int status; /* 0 until replied */
-	size_t resp_len;
+	const char *path;           /* MHD's decoded path */
 	const char *secret_pattern; /* a secret route the path matched: shown instead of it */
-	bool started;               /* on_access saw it: method, path, route are set */
+	struct buf *body;           /* NULL until a body arrives */
+	struct hdr *hdrs;           /* reply headers, in the order added */
+	int64_t start_ns;           /* CLOCK_MONOTONIC */
+	size_t resp_len;
+	struct req *pnext, *pprev; /* in h->parked, or in the forced list, under parked_mu */
+	handler_fn on_resume;
+	void *data;
+	void (*free_data)(void *);
+	int status;       /* 0 until replied */
+	uint16_t nhdrs;   /* at most MAX_HEADERS */
+	uint16_t pathcap; /* at most PATH_MAX_LEN */
+	uint8_t nparams;  /* path parameters in pathbuf, in the pattern's order */
+	bool started;     /* on_access saw it: method, path, route are set */
 	bool suspended;
 	bool too_big;     /* the body overflowed: drain it, then answer 413 */
 	bool over_budget; /* all bodies together overflowed: drain, then 503 */
 	/* parking, under parked_mu */
-	bool parked;               /* suspended; its handler has not called req_resume yet */
-	bool forced;               /* resumed by http_stop and answered 503; the handler holds it */
-	bool handler_done;         /* forced, and the handler has called req_resume since */
-	bool ended;                /* forced, and libmicrohttpd is done with it */
-	struct req *pnext, *pprev; /* in h->parked, or in the forced list */
-	handler_fn on_resume;
-	void *data;
-	void (*free_data)(void *);
-	size_t pathcap;
-	char pathbuf[]; /* pathcap bytes: the path parameters, NUL-terminated */
+	bool parked;       /* suspended; its handler has not called req_resume yet */
+	bool forced;       /* resumed by http_stop and answered 503; the handler holds it */
+	bool handler_done; /* forced, and the handler has called req_resume since */
+	bool ended;        /* forced, and libmicrohttpd is done with it */
+	char pathbuf[];    /* pathcap bytes: the path parameters, NUL-terminated */
 };
 
 /* The parking state of every request (see the comment at the top). */
@@ -212,6 +215,13 @@ static double elapsed_s(const struct timespec *start)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 /* Matches path against pattern, copying the parameters' values to pathbuf. */
@@ -323,29 +333,32 @@ const char *req_header(const struct req *r, const char *name)
 
 const char *req_body(const struct req *r, size_t *out_len)
 {
-	*out_len = r->body.len;
-	return buf_str(&r->body);
+	static struct buf none; /* no body: "" */
+	const struct buf *b = r->body ? r->body : &none;
+	*out_len = b->len;
+	return buf_str(b);
 }
 
+/* Formatted when asked for, not kept per request: valid until the next
+ * call on the same thread (every caller copies it at once). */
 const char *req_client(struct req *r)
 {
-	if (r->client[0])
-		return r->client;
+	static _Thread_local char client[48]; /* INET6_ADDRSTRLEN */
 	const union MHD_ConnectionInfo *ci =
 	        MHD_get_connection_info(r->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	snprintf(r->client, sizeof(r->client), "-");
+	snprintf(client, sizeof(client), "-");
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
 			inet_ntop(AF_INET,
-			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			          r->client, sizeof(r->client));
+			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client,
+			          sizeof(client));
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
 			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			          r->client, sizeof(r->client));
+			          client, sizeof(client));
 	}
-	return r->client;
+	return client;
 }
 
 enum kerr reply_header(struct req *r, const char *name, const char *value)
@@ -1063,8 +1076,8 @@ static struct req *req_alloc(struct http_server *h, struct MHD_Connection *mc, c
 	struct req *r = calloc(1, sizeof(*r) + pathcap);
 	if (!r)
 		return NULL;
-	r->pathcap = pathcap;
-	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->pathcap = (uint16_t)pathcap;
+	r->start_ns = now_ns();
 	r->h = h;
 	r->mc = mc;
 	if (n >= pathcap)
@@ -1093,7 +1106,6 @@ static void req_begin(struct req *r, const char *url, const char *method)
 	buf_init(&allow, 128);
 	r->route = find_route(r, &allow);
 	buf_free(&allow);
-	buf_init(&r->body, body_limit(r));
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
@@ -1137,14 +1149,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 		*upload_size = 0;
 		if (r->too_big || r->over_budget)
 			return MHD_YES;
+		if (!r->body) {
+			r->body = malloc(sizeof(*r->body));
+			if (!r->body) { /* answered 503, as when bodies are short of room */
+				r->over_budget = true;
+				return MHD_YES;
+			}
+			buf_init(r->body, body_limit(r));
+		}
 		if (atomic_fetch_add(&h->body_bytes, n) + n > h->o.bodies_max) {
-			atomic_fetch_sub(&h->body_bytes, n + r->body.len);
+			atomic_fetch_sub(&h->body_bytes, n + r->body->len);
 			r->over_budget = true;
-			buf_free(&r->body);
-		} else if (buf_add(&r->body, upload, n) != K_OK) {
-			atomic_fetch_sub(&h->body_bytes, n + r->body.len);
+			buf_free(r->body);
+		} else if (buf_add(r->body, upload, n) != K_OK) {
+			atomic_fetch_sub(&h->body_bytes, n + r->body->len);
 			r->too_big = true;
-			buf_free(&r->body);
+			buf_free(r->body);
 		}
 		return MHD_YES;
 	}
@@ -1281,7 +1301,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		r->status = ci ? (int)ci->http_status : direct_status;
 	}
 	direct_status = 0;
-	double s = elapsed_s(&r->start);
+	double s = (double)(now_ns() - r->start_ns) / 1e9;
 	size_t route_i = r->route ? (size_t)(r->route - h->routes) : h->nroutes;
 	atomic_fetch_add(&h->stats[route_i].by_status[status_slot(r->status)], 1);
 	size_t b = 0;
@@ -1307,9 +1327,13 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		r->hdrs = hd->next;
 		free(hd);
 	}
-	if (!r->too_big && !r->over_budget)
-		atomic_fetch_sub(&h->body_bytes, r->body.len);
-	buf_free(&r->body);
+	if (r->body) {
+		if (!r->too_big && !r->over_budget)
+			atomic_fetch_sub(&h->body_bytes, r->body->len);
+		buf_free(r->body);
+		free(r->body);
+		r->body = NULL;
+	}
 	if (r->started)
 		atomic_fetch_sub(&h->inflight, 1);
 	pthread_mutex_lock(&parked_mu);

@@ -114,8 +114,8 @@ bool http_is_loopback(const struct http_server *h);
  * drain_timeout_s), then answers every request still parked with
  * req_suspend 503 problem+json (Retry-After), stops the server and NULLs
  * *h. A parked request's handler may still call req_resume afterwards (and
- * only that): its data is freed then. Accepts NULL and a server that never
- * served.
+ * only that, with req_set_data just before it): its data is freed then. Accepts NULL and a server
+ * that never served.
  */
 void http_stop(struct http_server **h, int drain_timeout_s);
 
@@ -212,7 +212,9 @@ void http_stream_wake(struct http_stream *s);
 /* Streams open now. */
 int http_streams_open(const struct http_server *h);
 
-/* Handler state that lives until the request ends (freed with free_fn). */
+/* Handler state that lives until the request ends (freed with free_fn). While
+ * the request is parked, only the thread that is about to call req_resume may
+ * set it (the answer a long poll was waiting for), just before that call. */
 void req_set_data(struct req *r, void *data, void (*free_fn)(void *));
 void *req_data(const struct req *r);
 void req_resume(struct req *r);
