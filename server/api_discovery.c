@@ -18,20 +18,16 @@ static const int disc_http[] = {
         [DISC_EXISTS] = 412, [DISC_FULL] = 403,    [DISC_BUSY] = 503,
 };
 
-/* The discovery module's answer, kept from its callback to on_resume. A
- * watch's is made only when the answer comes, so a parked watch holds none
- * (10 000 parked watches are 10 000 requests; see bench/README.md); a
- * registration's is made before it is queued, so that a registration that
- * committed is never answered "out of memory". */
-struct pending_reply {
-	struct disc_reply reply;
-};
-
+/* The discovery module's answer is kept as the request's data (a struct
+ * disc_reply) from its callback to on_resume. A watch's is made only when
+ * the answer comes, so a parked watch holds none (10 000 parked watches are
+ * 10 000 requests; see bench/README.md); a registration's is made before it
+ * is queued, so that a registration that committed is never answered "out
+ * of memory". */
 static void pending_free(void *p)
 {
-	struct pending_reply *pr = p;
-	disc_reply_clear(&pr->reply);
-	free(pr);
+	disc_reply_clear(p);
+	free(p);
 }
 
 /* Sends a discovery reply the way etcd does. Takes the body. */
@@ -59,12 +55,12 @@ static void send_reply(struct req *r, struct disc_reply *rep)
 
 static void on_resume(struct req *r)
 {
-	struct pending_reply *pr = req_data(r);
-	if (!pr) {
+	struct disc_reply *held = req_data(r);
+	if (!held) {
 		reply_error(r, K_EUNAVAIL, "out of memory; retry");
 		return;
 	}
-	send_reply(r, &pr->reply);
+	send_reply(r, held);
 }
 
 /* Called by the discovery module, on any thread, exactly once; arg is the
@@ -72,14 +68,14 @@ static void on_resume(struct req *r)
 static void on_done(void *arg, struct disc_reply *rep)
 {
 	struct req *r = arg;
-	struct pending_reply *pr = req_data(r); /* a registration's, made before */
-	if (!pr) {
-		pr = malloc(sizeof(*pr));
-		if (pr)
-			req_set_data(r, pr, pending_free);
+	struct disc_reply *held = req_data(r); /* a registration's, made before */
+	if (!held) {
+		held = malloc(sizeof(*held));
+		if (held)
+			req_set_data(r, held, pending_free);
 	}
-	if (pr)
-		pr->reply = *rep;
+	if (held)
+		*held = *rep;
 	else
 		disc_reply_clear(rep);
 	req_resume(r);
@@ -90,12 +86,12 @@ static void on_done(void *arg, struct disc_reply *rep)
 static bool park(struct req *r, bool hold)
 {
 	if (hold) {
-		struct pending_reply *pr = calloc(1, sizeof(*pr));
-		if (!pr) {
+		struct disc_reply *held = calloc(1, sizeof(*held));
+		if (!held) {
 			reply_error(r, K_EUNAVAIL, "out of memory; retry");
 			return false;
 		}
-		req_set_data(r, pr, pending_free);
+		req_set_data(r, held, pending_free);
 	}
 	req_suspend(r, on_resume);
 	return true;

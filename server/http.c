@@ -210,18 +210,17 @@ static void punlink(struct req **head, struct req *r)
 	r->pnext = r->pprev = NULL;
 }
 
-static double elapsed_s(const struct timespec *start)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+/* Seconds since start_ns (now_ns). */
+static double elapsed_s(int64_t start_ns)
+{
+	return (double)(now_ns() - start_ns) / 1e9;
 }
 
 /* Matches path against pattern, copying the parameters' values to pathbuf. */
@@ -1301,7 +1300,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **ctx,
 		r->status = ci ? (int)ci->http_status : direct_status;
 	}
 	direct_status = 0;
-	double s = (double)(now_ns() - r->start_ns) / 1e9;
+	double s = elapsed_s(r->start_ns);
 	size_t route_i = r->route ? (size_t)(r->route - h->routes) : h->nroutes;
 	atomic_fetch_add(&h->stats[route_i].by_status[status_slot(r->status)], 1);
 	size_t b = 0;
@@ -1700,9 +1699,8 @@ static int release_parked(struct http_server *h)
 /* Waits up to max_s for *counter to reach 0; true when it did. */
 static bool wait_zero(atomic_int *counter, double max_s)
 {
-	struct timespec start;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (atomic_load(counter) > 0 && elapsed_s(&start) < max_s) {
+	int64_t start = now_ns();
+	while (atomic_load(counter) > 0 && elapsed_s(start) < max_s) {
 		struct timespec ms = {0, 10 * 1000 * 1000};
 		nanosleep(&ms, NULL);
 	}

@@ -239,6 +239,31 @@ kindling_stop() {
 	pass "kindling exits 0 on SIGTERM with no sanitizer report"
 }
 
+# Several kindlings at once (replicas on one database), by name:
+# replica_start NAME [FLAG...] starts one with kindling_start and records it:
+# RB[NAME] its base URL, RP[NAME] its PID, RL[NAME] its log. It is killed at
+# exit if still running; KPID is left empty for the next one.
+# replica_stop NAME... is kindling_stop of each (one check each).
+declare -A RB=() RP=() RL=()
+replica_start() {
+	local n=$1
+	shift
+	kindling_start "$@" || return 1
+	RB[$n]=$BASE
+	RP[$n]=$KPID
+	RL[$n]=$(readlink -f "$T/kindling.log")
+	PIDS_TO_STOP+=("$KPID")
+	KPID=""
+}
+replica_stop() {
+	local n
+	for n in "$@"; do
+		KPID=${RP[$n]}
+		ln -sfn "$(basename "${RL[$n]}")" "$T/kindling.log"
+		kindling_stop
+	done
+}
+
 # kindling_kill9 - kill -9, as a crash (its log is scanned at exit).
 kindling_kill9() {
 	[ -n "$KPID" ] || return 0

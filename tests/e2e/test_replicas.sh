@@ -40,21 +40,13 @@ PG_PORT=${KINDLING_TEST_PG_URL##*:}
 PG_PORT=${PG_PORT%%/*}
 DB=$(pg_url_of "$T/db/kindling.db")
 
-declare -A RB=() # replica name -> base URL
-declare -A RP=() # replica name -> PID
-declare -A RL=() # replica name -> its log
-declare -A RG=() # replica name -> its etcd v3 gRPC endpoint
+declare -A RG=() # replica name -> its etcd v3 gRPC endpoint (RB, RP, RL: lib.sh's replica_start)
 
 # replica NAME DB [FLAG...] - starts one replica on DB.
 replica() {
 	local n=$1 db=$2
 	shift 2
-	kindling_start --db "$db" --token-grace 600 "$@" || return 1
-	RB[$n]=$BASE
-	RP[$n]=$KPID
-	RL[$n]=$(readlink -f "$T/kindling.log")
-	PIDS_TO_STOP+=("$KPID")
-	KPID=""
+	replica_start "$n" --db "$db" --token-grace 600 "$@"
 }
 
 # at NAME METHOD PATH [CURL-ARG...] - api against replica NAME.
@@ -393,11 +385,7 @@ lost=$(comm -23 "$T/acked.all" "$T/stored" | wc -l)
 check_that "every acknowledged create ($(wc -l <"$T/acked.all")) is in the database after the crash ($lost lost)" \
 	'[ "$lost" = 0 ] && [ "$(wc -l <"$T/acked.all")" -gt 0 ]'
 
-for n in A B C; do
-	KPID=${RP[$n]}
-	ln -sfn "$(basename "${RL[$n]}")" "$T/kindling.log"
-	kindling_stop
-done
+replica_stop A B C
 relogged=0
 for n in A B C; do
 	grep -q "listening for other replicas' changes again" "${RL[$n]}" && relogged=$((relogged + 1))

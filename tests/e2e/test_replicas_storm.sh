@@ -35,13 +35,9 @@ check "bench/loadgen.c builds" cc -O2 -std=c11 -Wall -Wextra -Werror -o "$LOADGE
 	$(pkg-config --cflags --libs gnutls) || exit 1
 
 DB=$(pg_url_of "$T/db/storm.db")
-declare -A RB=() RP=() RL=()
 for n in A B C; do
 	# the balancer's URL is the public one: every replica hands out the same URLs
-	kindling_start --db "$DB" --public-url http://127.0.0.1:8080 || { fail "replica $n starts"; exit 1; }
-	RB[$n]=$BASE RP[$n]=$KPID RL[$n]=$(readlink -f "$T/kindling.log")
-	PIDS_TO_STOP+=("$KPID")
-	KPID=""
+	replica_start "$n" --db "$DB" --public-url http://127.0.0.1:8080 || { fail "replica $n starts"; exit 1; }
 done
 pass "three replicas A, B, C start on one PostgreSQL database"
 
@@ -118,8 +114,4 @@ before_a=$(comm -23 "$T/acked-before.keys" "$T/list.A.keys" | wc -l)
 before_c=$(comm -23 "$T/acked-before.keys" "$T/list.C.keys" | wc -l)
 check_that "0 acknowledged writes lost: all $(wc -l <"$T/acked-before.keys") registrations acknowledged before the kill and all $ACKED_N in all are listed by A and by C (missing: $before_a/$before_c before, $lost_a/$lost_c in all)" \
 	'[ "$lost_a" = 0 ] && [ "$lost_c" = 0 ] && [ "$before_a" = 0 ] && [ "$before_c" = 0 ] && [ -s "$T/acked-before.keys" ]'
-for n in A C; do
-	KPID=${RP[$n]}
-	ln -sfn "$(basename "${RL[$n]}")" "$T/kindling.log"
-	kindling_stop
-done
+replica_stop A C

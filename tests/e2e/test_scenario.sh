@@ -85,7 +85,7 @@ printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' "$SCN_HUB" "$(realpath "$KIN
 chmod 755 "$T/kindling-in-hub"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/admin-token"
 KFLAGS=(--public-url "$KURL" --admin-token-file "$T/admin-token" --http-total 60)
-declare -A RURL=() RLOG=() RPID=() RNAME=([1]=A [2]=B [3]=C)
+declare -A RURL=() RLOG=() RNAME=([1]=A [2]=B [3]=C)
 if on_pg; then
 	# Three replicas, A, B and C at $SCN_NET.2-4, on one database of a
 	# PostgreSQL of this test's own, reached by its Unix socket (the hub has
@@ -100,15 +100,13 @@ if on_pg; then
 	for i in 1 2 3; do
 		a=$SCN_NET.$((1 + i))
 		in_ns "$SCN_HUB" ip addr add "$a/24" dev kbr0 &&
-			KINDLING_BIN=$T/kindling-in-hub kindling_start --db "$DB" --listen "$a:8080" "${KFLAGS[@]}" || {
+			KINDLING_BIN=$T/kindling-in-hub replica_start "${RNAME[$i]}" --db "$DB" \
+				--listen "$a:8080" "${KFLAGS[@]}" || {
 			fail "replica ${RNAME[$i]} starts in $SCN_HUB on $a:8080"
 			exit 1
 		}
-		RURL[$i]=http://$a:8080
-		RLOG[$i]=$(readlink -f "$T/kindling.log")
-		RPID[$i]=$KPID
-		PIDS_TO_STOP+=("$KPID")
-		KPID=""
+		RURL[$i]=http://$a:8080 # (RB holds 127.0.0.1: kindling_start's view from the host)
+		RLOG[$i]=${RL[${RNAME[$i]}]}
 		scn_node_via "$i" "$SCN_NET.1" 8080 "$a" || {
 			fail "node $i reaches $KURL at replica ${RNAME[$i]} ($a:8080)"
 			exit 1
@@ -125,7 +123,6 @@ else
 		RURL[$i]=$KURL
 		RLOG[$i]=$(readlink -f "$T/kindling.log")
 	done
-	RPID[1]=$KPID
 fi
 # kindling_logs_all - every kindling's request log, once each.
 kindling_logs_all() { printf '%s\n' "${RLOG[@]}" | sort -u | xargs cat; }
@@ -473,11 +470,7 @@ for i in 1 2 3; do
 	check "node $i: etcd stops on SIGTERM (15 s at most)" stop_pid "${ETCD_PIDS[$i]}" 15
 	check "node $i: epmd stops on SIGTERM (10 s at most)" stop_pid "${EPMD_PIDS[$i]}" 10
 done
-for i in "${!RPID[@]}"; do
-	KPID=${RPID[$i]}
-	ln -sfn "${RLOG[$i]}" "$T/kindling.log"
-	kindling_stop
-done
+if on_pg; then replica_stop A B C; else kindling_stop; fi
 wait 2>/dev/null
 left=""
 for ns in "$SCN_HUB" "${SCN_NODES[@]}"; do left="$left$(scn_ns_pids "$ns" | paste -sd' ')"; done
